@@ -1,0 +1,1 @@
+//! Prometheus metrics per node, tracing set-up and the Grafana dashboard.

@@ -1,0 +1,1 @@
+//! Deterministic, seeded simulator of MedBlock's consensus in virtual time.

@@ -1,0 +1,1 @@
+//! RocksDB ledger (blocks, events, bread crumbs, meta) and the hospital EMR database.

@@ -1,0 +1,1 @@
+//! Starts and manages many MedBlock node processes on one machine.
