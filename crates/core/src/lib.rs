@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod hash;
+pub mod consensus;
 pub mod keys;
 
 /// Generated protobuf types: the exact bytes MedBlock stores, sends, hashes and signs.
