@@ -136,7 +136,8 @@ impl PublicKey {
 
     /// Parses 64 hex characters into a key.
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
-        let bytes = hex::decode(s).map_err(|_| KeyError::MalformedPublicKey { len: s.len() / 2 })?;
+        let bytes =
+            hex::decode(s).map_err(|_| KeyError::MalformedPublicKey { len: s.len() / 2 })?;
         Self::from_slice(&bytes)
     }
 
@@ -228,7 +229,8 @@ pub fn verify_batch(
         .iter()
         .map(|(k, _, _)| k.dalek())
         .collect::<Result<Vec<_>, _>>()?;
-    ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys).map_err(|_| KeyError::BadSignature { purpose })
+    ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys)
+        .map_err(|_| KeyError::BadSignature { purpose })
 }
 
 fn domain_message(purpose: &str, message: &[u8]) -> Vec<u8> {

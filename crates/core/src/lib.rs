@@ -5,9 +5,18 @@
 //! in, so every rule runs the same in a unit test, a deterministic simulator and a live node.
 #![deny(missing_docs)]
 
-pub mod hash;
+pub mod block;
+pub mod cert;
+pub mod codec;
 pub mod consensus;
+pub mod crumbs;
+pub mod error;
+pub mod event;
+pub mod genesis;
+pub mod hash;
 pub mod keys;
+pub mod merkle;
+pub mod sealing;
 
 /// Generated protobuf types: the exact bytes MedBlock stores, sends, hashes and signs.
 #[allow(missing_docs, clippy::all)]
@@ -15,5 +24,10 @@ pub mod wire {
     include!(concat!(env!("OUT_DIR"), "/medblock.v1.rs"));
 }
 
+pub use block::{ChainTip, VerifiedBlock, block_id};
+pub use error::{BlockError, CertificateError, LedgerError};
+pub use event::{EventKey, ParsedEvent};
 pub use hash::{Hash32, sha256, tagged_hash};
-pub use keys::{Identity, KeyError, PublicKey, SealingPublic, SealingSecret, Signature, SigningKey};
+pub use keys::{
+    Identity, KeyError, PublicKey, SealingPublic, SealingSecret, Signature, SigningKey,
+};

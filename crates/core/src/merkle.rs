@@ -1,0 +1,95 @@
+//! The Merkle tree over a block's event hashes, so that a light node can check that one event
+//! is in a block from the block header alone.
+//!
+//! Leaves and inner nodes are hashed under different tags (no second-preimage trick can pass an
+//! inner node off as a leaf), and an odd node is carried up unchanged rather than paired with a
+//! copy of itself (no two different lists share a root, unlike Bitcoin's duplication).
+
+use crate::hash::{Hash32, tagged_hash};
+
+fn leaf(h: &Hash32) -> Hash32 {
+    tagged_hash("medblock/merkle-leaf/v1", &[h.as_bytes()])
+}
+
+fn node(l: &Hash32, r: &Hash32) -> Hash32 {
+    tagged_hash("medblock/merkle-node/v1", &[l.as_bytes(), r.as_bytes()])
+}
+
+/// The root over `hashes` in order; the zero hash for no hashes.
+pub fn merkle_root(hashes: &[Hash32]) -> Hash32 {
+    if hashes.is_empty() {
+        return Hash32::ZERO;
+    }
+    let mut level: Vec<Hash32> = hashes.iter().map(leaf).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [l, r] => node(l, r),
+                [one] => *one,
+                _ => Hash32::ZERO,
+            })
+            .collect();
+    }
+    level.first().copied().unwrap_or(Hash32::ZERO)
+}
+
+/// One step of an inclusion proof: the sibling's hash and on which side it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProofStep {
+    /// The sibling node.
+    pub sibling: Hash32,
+    /// True when the sibling is the left child.
+    pub sibling_on_left: bool,
+}
+
+/// The path from one leaf to the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerkleProof {
+    /// Index of the leaf.
+    pub index: usize,
+    /// Siblings from the leaf up.
+    pub steps: Vec<ProofStep>,
+}
+
+/// The inclusion proof of `hashes[index]`; `None` when `index` is out of range.
+pub fn merkle_proof(hashes: &[Hash32], index: usize) -> Option<MerkleProof> {
+    if index >= hashes.len() {
+        return None;
+    }
+    let mut level: Vec<Hash32> = hashes.iter().map(leaf).collect();
+    let mut pos = index;
+    let mut steps = Vec::new();
+    while level.len() > 1 {
+        let sibling = pos ^ 1;
+        if let Some(s) = level.get(sibling) {
+            steps.push(ProofStep {
+                sibling: *s,
+                sibling_on_left: sibling < pos,
+            });
+        }
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [l, r] => node(l, r),
+                [one] => *one,
+                _ => Hash32::ZERO,
+            })
+            .collect();
+        pos /= 2;
+    }
+    Some(MerkleProof { index, steps })
+}
+
+/// Whether `event_hash` is under `root` by `proof`.
+pub fn verify_proof(root: &Hash32, event_hash: &Hash32, proof: &MerkleProof) -> bool {
+    let mut acc = leaf(event_hash);
+    for step in &proof.steps {
+        acc = if step.sibling_on_left {
+            node(&step.sibling, &acc)
+        } else {
+            node(&acc, &step.sibling)
+        };
+    }
+    acc == *root
+}
