@@ -114,13 +114,18 @@ impl fmt::Debug for SigningKey {
 }
 
 impl PublicKey {
-    /// Reads a public key from untrusted bytes, checking length and curve point.
+    /// Reads a public key from untrusted bytes, checking length and curve point, and refusing
+    /// small-order ("weak") points: nobody holds their secret, and ed25519 batch verification
+    /// (used for blocks) would accept forged signatures under them.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| KeyError::MalformedPublicKey { len: bytes.len() })?;
-        ed25519_dalek::VerifyingKey::from_bytes(&arr)
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr)
             .map_err(|_| KeyError::MalformedPublicKey { len: 32 })?;
+        if vk.is_weak() {
+            return Err(KeyError::MalformedPublicKey { len: 32 });
+        }
         Ok(Self(arr))
     }
 
