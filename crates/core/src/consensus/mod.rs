@@ -1,3 +1,20 @@
 //! MedBlock's hybrid consensus as pure state machines: regional endorser election, primary
 //! turns, the randomness beacon that picks each turn's orderer committee, and PBFT inside the
 //! committee. Each machine takes an input and the current time and returns actions.
+//!
+//! Nothing here owns a socket, a thread or a clock: the node's actors and the deterministic
+//! simulator drive the very same machines, so what the simulator proves is what runs.
+
+pub mod beacon;
+pub mod certificate;
+pub mod committee;
+pub mod config;
+pub mod pbft;
+pub mod statement;
+pub mod validator;
+
+pub use beacon::Beacon;
+pub use certificate::{CertificateVerifyError, VerifiedCertificate};
+pub use committee::{Committee, select_committee};
+pub use config::ConsensusConfig;
+pub use validator::{InvalidProposal, ProposalValidator};
