@@ -81,15 +81,41 @@ pub fn merkle_proof(hashes: &[Hash32], index: usize) -> Option<MerkleProof> {
     Some(MerkleProof { index, steps })
 }
 
-/// Whether `event_hash` is under `root` by `proof`.
-pub fn verify_proof(root: &Hash32, event_hash: &Hash32, proof: &MerkleProof) -> bool {
-    let mut acc = leaf(event_hash);
-    for step in &proof.steps {
-        acc = if step.sibling_on_left {
-            node(&step.sibling, &acc)
-        } else {
-            node(&acc, &step.sibling)
-        };
+/// Whether `event_hash` is leaf `proof.index` of the `leaf_count`-leaf tree under `root`.
+///
+/// `root` and `leaf_count` come from the block header (`merkle_root`, `event_count`), never from
+/// the proof: the sides of the siblings and the levels where a node is carried up without one
+/// follow from the index and the tree size, so a proof checks against both and is refused for
+/// any other position or size.
+pub fn verify_proof(
+    root: &Hash32,
+    leaf_count: usize,
+    event_hash: &Hash32,
+    proof: &MerkleProof,
+) -> bool {
+    if proof.index >= leaf_count {
+        return false;
     }
-    acc == *root
+    let mut acc = leaf(event_hash);
+    let mut steps = proof.steps.iter();
+    let (mut pos, mut width) = (proof.index, leaf_count);
+    while width > 1 {
+        let sibling = pos ^ 1;
+        if sibling < width {
+            let Some(step) = steps.next() else {
+                return false;
+            };
+            if step.sibling_on_left != (sibling < pos) {
+                return false;
+            }
+            acc = if step.sibling_on_left {
+                node(&step.sibling, &acc)
+            } else {
+                node(&acc, &step.sibling)
+            };
+        }
+        pos /= 2;
+        width = width.div_ceil(2);
+    }
+    steps.next().is_none() && acc == *root
 }
