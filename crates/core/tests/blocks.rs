@@ -125,7 +125,10 @@ fn block_hash_mismatch() {
     let mut h = header(&block);
     h.block_hash[0] ^= 1;
     resign(&mut block, &h, &fx.endorser);
-    assert_eq!(block_err(block), BlockError::BlockHashMismatch { height: 1 });
+    assert_eq!(
+        block_err(block),
+        BlockError::BlockHashMismatch { height: 1 }
+    );
 }
 
 #[test]
@@ -135,7 +138,10 @@ fn merkle_root_mismatch() {
     let mut h = header(&block);
     h.merkle_root = sha256(b"another root").0.to_vec();
     resign(&mut block, &h, &fx.endorser);
-    assert_eq!(block_err(block), BlockError::MerkleRootMismatch { height: 1 });
+    assert_eq!(
+        block_err(block),
+        BlockError::MerkleRootMismatch { height: 1 }
+    );
 }
 
 #[test]

@@ -4,8 +4,7 @@ mod common;
 
 use common::*;
 use medblock_core::cert::{
-    CertificateAuthority, TrustStore, decode_certificate, parse_role, role_name,
-    verify_certificate,
+    CertificateAuthority, TrustStore, decode_certificate, parse_role, role_name, verify_certificate,
 };
 use medblock_core::error::{CertificateError, LedgerError};
 use medblock_core::keys::{KeyError, SigningKey, purpose};
@@ -189,7 +188,14 @@ fn revocation_lists() {
 fn renewal_replaces() {
     let mut fx = Fixture::new(304);
     let key = fx.dept.signing.clone();
-    let mut body = cert_body(12, "cardiology desk", &key, &[Role::Client], HOSPITAL, DEPARTMENT);
+    let mut body = cert_body(
+        12,
+        "cardiology desk",
+        &key,
+        &[Role::Client],
+        HOSPITAL,
+        DEPARTMENT,
+    );
     body.not_before_ms = NOW + 300 * DAY;
     body.not_after_ms = NOW + 800 * DAY;
     let renewal = fx.ca.issue(body);
@@ -219,7 +225,11 @@ fn validity_window_is_inclusive() {
     let fx = Fixture::new(305);
     let key = fx.dept.signing.public();
     assert!(fx.trust.authorize(&key, Role::Client, NOW - DAY).is_ok());
-    assert!(fx.trust.authorize(&key, Role::Client, NOW + 365 * DAY).is_ok());
+    assert!(
+        fx.trust
+            .authorize(&key, Role::Client, NOW + 365 * DAY)
+            .is_ok()
+    );
     assert!(matches!(
         fx.trust.authorize(&key, Role::Client, NOW - DAY - 1),
         Err(CertificateError::NotYetValid { serial: 10, .. })

@@ -104,13 +104,21 @@ fn all_decoders(bytes: &[u8]) -> Vec<(&'static str, bool)> {
         ),
         ("revocation list", revocations(&s.ca, bytes).is_ok()),
         ("genesis", verify_genesis(bytes).is_ok()),
-        ("sealed summary", open(bytes, &s.binding, &s.patient).is_ok()),
+        (
+            "sealed summary",
+            open(bytes, &s.binding, &s.patient).is_ok(),
+        ),
     ]
 }
 
 fn assert_all_refuse(bytes: &[u8]) -> Result<(), TestCaseError> {
     for (what, accepted) in all_decoders(bytes) {
-        prop_assert!(!accepted, "{} accepted {} arbitrary bytes", what, bytes.len());
+        prop_assert!(
+            !accepted,
+            "{} accepted {} arbitrary bytes",
+            what,
+            bytes.len()
+        );
     }
     // Structure-only decoders: must not panic, whatever they return.
     let _ = decode_block(bytes);
@@ -218,7 +226,10 @@ fn every_truncation_is_refused() {
         assert!(revocations(&s.ca, &s.revocations[..len]).is_err());
     }
     for len in 0..s.genesis.len() {
-        assert!(verify_genesis(&s.genesis[..len]).is_err(), "genesis prefix {len}");
+        assert!(
+            verify_genesis(&s.genesis[..len]).is_err(),
+            "genesis prefix {len}"
+        );
     }
     for len in 0..s.sealed.len() {
         assert!(
@@ -275,7 +286,10 @@ fn oversized_inputs_are_refused_before_decoding() {
         limits::MAX_HEADER_BYTES,
     );
     too_large(
-        decode_certificate(&s.ca, &pad(&s.certificate, limits::MAX_CERTIFICATE_BYTES + 128)),
+        decode_certificate(
+            &s.ca,
+            &pad(&s.certificate, limits::MAX_CERTIFICATE_BYTES + 128),
+        ),
         "certificate",
         limits::MAX_CERTIFICATE_BYTES + 128,
     );

@@ -344,8 +344,14 @@ fn batch_verification_names_the_bad_event() {
 fn provider_certificate_window() {
     let mut fx = Fixture::new(20);
     let bytes = fx.event(1).encode_to_vec();
-    assert!(admit_event(&bytes, &fx.trust, NOW - DAY).is_ok(), "window start is inclusive");
-    assert!(admit_event(&bytes, &fx.trust, NOW + 365 * DAY).is_ok(), "window end is inclusive");
+    assert!(
+        admit_event(&bytes, &fx.trust, NOW - DAY).is_ok(),
+        "window start is inclusive"
+    );
+    assert!(
+        admit_event(&bytes, &fx.trust, NOW + 365 * DAY).is_ok(),
+        "window end is inclusive"
+    );
     assert_eq!(
         admit_event(&bytes, &fx.trust, NOW + 365 * DAY + 1).unwrap_err(),
         LedgerError::Certificate(CertificateError::Expired {

@@ -8,8 +8,8 @@ use medblock_core::event::ParsedEvent;
 use medblock_core::hash::sha256;
 use medblock_core::keys::{Identity, SealingSecret, purpose};
 use medblock_core::sealing::{
-    SEALED_SUMMARY_VERSION, SummaryBinding, decode_sealed, open, open_with_wrap,
-    recipient_hint, rewrap_for, seal,
+    SEALED_SUMMARY_VERSION, SummaryBinding, decode_sealed, open, open_with_wrap, recipient_hint,
+    rewrap_for, seal,
 };
 use medblock_core::wire;
 use proptest::prelude::*;
@@ -100,7 +100,12 @@ fn the_regulator_opens_only_when_named() {
     );
     let unnamed = sealed(203, false);
     assert_eq!(
-        open(&unnamed.sealed, &unnamed.binding, &unnamed.fx.regulator.sealing).unwrap_err(),
+        open(
+            &unnamed.sealed,
+            &unnamed.binding,
+            &unnamed.fx.regulator.sealing
+        )
+        .unwrap_err(),
         LedgerError::NotARecipient
     );
 }
@@ -214,23 +219,41 @@ fn a_ciphertext_moved_into_another_event_fails() {
     let mut body = wire::EventBody::decode(moved.body.as_slice()).unwrap();
     body.event_hash = sha256(&moved.encrypted_summary).0.to_vec();
     moved.body = body.encode_to_vec();
-    moved.patient_signature = fx.patient.signing.sign(purpose::EVENT, &moved.body).to_vec();
+    moved.patient_signature = fx
+        .patient
+        .signing
+        .sign(purpose::EVENT, &moved.body)
+        .to_vec();
     moved.provider_signature = fx.dept.signing.sign(purpose::EVENT, &moved.body).to_vec();
     let parsed = ParsedEvent::parse(&moved.encode_to_vec()).unwrap();
     parsed.verify_signatures().unwrap();
     assert_eq!(
-        open(&parsed.event.encrypted_summary, &parsed.binding(), &fx.patient.sealing).unwrap_err(),
+        open(
+            &parsed.event.encrypted_summary,
+            &parsed.binding(),
+            &fx.patient.sealing
+        )
+        .unwrap_err(),
         LedgerError::SealOpenFailed
     );
     assert_eq!(
-        open(&parsed.event.encrypted_summary, &parsed.binding(), &fx.regulator.sealing)
-            .unwrap_err(),
+        open(
+            &parsed.event.encrypted_summary,
+            &parsed.binding(),
+            &fx.regulator.sealing
+        )
+        .unwrap_err(),
         LedgerError::SealOpenFailed
     );
     // In its own event it opens.
     let own = ParsedEvent::parse(&original.encode_to_vec()).unwrap();
     assert_eq!(
-        open(&own.event.encrypted_summary, &own.binding(), &fx.patient.sealing).unwrap(),
+        open(
+            &own.event.encrypted_summary,
+            &own.binding(),
+            &fx.patient.sealing
+        )
+        .unwrap(),
         summary(1)
     );
 }
@@ -380,7 +403,10 @@ fn structure_errors() {
         }
     ));
     let mut big = s.sealed.clone();
-    big.resize(medblock_core::codec::limits::MAX_SEALED_SUMMARY_BYTES + 1, 0);
+    big.resize(
+        medblock_core::codec::limits::MAX_SEALED_SUMMARY_BYTES + 1,
+        0,
+    );
     assert!(matches!(
         decode_sealed(&big).unwrap_err(),
         LedgerError::TooLarge {

@@ -38,7 +38,14 @@ static EVENTS: LazyLock<Vec<wire::Event>> = LazyLock::new(|| {
         fx.event(1),
         fx.event_with(2, &patient, &dept, DEPARTMENT, &summary(2), false),
         fx.event_with(3, &patient, &dept, DEPARTMENT, &long, true),
-        fx.event_with(4, &patient, &dept, DEPARTMENT, &wire::Summary::default(), false),
+        fx.event_with(
+            4,
+            &patient,
+            &dept,
+            DEPARTMENT,
+            &wire::Summary::default(),
+            false,
+        ),
     ];
     let mut with_receipt = fx.event(5);
     with_receipt.received_at_ms = NOW + 7;

@@ -244,19 +244,13 @@ pub fn collection(block: &wire::Block) -> wire::SignatureCollection {
 /// change one thing of a block and still present a validly signed header.
 pub fn resign(block: &mut wire::Block, header: &wire::BlockHeader, endorser: &SigningKey) {
     block.header = header.encode_to_vec();
-    block.endorser_signature = endorser
-        .sign(purpose::BLOCK_HEADER, &block.header)
-        .to_vec();
+    block.endorser_signature = endorser.sign(purpose::BLOCK_HEADER, &block.header).to_vec();
 }
 
 /// Builds a validly signed block from `events` in the order given (no sorting), with every
 /// header commitment correct: what `pack_block` does, minus the sort, so tests can present
 /// blocks that break only the ordering or uniqueness rules.
-pub fn block_in_order(
-    events: &[ParsedEvent],
-    endorser: &SigningKey,
-    tip: ChainTip,
-) -> wire::Block {
+pub fn block_in_order(events: &[ParsedEvent], endorser: &SigningKey, tip: ChainTip) -> wire::Block {
     block_from_parts(
         events.iter().map(|e| e.event.clone()).collect(),
         events.iter().map(ParsedEvent::signature_entry).collect(),
@@ -274,7 +268,10 @@ pub fn block_from_parts(
     endorser: &SigningKey,
     tip: ChainTip,
 ) -> wire::Block {
-    let hashes: Vec<Hash32> = events.iter().map(|e| sha256(&e.encrypted_summary)).collect();
+    let hashes: Vec<Hash32> = events
+        .iter()
+        .map(|e| sha256(&e.encrypted_summary))
+        .collect();
     let collection = wire::SignatureCollection { entries }.encode_to_vec();
     let header = wire::BlockHeader {
         version: medblock_core::block::BLOCK_VERSION,
