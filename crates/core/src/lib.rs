@@ -17,6 +17,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod sealing;
+pub mod synthetic;
 
 /// Generated protobuf types: the exact bytes MedBlock stores, sends, hashes and signs.
 #[allow(missing_docs, clippy::all)]

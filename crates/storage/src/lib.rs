@@ -1,1 +1,15 @@
-//! RocksDB ledger (blocks, events, bread crumbs, meta) and the hospital EMR database.
+//! What a MedBlock node keeps on disk: the ledger (RocksDB column families for blocks, events,
+//! bread crumbs and metadata), the hospital's EMR database, and key files.
+//!
+//! Knows `core`'s types and rules; knows nothing of networking or consensus.
+#![deny(missing_docs)]
+
+pub mod emr;
+pub mod error;
+pub mod keyfile;
+pub mod keys_layout;
+pub mod ledger;
+
+pub use emr::{EmrStore, RocksEmrStore};
+pub use error::StorageError;
+pub use ledger::{EventLocation, Ledger, OpenCheck};

@@ -1,0 +1,376 @@
+//! The ledger on disk: blocks, events, bread crumbs and the tip in RocksDB column families.
+//!
+//! A commit writes the block, its events, its crumbs, the height index and the new tip in one
+//! atomic, synced `WriteBatch`: after a crash the ledger holds a block entirely or not at all,
+//! and every commit that returned is on disk. Opening walks the hash chain back from the tip.
+
+use crate::error::StorageError;
+use crate::keys_layout::*;
+use medblock_core::block::block_id;
+use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
+use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
+use prost::Message;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// Where one event sits on the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLocation {
+    /// Height of its block.
+    pub height: u64,
+    /// Its index in the block.
+    pub index: u32,
+}
+
+/// How thoroughly [`Ledger::open`] checks what is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenCheck {
+    /// Every block's id and link back to the previous block (fast: headers only).
+    HashChain,
+    /// Also every event, signature and root of every block (slow: a full audit).
+    Full,
+}
+
+/// A node's copy of the ledger.
+pub struct Ledger {
+    db: DB,
+    path: PathBuf,
+    tip: RwLock<ChainTip>,
+    max_block_events: usize,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.path)
+            .field("tip", &self.tip())
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in `path` and checks the chain from the tip.
+    /// `max_block_events` is the genesis limit used when re-verifying blocks.
+    pub fn open(path: &Path, check: OpenCheck, max_block_events: usize) -> Result<Self, StorageError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = LEDGER_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StorageError::rocks(path, e))?;
+        let mut ledger = Self {
+            db,
+            path: path.to_path_buf(),
+            tip: RwLock::new(ChainTip::GENESIS),
+            max_block_events,
+        };
+        let tip = ledger.read_tip()?;
+        *ledger.tip.get_mut().unwrap_or_else(|e| e.into_inner()) = tip;
+        ledger.verify_chain(check)?;
+        tracing::debug!(path = %path.display(), height = tip.height, tip = %tip.id, "ledger opened");
+        Ok(ledger)
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The last committed block.
+    pub fn tip(&self) -> ChainTip {
+        *self.tip.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The ledger hash gossiped between committers: the id of the tip block, which through the
+    /// chain of previous hashes commits to every header before it.
+    pub fn ledger_hash(&self) -> Hash32 {
+        self.tip().id
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
+        self.db.cf_handle(name).ok_or_else(|| StorageError::Rocks {
+            path: self.path.clone(),
+            reason: format!("column family {name} is missing"),
+        })
+    }
+
+    fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db
+            .get_cf(self.cf(cf)?, key)
+            .map_err(|e| StorageError::rocks(&self.path, e))
+    }
+
+    fn read_tip(&self) -> Result<ChainTip, StorageError> {
+        match self.get(CF_META, TIP_KEY)? {
+            None => Ok(ChainTip::GENESIS),
+            Some(v) => decode_tip(&v).ok_or_else(|| self.corrupt(0, "tip record is malformed")),
+        }
+    }
+
+    fn corrupt(&self, height: u64, reason: impl Into<String>) -> StorageError {
+        StorageError::Corrupt {
+            path: self.path.clone(),
+            height,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether an event with this key is on the ledger, and where.
+    pub fn event_location(&self, key: &EventKey) -> Result<Option<EventLocation>, StorageError> {
+        Ok(self.get(CF_EVENTS, &event_index_key(key))?.and_then(|v| {
+            let height = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+            let index = u32::from_be_bytes(v.get(8..12)?.try_into().ok()?);
+            Some(EventLocation { height, index })
+        }))
+    }
+
+    /// Appends a decided block (the paper's Step 6). The block must extend the tip and hold no
+    /// event already on the ledger; otherwise nothing is written. Returns the new tip once the
+    /// write is synced to disk.
+    pub fn commit(&self, block: &VerifiedBlock) -> Result<ChainTip, StorageError> {
+        let mut tip_guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
+        block.check_extends(&tip_guard).map_err(medblock_core::LedgerError::from)?;
+        for e in &block.events {
+            if self.event_location(&e.key())?.is_some() {
+                return Err(StorageError::DuplicateEvent {
+                    hospital: e.body.hospital.clone(),
+                    department: e.body.department.clone(),
+                    sequence: e.body.sequence,
+                });
+            }
+        }
+        let height = block.height();
+        let id = block.id;
+        let (cf_blocks, cf_events, cf_crumbs, cf_meta) =
+            (self.cf(CF_BLOCKS)?, self.cf(CF_EVENTS)?, self.cf(CF_CRUMBS)?, self.cf(CF_META)?);
+
+        let mut batch = WriteBatch::default();
+        let skeleton = wire::Block {
+            events: Vec::new(),
+            ..block.block.clone()
+        };
+        batch.put_cf(cf_blocks, id.as_bytes(), skeleton.encode_to_vec());
+        for (index, bytes) in block.block.events.iter().enumerate() {
+            let index = index as u32;
+            batch.put_cf(cf_events, event_key(&id, index), bytes);
+            let mut loc = [0u8; 12];
+            loc[..8].copy_from_slice(&height.to_be_bytes());
+            loc[8..].copy_from_slice(&index.to_be_bytes());
+            if let Some(e) = block.events.get(index as usize) {
+                batch.put_cf(cf_events, event_index_key(&e.key()), loc);
+            }
+        }
+        for crumb in block.crumbs() {
+            batch.put_cf(
+                cf_crumbs,
+                crumb_key(&crumb.pseudonym, &crumb.department, height),
+                id.as_bytes(),
+            );
+        }
+        let new_tip = block.tip();
+        batch.put_cf(cf_meta, height_key(height), id.as_bytes());
+        batch.put_cf(cf_meta, TIP_KEY, encode_tip(&new_tip));
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .write_opt(batch, &wo)
+            .map_err(|e| StorageError::rocks(&self.path, e))?;
+        *tip_guard = new_tip;
+        Ok(new_tip)
+    }
+
+    /// The id of the block at `height`.
+    pub fn block_id_at(&self, height: u64) -> Result<Option<Hash32>, StorageError> {
+        match self.get(CF_META, &height_key(height))? {
+            None => Ok(None),
+            Some(v) => Hash32::from_slice(&v)
+                .map(Some)
+                .ok_or_else(|| self.corrupt(height, "height index entry is not 32 bytes")),
+        }
+    }
+
+    /// The block with id `id`, events included, exactly as committed.
+    pub fn block(&self, id: &Hash32) -> Result<Option<wire::Block>, StorageError> {
+        let Some(mut block) = self.block_skeleton(id)? else {
+            return Ok(None);
+        };
+        block.events = self.block_events(id)?;
+        Ok(Some(block))
+    }
+
+    /// The block at `height`, events included.
+    pub fn block_at(&self, height: u64) -> Result<Option<wire::Block>, StorageError> {
+        match self.block_id_at(height)? {
+            None => Ok(None),
+            Some(id) => self.block(&id),
+        }
+    }
+
+    /// A block without its events: header, signatures, signature collection and certificate.
+    /// Enough to serve headers, check a Merkle proof or walk the chain.
+    pub fn block_skeleton(&self, id: &Hash32) -> Result<Option<wire::Block>, StorageError> {
+        match self.get(CF_BLOCKS, id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => wire::Block::decode(v.as_slice())
+                .map(Some)
+                .map_err(|e| self.corrupt(0, format!("block {id} does not decode: {e}"))),
+        }
+    }
+
+    /// One event's bytes, by block id and index.
+    pub fn event(&self, block: &Hash32, index: u32) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(CF_EVENTS, &event_key(block, index))
+    }
+
+    fn block_events(&self, id: &Hash32) -> Result<Vec<Vec<u8>>, StorageError> {
+        let prefix = events_prefix(id);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_EVENTS)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(v.into_vec());
+        }
+        Ok(out)
+    }
+
+    /// A patient's bread crumbs in one department, newest block first.
+    pub fn crumbs_in(&self, patient: &Pseudonym, department: &DepartmentId) -> Result<Vec<Crumb>, StorageError> {
+        self.crumbs_with_prefix(patient, &crumb_department_prefix(patient, department))
+    }
+
+    /// All a patient's bread crumbs, grouped by department, newest block first in each.
+    pub fn crumbs(&self, patient: &Pseudonym) -> Result<Vec<Crumb>, StorageError> {
+        self.crumbs_with_prefix(patient, &crumb_patient_prefix(patient))
+    }
+
+    fn crumbs_with_prefix(&self, patient: &Pseudonym, prefix: &[u8]) -> Result<Vec<Crumb>, StorageError> {
+        let mut out = Vec::new();
+        let iter = self
+            .db
+            .iterator_cf(self.cf(CF_CRUMBS)?, IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (k, v) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let (department, height) =
+                parse_crumb_key(&k).ok_or_else(|| self.corrupt(0, "bread crumb key is malformed"))?;
+            let block_id =
+                Hash32::from_slice(&v).ok_or_else(|| self.corrupt(height, "bread crumb value is not a block id"))?;
+            out.push(Crumb {
+                pseudonym: *patient,
+                department,
+                height,
+                block_id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What a node without bread crumbs must do: read every block's signature collection and
+    /// keep those naming the patient. Same result as [`Ledger::crumbs`], at the cost of the whole
+    /// ledger; kept for audits and to measure what the crumbs save.
+    pub fn scan_crumbs(&self, patient: &Pseudonym) -> Result<Vec<Crumb>, StorageError> {
+        let tip = self.tip();
+        let mut found = std::collections::BTreeMap::<(DepartmentId, std::cmp::Reverse<u64>), Hash32>::new();
+        for height in 1..=tip.height {
+            let id = self
+                .block_id_at(height)?
+                .ok_or_else(|| self.corrupt(height, "height index has a gap"))?;
+            let block = self
+                .block_skeleton(&id)?
+                .ok_or_else(|| self.corrupt(height, "indexed block is missing"))?;
+            let collection = wire::SignatureCollection::decode(block.signature_collection.as_slice())
+                .map_err(|e| self.corrupt(height, format!("signature collection: {e}")))?;
+            for entry in collection.entries {
+                if entry.pseudonym.as_slice() == patient.0.as_bytes() {
+                    let dept = DepartmentId {
+                        hospital: entry.hospital,
+                        department: entry.department,
+                    };
+                    found.insert((dept, std::cmp::Reverse(height)), id);
+                }
+            }
+        }
+        let mut out: Vec<Crumb> = found
+            .into_iter()
+            .map(|((department, std::cmp::Reverse(height)), block_id)| Crumb {
+                pseudonym: *patient,
+                department,
+                height,
+                block_id,
+            })
+            .collect();
+        // Same order as the index: by department key bytes, then newest first.
+        out.sort_by(|a, b| {
+            crumb_key(&a.pseudonym, &a.department, a.height).cmp(&crumb_key(&b.pseudonym, &b.department, b.height))
+        });
+        Ok(out)
+    }
+
+    /// Walks the chain from the tip down to the first block, checking each stored block hashes
+    /// to the id the index names and links to the block below. With [`OpenCheck::Full`] every
+    /// block is also fully re-verified (events, signatures, roots). Errors name the first
+    /// damaged height.
+    pub fn verify_chain(&self, check: OpenCheck) -> Result<(), StorageError> {
+        let tip = self.tip();
+        let mut expected = tip.id;
+        for height in (1..=tip.height).rev() {
+            let id = self
+                .block_id_at(height)?
+                .ok_or_else(|| self.corrupt(height, "height index has a gap"))?;
+            if id != expected {
+                return Err(self.corrupt(height, format!("index names {id}, the chain expects {expected}")));
+            }
+            let skeleton = self
+                .block_skeleton(&id)?
+                .ok_or_else(|| self.corrupt(height, "indexed block is missing"))?;
+            if block_id(&skeleton) != id {
+                return Err(self.corrupt(height, "stored block does not hash to its id"));
+            }
+            let header = wire::BlockHeader::decode(skeleton.header.as_slice())
+                .map_err(|e| self.corrupt(height, format!("header: {e}")))?;
+            if header.height != height {
+                return Err(self.corrupt(height, format!("header says height {}", header.height)));
+            }
+            if check == OpenCheck::Full {
+                let mut full = skeleton;
+                full.events = self.block_events(&id)?;
+                VerifiedBlock::verify(full, self.max_block_events)
+                    .map_err(|e| self.corrupt(height, e.to_string()))?;
+            }
+            expected = Hash32::from_slice(&header.previous_hash)
+                .ok_or_else(|| self.corrupt(height, "previous hash is not 32 bytes"))?;
+        }
+        if expected != Hash32::ZERO {
+            return Err(self.corrupt(1, "first block does not start from the zero hash"));
+        }
+        Ok(())
+    }
+
+    /// Approximate on-disk size of each column family, for metrics.
+    pub fn sizes(&self) -> Vec<(&'static str, u64)> {
+        LEDGER_CFS
+            .iter()
+            .filter_map(|name| {
+                let cf = self.db.cf_handle(name)?;
+                let size = self
+                    .db
+                    .property_int_value_cf(cf, "rocksdb.total-sst-files-size")
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0);
+                Some((*name, size))
+            })
+            .collect()
+    }
+}

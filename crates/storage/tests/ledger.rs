@@ -1,0 +1,184 @@
+//! The ledger's rules on disk: commits, refusals that leave the store unchanged, reopening,
+//! tamper detection and bread crumbs.
+
+mod common;
+
+use common::{block_on, rng};
+use medblock_core::crumbs::{DepartmentId, pseudonym};
+use medblock_core::synthetic::World;
+use medblock_core::{BlockError, ChainTip, LedgerError, VerifiedBlock};
+use medblock_storage::{Ledger, OpenCheck, StorageError};
+use rand::RngExt;
+
+fn open(dir: &std::path::Path) -> Ledger {
+    Ledger::open(dir, OpenCheck::Full, 4096).expect("ledger opens")
+}
+
+#[test]
+fn committed_blocks_read_back_exactly_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(1);
+    let mut world = World::generate(&mut r, 2, 5);
+    let ledger = open(dir.path());
+    assert_eq!(ledger.tip(), ChainTip::GENESIS);
+    let mut ids = Vec::new();
+    for h in 1..=3u64 {
+        let tip = ledger.tip();
+        let block = block_on(&mut world, &tip, 4, &mut r, |i| (i % 5, i % 8));
+        let new_tip = ledger.commit(&block).unwrap();
+        assert_eq!(new_tip.height, h);
+        assert_eq!(new_tip.id, block.id);
+        ids.push((block.id, block.block.clone()));
+    }
+    drop(ledger);
+    let ledger = open(dir.path());
+    assert_eq!(ledger.tip().height, 3);
+    for (h, (id, block)) in ids.iter().enumerate() {
+        assert_eq!(ledger.block_id_at(h as u64 + 1).unwrap(), Some(*id));
+        assert_eq!(ledger.block(id).unwrap().as_ref(), Some(block));
+    }
+    assert_eq!(ledger.ledger_hash(), ids[2].0);
+}
+
+#[test]
+fn a_block_that_does_not_extend_the_tip_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(2);
+    let mut world = World::generate(&mut r, 1, 3);
+    let ledger = open(dir.path());
+    let b1 = block_on(&mut world, &ChainTip::GENESIS, 3, &mut r, |i| (i % 3, 0));
+    ledger.commit(&b1).unwrap();
+    let tip = ledger.tip();
+
+    // Same height again (built on genesis): height mismatch.
+    let stale = block_on(&mut world, &ChainTip::GENESIS, 2, &mut r, |i| (i % 3, 1));
+    let err = ledger.commit(&stale).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Ledger(LedgerError::Block(BlockError::HeightMismatch { expected: 2, found: 1 }))),
+        "{err}"
+    );
+    // Right height, wrong previous hash.
+    let forged_tip = ChainTip { id: medblock_core::sha256(b"elsewhere"), ..tip };
+    let fork = block_on(&mut world, &forged_tip, 2, &mut r, |i| (i % 3, 1));
+    let err = ledger.commit(&fork).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Ledger(LedgerError::Block(BlockError::PreviousHashMismatch { height: 2, .. }))),
+        "{err}"
+    );
+    assert_eq!(ledger.tip(), tip);
+    assert_eq!(ledger.block_id_at(2).unwrap(), None);
+    // The refused blocks left no crumbs behind.
+    let p = pseudonym(&world.patients[0].signing.public());
+    assert!(ledger.crumbs(&p).unwrap().iter().all(|c| c.height == 1));
+}
+
+#[test]
+fn an_event_already_on_the_ledger_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(3);
+    let mut world = World::generate(&mut r, 1, 2);
+    let ledger = open(dir.path());
+    let b1 = block_on(&mut world, &ChainTip::GENESIS, 2, &mut r, |i| (i, 0));
+    ledger.commit(&b1).unwrap();
+    let tip = ledger.tip();
+    // A retried event (same hospital, department, sequence) packed again by another endorser.
+    let again = b1.events[0].clone();
+    let dup = world.block(&tip, vec![again], tip.timestamp_ms + 5).unwrap();
+    let err = ledger.commit(&dup).unwrap_err();
+    assert!(
+        matches!(&err, StorageError::DuplicateEvent { sequence: 1, department, .. } if department == "cardiology"),
+        "{err}"
+    );
+    assert_eq!(ledger.tip(), tip);
+    assert_eq!(ledger.block(&dup.id).unwrap(), None);
+}
+
+#[test]
+fn tampering_with_a_stored_block_is_found_when_the_ledger_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(4);
+    let mut world = World::generate(&mut r, 1, 2);
+    let ledger = open(dir.path());
+    let mut tip = ChainTip::GENESIS;
+    for _ in 0..3 {
+        let b = block_on(&mut world, &tip, 2, &mut r, |i| (i, i));
+        tip = ledger.commit(&b).unwrap();
+    }
+    let victim = ledger.block_id_at(2).unwrap().unwrap();
+    drop(ledger);
+
+    // Flip one byte of one event of block 2, directly in RocksDB.
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(false);
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), medblock_storage::keys_layout::LEDGER_CFS).unwrap();
+        let cf = db.cf_handle(medblock_storage::keys_layout::CF_EVENTS).unwrap();
+        let key = medblock_storage::keys_layout::event_key(&victim, 1);
+        let mut v = db.get_cf(cf, &key).unwrap().unwrap();
+        let at = v.len() / 2;
+        v[at] ^= 0x01;
+        db.put_cf(cf, &key, v).unwrap();
+    }
+    // A header-only walk cannot see an event change; the full audit must.
+    Ledger::open(dir.path(), OpenCheck::HashChain, 4096).expect("hash chain of headers is intact");
+    let err = Ledger::open(dir.path(), OpenCheck::Full, 4096).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { height: 2, .. }), "{err}");
+
+    // Tampering with a header breaks the hash chain itself.
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), medblock_storage::keys_layout::LEDGER_CFS).unwrap();
+        let cf = db.cf_handle(medblock_storage::keys_layout::CF_BLOCKS).unwrap();
+        let mut v = db.get_cf(cf, victim.as_bytes()).unwrap().unwrap();
+        let last = v.len() - 1;
+        v[last] ^= 0x01;
+        db.put_cf(cf, victim.as_bytes(), v).unwrap();
+    }
+    let err = Ledger::open(dir.path(), OpenCheck::HashChain, 4096).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { height: 2, .. }), "{err}");
+}
+
+#[test]
+fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(5);
+    let mut world = World::generate(&mut r, 2, 500);
+    let ledger = open(dir.path());
+    let departments = world.departments.len();
+    let mut expected: std::collections::HashMap<(usize, usize), Vec<u64>> = Default::default();
+    let mut tip = ChainTip::GENESIS;
+    let per_block = 250;
+    for _ in 0..(10_000 / per_block) {
+        let picks: Vec<(usize, usize)> =
+            (0..per_block).map(|_| (r.random_range(0..500), r.random_range(0..departments))).collect();
+        let height = tip.height + 1;
+        for &(p, d) in &picks {
+            let heights = expected.entry((p, d)).or_default();
+            if heights.last() != Some(&height) {
+                heights.push(height);
+            }
+        }
+        let block = block_on(&mut world, &tip, per_block, &mut r, |i| picks[i]);
+        tip = ledger.commit(&block).unwrap();
+    }
+    assert_eq!(tip.height, 40);
+    for (p, patient) in world.patients.iter().enumerate() {
+        let ps = pseudonym(&patient.signing.public());
+        let crumbs = ledger.crumbs(&ps).unwrap();
+        assert_eq!(crumbs, ledger.scan_crumbs(&ps).unwrap(), "patient {p}");
+        for (d, dept) in world.departments.iter().enumerate() {
+            let id = DepartmentId { hospital: dept.hospital.clone(), department: dept.name.clone() };
+            let in_dept: Vec<u64> = ledger.crumbs_in(&ps, &id).unwrap().iter().map(|c| c.height).collect();
+            let mut want = expected.get(&(p, d)).cloned().unwrap_or_default();
+            want.reverse(); // newest first
+            assert_eq!(in_dept, want, "patient {p} department {d}");
+            for c in ledger.crumbs_in(&ps, &id).unwrap() {
+                assert_eq!(Some(c.block_id), ledger.block_id_at(c.height).unwrap());
+                let block = VerifiedBlock::verify(ledger.block(&c.block_id).unwrap().unwrap(), 4096).unwrap();
+                assert!(block.events.iter().any(|e| e.pseudonym == ps && e.body.department == dept.name));
+            }
+        }
+    }
+    // A patient who never visited has no crumbs.
+    let stranger = medblock_core::Identity::generate(&mut r);
+    assert!(ledger.crumbs(&pseudonym(&stranger.signing.public())).unwrap().is_empty());
+}
