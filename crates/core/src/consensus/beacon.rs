@@ -69,9 +69,12 @@ impl Beacon {
         primary: &[u8],
         signature: &[u8],
     ) -> Result<Self, BeaconError> {
-        let chain_hash = Hash32::from_slice(chain_hash).ok_or(BeaconError::Malformed("chain_hash"))?;
-        let primary = PublicKey::from_slice(primary).map_err(|_| BeaconError::Malformed("primary_key"))?;
-        let signature = Signature::from_slice(signature).map_err(|_| BeaconError::Malformed("signature"))?;
+        let chain_hash =
+            Hash32::from_slice(chain_hash).ok_or(BeaconError::Malformed("chain_hash"))?;
+        let primary =
+            PublicKey::from_slice(primary).map_err(|_| BeaconError::Malformed("primary_key"))?;
+        let signature =
+            Signature::from_slice(signature).map_err(|_| BeaconError::Malformed("signature"))?;
         primary.verify(
             statement::BEACON,
             &statement::beacon(turn, &chain_hash, start_height),

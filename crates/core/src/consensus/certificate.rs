@@ -141,8 +141,10 @@ pub fn verify_with_committee(
             needed: committee.quorum(),
         });
     }
-    let items: Vec<(&PublicKey, &[u8], &Signature)> =
-        parsed.iter().map(|(k, s)| (k, stmt.as_slice(), s)).collect();
+    let items: Vec<(&PublicKey, &[u8], &Signature)> = parsed
+        .iter()
+        .map(|(k, s)| (k, stmt.as_slice(), s))
+        .collect();
     if verify_batch(VoteKind::Commit.purpose(), &items).is_err() {
         for (k, s) in &parsed {
             if k.verify(VoteKind::Commit.purpose(), &stmt, s).is_err() {

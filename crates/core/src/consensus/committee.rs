@@ -71,7 +71,10 @@ pub fn select_committee(seed: &Hash32, eligible: &[PublicKey], size: usize) -> C
         .iter()
         .map(|k| {
             (
-                tagged_hash("medblock/committee-rank/v1", &[seed.as_bytes(), k.as_bytes()]),
+                tagged_hash(
+                    "medblock/committee-rank/v1",
+                    &[seed.as_bytes(), k.as_bytes()],
+                ),
                 *k,
             )
         })

@@ -6,6 +6,7 @@
 //! simulator drive the very same machines, so what the simulator proves is what runs.
 
 pub mod beacon;
+pub mod catchup;
 pub mod certificate;
 pub mod committee;
 pub mod config;

@@ -17,5 +17,6 @@ pub struct InvalidProposal {
 /// call it on every pre-prepare, so an invalid block is never prepared by an honest member.
 pub trait ProposalValidator {
     /// The block's id (what certificates sign) or why it is refused.
-    fn validate(&self, height: u64, payload: &[u8], now_ms: u64) -> Result<Hash32, InvalidProposal>;
+    fn validate(&self, height: u64, payload: &[u8], now_ms: u64)
+    -> Result<Hash32, InvalidProposal>;
 }

@@ -20,6 +20,18 @@ pub enum PbftMessage {
 }
 
 impl PbftMessage {
+    /// The PBFT part of a consensus message; `None` for other kinds.
+    pub fn from_wire(m: wire::ConsensusMessage) -> Option<Self> {
+        use wire::consensus_message::Kind;
+        match m.kind? {
+            Kind::PrePrepare(e) => Some(Self::PrePrepare(e)),
+            Kind::Vote(v) => Some(Self::Vote(v)),
+            Kind::ViewChange(e) => Some(Self::ViewChange(e)),
+            Kind::NewView(e) => Some(Self::NewView(e)),
+            _ => None,
+        }
+    }
+
     /// The wire form, for sending.
     pub fn to_wire(&self) -> wire::ConsensusMessage {
         use wire::consensus_message::Kind;
@@ -44,14 +56,20 @@ pub struct FutureBuffer {
 impl FutureBuffer {
     /// A buffer holding at most `capacity` messages per signer.
     pub fn new(capacity: usize) -> Self {
-        Self { per_sender: BTreeMap::new(), capacity: capacity.max(1), dropped: 0 }
+        Self {
+            per_sender: BTreeMap::new(),
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
     }
 
     /// Keeps `msg` (for `view`, `height`) from `sender`; when its quota is full, the message
     /// furthest in the future is dropped (it is the least likely to be needed soon).
     pub fn push(&mut self, sender: PublicKey, view: u64, height: u64, msg: PbftMessage) {
         let q = self.per_sender.entry(sender).or_default();
-        if q.iter().any(|(v, h, m)| *v == view && *h == height && m == &msg) {
+        if q.iter()
+            .any(|(v, h, m)| *v == view && *h == height && m == &msg)
+        {
             return;
         }
         q.push_back((view, height, msg));

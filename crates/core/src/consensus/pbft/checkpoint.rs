@@ -17,7 +17,11 @@ pub struct Checkpoints {
 impl Checkpoints {
     /// Starts with `stable` (the height before the turn) as the stable checkpoint.
     pub fn new(interval: u64, stable: u64) -> Self {
-        Self { interval: interval.max(1), stable, votes: BTreeMap::new() }
+        Self {
+            interval: interval.max(1),
+            stable,
+            votes: BTreeMap::new(),
+        }
     }
 
     /// Whether `height` is a checkpoint height.
@@ -32,7 +36,12 @@ impl Checkpoints {
 
     /// Records a vote; returns the new stable (height, id) when it reaches `quorum`. Votes far
     /// beyond `horizon` or at/below the stable height are ignored, which bounds memory.
-    pub fn record(&mut self, v: &CheckedVote, quorum: usize, horizon: u64) -> Option<(u64, Hash32)> {
+    pub fn record(
+        &mut self,
+        v: &CheckedVote,
+        quorum: usize,
+        horizon: u64,
+    ) -> Option<(u64, Hash32)> {
         if v.height <= self.stable || v.height > horizon || !self.is_checkpoint(v.height) {
             return None;
         }

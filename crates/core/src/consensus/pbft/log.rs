@@ -23,7 +23,10 @@ pub struct Slot {
 impl Slot {
     /// Prepares that match `digest`.
     pub fn prepares_for(&self, digest: &Hash32) -> Vec<&CheckedVote> {
-        self.prepares.values().filter(|v| &v.digest == digest).collect()
+        self.prepares
+            .values()
+            .filter(|v| &v.digest == digest)
+            .collect()
     }
 
     /// (member, signature) of commits that match `digest`.

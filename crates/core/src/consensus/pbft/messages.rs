@@ -102,10 +102,17 @@ pub fn sign_vote(
 }
 
 /// Checks a vote's shape, membership and signature.
-pub fn check_vote(v: &wire::Vote, turn: u64, committee: &Committee) -> Result<CheckedVote, PbftError> {
+pub fn check_vote(
+    v: &wire::Vote,
+    turn: u64,
+    committee: &Committee,
+) -> Result<CheckedVote, PbftError> {
     let kind = VoteKind::from_wire(v.kind).ok_or(PbftError::Malformed("vote kind"))?;
     if v.turn != turn {
-        return Err(PbftError::WrongTurn { got: v.turn, expected: turn });
+        return Err(PbftError::WrongTurn {
+            got: v.turn,
+            expected: turn,
+        });
     }
     let voter = key(&v.voter, "voter")?;
     if !committee.contains(&voter) {
@@ -114,7 +121,11 @@ pub fn check_vote(v: &wire::Vote, turn: u64, committee: &Committee) -> Result<Ch
     let d = digest(&v.digest)?;
     let s = sig(&v.signature, "vote signature")?;
     voter
-        .verify(kind.purpose(), &statement::vote(v.turn, v.view, v.height, &d), &s)
+        .verify(
+            kind.purpose(),
+            &statement::vote(v.turn, v.view, v.height, &d),
+            &s,
+        )
         .map_err(|_| PbftError::BadSignature("vote"))?;
     Ok(CheckedVote {
         kind,
@@ -176,7 +187,10 @@ pub fn check_pre_prepare(
 ) -> Result<CheckedPrePrepare, PbftError> {
     let b: wire::PrePrepareBody = open(env, "pre-prepare")?;
     if b.turn != turn {
-        return Err(PbftError::WrongTurn { got: b.turn, expected: turn });
+        return Err(PbftError::WrongTurn {
+            got: b.turn,
+            expected: turn,
+        });
     }
     let leader = key(&b.leader, "leader")?;
     if committee.leader(b.view) != Some(&leader) {
@@ -220,15 +234,30 @@ pub fn check_prepared(
     let mut voters = BTreeSet::new();
     for v in &p.prepares {
         let v = check_vote(v, turn, committee)?;
-        if v.kind != VoteKind::Prepare || v.view != pp.view || v.height != pp.height || v.digest != pp.digest {
-            return Err(PbftError::Invalid { what: "prepared certificate", why: "prepare does not match" });
+        if v.kind != VoteKind::Prepare
+            || v.view != pp.view
+            || v.height != pp.height
+            || v.digest != pp.digest
+        {
+            return Err(PbftError::Invalid {
+                what: "prepared certificate",
+                why: "prepare does not match",
+            });
         }
         voters.insert(v.voter);
     }
     if voters.len() < committee.quorum() {
-        return Err(PbftError::Invalid { what: "prepared certificate", why: "quorum short" });
+        return Err(PbftError::Invalid {
+            what: "prepared certificate",
+            why: "quorum short",
+        });
     }
-    Ok(CheckedPrepared { view: pp.view, height: pp.height, digest: pp.digest, value: pp.value })
+    Ok(CheckedPrepared {
+        view: pp.view,
+        height: pp.height,
+        digest: pp.digest,
+        value: pp.value,
+    })
 }
 
 /// A view change that verified.
@@ -255,7 +284,10 @@ pub fn check_view_change(
 ) -> Result<CheckedViewChange, PbftError> {
     let b: wire::ViewChangeBody = open(env, "view-change")?;
     if b.turn != turn {
-        return Err(PbftError::WrongTurn { got: b.turn, expected: turn });
+        return Err(PbftError::WrongTurn {
+            got: b.turn,
+            expected: turn,
+        });
     }
     let sender = key(&b.sender, "sender")?;
     if !committee.contains(&sender) {
@@ -263,16 +295,22 @@ pub fn check_view_change(
     }
     verify_env(env, &sender, statement::VIEW_CHANGE, "view-change")?;
     if b.next_height < start_height {
-        return Err(PbftError::Invalid { what: "view-change", why: "height before the turn" });
+        return Err(PbftError::Invalid {
+            what: "view-change",
+            why: "height before the turn",
+        });
     }
     if b.next_height > start_height {
-        let c = b
-            .last_decided
-            .as_ref()
-            .ok_or(PbftError::Invalid { what: "view-change", why: "height not proven" })?;
+        let c = b.last_decided.as_ref().ok_or(PbftError::Invalid {
+            what: "view-change",
+            why: "height not proven",
+        })?;
         let v = certificate::verify_with_committee(c, committee)?;
         if v.turn != turn || v.height + 1 != b.next_height {
-            return Err(PbftError::Invalid { what: "view-change", why: "proof is for another height" });
+            return Err(PbftError::Invalid {
+                what: "view-change",
+                why: "proof is for another height",
+            });
         }
     }
     let prepared = match &b.prepared {
@@ -280,7 +318,10 @@ pub fn check_view_change(
         Some(p) => {
             let p = check_prepared(p, turn, committee)?;
             if p.height != b.next_height || p.view >= b.new_view {
-                return Err(PbftError::Invalid { what: "view-change", why: "prepared certificate out of place" });
+                return Err(PbftError::Invalid {
+                    what: "view-change",
+                    why: "prepared certificate out of place",
+                });
             }
             Some(p)
         }
@@ -315,7 +356,11 @@ pub fn plan(view: u64, vcs: &[CheckedViewChange]) -> NewViewPlan {
         .filter_map(|v| v.prepared.as_ref())
         .max_by_key(|p| p.view)
         .map(|p| (p.digest, p.value.clone()));
-    NewViewPlan { view, start_height, carried }
+    NewViewPlan {
+        view,
+        start_height,
+        carried,
+    }
 }
 
 /// Checks a new view: leader signature and 2f+1 valid, distinct view changes for it.
@@ -327,7 +372,10 @@ pub fn check_new_view(
 ) -> Result<NewViewPlan, PbftError> {
     let b: wire::NewViewBody = open(env, "new-view")?;
     if b.turn != turn {
-        return Err(PbftError::WrongTurn { got: b.turn, expected: turn });
+        return Err(PbftError::WrongTurn {
+            got: b.turn,
+            expected: turn,
+        });
     }
     let leader = key(&b.leader, "leader")?;
     if committee.leader(b.view) != Some(&leader) {
@@ -335,22 +383,34 @@ pub fn check_new_view(
     }
     verify_env(env, &leader, statement::NEW_VIEW, "new-view")?;
     if b.view_changes.len() > committee.len() {
-        return Err(PbftError::Invalid { what: "new-view", why: "too many view changes" });
+        return Err(PbftError::Invalid {
+            what: "new-view",
+            why: "too many view changes",
+        });
     }
     let mut senders = BTreeSet::new();
     let mut vcs = Vec::with_capacity(b.view_changes.len());
     for vc in &b.view_changes {
         let vc = check_view_change(vc, turn, start_height, committee)?;
         if vc.new_view != b.view {
-            return Err(PbftError::Invalid { what: "new-view", why: "view change for another view" });
+            return Err(PbftError::Invalid {
+                what: "new-view",
+                why: "view change for another view",
+            });
         }
         if !senders.insert(vc.sender) {
-            return Err(PbftError::Invalid { what: "new-view", why: "duplicate view change" });
+            return Err(PbftError::Invalid {
+                what: "new-view",
+                why: "duplicate view change",
+            });
         }
         vcs.push(vc);
     }
     if vcs.len() < committee.quorum() {
-        return Err(PbftError::Invalid { what: "new-view", why: "quorum short" });
+        return Err(PbftError::Invalid {
+            what: "new-view",
+            why: "quorum short",
+        });
     }
     Ok(plan(b.view, &vcs))
 }

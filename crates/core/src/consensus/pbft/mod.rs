@@ -38,7 +38,12 @@ pub const HEIGHT_WINDOW: u64 = 16;
 /// end).
 pub trait ValueCheck {
     /// The value's id or the reason to refuse it.
-    fn check(&self, height: u64, value: &wire::ProposedValue, now_ms: u64) -> Result<Hash32, InvalidProposal>;
+    fn check(
+        &self,
+        height: u64,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal>;
 }
 
 /// What drives a replica.
@@ -95,6 +100,14 @@ pub enum ReplicaAction {
     },
     /// No timer is needed any more.
     CancelTimer,
+    /// A member's view change shows it has not decided heights this replica has: send it
+    /// the decided values from `from_height` (it may be stuck where nobody else still talks).
+    PeerBehind {
+        /// The member.
+        peer: PublicKey,
+        /// Its first undecided height.
+        from_height: u64,
+    },
     /// Members proved heights this replica has not decided: fetch decided values from here.
     CatchUp {
         /// First missing height.
@@ -228,17 +241,32 @@ impl Replica {
     }
 
     /// Handles one input at `now_ms`.
-    pub fn handle(&mut self, input: ReplicaInput, now_ms: u64, check: &dyn ValueCheck) -> Vec<ReplicaAction> {
+    pub fn handle(
+        &mut self,
+        input: ReplicaInput,
+        now_ms: u64,
+        check: &dyn ValueCheck,
+    ) -> Vec<ReplicaAction> {
         let mut out = Vec::new();
         match input {
             ReplicaInput::Propose { height, value } => {
-                if height >= self.next_height && height < self.next_height + HEIGHT_WINDOW {
+                // Invalid proposals never arm a timer: only the leader's fault triggers a view
+                // change, not the primary's.
+                if height >= self.next_height
+                    && height < self.next_height + HEIGHT_WINDOW
+                    && check.check(height, &value, now_ms).is_ok()
+                {
                     self.pending.insert(height, value);
                 }
             }
             ReplicaInput::Message(m) => self.inbox.push_back(m),
             ReplicaInput::Timeout => self.on_timeout(now_ms, &mut out),
-            ReplicaInput::Decided { height, value, digest, certificate } => {
+            ReplicaInput::Decided {
+                height,
+                value,
+                digest,
+                certificate,
+            } => {
                 if height == self.next_height {
                     self.decide(height, value, digest, certificate, &mut out);
                 }
@@ -285,7 +313,9 @@ impl Replica {
     }
 
     fn is_future(&self, view: u64, height: u64) -> bool {
-        height > self.next_height || view > self.view || (self.changing.is_some() && view >= self.view)
+        height > self.next_height
+            || view > self.view
+            || (self.changing.is_some() && view >= self.view)
     }
 
     fn in_window(&self, view: u64, height: u64) -> bool {
@@ -306,7 +336,8 @@ impl Replica {
         if self.is_future(pp.view, pp.height) {
             if self.in_window(pp.view, pp.height) {
                 let leader = *self.committee.leader(pp.view).ok_or(PbftError::NotMember)?;
-                self.buffer.push(leader, pp.view, pp.height, PbftMessage::PrePrepare(env));
+                self.buffer
+                    .push(leader, pp.view, pp.height, PbftMessage::PrePrepare(env));
             }
             return Ok(());
         }
@@ -332,11 +363,21 @@ impl Replica {
             // A leader that pre-prepares an invalid value (or drops a prepared one) is faulty.
             self.stats.invalid_values += 1;
             self.start_view_change(self.view + 1, now_ms, out);
-            return Err(PbftError::Invalid { what: "pre-prepare", why: "invalid value" });
+            return Err(PbftError::Invalid {
+                what: "pre-prepare",
+                why: "invalid value",
+            });
         }
         let (view, height, digest) = (pp.view, pp.height, pp.digest);
         self.log.slot_mut(height, view).pre_prepare = Some(pp);
-        let v = messages::sign_vote(&self.key, VoteKind::Prepare, self.turn, view, height, &digest);
+        let v = messages::sign_vote(
+            &self.key,
+            VoteKind::Prepare,
+            self.turn,
+            view,
+            height,
+            &digest,
+        );
         self.emit(PbftMessage::Vote(v), out);
         self.progress(out);
         Ok(())
@@ -346,11 +387,16 @@ impl Replica {
         let v = messages::check_vote(&v, self.turn, &self.committee)?;
         if v.kind == VoteKind::Checkpoint {
             let horizon = self.next_height + HEIGHT_WINDOW * self.cfg.checkpoint_interval.max(1);
-            if let Some((h, _)) = self.checkpoints.record(&v, self.committee.quorum(), horizon) {
+            if let Some((h, _)) = self
+                .checkpoints
+                .record(&v, self.committee.quorum(), horizon)
+            {
                 self.stats.stable_checkpoints += 1;
                 self.log.collect_garbage(h);
                 if h >= self.next_height {
-                    out.push(ReplicaAction::CatchUp { from_height: self.next_height });
+                    out.push(ReplicaAction::CatchUp {
+                        from_height: self.next_height,
+                    });
                 }
             }
             return Ok(());
@@ -359,9 +405,16 @@ impl Replica {
             return Ok(());
         }
         if self.is_future(v.view, v.height) {
+            if v.height > self.next_height && v.kind == VoteKind::Commit {
+                // A member committed a later height: this replica missed a decision.
+                out.push(ReplicaAction::CatchUp {
+                    from_height: self.next_height,
+                });
+            }
             if self.in_window(v.view, v.height) {
                 let (voter, view, height) = (v.voter, v.view, v.height);
-                self.buffer.push(voter, view, height, PbftMessage::Vote(v.wire));
+                self.buffer
+                    .push(voter, view, height, PbftMessage::Vote(v.wire));
             }
             return Ok(());
         }
@@ -373,23 +426,38 @@ impl Replica {
     /// Moves the current slot forward: prepared → send commit; committed → decide.
     fn progress(&mut self, out: &mut Vec<ReplicaAction>) {
         let (h, view, q) = (self.next_height, self.view, self.committee.quorum());
-        let Some(slot) = self.log.slot(h, view) else { return };
-        let Some(pp) = slot.pre_prepare.clone() else { return };
-        let prepares: Vec<CheckedVote> = slot.prepares_for(&pp.digest).into_iter().cloned().collect();
+        let Some(slot) = self.log.slot(h, view) else {
+            return;
+        };
+        let Some(pp) = slot.pre_prepare.clone() else {
+            return;
+        };
+        let prepares: Vec<CheckedVote> =
+            slot.prepares_for(&pp.digest).into_iter().cloned().collect();
         if !slot.sent_commit && prepares.len() >= q {
             self.prepared = Some(wire::PreparedCertificate {
                 pre_prepare: Some(pp.envelope.clone()),
                 prepares: prepares.iter().take(q).map(|v| v.wire.clone()).collect(),
             });
             self.log.slot_mut(h, view).sent_commit = true;
-            let c = messages::sign_vote(&self.key, VoteKind::Commit, self.turn, view, h, &pp.digest);
+            let c =
+                messages::sign_vote(&self.key, VoteKind::Commit, self.turn, view, h, &pp.digest);
             self.emit(PbftMessage::Vote(c), out);
         }
-        let Some(slot) = self.log.slot(h, view) else { return };
+        let Some(slot) = self.log.slot(h, view) else {
+            return;
+        };
         let commits = slot.commits_for(&pp.digest);
         if slot.sent_commit && commits.len() >= q {
             let commits: Vec<_> = commits.into_iter().take(q).collect();
-            let cert = certificate::build(self.turn, view, h, pp.digest, &commits, self.beacon.as_ref());
+            let cert = certificate::build(
+                self.turn,
+                view,
+                h,
+                pp.digest,
+                &commits,
+                self.beacon.as_ref(),
+            );
             self.decide(h, pp.value, pp.digest, cert, out);
         }
     }
@@ -402,7 +470,12 @@ impl Replica {
         cert: wire::CommitCertificate,
         out: &mut Vec<ReplicaAction>,
     ) {
-        out.push(ReplicaAction::Decide(Decision { height, value, digest, certificate: cert.clone() }));
+        out.push(ReplicaAction::Decide(Decision {
+            height,
+            value,
+            digest,
+            certificate: cert.clone(),
+        }));
         self.last_cert = Some(cert);
         self.next_height = height + 1;
         self.prepared = None;
@@ -410,7 +483,14 @@ impl Replica {
         self.timer = None;
         self.pending.retain(|h, _| *h > height);
         if self.checkpoints.is_checkpoint(height) {
-            let v = messages::sign_vote(&self.key, VoteKind::Checkpoint, self.turn, self.view, height, &digest);
+            let v = messages::sign_vote(
+                &self.key,
+                VoteKind::Checkpoint,
+                self.turn,
+                self.view,
+                height,
+                &digest,
+            );
             self.emit(PbftMessage::Vote(v), out);
         }
         self.release_buffer();
@@ -428,7 +508,11 @@ impl Replica {
             return;
         }
         let (h, view) = (self.next_height, self.view);
-        if self.log.slot(h, view).is_some_and(|s| s.pre_prepare.is_some()) {
+        if self
+            .log
+            .slot(h, view)
+            .is_some_and(|s| s.pre_prepare.is_some())
+        {
             return;
         }
         let carried = match &self.plan {
@@ -481,14 +565,20 @@ impl Replica {
         let prepared = self.prepared.clone().filter(|p| {
             p.pre_prepare
                 .as_ref()
-                .and_then(|e| <wire::PrePrepareBody as prost::Message>::decode(e.body.as_slice()).ok())
+                .and_then(|e| {
+                    <wire::PrePrepareBody as prost::Message>::decode(e.body.as_slice()).ok()
+                })
                 .is_some_and(|b| b.height == self.next_height)
         });
         let body = wire::ViewChangeBody {
             turn: self.turn,
             new_view: target,
             next_height: self.next_height,
-            last_decided: if self.next_height > self.start_height { self.last_cert.clone() } else { None },
+            last_decided: if self.next_height > self.start_height {
+                self.last_cert.clone()
+            } else {
+                None
+            },
             prepared,
             sender: self.me.as_bytes().to_vec(),
         };
@@ -504,16 +594,27 @@ impl Replica {
         out: &mut Vec<ReplicaAction>,
     ) -> Result<(), PbftError> {
         let vc = messages::check_view_change(&env, self.turn, self.start_height, &self.committee)?;
+        if vc.next_height < self.next_height && vc.sender != self.me {
+            out.push(ReplicaAction::PeerBehind {
+                peer: vc.sender,
+                from_height: vc.next_height,
+            });
+        }
         if vc.new_view <= self.view || vc.new_view > self.view + VIEW_WINDOW {
             return Ok(());
         }
         if vc.next_height > self.next_height {
-            out.push(ReplicaAction::CatchUp { from_height: self.next_height });
+            out.push(ReplicaAction::CatchUp {
+                from_height: self.next_height,
+            });
         }
         let view = vc.new_view;
         self.view_changes.insert(vc);
         let current = self.changing.unwrap_or(self.view);
-        if let Some(join) = self.view_changes.joinable(current, self.committee.weak_quorum()) {
+        if let Some(join) = self
+            .view_changes
+            .joinable(current, self.committee.weak_quorum())
+        {
             self.start_view_change(join, now_ms, out);
         }
         let vcs = self.view_changes.for_view(view);
@@ -524,7 +625,11 @@ impl Replica {
             let body = wire::NewViewBody {
                 turn: self.turn,
                 view,
-                view_changes: vcs.iter().take(self.committee.quorum()).map(|v| v.envelope.clone()).collect(),
+                view_changes: vcs
+                    .iter()
+                    .take(self.committee.quorum())
+                    .map(|v| v.envelope.clone())
+                    .collect(),
                 leader: self.me.as_bytes().to_vec(),
             };
             let env = messages::seal(&self.key, statement::NEW_VIEW, &body);
@@ -533,7 +638,11 @@ impl Replica {
         Ok(())
     }
 
-    fn on_new_view(&mut self, env: wire::SignedEnvelope, out: &mut Vec<ReplicaAction>) -> Result<(), PbftError> {
+    fn on_new_view(
+        &mut self,
+        env: wire::SignedEnvelope,
+        out: &mut Vec<ReplicaAction>,
+    ) -> Result<(), PbftError> {
         let b = <wire::NewViewBody as prost::Message>::decode(env.body.as_slice())
             .map_err(|_| PbftError::Decode("new-view"))?;
         if b.view <= self.view || b.view > self.view + VIEW_WINDOW {
@@ -541,7 +650,9 @@ impl Replica {
         }
         let plan = messages::check_new_view(&env, self.turn, self.start_height, &self.committee)?;
         if plan.start_height > self.next_height {
-            out.push(ReplicaAction::CatchUp { from_height: self.next_height });
+            out.push(ReplicaAction::CatchUp {
+                from_height: self.next_height,
+            });
         }
         self.view = plan.view;
         self.changing = None;
@@ -556,15 +667,21 @@ impl Replica {
 
     fn wants_timer(&self) -> bool {
         self.changing.is_some()
-            || self.pending.contains_key(&self.next_height)
-            || self.log.slot(self.next_height, self.view).is_some_and(|s| s.pre_prepare.is_some())
-            || self.plan.as_ref().is_some_and(|p| p.view == self.view && p.start_height >= self.next_height)
+            || !self.pending.is_empty()
+            || self
+                .log
+                .slot(self.next_height, self.view)
+                .is_some_and(|s| s.pre_prepare.is_some())
+            || self
+                .plan
+                .as_ref()
+                .is_some_and(|p| p.view == self.view && p.start_height >= self.next_height)
     }
 
     fn update_timer(&mut self, now_ms: u64, out: &mut Vec<ReplicaAction>) {
         if self.wants_timer() {
             if self.timer.is_none() {
-                let backoff = 1u64 << self.attempts.min(6);
+                let backoff = 1u64 << self.attempts.min(4);
                 let at = now_ms + self.cfg.view_change_timeout_ms.saturating_mul(backoff);
                 self.timer = Some(at);
                 out.push(ReplicaAction::SetTimer { at_ms: at });

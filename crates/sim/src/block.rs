@@ -1,0 +1,144 @@
+//! The simulator's blocks: a few fake events sorted by upload time, some marked invalid by a
+//! Byzantine endorser, hashed to an id. Its validator is what the real node's ledger check is to
+//! a real block.
+
+use medblock_core::consensus::pbft::ValueCheck;
+use medblock_core::consensus::{InvalidProposal, ProposalValidator, statement};
+use medblock_core::keys::{PublicKey, Signature};
+use medblock_core::{Hash32, tagged_hash, wire};
+use prost::Message;
+
+/// A fake event: its upload time and whether its signatures would verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimEvent {
+    /// Upload time (ms).
+    pub uploaded_at_ms: u64,
+    /// False when the endorser packed an event whose signatures do not verify.
+    pub valid: bool,
+}
+
+/// A fake block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimBlock {
+    /// Height it is packed for.
+    pub height: u64,
+    /// Makes two blocks for one height differ (an equivocating primary).
+    pub nonce: u64,
+    /// Events, sorted by upload time.
+    pub events: Vec<SimEvent>,
+}
+
+impl SimBlock {
+    /// Fixed-layout encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(20 + 9 * self.events.len());
+        v.extend_from_slice(&self.height.to_be_bytes());
+        v.extend_from_slice(&self.nonce.to_be_bytes());
+        v.extend_from_slice(&(self.events.len() as u32).to_be_bytes());
+        for e in &self.events {
+            v.extend_from_slice(&e.uploaded_at_ms.to_be_bytes());
+            v.push(u8::from(e.valid));
+        }
+        v
+    }
+
+    /// Decodes untrusted bytes; `None` when malformed.
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        let u64_at = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?))
+        };
+        let height = u64_at(0)?;
+        let nonce = u64_at(8)?;
+        let n = u32::from_be_bytes(b.get(16..20)?.try_into().ok()?) as usize;
+        if b.len() != 20 + 9 * n {
+            return None;
+        }
+        let mut events = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = 20 + 9 * i;
+            events.push(SimEvent {
+                uploaded_at_ms: u64_at(at)?,
+                valid: *b.get(at + 8)? == 1,
+            });
+        }
+        Some(Self {
+            height,
+            nonce,
+            events,
+        })
+    }
+}
+
+/// Checks simulator blocks: well formed, for this height, events sorted and all valid.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimValidator;
+
+impl ProposalValidator for SimValidator {
+    fn validate(
+        &self,
+        height: u64,
+        payload: &[u8],
+        _now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let bad = |reason: &str| InvalidProposal {
+            height,
+            reason: reason.to_string(),
+        };
+        let b = SimBlock::decode(payload).ok_or_else(|| bad("malformed block"))?;
+        if b.height != height {
+            return Err(bad("wrong height"));
+        }
+        if !b
+            .events
+            .windows(2)
+            .all(|w| w[0].uploaded_at_ms <= w[1].uploaded_at_ms)
+        {
+            return Err(bad("events not sorted by upload time"));
+        }
+        if b.events.iter().any(|e| !e.valid) {
+            return Err(bad("invalid event"));
+        }
+        Ok(tagged_hash("medblock-sim/block/v1", &[payload]))
+    }
+}
+
+/// The single-turn value check: a proposal signed by the turn's primary, for this height,
+/// whose block the validator accepts.
+pub struct PrimaryCheck<'a, V: ProposalValidator> {
+    /// The turn's primary.
+    pub primary: PublicKey,
+    /// The turn.
+    pub turn: u64,
+    /// The block validator.
+    pub validator: &'a V,
+}
+
+impl<V: ProposalValidator> ValueCheck for PrimaryCheck<'_, V> {
+    fn check(
+        &self,
+        height: u64,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let bad = |reason: &str| InvalidProposal {
+            height,
+            reason: reason.to_string(),
+        };
+        let Some(wire::proposed_value::Kind::Proposal(env)) = &value.kind else {
+            return Err(bad("not a block proposal"));
+        };
+        let body = wire::ProposalBody::decode(env.body.as_slice())
+            .map_err(|_| bad("undecodable proposal"))?;
+        let sig = Signature::from_slice(&env.signature).map_err(|_| bad("malformed signature"))?;
+        if body.primary_key != self.primary.as_bytes()
+            || body.turn != self.turn
+            || body.height != height
+        {
+            return Err(bad("proposal from another primary, turn or height"));
+        }
+        self.primary
+            .verify(statement::PROPOSAL, &env.body, &sig)
+            .map_err(|_| bad("bad primary signature"))?;
+        self.validator.validate(height, &body.payload, now_ms)
+    }
+}
