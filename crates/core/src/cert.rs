@@ -76,6 +76,11 @@ impl CertificateAuthority {
         Self { key }
     }
 
+    /// The CA's signing key, for writing the CA's key file.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The CA's public key.
     pub fn public(&self) -> PublicKey {
         self.key.public()
