@@ -1,1 +1,1 @@
-//! Cross-crate integration tests and the simulator's scenarios.
+//! Cross-crate integration tests and the simulator's scenarios live in `tests/`.

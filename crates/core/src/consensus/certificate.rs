@@ -211,3 +211,136 @@ pub fn expect(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::committee::select_committee;
+    use crate::consensus::statement;
+    use crate::keys::SigningKey;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    struct Fixture {
+        keys: Vec<SigningKey>,
+        eligible: Vec<PublicKey>,
+        beacon: Beacon,
+        committee: Committee,
+    }
+
+    fn fixture(n: usize, size: usize) -> Fixture {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let keys: Vec<SigningKey> = (0..n).map(|_| SigningKey::generate(&mut rng)).collect();
+        let eligible: Vec<PublicKey> = keys.iter().map(SigningKey::public).collect();
+        let primary = SigningKey::generate(&mut rng);
+        let beacon = Beacon::sign(&primary, 3, Hash32([9; 32]), 10);
+        let committee = select_committee(&beacon.seed(), &eligible, size);
+        Fixture {
+            keys,
+            eligible,
+            beacon,
+            committee,
+        }
+    }
+
+    fn signed_cert(fx: &Fixture, signers: usize) -> wire::CommitCertificate {
+        let id = Hash32([5; 32]);
+        let stmt = statement::vote(3, 1, 12, &id);
+        let commits: Vec<(PublicKey, Signature)> = fx
+            .committee
+            .members()
+            .iter()
+            .take(signers)
+            .map(|m| {
+                let k = fx
+                    .keys
+                    .iter()
+                    .find(|k| k.public() == *m)
+                    .expect("member key");
+                (*m, k.sign(statement::COMMIT, &stmt))
+            })
+            .collect();
+        build(3, 1, 12, id, &commits, Some(&fx.beacon))
+    }
+
+    #[test]
+    fn quorum_of_commits_verifies_for_an_outsider() {
+        let fx = fixture(10, 7);
+        let cert = signed_cert(&fx, 5);
+        let v = verify(&cert, &fx.eligible, 7).expect("valid certificate");
+        assert_eq!(v.height, 12);
+        assert_eq!(v.primary, Some(fx.beacon.primary));
+        expect(&v, 12, &Hash32([5; 32])).expect("same block");
+        assert!(expect(&v, 13, &Hash32([5; 32])).is_err());
+    }
+
+    #[test]
+    fn one_forged_signature_is_rejected() {
+        let fx = fixture(10, 7);
+        let mut cert = signed_cert(&fx, 5);
+        cert.commits[2].signature[10] ^= 1;
+        assert!(matches!(
+            verify(&cert, &fx.eligible, 7),
+            Err(CertificateVerifyError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn short_quorum_is_rejected() {
+        let fx = fixture(10, 7);
+        let cert = signed_cert(&fx, 4);
+        assert_eq!(
+            verify(&cert, &fx.eligible, 7),
+            Err(CertificateVerifyError::QuorumShort { got: 4, needed: 5 })
+        );
+    }
+
+    #[test]
+    fn duplicate_signer_and_outsider_are_rejected() {
+        let fx = fixture(10, 7);
+        let mut cert = signed_cert(&fx, 5);
+        let dup = cert.commits[0].clone();
+        cert.commits[1] = dup;
+        assert!(matches!(
+            verify(&cert, &fx.eligible, 7),
+            Err(CertificateVerifyError::DuplicateSigner { .. })
+        ));
+        let outsider = fx
+            .eligible
+            .iter()
+            .find(|k| !fx.committee.contains(k))
+            .expect("an orderer outside the committee");
+        let mut cert = signed_cert(&fx, 5);
+        cert.commits[0].orderer_key = outsider.as_bytes().to_vec();
+        assert!(matches!(
+            verify(&cert, &fx.eligible, 7),
+            Err(CertificateVerifyError::NotInCommittee { .. })
+        ));
+    }
+
+    #[test]
+    fn tampered_beacon_evidence_is_rejected() {
+        let fx = fixture(10, 7);
+        let mut cert = signed_cert(&fx, 5);
+        cert.beacon_chain_hash[0] ^= 1;
+        assert!(matches!(
+            verify(&cert, &fx.eligible, 7),
+            Err(CertificateVerifyError::Beacon(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let fx = fixture(4, 4);
+        let cert = wire::CommitCertificate {
+            block_id: vec![1, 2, 3],
+            commits: vec![wire::CommitSignature {
+                orderer_key: vec![0; 5],
+                signature: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(verify(&cert, &fx.eligible, 4).is_err());
+        assert!(verify_with_committee(&cert, &fx.committee).is_err());
+    }
+}
