@@ -196,6 +196,7 @@ impl SimOrderer {
                 ReplicaAction::SetTimer { at_ms } => self.timer = Some(at_ms),
                 ReplicaAction::CancelTimer => self.timer = None,
                 ReplicaAction::Decide(d) => {
+                    let d = *d;
                     let dv = wire::DecidedValue {
                         value: Some(d.value),
                         certificate: Some(d.certificate),

@@ -176,7 +176,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             members: publics.clone(),
         })
         .collect();
-    let side: Vec<bool> = (0..=n).map(|_| rng.next_u32() % 2 == 0).collect();
+    let side: Vec<bool> = (0..=n).map(|_| rng.next_u32().is_multiple_of(2)).collect();
     let net = NetworkModel {
         heal_at_ms: cfg.heal_at_ms,
         loss_permille: 50,
@@ -222,7 +222,8 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             Event::Propose => {
                 if primary_decided < cfg.target_height {
                     let h = primary_decided + 1;
-                    let invalid = behaviour == Behaviour::InvalidPrimary && rng.next_u32() % 2 == 0;
+                    let invalid =
+                        behaviour == Behaviour::InvalidPrimary && rng.next_u32().is_multiple_of(2);
                     let m = proposal(&primary_key, h, 0, invalid, now);
                     outgoing.push((primary_index, Dest::Orderers, m));
                     // The primary re-sends until the height is decided (messages get lost).
@@ -415,7 +416,7 @@ fn byzantine(
             let Some(Kind::PrePrepare(env)) = &msg.kind else {
                 return Some(msg);
             };
-            if to % 2 == 0 {
+            if to.is_multiple_of(2) {
                 return Some(msg);
             }
             let mut body = wire::PrePrepareBody::decode(env.body.as_slice()).ok()?;
@@ -444,7 +445,7 @@ fn byzantine(
             let mut msg = msg;
             match &mut msg.kind {
                 Some(Kind::Vote(v)) => {
-                    if rng.next_u32() % 2 == 0 {
+                    if rng.next_u32().is_multiple_of(2) {
                         if let Some(b) = v.signature.get_mut(0) {
                             *b ^= 0x55;
                         }

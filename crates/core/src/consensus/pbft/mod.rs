@@ -92,7 +92,7 @@ pub enum ReplicaAction {
     /// Send to every other committee member.
     Broadcast(PbftMessage),
     /// A value is decided; persist it before acting on it.
-    Decide(Decision),
+    Decide(Box<Decision>),
     /// Feed [`ReplicaInput::Timeout`] at `at_ms`, replacing any earlier timer.
     SetTimer {
         /// Deadline in the driver's milliseconds.
@@ -470,12 +470,12 @@ impl Replica {
         cert: wire::CommitCertificate,
         out: &mut Vec<ReplicaAction>,
     ) {
-        out.push(ReplicaAction::Decide(Decision {
+        out.push(ReplicaAction::Decide(Box::new(Decision {
             height,
             value,
             digest,
             certificate: cert.clone(),
-        }));
+        })));
         self.last_cert = Some(cert);
         self.next_height = height + 1;
         self.prepared = None;
