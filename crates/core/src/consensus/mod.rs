@@ -10,8 +10,10 @@ pub mod catchup;
 pub mod certificate;
 pub mod committee;
 pub mod config;
+pub mod election;
 pub mod pbft;
 pub mod statement;
+pub mod turns;
 pub mod validator;
 
 pub use beacon::Beacon;

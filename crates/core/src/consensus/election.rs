@@ -1,0 +1,867 @@
+//! Endorser election inside one region, as a pure state machine.
+//!
+//! Like a board vote (paper, "Consensus mechanism"), the nodes of a region sign a vote for an
+//! endorser candidate in an election round (the view number). A strict majority (> n/2) of the
+//! region's members for one candidate in one round elects it; the majority's signed votes form a
+//! [`wire::ViewCertificate`] that any node verifies with [`verify_view_certificate`] knowing only
+//! the region's member keys (from their certificates), without having watched the vote.
+//!
+//! When more than half of the members sign a [`wire::CrashSignal`] against the endorser of the
+//! current view, round `view + 1` starts and the crashed endorser cannot be elected in it.
+//!
+//! Safety: two strict majorities of the same member set intersect, so two certificates for one
+//! view with different endorsers need a member that signed two different votes in that round —
+//! signed evidence of equivocation, which this machine refuses and reports. State is bounded: at
+//! most one vote and one crash signal per member, and only for the current round.
+//!
+//! Not handled here (the driver's policy): which candidate an honest member votes for, and when
+//! it decides the endorser has crashed. A round whose votes split with no majority stays open
+//! until members sign crash signals against a later endorser or a certificate for a later view
+//! arrives.
+
+use super::statement;
+use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::wire;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A region's endorser for one view, as proven by a majority of the region's votes: the paper's
+/// view (K_pub, View_num) granted to the elected node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndorserView {
+    /// The region it endorses for.
+    pub region: String,
+    /// The view (election round) it was elected in; higher views supersede lower ones.
+    pub view: u64,
+    /// The endorser's public key.
+    pub endorser: PublicKey,
+}
+
+/// Why an election message or certificate was refused. Every refusal is typed so the driver can
+/// count it and, for equivocation, keep the evidence.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ElectionError {
+    /// A key or signature field of the wrong length or not a curve point.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The message is about another region.
+    #[error("message for region {got:?}, this is {expected:?}")]
+    WrongRegion {
+        /// Region named by the message.
+        got: String,
+        /// Region of this machine.
+        expected: String,
+    },
+    /// The message is for another round than the current one (stale or not yet started).
+    #[error("message for view {got}, current view is {current}")]
+    WrongRound {
+        /// View named by the message.
+        got: u64,
+        /// Current view.
+        current: u64,
+    },
+    /// The signer is not a member of the region.
+    #[error("{key} is not a member of the region")]
+    NotMember {
+        /// The stranger's key (hex).
+        key: String,
+    },
+    /// The candidate is not a member of the region.
+    #[error("candidate {key} is not a member of the region")]
+    CandidateNotMember {
+        /// The candidate's key (hex).
+        key: String,
+    },
+    /// The candidate was declared crashed in the previous round and may not stand in this one.
+    #[error("candidate {key} was declared crashed and cannot be elected in view {view}")]
+    ExcludedCandidate {
+        /// The candidate's key (hex).
+        key: String,
+        /// The round.
+        view: u64,
+    },
+    /// A signature that does not verify.
+    #[error("forged signature from {key}")]
+    BadSignature {
+        /// Whose signature failed (hex).
+        key: String,
+    },
+    /// The same member sent the same message twice; it is counted once.
+    #[error("duplicate message from {key}")]
+    Duplicate {
+        /// The member (hex).
+        key: String,
+    },
+    /// The same member signed two different votes in one round: refused, with the evidence.
+    #[error("{key} voted twice in view {view}")]
+    Equivocation {
+        /// The equivocating member (hex).
+        key: String,
+        /// The round.
+        view: u64,
+        /// The vote counted first and the conflicting one, both validly signed.
+        evidence: Box<(wire::ElectionVote, wire::ElectionVote)>,
+    },
+    /// A crash signal while no endorser holds the current view.
+    #[error("no endorser is elected in view {view}")]
+    NoEndorser {
+        /// The current view.
+        view: u64,
+    },
+    /// A crash signal against a key that is not the current endorser.
+    #[error("{key} is not the endorser of view {view}")]
+    NotCurrentEndorser {
+        /// The key named (hex).
+        key: String,
+        /// The current view.
+        view: u64,
+    },
+    /// A certificate without a strict majority of distinct valid voters.
+    #[error("short majority: {got} votes, {needed} needed")]
+    ShortMajority {
+        /// Distinct valid votes.
+        got: usize,
+        /// floor(n/2) + 1.
+        needed: usize,
+    },
+    /// A vote inside a certificate for another region, view or candidate than the certificate.
+    #[error("certificate vote #{index} does not match the certificate")]
+    CertificateMismatch {
+        /// Position in the certificate.
+        index: usize,
+    },
+    /// A verified certificate for the current view names another endorser than the one this
+    /// machine saw elected: members equivocated.
+    #[error("conflicting certificate for view {view}")]
+    ConflictingCertificate {
+        /// The view.
+        view: u64,
+    },
+    /// The local node is asked to sign but holds no member key.
+    #[error("this node is not a member of the region")]
+    NotAVoter,
+    /// The region has no members.
+    #[error("the region has no members")]
+    EmptyRegion,
+}
+
+/// Votes needed among `n` members: a strict majority.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// What drives an election machine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ElectionInput {
+    /// The local member votes for `candidate` in the current round (driver's choice).
+    CastVote {
+        /// Whom to elect.
+        candidate: PublicKey,
+    },
+    /// The local member declares the current endorser crashed (driver's failure detector).
+    SignalCrash,
+    /// A vote received from the network.
+    Vote(wire::ElectionVote),
+    /// A crash signal received from the network.
+    Crash(wire::CrashSignal),
+    /// A view certificate received (a node that missed the votes catches up with it).
+    Certificate(wire::ViewCertificate),
+}
+
+/// Messages an election machine sends to the region.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ElectionMessage {
+    /// The local member's signed vote.
+    Vote(wire::ElectionVote),
+    /// The local member's signed crash signal.
+    Crash(wire::CrashSignal),
+    /// A freshly formed certificate, announced to the whole network.
+    Certificate(wire::ViewCertificate),
+}
+
+/// What an election machine asks its driver to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ElectionAction {
+    /// Send to the region's members (certificates: to the whole network).
+    Broadcast(ElectionMessage),
+    /// An endorser holds the view; hand `view` to the turn schedule.
+    Elected {
+        /// The granted view.
+        view: EndorserView,
+        /// Its proof.
+        certificate: wire::ViewCertificate,
+    },
+    /// A majority declared the endorser crashed: round `view` is open, `excluded` may not win.
+    NewRound {
+        /// The new round.
+        view: u64,
+        /// The crashed endorser.
+        excluded: PublicKey,
+    },
+}
+
+/// Counters for metrics and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElectionStats {
+    /// Messages refused.
+    pub rejected: u64,
+    /// Equivocations detected.
+    pub equivocations: u64,
+}
+
+/// One node's view of one region's election.
+#[derive(Debug)]
+pub struct Election {
+    region: String,
+    members: BTreeSet<PublicKey>,
+    key: Option<SigningKey>,
+    view: u64,
+    excluded: Option<PublicKey>,
+    elected: Option<(EndorserView, wire::ViewCertificate)>,
+    votes: BTreeMap<PublicKey, (PublicKey, wire::ElectionVote)>,
+    crashes: BTreeMap<PublicKey, wire::CrashSignal>,
+    stats: ElectionStats,
+}
+
+fn parse_key(bytes: &[u8], what: &'static str) -> Result<PublicKey, ElectionError> {
+    PublicKey::from_slice(bytes).map_err(|_| ElectionError::Malformed(what))
+}
+
+fn parse_sig(bytes: &[u8]) -> Result<Signature, ElectionError> {
+    Signature::from_slice(bytes).map_err(|_| ElectionError::Malformed("signature"))
+}
+
+/// Signs a vote for `candidate` in `view` of `region` (what [`ElectionInput::CastVote`] sends;
+/// public so tests and tools can build votes).
+pub fn sign_vote(
+    key: &SigningKey,
+    region: &str,
+    view: u64,
+    candidate: &PublicKey,
+) -> wire::ElectionVote {
+    let sig = key.sign(
+        statement::ELECTION_VOTE,
+        &statement::region(region, view, candidate.as_bytes()),
+    );
+    wire::ElectionVote {
+        region: region.to_string(),
+        view,
+        candidate: candidate.as_bytes().to_vec(),
+        voter: key.public().as_bytes().to_vec(),
+        signature: sig.to_vec(),
+    }
+}
+
+/// Signs a crash signal against `endorser` of `view` in `region`.
+pub fn sign_crash(
+    key: &SigningKey,
+    region: &str,
+    view: u64,
+    endorser: &PublicKey,
+) -> wire::CrashSignal {
+    let sig = key.sign(
+        statement::CRASH_SIGNAL,
+        &statement::region(region, view, endorser.as_bytes()),
+    );
+    wire::CrashSignal {
+        region: region.to_string(),
+        view,
+        endorser_key: endorser.as_bytes().to_vec(),
+        signer: key.public().as_bytes().to_vec(),
+        signature: sig.to_vec(),
+    }
+}
+
+/// A vote whose fields parsed and whose signature verified.
+struct CheckedVote {
+    voter: PublicKey,
+    candidate: PublicKey,
+}
+
+/// Checks a vote's shape, membership and signature (not its round).
+fn check_vote(
+    v: &wire::ElectionVote,
+    members: &BTreeSet<PublicKey>,
+) -> Result<CheckedVote, ElectionError> {
+    let voter = parse_key(&v.voter, "voter")?;
+    if !members.contains(&voter) {
+        return Err(ElectionError::NotMember {
+            key: voter.to_hex(),
+        });
+    }
+    let candidate = parse_key(&v.candidate, "candidate")?;
+    if !members.contains(&candidate) {
+        return Err(ElectionError::CandidateNotMember {
+            key: candidate.to_hex(),
+        });
+    }
+    let sig = parse_sig(&v.signature)?;
+    voter
+        .verify(
+            statement::ELECTION_VOTE,
+            &statement::region(&v.region, v.view, candidate.as_bytes()),
+            &sig,
+        )
+        .map_err(|_| ElectionError::BadSignature {
+            key: voter.to_hex(),
+        })?;
+    Ok(CheckedVote { voter, candidate })
+}
+
+/// Verifies a view certificate against the region's member keys, for a node that was not there:
+/// every vote must be a member's valid signature for the certificate's region, view and
+/// endorser, voters distinct, and more than half of the members. Returns the granted view.
+pub fn verify_view_certificate(
+    cert: &wire::ViewCertificate,
+    region_members: &[PublicKey],
+) -> Result<EndorserView, ElectionError> {
+    let members: BTreeSet<PublicKey> = region_members.iter().copied().collect();
+    if members.is_empty() {
+        return Err(ElectionError::EmptyRegion);
+    }
+    let endorser = parse_key(&cert.endorser_key, "endorser_key")?;
+    if !members.contains(&endorser) {
+        return Err(ElectionError::CandidateNotMember {
+            key: endorser.to_hex(),
+        });
+    }
+    let mut voters = BTreeSet::new();
+    for (index, v) in cert.votes.iter().enumerate() {
+        if v.region != cert.region || v.view != cert.view || v.candidate != cert.endorser_key {
+            return Err(ElectionError::CertificateMismatch { index });
+        }
+        let c = check_vote(v, &members)?;
+        if !voters.insert(c.voter) {
+            return Err(ElectionError::Duplicate {
+                key: c.voter.to_hex(),
+            });
+        }
+    }
+    let needed = majority(members.len());
+    if voters.len() < needed {
+        return Err(ElectionError::ShortMajority {
+            got: voters.len(),
+            needed,
+        });
+    }
+    Ok(EndorserView {
+        region: cert.region.clone(),
+        view: cert.view,
+        endorser,
+    })
+}
+
+impl Election {
+    /// A machine for `region` with its member keys (from their certificates), starting at
+    /// election round `view`. `key` is the local member's key, `None` for an observer.
+    pub fn new(
+        region: impl Into<String>,
+        members: &[PublicKey],
+        key: Option<SigningKey>,
+        view: u64,
+    ) -> Result<Self, ElectionError> {
+        let members: BTreeSet<PublicKey> = members.iter().copied().collect();
+        if members.is_empty() {
+            return Err(ElectionError::EmptyRegion);
+        }
+        Ok(Self {
+            region: region.into(),
+            members,
+            key,
+            view,
+            excluded: None,
+            elected: None,
+            votes: BTreeMap::new(),
+            crashes: BTreeMap::new(),
+            stats: ElectionStats::default(),
+        })
+    }
+
+    /// The current election round.
+    pub fn view(&self) -> u64 {
+        self.view
+    }
+
+    /// The endorser holding the current view, if one is elected.
+    pub fn endorser(&self) -> Option<&EndorserView> {
+        self.elected.as_ref().map(|(v, _)| v)
+    }
+
+    /// The proof of the current endorser's view, to serve to nodes that ask.
+    pub fn certificate(&self) -> Option<&wire::ViewCertificate> {
+        self.elected.as_ref().map(|(_, c)| c)
+    }
+
+    /// The candidate barred from the current round (the endorser declared crashed).
+    pub fn excluded(&self) -> Option<&PublicKey> {
+        self.excluded.as_ref()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ElectionStats {
+        &self.stats
+    }
+
+    /// Feeds one input; `now_ms` is accepted for uniformity with the other machines (elections
+    /// need no timer: crash detection is the driver's policy).
+    pub fn handle(
+        &mut self,
+        input: ElectionInput,
+        _now_ms: u64,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        let r = match input {
+            ElectionInput::CastVote { candidate } => self.cast_vote(candidate),
+            ElectionInput::SignalCrash => self.signal_crash(),
+            ElectionInput::Vote(v) => self.on_vote(v, Vec::new()),
+            ElectionInput::Crash(c) => self.on_crash(c, Vec::new()),
+            ElectionInput::Certificate(c) => self.on_certificate(&c),
+        };
+        if let Err(e) = &r {
+            self.stats.rejected += 1;
+            if matches!(e, ElectionError::Equivocation { .. }) {
+                self.stats.equivocations += 1;
+            }
+        }
+        r
+    }
+
+    fn cast_vote(&mut self, candidate: PublicKey) -> Result<Vec<ElectionAction>, ElectionError> {
+        let key = self.key.as_ref().ok_or(ElectionError::NotAVoter)?;
+        let vote = sign_vote(key, &self.region, self.view, &candidate);
+        let out = vec![ElectionAction::Broadcast(ElectionMessage::Vote(
+            vote.clone(),
+        ))];
+        self.on_vote(vote, out)
+    }
+
+    fn signal_crash(&mut self) -> Result<Vec<ElectionAction>, ElectionError> {
+        let key = self.key.as_ref().ok_or(ElectionError::NotAVoter)?;
+        let endorser = self
+            .endorser()
+            .ok_or(ElectionError::NoEndorser { view: self.view })?
+            .endorser;
+        let signal = sign_crash(key, &self.region, self.view, &endorser);
+        let out = vec![ElectionAction::Broadcast(ElectionMessage::Crash(
+            signal.clone(),
+        ))];
+        self.on_crash(signal, out)
+    }
+
+    fn check_round(&self, region: &str, view: u64) -> Result<(), ElectionError> {
+        if region != self.region {
+            return Err(ElectionError::WrongRegion {
+                got: region.to_string(),
+                expected: self.region.clone(),
+            });
+        }
+        if view != self.view {
+            return Err(ElectionError::WrongRound {
+                got: view,
+                current: self.view,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_vote(
+        &mut self,
+        v: wire::ElectionVote,
+        mut out: Vec<ElectionAction>,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        self.check_round(&v.region, v.view)?;
+        let c = check_vote(&v, &self.members)?;
+        if self.excluded == Some(c.candidate) {
+            return Err(ElectionError::ExcludedCandidate {
+                key: c.candidate.to_hex(),
+                view: self.view,
+            });
+        }
+        if let Some((_, first)) = self.votes.get(&c.voter) {
+            if *first == v {
+                return Err(ElectionError::Duplicate {
+                    key: c.voter.to_hex(),
+                });
+            }
+            return Err(ElectionError::Equivocation {
+                key: c.voter.to_hex(),
+                view: self.view,
+                evidence: Box::new((first.clone(), v)),
+            });
+        }
+        self.votes.insert(c.voter, (c.candidate, v));
+        if self.elected.is_some() {
+            return Ok(out);
+        }
+        let backing: Vec<wire::ElectionVote> = self
+            .votes
+            .values()
+            .filter(|(cand, _)| *cand == c.candidate)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if backing.len() >= majority(self.members.len()) {
+            let view = EndorserView {
+                region: self.region.clone(),
+                view: self.view,
+                endorser: c.candidate,
+            };
+            let certificate = wire::ViewCertificate {
+                region: self.region.clone(),
+                view: self.view,
+                endorser_key: c.candidate.as_bytes().to_vec(),
+                votes: backing,
+            };
+            self.elected = Some((view.clone(), certificate.clone()));
+            out.push(ElectionAction::Broadcast(ElectionMessage::Certificate(
+                certificate.clone(),
+            )));
+            out.push(ElectionAction::Elected { view, certificate });
+        }
+        Ok(out)
+    }
+
+    fn on_crash(
+        &mut self,
+        s: wire::CrashSignal,
+        mut out: Vec<ElectionAction>,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        self.check_round(&s.region, s.view)?;
+        let endorser = self
+            .endorser()
+            .ok_or(ElectionError::NoEndorser { view: self.view })?
+            .endorser;
+        let named = parse_key(&s.endorser_key, "endorser_key")?;
+        if named != endorser {
+            return Err(ElectionError::NotCurrentEndorser {
+                key: named.to_hex(),
+                view: self.view,
+            });
+        }
+        let signer = parse_key(&s.signer, "signer")?;
+        if !self.members.contains(&signer) {
+            return Err(ElectionError::NotMember {
+                key: signer.to_hex(),
+            });
+        }
+        let sig = parse_sig(&s.signature)?;
+        signer
+            .verify(
+                statement::CRASH_SIGNAL,
+                &statement::region(&s.region, s.view, endorser.as_bytes()),
+                &sig,
+            )
+            .map_err(|_| ElectionError::BadSignature {
+                key: signer.to_hex(),
+            })?;
+        if self.crashes.contains_key(&signer) {
+            return Err(ElectionError::Duplicate {
+                key: signer.to_hex(),
+            });
+        }
+        self.crashes.insert(signer, s);
+        if self.crashes.len() >= majority(self.members.len()) {
+            self.view += 1;
+            self.excluded = Some(endorser);
+            self.elected = None;
+            self.votes.clear();
+            self.crashes.clear();
+            out.push(ElectionAction::NewRound {
+                view: self.view,
+                excluded: endorser,
+            });
+        }
+        Ok(out)
+    }
+
+    fn on_certificate(
+        &mut self,
+        c: &wire::ViewCertificate,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        if c.region != self.region {
+            return Err(ElectionError::WrongRegion {
+                got: c.region.clone(),
+                expected: self.region.clone(),
+            });
+        }
+        let members: Vec<PublicKey> = self.members.iter().copied().collect();
+        let view = verify_view_certificate(c, &members)?;
+        if view.view < self.view {
+            return Err(ElectionError::WrongRound {
+                got: view.view,
+                current: self.view,
+            });
+        }
+        if view.view == self.view {
+            match self.endorser() {
+                Some(e) if e.endorser == view.endorser => return Ok(Vec::new()),
+                Some(_) => {
+                    return Err(ElectionError::ConflictingCertificate { view: view.view });
+                }
+                None => {}
+            }
+        } else {
+            // A later round this node missed: the majority's word settles it.
+            self.view = view.view;
+            self.excluded = None;
+            self.crashes.clear();
+        }
+        self.votes.clear();
+        self.elected = Some((view.clone(), c.clone()));
+        Ok(vec![ElectionAction::Elected {
+            view,
+            certificate: c.clone(),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    const REGION: &str = "north";
+
+    fn keys(n: usize) -> Vec<SigningKey> {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        (0..n).map(|_| SigningKey::generate(&mut rng)).collect()
+    }
+
+    fn pubs(k: &[SigningKey]) -> Vec<PublicKey> {
+        k.iter().map(|k| k.public()).collect()
+    }
+
+    fn machine(k: &[SigningKey], me: usize) -> Election {
+        Election::new(REGION, &pubs(k), k.get(me).cloned(), 0).expect("non-empty region")
+    }
+
+    fn elected(actions: &[ElectionAction]) -> Option<(EndorserView, wire::ViewCertificate)> {
+        actions.iter().find_map(|a| match a {
+            ElectionAction::Elected { view, certificate } => {
+                Some((view.clone(), certificate.clone()))
+            }
+            _ => None,
+        })
+    }
+
+    /// Feeds votes of members `voters` for `candidate` and returns the last actions.
+    fn vote_all(
+        m: &mut Election,
+        k: &[SigningKey],
+        voters: &[usize],
+        candidate: usize,
+    ) -> Vec<ElectionAction> {
+        let mut last = Vec::new();
+        for &i in voters {
+            let v = sign_vote(&k[i], REGION, m.view(), &k[candidate].public());
+            last = m.handle(ElectionInput::Vote(v), 0).expect("valid vote");
+        }
+        last
+    }
+
+    #[test]
+    fn majority_elects_and_certificate_verifies_for_an_outsider() {
+        let k = keys(5);
+        let mut m = machine(&k, 0);
+        // Two of five is not a majority.
+        assert!(vote_all(&mut m, &k, &[0, 1], 2).is_empty());
+        assert!(m.endorser().is_none());
+        let acts = vote_all(&mut m, &k, &[2], 2);
+        let (view, cert) = elected(&acts).expect("3 of 5 elect");
+        assert_eq!(view.endorser, k[2].public());
+        assert_eq!(view.view, 0);
+        assert_eq!(cert.votes.len(), 3);
+        // An outsider knowing only the member keys (in any order) verifies it.
+        let mut members = pubs(&k);
+        members.reverse();
+        assert_eq!(verify_view_certificate(&cert, &members), Ok(view));
+    }
+
+    #[test]
+    fn certificate_fails_with_a_forged_vote_or_a_short_majority() {
+        let k = keys(5);
+        let mut m = machine(&k, 0);
+        let (_, cert) = elected(&vote_all(&mut m, &k, &[0, 1, 3], 4)).expect("elected");
+        let members = pubs(&k);
+
+        let mut forged = cert.clone();
+        forged.votes[1].signature[0] ^= 1;
+        assert!(matches!(
+            verify_view_certificate(&forged, &members),
+            Err(ElectionError::BadSignature { .. })
+        ));
+
+        // A vote signed for another candidate, relabelled, does not verify either.
+        let mut relabelled = cert.clone();
+        let other = sign_vote(&k[2], REGION, 0, &k[0].public());
+        relabelled.votes[0] = wire::ElectionVote {
+            candidate: cert.endorser_key.clone(),
+            ..other
+        };
+        assert!(matches!(
+            verify_view_certificate(&relabelled, &members),
+            Err(ElectionError::BadSignature { .. })
+        ));
+
+        let mut short = cert.clone();
+        short.votes.pop();
+        assert_eq!(
+            verify_view_certificate(&short, &members),
+            Err(ElectionError::ShortMajority { got: 2, needed: 3 })
+        );
+
+        let mut dup = cert.clone();
+        dup.votes[2] = dup.votes[0].clone();
+        assert!(matches!(
+            verify_view_certificate(&dup, &members),
+            Err(ElectionError::Duplicate { .. })
+        ));
+
+        // Verified against another region's members, the voters are strangers.
+        let strangers = pubs(&keys(9)[5..]);
+        assert!(verify_view_certificate(&cert, &strangers).is_err());
+    }
+
+    #[test]
+    fn equivocation_non_member_stale_and_forged_votes_are_refused() {
+        let k = keys(5);
+        let mut m = machine(&k, 0);
+        let first = sign_vote(&k[1], REGION, 0, &k[2].public());
+        m.handle(ElectionInput::Vote(first.clone()), 0)
+            .expect("first vote");
+        assert!(matches!(
+            m.handle(ElectionInput::Vote(first), 0),
+            Err(ElectionError::Duplicate { .. })
+        ));
+        let second = sign_vote(&k[1], REGION, 0, &k[3].public());
+        match m.handle(ElectionInput::Vote(second.clone()), 0) {
+            Err(ElectionError::Equivocation { evidence, view, .. }) => {
+                assert_eq!(view, 0);
+                assert_eq!(evidence.1, second);
+            }
+            other => panic!("expected equivocation, got {other:?}"),
+        }
+        assert_eq!(m.stats().equivocations, 1);
+
+        let outsider = &keys(6)[5];
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Vote(sign_vote(outsider, REGION, 0, &k[3].public())),
+                0
+            ),
+            Err(ElectionError::NotMember { .. })
+        ));
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Vote(sign_vote(&k[2], REGION, 1, &k[3].public())),
+                0
+            ),
+            Err(ElectionError::WrongRound { got: 1, current: 0 })
+        ));
+        let mut forged = sign_vote(&k[3], REGION, 0, &k[3].public());
+        forged.signature[5] ^= 0x40;
+        assert!(matches!(
+            m.handle(ElectionInput::Vote(forged), 0),
+            Err(ElectionError::BadSignature { .. })
+        ));
+        let mut junk = sign_vote(&k[3], REGION, 0, &k[3].public());
+        junk.voter.truncate(3);
+        assert_eq!(
+            m.handle(ElectionInput::Vote(junk), 0),
+            Err(ElectionError::Malformed("voter"))
+        );
+        // None of the refused votes counted: two more votes for k[3] do not elect it.
+        assert!(vote_all(&mut m, &k, &[3, 4], 3).is_empty());
+        assert!(m.endorser().is_none());
+    }
+
+    #[test]
+    fn crash_majority_starts_a_new_round_and_elects_another_endorser() {
+        let k = keys(5);
+        let mut m = machine(&k, 0);
+        vote_all(&mut m, &k, &[0, 1, 2], 2);
+        assert_eq!(m.endorser().map(|e| e.endorser), Some(k[2].public()));
+        let crash = |i: usize| sign_crash(&k[i], REGION, 0, &k[2].public());
+        m.handle(ElectionInput::SignalCrash, 0).expect("own signal");
+        m.handle(ElectionInput::Crash(crash(1)), 0).expect("signal");
+        assert!(matches!(
+            m.handle(ElectionInput::Crash(crash(1)), 0),
+            Err(ElectionError::Duplicate { .. })
+        ));
+        assert_eq!(m.view(), 0);
+        let acts = m.handle(ElectionInput::Crash(crash(3)), 0).expect("signal");
+        assert_eq!(
+            acts,
+            vec![ElectionAction::NewRound {
+                view: 1,
+                excluded: k[2].public()
+            }]
+        );
+        assert!(m.endorser().is_none());
+        // The crashed endorser cannot be elected in round 1.
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Vote(sign_vote(&k[1], REGION, 1, &k[2].public())),
+                0
+            ),
+            Err(ElectionError::ExcludedCandidate { view: 1, .. })
+        ));
+        // Round-0 votes are stale now.
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Vote(sign_vote(&k[1], REGION, 0, &k[4].public())),
+                0
+            ),
+            Err(ElectionError::WrongRound { got: 0, current: 1 })
+        ));
+        let acts = vote_all(&mut m, &k, &[1, 3, 4], 4);
+        let (view, cert) = elected(&acts).expect("new endorser");
+        assert_eq!(view.view, 1);
+        assert_ne!(view.endorser, k[2].public());
+        assert_eq!(verify_view_certificate(&cert, &pubs(&k)), Ok(view.clone()));
+
+        // An observer that missed everything adopts the later view from the certificate.
+        let mut late = Election::new(REGION, &pubs(&k), None, 0).expect("region");
+        let acts = late
+            .handle(ElectionInput::Certificate(cert), 0)
+            .expect("certificate");
+        assert_eq!(elected(&acts).map(|(v, _)| v), Some(view));
+        assert_eq!(late.view(), 1);
+    }
+
+    #[test]
+    fn exactly_half_crash_signals_are_not_enough() {
+        let k = keys(4);
+        let mut m = machine(&k, 0);
+        // 4 members: 3 votes elect (2 would be exactly half).
+        assert!(vote_all(&mut m, &k, &[0, 1], 1).is_empty());
+        assert!(elected(&vote_all(&mut m, &k, &[2], 1)).is_some());
+        for i in [0, 2] {
+            let acts = m
+                .handle(
+                    ElectionInput::Crash(sign_crash(&k[i], REGION, 0, &k[1].public())),
+                    0,
+                )
+                .expect("signal");
+            assert!(acts.is_empty());
+        }
+        assert_eq!(m.view(), 0, "two of four is exactly half: no new round");
+        assert_eq!(m.endorser().map(|e| e.endorser), Some(k[1].public()));
+        // A signal against someone who is not the endorser is refused.
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Crash(sign_crash(&k[3], REGION, 0, &k[0].public())),
+                0
+            ),
+            Err(ElectionError::NotCurrentEndorser { .. })
+        ));
+        let acts = m
+            .handle(
+                ElectionInput::Crash(sign_crash(&k[3], REGION, 0, &k[1].public())),
+                0,
+            )
+            .expect("third signal");
+        assert!(matches!(
+            acts.as_slice(),
+            [ElectionAction::NewRound { view: 1, .. }]
+        ));
+    }
+}
