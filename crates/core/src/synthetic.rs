@@ -64,23 +64,30 @@ impl World {
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R, hospitals: usize, patients: usize) -> Self {
         let ca = CertificateAuthority::new(SigningKey::generate(rng));
         let mut serial = 0u64;
-        let mut issue = |name: String, hospital: &str, department: &str, role: Role, key: &SigningKey| {
-            serial += 1;
-            ca.issue(wire::CertificateBody {
-                serial,
-                name,
-                hospital: hospital.to_owned(),
-                department: department.to_owned(),
-                region: "region-1".into(),
-                roles: vec![role as i32],
-                public_key: key.public().as_bytes().to_vec(),
-                not_before_ms: 0,
-                not_after_ms: FOREVER_MS,
-                ..Default::default()
-            })
-        };
+        let mut issue =
+            |name: String, hospital: &str, department: &str, role: Role, key: &SigningKey| {
+                serial += 1;
+                ca.issue(wire::CertificateBody {
+                    serial,
+                    name,
+                    hospital: hospital.to_owned(),
+                    department: department.to_owned(),
+                    region: "region-1".into(),
+                    roles: vec![role as i32],
+                    public_key: key.public().as_bytes().to_vec(),
+                    not_before_ms: 0,
+                    not_after_ms: FOREVER_MS,
+                    ..Default::default()
+                })
+            };
         let endorser = SigningKey::generate(rng);
-        let endorser_certificate = issue("endorser-1".into(), "st-mary", "", Role::Endorser, &endorser);
+        let endorser_certificate = issue(
+            "endorser-1".into(),
+            "st-mary",
+            "",
+            Role::Endorser,
+            &endorser,
+        );
         let mut departments = Vec::new();
         for h in 0..hospitals {
             let hospital = HOSPITALS
@@ -89,7 +96,8 @@ impl World {
                 .unwrap_or_else(|| format!("hospital-{h}"));
             for d in DEPARTMENTS {
                 let key = SigningKey::generate(rng);
-                let certificate = issue(format!("{hospital}/{d}"), &hospital, d, Role::Client, &key);
+                let certificate =
+                    issue(format!("{hospital}/{d}"), &hospital, d, Role::Client, &key);
                 departments.push(Department {
                     hospital: hospital.clone(),
                     name: d.to_owned(),
@@ -134,7 +142,11 @@ impl World {
             .get((sequence as usize + department) % DIAGNOSES.len())
             .copied()
             .unwrap_or("observation");
-        let record_id = format!("{}-{}", dept.map(|d| d.name.as_str()).unwrap_or("x"), sequence);
+        let record_id = format!(
+            "{}-{}",
+            dept.map(|d| d.name.as_str()).unwrap_or("x"),
+            sequence
+        );
         let emr = format!(
             "{{\"resourceType\":\"Bundle\",\"id\":\"{record_id}\",\"diagnosis\":\"{diagnosis}\"}}"
         )

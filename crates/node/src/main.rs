@@ -13,13 +13,30 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a local MedBlock network end to end: CA, uploads, PBFT, committers, a patient's query.
+    Demo(medblock_node::demo::DemoArgs),
     /// Run the deterministic consensus simulator over a range of seeds.
     Sim(medblock_sim::cli::SimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
+        Command::Demo(args) => {
+            let report = medblock_node::demo::run(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                medblock_node::demo::print(&report);
+            }
+        }
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);

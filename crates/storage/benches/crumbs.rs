@@ -2,12 +2,13 @@
 //!
 //! Each ledger holds real, signed, sealed events (50 per patient, 1,000 per block), built once
 //! and kept under `$CARGO_TARGET_DIR/medblock-bench-ledgers/` so later runs start at once.
-//! Run: `cargo bench -p medblock-storage --bench crumbs` (add `-- --quick` for a short run).
+//! Run: `cargo bench -p medblock-storage --bench crumbs` (add `-- --quick` for a short run);
+//! `MEDBLOCK_BENCH_SIZES=10000,100000` limits the ledger sizes.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use medblock_core::ChainTip;
 use medblock_core::crumbs::{Pseudonym, pseudonym};
 use medblock_core::synthetic::World;
-use medblock_core::ChainTip;
 use medblock_storage::{Ledger, OpenCheck};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -53,23 +54,39 @@ fn ledger_with(events: usize) -> (Ledger, Pseudonym) {
             .enumerate()
             .map(|(i, &p)| {
                 let d = r.random_range(0..departments);
-                world.event(p, d, base + i as u64, &mut r).expect("indexes in range")
+                world
+                    .event(p, d, base + i as u64, &mut r)
+                    .expect("indexes in range")
             })
             .collect();
-        let block = world.block(&tip, evs, base + EVENTS_PER_BLOCK as u64).expect("valid block");
+        let block = world
+            .block(&tip, evs, base + EVENTS_PER_BLOCK as u64)
+            .expect("valid block");
         tip = ledger.commit(&block).expect("commit");
         if b % 50 == 49 {
-            eprintln!("  built {} of {blocks} blocks ({:.0?})", b + 1, started.elapsed());
+            eprintln!(
+                "  built {} of {blocks} blocks ({:.0?})",
+                b + 1,
+                started.elapsed()
+            );
         }
     }
-    eprintln!("built a ledger of {events} events in {:.1?}", started.elapsed());
+    eprintln!(
+        "built a ledger of {events} events in {:.1?}",
+        started.elapsed()
+    );
     (ledger, probe)
 }
 
 fn crumbs(c: &mut Criterion) {
     let mut group = c.benchmark_group("records_lookup");
     group.sample_size(10);
-    for events in [10_000usize, 100_000, 1_000_000] {
+    let sizes: Vec<usize> = std::env::var("MEDBLOCK_BENCH_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for events in sizes {
         let (ledger, patient) = ledger_with(events);
         let found = ledger.crumbs(&patient).expect("crumbs").len();
         assert!(found > 0 && found <= RECORDS_PER_PATIENT);

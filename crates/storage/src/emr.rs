@@ -28,7 +28,9 @@ pub struct RocksEmrStore {
 
 impl std::fmt::Debug for RocksEmrStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksEmrStore").field("path", &self.path).finish()
+        f.debug_struct("RocksEmrStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 

@@ -68,9 +68,11 @@ pub fn load_identity(path: &Path) -> Result<Identity, StorageError> {
     })?;
     Ok(Identity {
         signing: signing_from(path, &file.signing)?,
-        sealing: SealingSecret::from_bytes(&decode_hex(path, sealing)?).map_err(|e| StorageError::KeyFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
+        sealing: SealingSecret::from_bytes(&decode_hex(path, sealing)?).map_err(|e| {
+            StorageError::KeyFile {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
         })?,
     })
 }
@@ -102,7 +104,8 @@ fn write_file(path: &Path, file: &KeyFileV1) -> Result<(), StorageError> {
         path: path.to_path_buf(),
         reason,
     };
-    let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(file).map_err(|e| err(e.to_string()))?);
+    let json =
+        zeroize::Zeroizing::new(serde_json::to_vec_pretty(file).map_err(|e| err(e.to_string()))?);
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -132,9 +135,13 @@ fn read_file(path: &Path) -> Result<KeyFileV1, StorageError> {
         });
     }
     let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| err(e.to_string()))?);
-    let file: KeyFileV1 = serde_json::from_slice(&bytes).map_err(|e| err(format!("not a MedBlock key file: {e}")))?;
+    let file: KeyFileV1 =
+        serde_json::from_slice(&bytes).map_err(|e| err(format!("not a MedBlock key file: {e}")))?;
     if file.version != 1 {
-        return Err(err(format!("key file version {} is not supported", file.version)));
+        return Err(err(format!(
+            "key file version {} is not supported",
+            file.version
+        )));
     }
     Ok(file)
 }

@@ -10,7 +10,10 @@ use medblock_core::block::block_id;
 use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
 use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
 use prost::Message;
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -52,7 +55,11 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens (creating if needed) the ledger in `path` and checks the chain from the tip.
     /// `max_block_events` is the genesis limit used when re-verifying blocks.
-    pub fn open(path: &Path, check: OpenCheck, max_block_events: usize) -> Result<Self, StorageError> {
+    pub fn open(
+        path: &Path,
+        check: OpenCheck,
+        max_block_events: usize,
+    ) -> Result<Self, StorageError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -60,7 +67,8 @@ impl Ledger {
         let cfs = LEDGER_CFS
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StorageError::rocks(path, e))?;
+        let db =
+            DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StorageError::rocks(path, e))?;
         let mut ledger = Self {
             db,
             path: path.to_path_buf(),
@@ -132,7 +140,9 @@ impl Ledger {
     /// write is synced to disk.
     pub fn commit(&self, block: &VerifiedBlock) -> Result<ChainTip, StorageError> {
         let mut tip_guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
-        block.check_extends(&tip_guard).map_err(medblock_core::LedgerError::from)?;
+        block
+            .check_extends(&tip_guard)
+            .map_err(medblock_core::LedgerError::from)?;
         for e in &block.events {
             if self.event_location(&e.key())?.is_some() {
                 return Err(StorageError::DuplicateEvent {
@@ -144,8 +154,12 @@ impl Ledger {
         }
         let height = block.height();
         let id = block.id;
-        let (cf_blocks, cf_events, cf_crumbs, cf_meta) =
-            (self.cf(CF_BLOCKS)?, self.cf(CF_EVENTS)?, self.cf(CF_CRUMBS)?, self.cf(CF_META)?);
+        let (cf_blocks, cf_events, cf_crumbs, cf_meta) = (
+            self.cf(CF_BLOCKS)?,
+            self.cf(CF_EVENTS)?,
+            self.cf(CF_CRUMBS)?,
+            self.cf(CF_META)?,
+        );
 
         let mut batch = WriteBatch::default();
         let skeleton = wire::Block {
@@ -243,7 +257,11 @@ impl Ledger {
     }
 
     /// A patient's bread crumbs in one department, newest block first.
-    pub fn crumbs_in(&self, patient: &Pseudonym, department: &DepartmentId) -> Result<Vec<Crumb>, StorageError> {
+    pub fn crumbs_in(
+        &self,
+        patient: &Pseudonym,
+        department: &DepartmentId,
+    ) -> Result<Vec<Crumb>, StorageError> {
         self.crumbs_with_prefix(patient, &crumb_department_prefix(patient, department))
     }
 
@@ -252,20 +270,25 @@ impl Ledger {
         self.crumbs_with_prefix(patient, &crumb_patient_prefix(patient))
     }
 
-    fn crumbs_with_prefix(&self, patient: &Pseudonym, prefix: &[u8]) -> Result<Vec<Crumb>, StorageError> {
+    fn crumbs_with_prefix(
+        &self,
+        patient: &Pseudonym,
+        prefix: &[u8],
+    ) -> Result<Vec<Crumb>, StorageError> {
         let mut out = Vec::new();
-        let iter = self
-            .db
-            .iterator_cf(self.cf(CF_CRUMBS)?, IteratorMode::From(prefix, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.cf(CF_CRUMBS)?,
+            IteratorMode::From(prefix, Direction::Forward),
+        );
         for item in iter {
             let (k, v) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
             if !k.starts_with(prefix) {
                 break;
             }
-            let (department, height) =
-                parse_crumb_key(&k).ok_or_else(|| self.corrupt(0, "bread crumb key is malformed"))?;
-            let block_id =
-                Hash32::from_slice(&v).ok_or_else(|| self.corrupt(height, "bread crumb value is not a block id"))?;
+            let (department, height) = parse_crumb_key(&k)
+                .ok_or_else(|| self.corrupt(0, "bread crumb key is malformed"))?;
+            let block_id = Hash32::from_slice(&v)
+                .ok_or_else(|| self.corrupt(height, "bread crumb value is not a block id"))?;
             out.push(Crumb {
                 pseudonym: *patient,
                 department,
@@ -281,7 +304,8 @@ impl Ledger {
     /// ledger; kept for audits and to measure what the crumbs save.
     pub fn scan_crumbs(&self, patient: &Pseudonym) -> Result<Vec<Crumb>, StorageError> {
         let tip = self.tip();
-        let mut found = std::collections::BTreeMap::<(DepartmentId, std::cmp::Reverse<u64>), Hash32>::new();
+        let mut found =
+            std::collections::BTreeMap::<(DepartmentId, std::cmp::Reverse<u64>), Hash32>::new();
         for height in 1..=tip.height {
             let id = self
                 .block_id_at(height)?
@@ -289,8 +313,9 @@ impl Ledger {
             let block = self
                 .block_skeleton(&id)?
                 .ok_or_else(|| self.corrupt(height, "indexed block is missing"))?;
-            let collection = wire::SignatureCollection::decode(block.signature_collection.as_slice())
-                .map_err(|e| self.corrupt(height, format!("signature collection: {e}")))?;
+            let collection =
+                wire::SignatureCollection::decode(block.signature_collection.as_slice())
+                    .map_err(|e| self.corrupt(height, format!("signature collection: {e}")))?;
             for entry in collection.entries {
                 if entry.pseudonym.as_slice() == patient.0.as_bytes() {
                     let dept = DepartmentId {
@@ -303,16 +328,22 @@ impl Ledger {
         }
         let mut out: Vec<Crumb> = found
             .into_iter()
-            .map(|((department, std::cmp::Reverse(height)), block_id)| Crumb {
-                pseudonym: *patient,
-                department,
-                height,
-                block_id,
-            })
+            .map(
+                |((department, std::cmp::Reverse(height)), block_id)| Crumb {
+                    pseudonym: *patient,
+                    department,
+                    height,
+                    block_id,
+                },
+            )
             .collect();
         // Same order as the index: by department key bytes, then newest first.
         out.sort_by(|a, b| {
-            crumb_key(&a.pseudonym, &a.department, a.height).cmp(&crumb_key(&b.pseudonym, &b.department, b.height))
+            crumb_key(&a.pseudonym, &a.department, a.height).cmp(&crumb_key(
+                &b.pseudonym,
+                &b.department,
+                b.height,
+            ))
         });
         Ok(out)
     }
@@ -329,7 +360,10 @@ impl Ledger {
                 .block_id_at(height)?
                 .ok_or_else(|| self.corrupt(height, "height index has a gap"))?;
             if id != expected {
-                return Err(self.corrupt(height, format!("index names {id}, the chain expects {expected}")));
+                return Err(self.corrupt(
+                    height,
+                    format!("index names {id}, the chain expects {expected}"),
+                ));
             }
             let skeleton = self
                 .block_skeleton(&id)?

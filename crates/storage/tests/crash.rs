@@ -31,7 +31,8 @@ fn crash_child_appends_blocks() {
     for d in &mut world.departments {
         d.next_sequence = run * 1_000_000 + 1;
     }
-    let ledger = Ledger::open(std::path::Path::new(&dir), OpenCheck::HashChain, 4096).expect("child opens ledger");
+    let ledger = Ledger::open(std::path::Path::new(&dir), OpenCheck::HashChain, 4096)
+        .expect("child opens ledger");
     let mut out = std::io::stdout().lock();
     loop {
         let tip = ledger.tip();
@@ -51,7 +52,13 @@ fn sigkill_at_random_moments_never_loses_a_committed_block() {
     let runs = 24;
     for run in 0..runs {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_appends_blocks", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_appends_blocks",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(DIR_VAR, dir.path())
             .env(RUN_VAR, run.to_string())
             .stdout(Stdio::piped())
@@ -80,7 +87,11 @@ fn sigkill_at_random_moments_never_loses_a_committed_block() {
         let ledger = Ledger::open(dir.path(), OpenCheck::Full, 4096)
             .unwrap_or_else(|e| panic!("after kill {run}: ledger does not open: {e}"));
         for (h, id) in &reported {
-            assert_eq!(ledger.block_id_at(*h).unwrap(), Some(*id), "after kill {run}: block {h} lost");
+            assert_eq!(
+                ledger.block_id_at(*h).unwrap(),
+                Some(*id),
+                "after kill {run}: block {h} lost"
+            );
         }
         if let Some((h, _)) = reported.last() {
             assert!(ledger.tip().height >= *h);

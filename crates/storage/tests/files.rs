@@ -19,13 +19,22 @@ fn key_files_are_owner_only_and_round_trip() {
     assert_eq!(back.signing.public(), id.signing.public());
     assert_eq!(back.sealing.public(), id.sealing.public());
     // Never overwritten.
-    assert!(matches!(save_identity(&path, "again", &id), Err(StorageError::KeyFile { .. })));
+    assert!(matches!(
+        save_identity(&path, "again", &id),
+        Err(StorageError::KeyFile { .. })
+    ));
 
     let node = dir.path().join("node.key");
     save_signing_key(&node, "node", &id.signing).unwrap();
-    assert_eq!(load_signing_key(&node).unwrap().public(), id.signing.public());
+    assert_eq!(
+        load_signing_key(&node).unwrap().public(),
+        id.signing.public()
+    );
     // A signing-only file is not an identity.
-    assert!(matches!(load_identity(&node), Err(StorageError::KeyFile { .. })));
+    assert!(matches!(
+        load_identity(&node),
+        Err(StorageError::KeyFile { .. })
+    ));
 }
 
 #[test]
@@ -36,20 +45,43 @@ fn a_key_file_others_can_read_is_refused_with_a_clear_message() {
     save_identity(&path, "x", &Identity::generate(&mut r)).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = load_identity(&path).unwrap_err();
-    assert!(matches!(err, StorageError::KeyFileTooOpen { mode: 0o644, .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::KeyFileTooOpen { mode: 0o644, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("chmod 600"));
 }
 
 #[test]
 fn garbage_key_files_get_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, body) in [("a", &b"not json"[..]), ("b", br#"{"version":1,"label":"x","signing":"zz","sealing":null}"#), ("c", br#"{"version":2,"label":"x","signing":"00","sealing":null}"#), ("d", br#"{"version":1,"label":"x","signing":"0011","sealing":null}"#)] {
+    for (name, body) in [
+        ("a", &b"not json"[..]),
+        (
+            "b",
+            br#"{"version":1,"label":"x","signing":"zz","sealing":null}"#,
+        ),
+        (
+            "c",
+            br#"{"version":2,"label":"x","signing":"00","sealing":null}"#,
+        ),
+        (
+            "d",
+            br#"{"version":1,"label":"x","signing":"0011","sealing":null}"#,
+        ),
+    ] {
         let path = dir.path().join(name);
         std::fs::write(&path, body).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(load_signing_key(&path), Err(StorageError::KeyFile { .. })), "{name}");
+        assert!(
+            matches!(load_signing_key(&path), Err(StorageError::KeyFile { .. })),
+            "{name}"
+        );
     }
-    assert!(matches!(load_signing_key(&dir.path().join("missing")), Err(StorageError::KeyFile { .. })));
+    assert!(matches!(
+        load_signing_key(&dir.path().join("missing")),
+        Err(StorageError::KeyFile { .. })
+    ));
 }
 
 #[test]
@@ -61,7 +93,10 @@ fn the_emr_store_returns_what_was_stored_and_its_hash() {
     assert_eq!(store.get("enc-1").unwrap(), emr);
     assert!(store.contains("enc-1").unwrap());
     assert!(!store.contains("enc-2").unwrap());
-    assert!(matches!(store.get("enc-2"), Err(StorageError::NoSuchRecord { .. })));
+    assert!(matches!(
+        store.get("enc-2"),
+        Err(StorageError::NoSuchRecord { .. })
+    ));
     drop(store);
     let store = RocksEmrStore::open(dir.path()).unwrap();
     assert_eq!(store.get("enc-1").unwrap(), emr);

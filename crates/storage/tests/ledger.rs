@@ -54,15 +54,30 @@ fn a_block_that_does_not_extend_the_tip_is_refused_and_nothing_changes() {
     let stale = block_on(&mut world, &ChainTip::GENESIS, 2, &mut r, |i| (i % 3, 1));
     let err = ledger.commit(&stale).unwrap_err();
     assert!(
-        matches!(err, StorageError::Ledger(LedgerError::Block(BlockError::HeightMismatch { expected: 2, found: 1 }))),
+        matches!(
+            err,
+            StorageError::Ledger(LedgerError::Block(BlockError::HeightMismatch {
+                expected: 2,
+                found: 1
+            }))
+        ),
         "{err}"
     );
     // Right height, wrong previous hash.
-    let forged_tip = ChainTip { id: medblock_core::sha256(b"elsewhere"), ..tip };
+    let forged_tip = ChainTip {
+        id: medblock_core::sha256(b"elsewhere"),
+        ..tip
+    };
     let fork = block_on(&mut world, &forged_tip, 2, &mut r, |i| (i % 3, 1));
     let err = ledger.commit(&fork).unwrap_err();
     assert!(
-        matches!(err, StorageError::Ledger(LedgerError::Block(BlockError::PreviousHashMismatch { height: 2, .. }))),
+        matches!(
+            err,
+            StorageError::Ledger(LedgerError::Block(BlockError::PreviousHashMismatch {
+                height: 2,
+                ..
+            }))
+        ),
         "{err}"
     );
     assert_eq!(ledger.tip(), tip);
@@ -83,7 +98,9 @@ fn an_event_already_on_the_ledger_is_refused_and_nothing_changes() {
     let tip = ledger.tip();
     // A retried event (same hospital, department, sequence) packed again by another endorser.
     let again = b1.events[0].clone();
-    let dup = world.block(&tip, vec![again], tip.timestamp_ms + 5).unwrap();
+    let dup = world
+        .block(&tip, vec![again], tip.timestamp_ms + 5)
+        .unwrap();
     let err = ledger.commit(&dup).unwrap_err();
     assert!(
         matches!(&err, StorageError::DuplicateEvent { sequence: 1, department, .. } if department == "cardiology"),
@@ -111,8 +128,11 @@ fn tampering_with_a_stored_block_is_found_when_the_ledger_opens() {
     {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(false);
-        let db = rocksdb::DB::open_cf(&opts, dir.path(), medblock_storage::keys_layout::LEDGER_CFS).unwrap();
-        let cf = db.cf_handle(medblock_storage::keys_layout::CF_EVENTS).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), medblock_storage::keys_layout::LEDGER_CFS)
+            .unwrap();
+        let cf = db
+            .cf_handle(medblock_storage::keys_layout::CF_EVENTS)
+            .unwrap();
         let key = medblock_storage::keys_layout::event_key(&victim, 1);
         let mut v = db.get_cf(cf, &key).unwrap().unwrap();
         let at = v.len() / 2;
@@ -122,19 +142,32 @@ fn tampering_with_a_stored_block_is_found_when_the_ledger_opens() {
     // A header-only walk cannot see an event change; the full audit must.
     Ledger::open(dir.path(), OpenCheck::HashChain, 4096).expect("hash chain of headers is intact");
     let err = Ledger::open(dir.path(), OpenCheck::Full, 4096).unwrap_err();
-    assert!(matches!(err, StorageError::Corrupt { height: 2, .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::Corrupt { height: 2, .. }),
+        "{err}"
+    );
 
     // Tampering with a header breaks the hash chain itself.
     {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), medblock_storage::keys_layout::LEDGER_CFS).unwrap();
-        let cf = db.cf_handle(medblock_storage::keys_layout::CF_BLOCKS).unwrap();
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            medblock_storage::keys_layout::LEDGER_CFS,
+        )
+        .unwrap();
+        let cf = db
+            .cf_handle(medblock_storage::keys_layout::CF_BLOCKS)
+            .unwrap();
         let mut v = db.get_cf(cf, victim.as_bytes()).unwrap().unwrap();
         let last = v.len() - 1;
         v[last] ^= 0x01;
         db.put_cf(cf, victim.as_bytes(), v).unwrap();
     }
     let err = Ledger::open(dir.path(), OpenCheck::HashChain, 4096).unwrap_err();
-    assert!(matches!(err, StorageError::Corrupt { height: 2, .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::Corrupt { height: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,8 +181,9 @@ fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
     let mut tip = ChainTip::GENESIS;
     let per_block = 250;
     for _ in 0..(10_000 / per_block) {
-        let picks: Vec<(usize, usize)> =
-            (0..per_block).map(|_| (r.random_range(0..500), r.random_range(0..departments))).collect();
+        let picks: Vec<(usize, usize)> = (0..per_block)
+            .map(|_| (r.random_range(0..500), r.random_range(0..departments)))
+            .collect();
         let height = tip.height + 1;
         for &(p, d) in &picks {
             let heights = expected.entry((p, d)).or_default();
@@ -166,19 +200,39 @@ fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
         let crumbs = ledger.crumbs(&ps).unwrap();
         assert_eq!(crumbs, ledger.scan_crumbs(&ps).unwrap(), "patient {p}");
         for (d, dept) in world.departments.iter().enumerate() {
-            let id = DepartmentId { hospital: dept.hospital.clone(), department: dept.name.clone() };
-            let in_dept: Vec<u64> = ledger.crumbs_in(&ps, &id).unwrap().iter().map(|c| c.height).collect();
+            let id = DepartmentId {
+                hospital: dept.hospital.clone(),
+                department: dept.name.clone(),
+            };
+            let in_dept: Vec<u64> = ledger
+                .crumbs_in(&ps, &id)
+                .unwrap()
+                .iter()
+                .map(|c| c.height)
+                .collect();
             let mut want = expected.get(&(p, d)).cloned().unwrap_or_default();
             want.reverse(); // newest first
             assert_eq!(in_dept, want, "patient {p} department {d}");
             for c in ledger.crumbs_in(&ps, &id).unwrap() {
                 assert_eq!(Some(c.block_id), ledger.block_id_at(c.height).unwrap());
-                let block = VerifiedBlock::verify(ledger.block(&c.block_id).unwrap().unwrap(), 4096).unwrap();
-                assert!(block.events.iter().any(|e| e.pseudonym == ps && e.body.department == dept.name));
+                let block =
+                    VerifiedBlock::verify(ledger.block(&c.block_id).unwrap().unwrap(), 4096)
+                        .unwrap();
+                assert!(
+                    block
+                        .events
+                        .iter()
+                        .any(|e| e.pseudonym == ps && e.body.department == dept.name)
+                );
             }
         }
     }
     // A patient who never visited has no crumbs.
     let stranger = medblock_core::Identity::generate(&mut r);
-    assert!(ledger.crumbs(&pseudonym(&stranger.signing.public())).unwrap().is_empty());
+    assert!(
+        ledger
+            .crumbs(&pseudonym(&stranger.signing.public()))
+            .unwrap()
+            .is_empty()
+    );
 }

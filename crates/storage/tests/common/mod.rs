@@ -22,8 +22,12 @@ pub fn block_on(
     let events = (0..n)
         .map(|i| {
             let (p, d) = pick(i);
-            world.event(p, d, base + i as u64, rng).expect("fixture indexes are in range")
+            world
+                .event(p, d, base + i as u64, rng)
+                .expect("fixture indexes are in range")
         })
         .collect();
-    world.block(tip, events, base + n as u64).expect("fixture blocks are valid")
+    world
+        .block(tip, events, base + n as u64)
+        .expect("fixture blocks are valid")
 }

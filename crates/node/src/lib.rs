@@ -1,0 +1,4 @@
+//! The `medblock` binary's commands, as a library so that tests drive exactly what people run.
+#![deny(missing_docs)]
+
+pub mod demo;
