@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = PathBuf::from("proto");
+    // The directory too, so that adding a new .proto file regenerates the code.
+    println!("cargo:rerun-if-changed={}", proto_dir.display());
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&proto_dir)? {
         let path = entry?.path();

@@ -349,7 +349,8 @@ impl Ledger {
     }
 
     /// Walks the chain from the tip down to the first block, checking each stored block hashes
-    /// to the id the index names and links to the block below. With [`OpenCheck::Full`] every
+    /// to the id the index names, its signature collection matches the header, and it links to
+    /// the block below. With [`OpenCheck::Full`] every
     /// block is also fully re-verified (events, signatures, roots). Errors name the first
     /// damaged height.
     pub fn verify_chain(&self, check: OpenCheck) -> Result<(), StorageError> {
@@ -375,6 +376,16 @@ impl Ledger {
                 .map_err(|e| self.corrupt(height, format!("header: {e}")))?;
             if header.height != height {
                 return Err(self.corrupt(height, format!("header says height {}", header.height)));
+            }
+            if medblock_core::sha256(&skeleton.signature_collection)
+                .as_bytes()
+                .as_slice()
+                != header.signature_collection_hash
+            {
+                return Err(self.corrupt(
+                    height,
+                    "signature collection does not match its header hash",
+                ));
             }
             if check == OpenCheck::Full {
                 let mut full = skeleton;

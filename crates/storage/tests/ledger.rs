@@ -147,7 +147,8 @@ fn tampering_with_a_stored_block_is_found_when_the_ledger_opens() {
         "{err}"
     );
 
-    // Tampering with a header breaks the hash chain itself.
+    // Tampering with the signature collection (outside the block id) is caught by its hash in
+    // the header, even by the header-only walk.
     {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
@@ -168,6 +169,48 @@ fn tampering_with_a_stored_block_is_found_when_the_ledger_opens() {
         matches!(err, StorageError::Corrupt { height: 2, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("signature collection"), "{err}");
+}
+
+#[test]
+fn tampering_with_a_stored_header_breaks_the_hash_chain() {
+    use medblock_core::wire;
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(6);
+    let mut world = World::generate(&mut r, 1, 2);
+    let ledger = open(dir.path());
+    let mut tip = ChainTip::GENESIS;
+    for _ in 0..3 {
+        let b = block_on(&mut world, &tip, 2, &mut r, |i| (i, i));
+        tip = ledger.commit(&b).unwrap();
+    }
+    assert_eq!(tip.height, 3);
+    let victim = ledger.block_id_at(1).unwrap().unwrap();
+    drop(ledger);
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            medblock_storage::keys_layout::LEDGER_CFS,
+        )
+        .unwrap();
+        let cf = db
+            .cf_handle(medblock_storage::keys_layout::CF_BLOCKS)
+            .unwrap();
+        let stored = db.get_cf(cf, victim.as_bytes()).unwrap().unwrap();
+        let mut block = wire::Block::decode(stored.as_slice()).unwrap();
+        let at = block.header.len() / 2;
+        block.header[at] ^= 0x01;
+        db.put_cf(cf, victim.as_bytes(), block.encode_to_vec())
+            .unwrap();
+    }
+    let err = Ledger::open(dir.path(), OpenCheck::HashChain, 4096).unwrap_err();
+    assert!(
+        matches!(err, StorageError::Corrupt { height: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("does not hash to its id"), "{err}");
 }
 
 #[test]
@@ -195,6 +238,14 @@ fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
         tip = ledger.commit(&block).unwrap();
     }
     assert_eq!(tip.height, 40);
+    // Each block verified once, to check every crumb points at a block holding the patient.
+    let blocks: std::collections::HashMap<_, _> = (1..=tip.height)
+        .map(|h| {
+            let id = ledger.block_id_at(h).unwrap().unwrap();
+            let block = ledger.block(&id).unwrap().unwrap();
+            (id, VerifiedBlock::verify(block, 4096).unwrap())
+        })
+        .collect();
     for (p, patient) in world.patients.iter().enumerate() {
         let ps = pseudonym(&patient.signing.public());
         let crumbs = ledger.crumbs(&ps).unwrap();
@@ -215,9 +266,7 @@ fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
             assert_eq!(in_dept, want, "patient {p} department {d}");
             for c in ledger.crumbs_in(&ps, &id).unwrap() {
                 assert_eq!(Some(c.block_id), ledger.block_id_at(c.height).unwrap());
-                let block =
-                    VerifiedBlock::verify(ledger.block(&c.block_id).unwrap().unwrap(), 4096)
-                        .unwrap();
+                let block = &blocks[&c.block_id];
                 assert!(
                     block
                         .events
