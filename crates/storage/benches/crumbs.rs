@@ -88,6 +88,8 @@ fn crumbs(c: &mut Criterion) {
         .collect();
     for events in sizes {
         let (ledger, patient) = ledger_with(events);
+        // Every size measured in the same settled state (RocksDB compacts in the background).
+        ledger.compact_indexes().expect("compact");
         let found = ledger.crumbs(&patient).expect("crumbs").len();
         assert!(found > 0 && found <= RECORDS_PER_PATIENT);
         group.bench_with_input(BenchmarkId::new("bread_crumbs", events), &events, |b, _| {

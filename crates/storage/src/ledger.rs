@@ -11,8 +11,8 @@ use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
 use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
 use prost::Message;
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
+    ReadOptions, SliceTransform, WriteBatch, WriteOptions,
 };
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -64,9 +64,14 @@ impl Ledger {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = LEDGER_CFS
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cfs = LEDGER_CFS.iter().map(|name| {
+            let cf_opts = if *name == CF_CRUMBS {
+                crumbs_options()
+            } else {
+                Options::default()
+            };
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
         let db =
             DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StorageError::rocks(path, e))?;
         let mut ledger = Self {
@@ -276,8 +281,13 @@ impl Ledger {
         prefix: &[u8],
     ) -> Result<Vec<Crumb>, StorageError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
+        // Bounded to the patient's pseudonym: with the prefix bloom filters, files that hold
+        // none of his crumbs are skipped without a read.
+        let mut ro = ReadOptions::default();
+        ro.set_prefix_same_as_start(true);
+        let iter = self.db.iterator_cf_opt(
             self.cf(CF_CRUMBS)?,
+            ro,
             IteratorMode::From(prefix, Direction::Forward),
         );
         for item in iter {
@@ -402,6 +412,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// Compacts the index column families (bread crumbs, meta) into their final levels, so a
+    /// look-up reads one sorted run instead of merging many fresh files. RocksDB does this in
+    /// the background over time; call it after a bulk import.
+    pub fn compact_indexes(&self) -> Result<(), StorageError> {
+        for name in [CF_CRUMBS, CF_META] {
+            self.db
+                .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     /// Approximate on-disk size of each column family, for metrics.
     pub fn sizes(&self) -> Vec<(&'static str, u64)> {
         LEDGER_CFS
@@ -418,4 +439,18 @@ impl Ledger {
             })
             .collect()
     }
+}
+
+/// Options of the bread-crumb column family: keys start with the 32-byte patient pseudonym, so a
+/// fixed-prefix extractor with bloom filters lets a patient's look-up skip every file and
+/// memtable that holds none of his crumbs.
+fn crumbs_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(32));
+    opts.set_memtable_prefix_bloom_ratio(0.1);
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_whole_key_filtering(false);
+    opts.set_block_based_table_factory(&table);
+    opts
 }
