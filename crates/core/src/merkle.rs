@@ -15,6 +15,18 @@ fn node(l: &Hash32, r: &Hash32) -> Hash32 {
     tagged_hash("medblock/merkle-node/v1", &[l.as_bytes(), r.as_bytes()])
 }
 
+/// One level up: pairs are hashed together, an odd last node is carried up unchanged.
+fn parent_level(level: &[Hash32]) -> Vec<Hash32> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [l, r] => node(l, r),
+            [one] => *one,
+            _ => Hash32::ZERO,
+        })
+        .collect()
+}
+
 /// The root over `hashes` in order; the zero hash for no hashes.
 pub fn merkle_root(hashes: &[Hash32]) -> Hash32 {
     if hashes.is_empty() {
@@ -22,14 +34,7 @@ pub fn merkle_root(hashes: &[Hash32]) -> Hash32 {
     }
     let mut level: Vec<Hash32> = hashes.iter().map(leaf).collect();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => node(l, r),
-                [one] => *one,
-                _ => Hash32::ZERO,
-            })
-            .collect();
+        level = parent_level(&level);
     }
     level.first().copied().unwrap_or(Hash32::ZERO)
 }
@@ -68,14 +73,7 @@ pub fn merkle_proof(hashes: &[Hash32], index: usize) -> Option<MerkleProof> {
                 sibling_on_left: sibling < pos,
             });
         }
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => node(l, r),
-                [one] => *one,
-                _ => Hash32::ZERO,
-            })
-            .collect();
+        level = parent_level(&level);
         pos /= 2;
     }
     Some(MerkleProof { index, steps })
