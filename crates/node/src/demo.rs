@@ -13,13 +13,13 @@ use medblock_core::block::{ChainTip, PackRequest, pack_block};
 use medblock_core::cert::TrustStore;
 use medblock_core::consensus::pbft::{ReplicaAction, ReplicaInput, ValueCheck};
 use medblock_core::consensus::{
-    Beacon, ConsensusConfig, InvalidProposal, certificate, pbft::Replica, select_committee,
-    statement,
+    Beacon, ConsensusConfig, InvalidProposal, PrimaryCheck, ProposalValidator, certificate,
+    pbft::Replica, select_committee, statement,
 };
 use medblock_core::crumbs::pseudonym;
 use medblock_core::event::admit_event;
 use medblock_core::genesis::{GenesisSpec, build_genesis, default_params, verify_genesis};
-use medblock_core::keys::{PublicKey, Signature, SigningKey};
+use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::merkle::{merkle_proof, verify_proof};
 use medblock_core::synthetic::World;
 use medblock_core::wire::{self, Role};
@@ -272,11 +272,15 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
         block.orderer_timestamp_ms = now_ms().max(tip.timestamp_ms);
         let height = tip.height + 1;
         let value = proposal(&world.endorser, 1, height, &block);
-        let check = DemoCheck {
+        let blocks = LedgerBlockCheck {
             trust: &trust,
-            primary: world.endorser.public(),
             tip,
             max_events: params.max_block_events as usize,
+        };
+        let check = PrimaryCheck {
+            primary: world.endorser.public(),
+            turn: 1,
+            validator: &blocks,
         };
         let decision = decide(&mut replicas, height, value, &check)?;
         let mut decided = block;
@@ -388,34 +392,24 @@ fn proposal(
     }
 }
 
-/// What an orderer checks before it votes: the primary's signature, then the block's integrity,
-/// its authors' certificates and its place on the chain.
-struct DemoCheck<'a> {
+/// The orderer's check of a ledger block (the primary's signature is checked around it by
+/// core's [`PrimaryCheck`]): integrity, its authors' certificates and its place on the chain.
+struct LedgerBlockCheck<'a> {
     trust: &'a TrustStore,
-    primary: PublicKey,
     tip: ChainTip,
     max_events: usize,
 }
 
-impl ValueCheck for DemoCheck<'_> {
-    fn check(
+impl ProposalValidator for LedgerBlockCheck<'_> {
+    fn validate(
         &self,
         height: u64,
-        value: &wire::ProposedValue,
+        payload: &[u8],
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
         let bad = |reason: String| InvalidProposal { height, reason };
-        let Some(wire::proposed_value::Kind::Proposal(env)) = &value.kind else {
-            return Err(bad("not a block proposal".into()));
-        };
-        let body =
-            wire::ProposalBody::decode(env.body.as_slice()).map_err(|e| bad(e.to_string()))?;
-        let sig = Signature::from_slice(&env.signature).map_err(|e| bad(e.to_string()))?;
-        self.primary
-            .verify(statement::PROPOSAL, &env.body, &sig)
-            .map_err(|_| bad("bad primary signature".into()))?;
-        let block = VerifiedBlock::from_bytes(&body.payload, self.max_events)
-            .map_err(|e| bad(e.to_string()))?;
+        let block =
+            VerifiedBlock::from_bytes(payload, self.max_events).map_err(|e| bad(e.to_string()))?;
         block
             .authorize(self.trust, now_ms)
             .map_err(|e| bad(e.to_string()))?;

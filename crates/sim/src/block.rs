@@ -2,11 +2,8 @@
 //! Byzantine endorser, hashed to an id. Its validator is what the real node's ledger check is to
 //! a real block.
 
-use medblock_core::consensus::pbft::ValueCheck;
-use medblock_core::consensus::{InvalidProposal, ProposalValidator, statement};
-use medblock_core::keys::{PublicKey, Signature};
-use medblock_core::{Hash32, tagged_hash, wire};
-use prost::Message;
+use medblock_core::consensus::{InvalidProposal, ProposalValidator};
+use medblock_core::{Hash32, tagged_hash};
 
 /// A fake event: its upload time and whether its signatures would verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,46 +96,5 @@ impl ProposalValidator for SimValidator {
             return Err(bad("invalid event"));
         }
         Ok(tagged_hash("medblock-sim/block/v1", &[payload]))
-    }
-}
-
-/// The single-turn value check: a proposal signed by the turn's primary, for this height,
-/// whose block the validator accepts.
-pub struct PrimaryCheck<'a, V: ProposalValidator> {
-    /// The turn's primary.
-    pub primary: PublicKey,
-    /// The turn.
-    pub turn: u64,
-    /// The block validator.
-    pub validator: &'a V,
-}
-
-impl<V: ProposalValidator> ValueCheck for PrimaryCheck<'_, V> {
-    fn check(
-        &self,
-        height: u64,
-        value: &wire::ProposedValue,
-        now_ms: u64,
-    ) -> Result<Hash32, InvalidProposal> {
-        let bad = |reason: &str| InvalidProposal {
-            height,
-            reason: reason.to_string(),
-        };
-        let Some(wire::proposed_value::Kind::Proposal(env)) = &value.kind else {
-            return Err(bad("not a block proposal"));
-        };
-        let body = wire::ProposalBody::decode(env.body.as_slice())
-            .map_err(|_| bad("undecodable proposal"))?;
-        let sig = Signature::from_slice(&env.signature).map_err(|_| bad("malformed signature"))?;
-        if body.primary_key != self.primary.as_bytes()
-            || body.turn != self.turn
-            || body.height != height
-        {
-            return Err(bad("proposal from another primary, turn or height"));
-        }
-        self.primary
-            .verify(statement::PROPOSAL, &env.body, &sig)
-            .map_err(|_| bad("bad primary signature"))?;
-        self.validator.validate(height, &body.payload, now_ms)
     }
 }

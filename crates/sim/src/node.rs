@@ -2,12 +2,13 @@
 //! log it serves to peers. Byzantine behaviours live in the runner's outgoing filter, so the
 //! machine itself is always the honest code.
 
-use crate::block::{PrimaryCheck, SimValidator};
+use crate::block::SimValidator;
 use medblock_core::consensus::catchup::{self, CatchUp};
 use medblock_core::consensus::certificate;
 use medblock_core::consensus::pbft::{
     PbftMessage, Replica, ReplicaAction, ReplicaInput, ValueCheck,
 };
+use medblock_core::consensus::validator::PrimaryCheck;
 use medblock_core::keys::PublicKey;
 use medblock_core::{Hash32, wire};
 use prost::Message;

@@ -20,4 +20,4 @@ pub use beacon::Beacon;
 pub use certificate::{CertificateVerifyError, VerifiedCertificate};
 pub use committee::{Committee, select_committee};
 pub use config::ConsensusConfig;
-pub use validator::{InvalidProposal, ProposalValidator};
+pub use validator::{InvalidProposal, PrimaryCheck, ProposalValidator};
