@@ -1,0 +1,227 @@
+//! Request-response codec: one protobuf message per stream, behind a 4-byte big-endian length.
+//!
+//! The length is checked against the configured maximum *before* any buffer is allocated, so a
+//! peer announcing a huge frame costs nothing; oversized or undecodable frames become
+//! `io::Error`s (libp2p then fails that one exchange), never panics.
+
+use crate::stats::Counters;
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use libp2p::request_response;
+use medblock_core::wire::{NetRequest, NetResponse};
+use prost::Message;
+use std::io;
+use std::sync::Arc;
+
+/// The request-response protocol name; versioned so an incompatible change gets a new name.
+pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/medblock/req/1");
+
+/// Length-prefixed prost codec for `NetRequest` / `NetResponse`.
+#[derive(Debug, Clone)]
+pub(crate) struct ProstCodec {
+    max_bytes: usize,
+    counters: Arc<Counters>,
+}
+
+impl ProstCodec {
+    pub(crate) fn new(max_bytes: usize, counters: Arc<Counters>) -> Self {
+        Self {
+            max_bytes,
+            counters,
+        }
+    }
+
+    fn reject(&self, kind: io::ErrorKind, msg: String) -> io::Error {
+        Counters::inc(&self.counters.rejected_frames);
+        io::Error::new(kind, msg)
+    }
+
+    async fn read_frame<M, T>(&self, io: &mut T) -> io::Result<M>
+    where
+        M: Message + Default,
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut header = [0u8; 4];
+        io.read_exact(&mut header).await?;
+        let len = u32::from_be_bytes(header) as usize;
+        if len > self.max_bytes {
+            return Err(self.reject(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "frame of {len} bytes exceeds the maximum of {}",
+                    self.max_bytes
+                ),
+            ));
+        }
+        let mut buf = Vec::with_capacity(len);
+        io.take(len as u64).read_to_end(&mut buf).await?;
+        if buf.len() != len {
+            return Err(self.reject(
+                io::ErrorKind::UnexpectedEof,
+                format!("frame truncated: {} of {len} bytes", buf.len()),
+            ));
+        }
+        M::decode(buf.as_slice()).map_err(|e| {
+            self.reject(
+                io::ErrorKind::InvalidData,
+                format!("undecodable frame: {e}"),
+            )
+        })
+    }
+
+    async fn write_frame<M, T>(&self, io: &mut T, msg: &M) -> io::Result<()>
+    where
+        M: Message,
+        T: AsyncWrite + Unpin + Send,
+    {
+        let len = msg.encoded_len();
+        let len32 = u32::try_from(len).ok().filter(|_| len <= self.max_bytes);
+        let Some(len32) = len32 else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "message of {len} bytes exceeds the maximum of {}",
+                    self.max_bytes
+                ),
+            ));
+        };
+        let mut buf = Vec::with_capacity(4 + len);
+        buf.extend_from_slice(&len32.to_be_bytes());
+        msg.encode(&mut buf)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        io.write_all(&buf).await?;
+        io.flush().await
+    }
+}
+
+impl request_response::Codec for ProstCodec {
+    type Protocol = StreamProtocol;
+    type Request = NetRequest;
+    type Response = NetResponse;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NetRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read_frame(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NetResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read_frame(io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: NetRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write_frame(io, &req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: NetResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write_frame(io, &res).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+    use libp2p::request_response::Codec;
+    use medblock_core::wire::{ErrorReply, Hello, net_request, net_response};
+    use std::sync::atomic::Ordering;
+
+    fn codec(max: usize) -> (ProstCodec, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        (ProstCodec::new(max, counters.clone()), counters)
+    }
+
+    fn hello() -> NetRequest {
+        NetRequest {
+            kind: Some(net_request::Kind::Hello(Hello {
+                genesis_hash: vec![7; 32],
+                certificate: None,
+                height: 42,
+                http_address: "http://127.0.0.1:8080".into(),
+            })),
+        }
+    }
+
+    #[test]
+    fn request_and_response_round_trip() {
+        block_on(async {
+            let (mut c, _) = codec(1024);
+            let mut wire = Cursor::new(Vec::new());
+            c.write_request(&PROTOCOL, &mut wire, hello()).await?;
+            let mut rd = Cursor::new(wire.into_inner());
+            assert_eq!(c.read_request(&PROTOCOL, &mut rd).await?, hello());
+
+            let resp = NetResponse {
+                kind: Some(net_response::Kind::Error(ErrorReply {
+                    code: 4,
+                    message: "busy".into(),
+                })),
+            };
+            let mut wire = Cursor::new(Vec::new());
+            c.write_response(&PROTOCOL, &mut wire, resp.clone()).await?;
+            let mut rd = Cursor::new(wire.into_inner());
+            assert_eq!(c.read_response(&PROTOCOL, &mut rd).await?, resp);
+            Ok::<_, io::Error>(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn oversized_frame_is_an_error_before_allocation() {
+        let (mut c, counters) = codec(64);
+        // Announces 4 GiB and sends nothing more.
+        let mut rd = Cursor::new(vec![0xff, 0xff, 0xff, 0xff]);
+        let err = block_on(c.read_request(&PROTOCOL, &mut rd)).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+        assert_eq!(counters.rejected_frames.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn garbage_and_truncated_frames_are_errors() {
+        let (mut c, counters) = codec(64);
+        // 0xff.. is not a valid protobuf field tag/varint.
+        let mut frame = 8u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0xff; 8]);
+        let err = block_on(c.read_response(&PROTOCOL, &mut Cursor::new(frame))).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+
+        let mut frame = 10u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0x08, 0x01]);
+        let err = block_on(c.read_request(&PROTOCOL, &mut Cursor::new(frame))).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
+
+        let err = block_on(c.read_request(&PROTOCOL, &mut Cursor::new(vec![0, 0]))).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
+        assert_eq!(counters.rejected_frames.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn writing_an_oversized_message_fails() {
+        let (mut c, _) = codec(8);
+        let mut wire = Cursor::new(Vec::new());
+        let err = block_on(c.write_request(&PROTOCOL, &mut wire, hello())).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
+        assert!(wire.into_inner().is_empty());
+    }
+}
