@@ -84,8 +84,12 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         .heartbeat_interval(Duration::from_secs(1))
         .build()
         .map_err(|e| P2pError::InvalidConfig(format!("gossipsub: {e}")))?;
-    let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_cfg)
-        .map_err(|e| P2pError::InvalidConfig(format!("gossipsub: {e}")))?;
+    let mut gossipsub =
+        gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), gossip_cfg)
+            .map_err(|e| P2pError::InvalidConfig(format!("gossipsub: {e}")))?;
+    gossipsub
+        .with_peer_score(score_params(), gossipsub::PeerScoreThresholds::default())
+        .map_err(|e| P2pError::InvalidConfig(format!("gossipsub scoring: {e}")))?;
 
     let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
     kad_cfg.set_periodic_bootstrap_interval(Some(cfg.discovery_interval));
@@ -215,6 +219,33 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             other: other_rx,
         },
     ))
+}
+
+/// Gossipsub peer scoring that only punishes what the node reports: each `Verdict::Reject`
+/// counts as an invalid delivery (score -10 x count², decaying by 10% a second), so a peer
+/// stops receiving our gossip after one rejection, cannot publish to us after three and is
+/// ignored entirely (graylisted) soon after. Delivery-rate and mesh-time terms are off, since
+/// MedBlock topics are legitimately quiet for long stretches; IP colocation is off, since
+/// membership is controlled by certificates and several nodes may share a hospital NAT.
+fn score_params() -> gossipsub::PeerScoreParams {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    gossipsub::PeerScoreParams {
+        topics: Topic::ALL
+            .into_iter()
+            .map(|t| (t.ident().hash(), topic.clone()))
+            .collect(),
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    }
 }
 
 fn parse_addr(text: &str) -> Result<Multiaddr, P2pError> {

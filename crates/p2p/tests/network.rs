@@ -309,6 +309,47 @@ async fn full_other_channel_answers_busy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_consensus_channel_waits_instead_of_dropping() {
+    let mut cfg = config(25, vec![]);
+    cfg.event_capacity = 1;
+    let mut a = start(cfg).await;
+    let b = start(config(26, vec![a.addr()])).await;
+    let ka = a.key();
+
+    // A's consensus channel fills with connection events nobody reads yet; the hello waits.
+    let requester = b.net.clone();
+    let pending = tokio::spawn(async move { requester.request(ka, hello(3)).await });
+    wait_until(
+        "A's swarm task is waiting on the consensus channel",
+        || async { a.net.stats().consensus_backpressure >= 1 },
+    )
+    .await;
+    // While it waits it still serves commands.
+    assert!(!a.net.peers().await.is_empty());
+
+    // Once drained, nothing was lost: the hello arrives and can be answered.
+    let ev = next_matching(&mut a.events.consensus, "held-back hello", is_request).await;
+    let NetworkEvent::Request { request, token, .. } = ev else {
+        unreachable!()
+    };
+    assert_eq!(*request, hello(3));
+    let ack = NetResponse {
+        kind: Some(net_response::Kind::Ack(true)),
+    };
+    a.net
+        .respond(token, ack.clone())
+        .await
+        .unwrap_or_else(|e| panic!("respond: {e}"));
+    assert_eq!(
+        pending.await.unwrap_or_else(|e| panic!("join: {e}")),
+        Ok(ack)
+    );
+    assert_eq!(a.net.stats().dropped_closed_channel, 0);
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_to_unknown_or_gone_peers_fail_with_typed_errors() {
     let a = start(config(31, vec![])).await;
     let b = start(config(32, vec![a.addr()])).await;
