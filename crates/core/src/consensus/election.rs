@@ -15,9 +15,18 @@
 //! most one vote and one crash signal per member, and only for the current round.
 //!
 //! Not handled here (the driver's policy): which candidate an honest member votes for, and when
-//! it decides the endorser has crashed. A round whose votes split with no majority stays open
-//! until members sign crash signals against a later endorser or a certificate for a later view
-//! arrives.
+//! it decides the endorser has crashed.
+//!
+//! Split votes: with [`Election::set_round_timeout`], a round that elects nobody within the
+//! timeout moves on to the next round ([`ElectionAction::RoundTimedOut`]); the crashed endorser
+//! stays excluded. The driver then re-votes with a deterministic choice (the consensus node votes
+//! for the round's candidate in a fixed rotation of the preference order), so honest members
+//! converge on one candidate. Votes for a later round are kept (one per member) and counted when
+//! this node gets there; a majority of them for one candidate elects at once, so a node whose
+//! clock lags adopts the round the others already finished.
+//!
+//! Voters and candidates may be different sets ([`Election::with_candidates`]): the majority is
+//! counted over the voters; only candidates can be elected.
 
 use super::statement;
 use crate::keys::{PublicKey, Signature, SigningKey};
@@ -165,6 +174,8 @@ pub enum ElectionInput {
     Crash(wire::CrashSignal),
     /// A view certificate received (a node that missed the votes catches up with it).
     Certificate(wire::ViewCertificate),
+    /// Time passed: a round without an endorser past its timeout moves to the next round.
+    Tick,
 }
 
 /// Messages an election machine sends to the region.
@@ -197,6 +208,11 @@ pub enum ElectionAction {
         /// The crashed endorser.
         excluded: PublicKey,
     },
+    /// Round `view - 1` elected nobody within the timeout (split vote): round `view` is open.
+    RoundTimedOut {
+        /// The new round.
+        view: u64,
+    },
 }
 
 /// Counters for metrics and tests.
@@ -213,7 +229,12 @@ pub struct ElectionStats {
 pub struct Election {
     region: String,
     members: BTreeSet<PublicKey>,
+    candidates: BTreeSet<PublicKey>,
     key: Option<SigningKey>,
+    timeout_ms: Option<u64>,
+    deadline_ms: Option<u64>,
+    timeouts: u32,
+    future: BTreeMap<PublicKey, (PublicKey, wire::ElectionVote)>,
     view: u64,
     excluded: Option<PublicKey>,
     elected: Option<(EndorserView, wire::ViewCertificate)>,
@@ -281,6 +302,7 @@ struct CheckedVote {
 fn check_vote(
     v: &wire::ElectionVote,
     members: &BTreeSet<PublicKey>,
+    candidates: &BTreeSet<PublicKey>,
 ) -> Result<CheckedVote, ElectionError> {
     let voter = parse_key(&v.voter, "voter")?;
     if !members.contains(&voter) {
@@ -289,7 +311,7 @@ fn check_vote(
         });
     }
     let candidate = parse_key(&v.candidate, "candidate")?;
-    if !members.contains(&candidate) {
+    if !candidates.contains(&candidate) {
         return Err(ElectionError::CandidateNotMember {
             key: candidate.to_hex(),
         });
@@ -314,12 +336,23 @@ pub fn verify_view_certificate(
     cert: &wire::ViewCertificate,
     region_members: &[PublicKey],
 ) -> Result<EndorserView, ElectionError> {
-    let members: BTreeSet<PublicKey> = region_members.iter().copied().collect();
+    verify_view_certificate_with(cert, region_members, region_members)
+}
+
+/// [`verify_view_certificate`] for a region whose candidates are not all voters: the majority is
+/// counted over `voters`, and the endorser must be one of `candidates`.
+pub fn verify_view_certificate_with(
+    cert: &wire::ViewCertificate,
+    voters: &[PublicKey],
+    candidates: &[PublicKey],
+) -> Result<EndorserView, ElectionError> {
+    let members: BTreeSet<PublicKey> = voters.iter().copied().collect();
+    let candidates: BTreeSet<PublicKey> = candidates.iter().copied().collect();
     if members.is_empty() {
         return Err(ElectionError::EmptyRegion);
     }
     let endorser = parse_key(&cert.endorser_key, "endorser_key")?;
-    if !members.contains(&endorser) {
+    if !candidates.contains(&endorser) {
         return Err(ElectionError::CandidateNotMember {
             key: endorser.to_hex(),
         });
@@ -329,7 +362,7 @@ pub fn verify_view_certificate(
         if v.region != cert.region || v.view != cert.view || v.candidate != cert.endorser_key {
             return Err(ElectionError::CertificateMismatch { index });
         }
-        let c = check_vote(v, &members)?;
+        let c = check_vote(v, &members, &candidates)?;
         if !voters.insert(c.voter) {
             return Err(ElectionError::Duplicate {
                 key: c.voter.to_hex(),
@@ -359,14 +392,32 @@ impl Election {
         key: Option<SigningKey>,
         view: u64,
     ) -> Result<Self, ElectionError> {
-        let members: BTreeSet<PublicKey> = members.iter().copied().collect();
-        if members.is_empty() {
+        Self::with_candidates(region, members, members, key, view)
+    }
+
+    /// A machine whose `voters` elect one of `candidates` (a region whose endorser candidates
+    /// are not all voters, or whose voters may not all stand).
+    pub fn with_candidates(
+        region: impl Into<String>,
+        voters: &[PublicKey],
+        candidates: &[PublicKey],
+        key: Option<SigningKey>,
+        view: u64,
+    ) -> Result<Self, ElectionError> {
+        let members: BTreeSet<PublicKey> = voters.iter().copied().collect();
+        let candidates: BTreeSet<PublicKey> = candidates.iter().copied().collect();
+        if members.is_empty() || candidates.is_empty() {
             return Err(ElectionError::EmptyRegion);
         }
         Ok(Self {
             region: region.into(),
             members,
+            candidates,
             key,
+            timeout_ms: None,
+            deadline_ms: None,
+            timeouts: 0,
+            future: BTreeMap::new(),
             view,
             excluded: None,
             elected: None,
@@ -401,19 +452,122 @@ impl Election {
         &self.stats
     }
 
-    /// Feeds one input; `now_ms` is accepted for uniformity with the other machines (elections
-    /// need no timer: crash detection is the driver's policy).
+    /// The region's name.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Arms the split-vote timeout: a round still without an endorser `timeout_ms` after it
+    /// opened (counted from `now_ms` for the current round) moves on at the next
+    /// [`ElectionInput::Tick`]. Successive timed-out rounds wait twice as long (up to 16x), so
+    /// slow networks still converge.
+    pub fn set_round_timeout(&mut self, timeout_ms: u64, now_ms: u64) {
+        self.timeout_ms = Some(timeout_ms.max(1));
+        self.deadline_ms = Some(now_ms.saturating_add(timeout_ms.max(1)));
+    }
+
+    /// When the current round times out, if it has no endorser and a timeout is armed.
+    pub fn deadline(&self) -> Option<u64> {
+        if self.elected.is_some() {
+            return None;
+        }
+        self.deadline_ms
+    }
+
+    fn open_round(&mut self, view: u64, now_ms: u64) {
+        self.view = view;
+        self.elected = None;
+        self.votes.clear();
+        self.crashes.clear();
+        if let Some(t) = self.timeout_ms {
+            let backoff = 1u64 << self.timeouts.min(4);
+            self.deadline_ms = Some(now_ms.saturating_add(t.saturating_mul(backoff)));
+        }
+    }
+
+    /// Counts kept votes for the round just opened.
+    fn replay_future(&mut self, out: &mut Vec<ElectionAction>) {
+        let view = self.view;
+        let ready: Vec<wire::ElectionVote> = self
+            .future
+            .values()
+            .filter(|(_, v)| v.view == view)
+            .map(|(_, v)| v.clone())
+            .collect();
+        self.future.retain(|_, (_, v)| v.view > view);
+        for v in ready {
+            if let Ok(more) = self.on_vote(v, Vec::new()) {
+                out.extend(more);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now_ms: u64) -> Vec<ElectionAction> {
+        match self.deadline() {
+            Some(at) if now_ms >= at => {}
+            _ => return Vec::new(),
+        }
+        self.timeouts = self.timeouts.saturating_add(1);
+        let view = self.view.saturating_add(1);
+        self.open_round(view, now_ms);
+        let mut out = vec![ElectionAction::RoundTimedOut { view }];
+        self.replay_future(&mut out);
+        out
+    }
+
+    /// Keeps a verified vote for a later round (one per voter, the latest), and elects at once
+    /// when a majority of kept votes agree on one candidate in one round.
+    fn keep_future(
+        &mut self,
+        c: CheckedVote,
+        v: wire::ElectionVote,
+        now_ms: u64,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        if let Some((_, old)) = self.future.get(&c.voter)
+            && old.view >= v.view
+        {
+            return Ok(Vec::new());
+        }
+        let (view, cand) = (v.view, c.candidate);
+        self.future.insert(c.voter, (c.candidate, v));
+        let backing: Vec<wire::ElectionVote> = self
+            .future
+            .values()
+            .filter(|(k, v)| *k == cand && v.view == view)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if backing.len() < majority(self.members.len()) {
+            return Ok(Vec::new());
+        }
+        let cert = wire::ViewCertificate {
+            region: self.region.clone(),
+            view,
+            endorser_key: cand.as_bytes().to_vec(),
+            votes: backing,
+        };
+        self.future.retain(|_, (_, v)| v.view > view);
+        let mut out = self.on_certificate(&cert, now_ms)?;
+        out.insert(
+            0,
+            ElectionAction::Broadcast(ElectionMessage::Certificate(cert)),
+        );
+        Ok(out)
+    }
+
+    /// Feeds one input at `now_ms` (crash detection is the driver's policy; the only timer is
+    /// the optional split-vote timeout).
     pub fn handle(
         &mut self,
         input: ElectionInput,
-        _now_ms: u64,
+        now_ms: u64,
     ) -> Result<Vec<ElectionAction>, ElectionError> {
         let r = match input {
             ElectionInput::CastVote { candidate } => self.cast_vote(candidate),
-            ElectionInput::SignalCrash => self.signal_crash(),
-            ElectionInput::Vote(v) => self.on_vote(v, Vec::new()),
-            ElectionInput::Crash(c) => self.on_crash(c, Vec::new()),
-            ElectionInput::Certificate(c) => self.on_certificate(&c),
+            ElectionInput::SignalCrash => self.signal_crash(now_ms),
+            ElectionInput::Vote(v) => self.on_any_vote(v, now_ms),
+            ElectionInput::Crash(c) => self.on_crash(c, Vec::new(), now_ms),
+            ElectionInput::Certificate(c) => self.on_certificate(&c, now_ms),
+            ElectionInput::Tick => Ok(self.on_tick(now_ms)),
         };
         if let Err(e) = &r {
             self.stats.rejected += 1;
@@ -433,7 +587,19 @@ impl Election {
         self.on_vote(vote, out)
     }
 
-    fn signal_crash(&mut self) -> Result<Vec<ElectionAction>, ElectionError> {
+    fn on_any_vote(
+        &mut self,
+        v: wire::ElectionVote,
+        now_ms: u64,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        if v.region == self.region && v.view > self.view {
+            let c = check_vote(&v, &self.members, &self.candidates)?;
+            return self.keep_future(c, v, now_ms);
+        }
+        self.on_vote(v, Vec::new())
+    }
+
+    fn signal_crash(&mut self, now_ms: u64) -> Result<Vec<ElectionAction>, ElectionError> {
         let key = self.key.as_ref().ok_or(ElectionError::NotAVoter)?;
         let endorser = self
             .endorser()
@@ -443,7 +609,7 @@ impl Election {
         let out = vec![ElectionAction::Broadcast(ElectionMessage::Crash(
             signal.clone(),
         ))];
-        self.on_crash(signal, out)
+        self.on_crash(signal, out, now_ms)
     }
 
     fn check_round(&self, region: &str, view: u64) -> Result<(), ElectionError> {
@@ -468,7 +634,7 @@ impl Election {
         mut out: Vec<ElectionAction>,
     ) -> Result<Vec<ElectionAction>, ElectionError> {
         self.check_round(&v.region, v.view)?;
-        let c = check_vote(&v, &self.members)?;
+        let c = check_vote(&v, &self.members, &self.candidates)?;
         if self.excluded == Some(c.candidate) {
             return Err(ElectionError::ExcludedCandidate {
                 key: c.candidate.to_hex(),
@@ -510,6 +676,7 @@ impl Election {
                 votes: backing,
             };
             self.elected = Some((view.clone(), certificate.clone()));
+            self.timeouts = 0;
             out.push(ElectionAction::Broadcast(ElectionMessage::Certificate(
                 certificate.clone(),
             )));
@@ -522,6 +689,7 @@ impl Election {
         &mut self,
         s: wire::CrashSignal,
         mut out: Vec<ElectionAction>,
+        now_ms: u64,
     ) -> Result<Vec<ElectionAction>, ElectionError> {
         self.check_round(&s.region, s.view)?;
         let endorser = self
@@ -558,15 +726,13 @@ impl Election {
         }
         self.crashes.insert(signer, s);
         if self.crashes.len() >= majority(self.members.len()) {
-            self.view += 1;
             self.excluded = Some(endorser);
-            self.elected = None;
-            self.votes.clear();
-            self.crashes.clear();
+            self.open_round(self.view.saturating_add(1), now_ms);
             out.push(ElectionAction::NewRound {
                 view: self.view,
                 excluded: endorser,
             });
+            self.replay_future(&mut out);
         }
         Ok(out)
     }
@@ -574,6 +740,7 @@ impl Election {
     fn on_certificate(
         &mut self,
         c: &wire::ViewCertificate,
+        _now_ms: u64,
     ) -> Result<Vec<ElectionAction>, ElectionError> {
         if c.region != self.region {
             return Err(ElectionError::WrongRegion {
@@ -582,7 +749,8 @@ impl Election {
             });
         }
         let members: Vec<PublicKey> = self.members.iter().copied().collect();
-        let view = verify_view_certificate(c, &members)?;
+        let candidates: Vec<PublicKey> = self.candidates.iter().copied().collect();
+        let view = verify_view_certificate_with(c, &members, &candidates)?;
         if view.view < self.view {
             return Err(ElectionError::WrongRound {
                 got: view.view,
@@ -604,6 +772,8 @@ impl Election {
             self.crashes.clear();
         }
         self.votes.clear();
+        self.timeouts = 0;
+        self.future.retain(|_, (_, v)| v.view > view.view);
         self.elected = Some((view.clone(), c.clone()));
         Ok(vec![ElectionAction::Elected {
             view,
@@ -749,13 +919,14 @@ mod tests {
             ),
             Err(ElectionError::NotMember { .. })
         ));
-        assert!(matches!(
+        // A vote for a later round is kept for that round, not counted now.
+        assert_eq!(
             m.handle(
                 ElectionInput::Vote(sign_vote(&k[2], REGION, 1, &k[3].public())),
                 0
             ),
-            Err(ElectionError::WrongRound { got: 1, current: 0 })
-        ));
+            Ok(Vec::new())
+        );
         let mut forged = sign_vote(&k[3], REGION, 0, &k[3].public());
         forged.signature[5] ^= 0x40;
         assert!(matches!(
@@ -825,6 +996,83 @@ mod tests {
             .expect("certificate");
         assert_eq!(elected(&acts).map(|(v, _)| v), Some(view));
         assert_eq!(late.view(), 1);
+    }
+
+    #[test]
+    fn a_split_round_times_out_and_the_re_vote_elects() {
+        let k = keys(5);
+        let mut m = machine(&k, 0);
+        m.set_round_timeout(1_000, 0);
+        // Split: 2 for k[1], 2 for k[2], 1 for k[3]; nobody has 3 of 5.
+        vote_all(&mut m, &k, &[0, 1], 1);
+        vote_all(&mut m, &k, &[2, 3], 2);
+        vote_all(&mut m, &k, &[4], 3);
+        assert!(m.endorser().is_none());
+        assert_eq!(m.handle(ElectionInput::Tick, 999), Ok(Vec::new()));
+        assert_eq!(
+            m.handle(ElectionInput::Tick, 1_000),
+            Ok(vec![ElectionAction::RoundTimedOut { view: 1 }])
+        );
+        assert_eq!(m.view(), 1);
+        // The next round waits twice as long.
+        assert_eq!(m.deadline(), Some(3_000));
+        // Two voters already re-voted in round 1 before this node got there: they were kept
+        // (another machine that was still in round 0 stores them).
+        let mut late = machine(&k, 4);
+        for i in [1, 2] {
+            let v = sign_vote(&k[i], REGION, 1, &k[2].public());
+            assert_eq!(late.handle(ElectionInput::Vote(v), 500), Ok(Vec::new()));
+        }
+        // A third vote for round 1 from the kept ones is a majority: `late` adopts round 1.
+        let v = sign_vote(&k[3], REGION, 1, &k[2].public());
+        let acts = late.handle(ElectionInput::Vote(v), 600).expect("kept vote");
+        let (view, cert) = elected(&acts).expect("elected from kept votes");
+        assert_eq!((view.view, view.endorser), (1, k[2].public()));
+        assert_eq!(late.view(), 1);
+        assert!(
+            acts.contains(&ElectionAction::Broadcast(ElectionMessage::Certificate(
+                cert.clone()
+            )))
+        );
+        // The timed-out machine re-votes deterministically and elects the same in round 1.
+        let acts = vote_all(&mut m, &k, &[0, 1, 2], 2);
+        let (view2, _) = elected(&acts).expect("re-vote elects");
+        assert_eq!(view2, view);
+        assert_eq!(m.deadline(), None, "no timeout once elected");
+        assert_eq!(m.handle(ElectionInput::Tick, 100_000), Ok(Vec::new()));
+        assert_eq!(verify_view_certificate(&cert, &pubs(&k)), Ok(view));
+    }
+
+    #[test]
+    fn candidates_may_differ_from_voters() {
+        let k = keys(6);
+        let voters = pubs(&k[..5]);
+        let candidates = vec![k[5].public(), k[0].public()];
+        let mut m = Election::with_candidates(REGION, &voters, &candidates, None, 0).expect("ok");
+        // k[1] is a voter but not a candidate.
+        assert!(matches!(
+            m.handle(
+                ElectionInput::Vote(sign_vote(&k[0], REGION, 0, &k[1].public())),
+                0
+            ),
+            Err(ElectionError::CandidateNotMember { .. })
+        ));
+        let mut last = Vec::new();
+        for v in &k[..3] {
+            last = m
+                .handle(
+                    ElectionInput::Vote(sign_vote(v, REGION, 0, &k[5].public())),
+                    0,
+                )
+                .expect("vote");
+        }
+        let (view, cert) = elected(&last).expect("3 of 5 voters elect a non-voting candidate");
+        assert_eq!(view.endorser, k[5].public());
+        assert_eq!(
+            verify_view_certificate_with(&cert, &voters, &candidates),
+            Ok(view)
+        );
+        assert!(verify_view_certificate(&cert, &voters).is_err());
     }
 
     #[test]

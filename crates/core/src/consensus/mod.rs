@@ -11,6 +11,7 @@ pub mod certificate;
 pub mod committee;
 pub mod config;
 pub mod election;
+pub mod node;
 pub mod pbft;
 pub mod statement;
 pub mod turns;
@@ -20,4 +21,9 @@ pub use beacon::Beacon;
 pub use certificate::{CertificateVerifyError, VerifiedCertificate};
 pub use committee::{Committee, select_committee};
 pub use config::ConsensusConfig;
+pub use node::{
+    ChainValidator, ConsensusError, ConsensusNode, NodeAction, NodeInput, NodeSetup, NodeStatus,
+    RegionSetup,
+};
+pub use turns::TurnStart;
 pub use validator::{InvalidProposal, PrimaryCheck, ProposalValidator};

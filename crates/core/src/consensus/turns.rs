@@ -26,10 +26,14 @@
 //!   such quorums for one turn intersect in an endorser that would have to sign two different
 //!   skips (refused and reported as equivocation).
 //!
-//! Limitation, for the driver: a skip is a promise to stop taking part in the turn (the orderer
-//! must stop its PBFT replica for that turn when this machine broadcasts a skip). A block of the
-//! skipped turn that a committee still decides beyond the skip quorum's tip is reported as
-//! [`TurnError::ChainConflict`], not resolved here.
+//! Once a turn's beacon is known, endorser skips are refused ([`TurnError::BeaconSeen`]): a turn
+//! with a committee ends only by a value its own committee decides with PBFT (a `TurnEnd` at the
+//! next height, see [`crate::consensus::node`]), so no block of that turn can be decided at or
+//! after the height where it ended — PBFT decides one value per height. The composite
+//! [`crate::consensus::node::ConsensusNode`] drives this machine that way and enters the next
+//! turn with [`Turns::advance`]. Endorser skips remain only for a turn whose primary never
+//! produced a beacon (no committee, nothing decided in it). The stand-alone [`TurnInput::EndTurn`]
+//! path (end of turn by the primary's signature alone) is kept for tests and light observers.
 
 use super::beacon::{Beacon, BeaconError};
 use super::committee::{Committee, select_committee};
@@ -200,6 +204,21 @@ pub enum TurnError {
     /// The local node holds no endorser key.
     #[error("this node is not an endorser")]
     NotAnEndorser,
+    /// A skip for a turn whose beacon (and so committee) is known: that turn ends only by its
+    /// committee's decision.
+    #[error("turn {turn} has a committee; only its committee ends it")]
+    BeaconSeen {
+        /// The turn.
+        turn: u64,
+    },
+    /// An advance to a turn that is not later than the current one.
+    #[error("cannot advance to turn {got} from turn {current}")]
+    NotLater {
+        /// Turn asked for.
+        got: u64,
+        /// Current turn.
+        current: u64,
+    },
 }
 
 /// What drives the turn machine.
@@ -412,6 +431,55 @@ impl Turns {
     /// Counters.
     pub fn stats(&self) -> &TurnStats {
         &self.stats
+    }
+
+    /// When the current turn counts as stalled (no progress since then minus the timeout).
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline_ms
+    }
+
+    /// The current turn's verified beacon, once known.
+    pub fn beacon(&self) -> Option<&Beacon> {
+        self.committee.as_ref().map(|(_, b)| b)
+    }
+
+    /// The id of the last decided block before the current turn.
+    pub fn chain_hash(&self) -> Hash32 {
+        self.chain_hash
+    }
+
+    /// The endorser this node holds for `region`.
+    pub fn endorser_of(&self, region: &str) -> Option<&EndorserView> {
+        self.endorsers.get(region)
+    }
+
+    /// Whether `key` is the current endorser of some region.
+    pub fn is_endorser(&self, key: &PublicKey) -> bool {
+        self.endorsers.values().any(|v| v.endorser == *key)
+    }
+
+    /// Enters the later turn `turn` from (`start_height`, `chain_hash`): its predecessor ended
+    /// by a decision of its committee (a decided turn end, or a certificate of a later turn
+    /// that proves it). The caller checked the decision; this machine announces the turn, arms
+    /// its timer and, on the new primary, signs its beacon.
+    pub fn advance(
+        &mut self,
+        turn: u64,
+        start_height: u64,
+        chain_hash: Hash32,
+        now_ms: u64,
+    ) -> Result<Vec<TurnAction>, TurnError> {
+        if turn <= self.turn {
+            return Err(TurnError::NotLater {
+                got: turn,
+                current: self.turn,
+            });
+        }
+        if start_height > self.next_height {
+            self.next_height = start_height;
+            self.tip = chain_hash;
+        }
+        Ok(self.begin(turn, start_height, chain_hash, now_ms))
     }
 
     /// The region and endorser holding `turn`, by the fixed region order.
@@ -670,6 +738,10 @@ impl Turns {
         let Some(me) = self.me() else {
             return out;
         };
+        if self.committee.is_some() {
+            // A turn with a committee is ended by its committee, never by endorser skips.
+            return out;
+        }
         if me == self.primary || !self.endorsers.values().any(|v| v.endorser == me) {
             return out;
         }
@@ -696,6 +768,9 @@ impl Turns {
                 got: s.turn,
                 current: self.turn,
             });
+        }
+        if self.committee.is_some() {
+            return Err(TurnError::BeaconSeen { turn: self.turn });
         }
         let signer = parse_key(&s.signer, "signer")?;
         if signer == self.primary || !self.endorsers.values().any(|v| v.endorser == signer) {
@@ -776,9 +851,14 @@ impl Turns {
         self.endorsers.insert(v.region.clone(), v);
         self.skips.remove(&old);
         let mut out = Vec::new();
-        if old == self.primary && old != new {
-            // The region replaced the current primary: its new endorser takes the turn over,
-            // with a fresh timeout and its own beacon.
+        if old == self.primary
+            && old != new
+            && self.committee.is_none()
+            && self.next_height == self.start_height
+        {
+            // The region replaced the current primary before its turn had a committee: its new
+            // endorser takes the turn over, with a fresh timeout and its own beacon. (A turn with
+            // a committee is ended by that committee instead, so nothing it decided is undone.)
             self.primary = new;
             self.committee = None;
             self.pending_end = None;
@@ -831,10 +911,16 @@ mod tests {
         endorsers: Vec<SigningKey>,
         machines: Vec<Turns>,
         log: Vec<Vec<TurnAction>>,
+        /// Drop every beacon (primaries that withhold them).
+        drop_beacons: bool,
     }
 
     impl Net {
         fn new() -> Self {
+            Self::build(false)
+        }
+
+        fn build(drop_beacons: bool) -> Self {
             // Regions listed out of order: the machines sort them by name.
             let endorsers = keys(1, 4);
             let views: Vec<EndorserView> = REGIONS
@@ -856,6 +942,7 @@ mod tests {
                 endorsers: endorsers.clone(),
                 machines: Vec::new(),
                 log: vec![Vec::new(); 4],
+                drop_beacons,
             };
             let mut first = Vec::new();
             for (i, k) in endorsers.iter().enumerate() {
@@ -897,6 +984,10 @@ mod tests {
                 acts.into_iter().map(|a| (from, a)).collect();
             while let Some((src, a)) = queue.pop_front() {
                 if let TurnAction::Broadcast(msg) = &a {
+                    if self.drop_beacons && matches!(msg, TurnMessage::Beacon(_)) {
+                        self.log[src].push(a);
+                        continue;
+                    }
                     for j in 0..self.machines.len() {
                         if j == src {
                             continue;
@@ -1120,7 +1211,8 @@ mod tests {
 
     #[test]
     fn a_stalled_primary_loses_its_turn_after_the_timeout() {
-        let mut net = Net::new();
+        // The primaries withhold their beacons: no committee, so endorser skips end the turn.
+        let mut net = Net::build(true);
         let order = sorted_endorsers(&net);
         let p0 = net.index(&order[0]).expect("machine");
         let others: Vec<usize> = (0..4).filter(|i| *i != p0).collect();
@@ -1142,17 +1234,24 @@ mod tests {
         assert!(net.views().iter().all(|v| v.0 == 0));
         // ...two are: every node moves to the next endorser from the decided tip.
         net.input(others[1], TurnInput::Tick, 15_000).expect("tick");
-        let v = net.views();
-        assert!(v.iter().all(|x| *x == v[0]), "nodes disagree after skip");
+        // (The stalled primary holds its own beacon, so it does not take skips: a consensus
+        // node leaves such a turn by the next turn's certificates.)
+        let all = net.views();
+        let v: Vec<_> = others.iter().map(|i| all[*i].clone()).collect();
+        assert!(
+            v.iter().all(|x| (x.0, x.1) == (v[0].0, v[0].1)),
+            "nodes disagree after skip"
+        );
         assert_eq!(v[0].0, 1);
         assert_eq!(v[0].1, order[1]);
-        assert!(v[0].2.is_some(), "new primary's beacon gives the committee");
-        assert!(net.machines.iter().all(|m| m.start_height() == 2));
-        assert_eq!(net.machines[p0].stats().skipped_turns, 1);
+        assert!(others.iter().all(|i| net.machines[*i].start_height() == 2));
+        assert_eq!(net.machines[others[2]].stats().skipped_turns, 1);
 
         // The stalled primary itself may not sign a skip, and skips are verified.
         let p1 = net.index(&order[1]).expect("machine");
-        let m = &mut net.machines[others[2]];
+        // A machine that holds no beacon of turn 1 (not its primary).
+        let q = *others.iter().find(|i| **i != p1).expect("a third endorser");
+        let m = &mut net.machines[q];
         assert!(matches!(
             m.handle(
                 TurnInput::Skip(sign_skip(&net.endorsers[p1], 1, 2, &block(1))),
@@ -1191,6 +1290,41 @@ mod tests {
             1,
             "one skip and one refused equivocation: no quorum"
         );
+    }
+
+    #[test]
+    fn skips_are_refused_once_the_turn_has_a_committee() {
+        let mut net = Net::new();
+        let order = sorted_endorsers(&net);
+        let p0 = net.index(&order[0]).expect("machine");
+        let other = (p0 + 1) % 4;
+        let m = &mut net.machines[other];
+        assert!(m.committee().is_some());
+        assert_eq!(
+            m.handle(
+                TurnInput::Skip(sign_skip(&net.endorsers[(p0 + 2) % 4], 0, 1, &block(0))),
+                TIMEOUT
+            ),
+            Err(TurnError::BeaconSeen { turn: 0 })
+        );
+        // Its own timeout signs nothing either.
+        let acts = m.handle(TurnInput::Tick, 2 * TIMEOUT).expect("tick");
+        assert!(
+            acts.iter()
+                .all(|a| !matches!(a, TurnAction::Broadcast(TurnMessage::Skip(_))))
+        );
+        // The committee's decision moves it on.
+        let acts = m.advance(1, 1, block(0), 2 * TIMEOUT).expect("later turn");
+        assert!(acts.contains(&TurnAction::NewTurn {
+            turn: 1,
+            primary: order[1],
+            start_height: 1,
+            chain_hash: block(0),
+        }));
+        assert!(matches!(
+            m.advance(1, 1, block(0), 2 * TIMEOUT),
+            Err(TurnError::NotLater { .. })
+        ));
     }
 
     #[test]

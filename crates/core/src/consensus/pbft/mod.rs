@@ -44,6 +44,21 @@ pub trait ValueCheck {
         value: &wire::ProposedValue,
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal>;
+
+    /// What the replica calls: [`ValueCheck::check`] plus the id this replica decided at
+    /// `height - 1` when it knows it (`None` for a height whose predecessor it has not decided).
+    /// A check that must verify chaining (a block extends its predecessor) overrides this; the
+    /// default ignores `previous`.
+    fn check_after(
+        &self,
+        height: u64,
+        previous: Option<&Hash32>,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let _ = previous;
+        self.check(height, value, now_ms)
+    }
 }
 
 /// What drives a replica.
@@ -157,6 +172,7 @@ pub struct Replica {
     attempts: u32,
     inbox: VecDeque<PbftMessage>,
     stats: ReplicaStats,
+    last_digest: Option<(u64, Hash32)>,
 }
 
 impl Replica {
@@ -173,6 +189,9 @@ impl Replica {
         let me = key.public();
         let buffer = FutureBuffer::new(cfg.future_buffer_per_sender);
         let checkpoints = Checkpoints::new(cfg.checkpoint_interval, start_height.saturating_sub(1));
+        let last_digest = beacon
+            .as_ref()
+            .map(|b| (start_height.saturating_sub(1), b.chain_hash));
         Self {
             cfg,
             key,
@@ -196,6 +215,15 @@ impl Replica {
             attempts: 0,
             inbox: VecDeque::new(),
             stats: ReplicaStats::default(),
+            last_digest,
+        }
+    }
+
+    /// The id this replica knows at `height - 1`, for chaining checks.
+    fn previous(&self, height: u64) -> Option<Hash32> {
+        match self.last_digest {
+            Some((h, d)) if h.saturating_add(1) == height => Some(d),
+            _ => None,
         }
     }
 
@@ -240,6 +268,26 @@ impl Replica {
         self.committee.leader(self.view) == Some(&self.me)
     }
 
+    /// Moves a replica created after its turn began to the first height its node has not
+    /// decided yet; `last_cert` is the certificate of `next_height - 1` when that height belongs
+    /// to this turn (the proof its view changes carry). Lower heights are ignored.
+    /// `previous` is the id decided at `next_height - 1`.
+    pub fn resume_at(
+        &mut self,
+        next_height: u64,
+        last_cert: Option<wire::CommitCertificate>,
+        previous: Hash32,
+    ) {
+        if next_height <= self.next_height {
+            return;
+        }
+        self.next_height = next_height;
+        self.last_digest = Some((next_height - 1, previous));
+        self.last_cert = last_cert.filter(|c| c.turn == self.turn);
+        self.prepared = None;
+        self.pending.retain(|h, _| *h >= next_height);
+    }
+
     /// Handles one input at `now_ms`.
     pub fn handle(
         &mut self,
@@ -254,7 +302,9 @@ impl Replica {
                 // change, not the primary's.
                 if height >= self.next_height
                     && height < self.next_height + HEIGHT_WINDOW
-                    && check.check(height, &value, now_ms).is_ok()
+                    && check
+                        .check_after(height, self.previous(height).as_ref(), &value, now_ms)
+                        .is_ok()
                 {
                     self.pending.insert(height, value);
                 }
@@ -349,7 +399,8 @@ impl Replica {
             }
             return Ok(());
         }
-        let valid = match check.check(pp.height, &pp.value, now_ms) {
+        let previous = self.previous(pp.height);
+        let valid = match check.check_after(pp.height, previous.as_ref(), &pp.value, now_ms) {
             Ok(d) => d == pp.digest,
             Err(_) => false,
         };
@@ -477,6 +528,7 @@ impl Replica {
             certificate: cert.clone(),
         })));
         self.last_cert = Some(cert);
+        self.last_digest = Some((height, digest));
         self.next_height = height + 1;
         self.prepared = None;
         self.attempts = 0;
@@ -526,7 +578,8 @@ impl Replica {
                 None => return,
             },
         };
-        let Ok(digest) = check.check(h, &value, now_ms) else {
+        let previous = self.previous(h);
+        let Ok(digest) = check.check_after(h, previous.as_ref(), &value, now_ms) else {
             self.pending.remove(&h);
             self.stats.invalid_values += 1;
             return;
