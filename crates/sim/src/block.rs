@@ -2,7 +2,7 @@
 //! Byzantine endorser, hashed to an id. Its validator is what the real node's ledger check is to
 //! a real block.
 
-use medblock_core::consensus::{InvalidProposal, ProposalValidator};
+use medblock_core::consensus::{ChainValidator, InvalidProposal, ProposalValidator};
 use medblock_core::{Hash32, tagged_hash};
 
 /// A fake event: its upload time and whether its signatures would verify.
@@ -19,6 +19,8 @@ pub struct SimEvent {
 pub struct SimBlock {
     /// Height it is packed for.
     pub height: u64,
+    /// Id of the block it extends.
+    pub previous: Hash32,
     /// Makes two blocks for one height differ (an equivocating primary).
     pub nonce: u64,
     /// Events, sorted by upload time.
@@ -28,8 +30,9 @@ pub struct SimBlock {
 impl SimBlock {
     /// Fixed-layout encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(20 + 9 * self.events.len());
+        let mut v = Vec::with_capacity(52 + 9 * self.events.len());
         v.extend_from_slice(&self.height.to_be_bytes());
+        v.extend_from_slice(self.previous.as_bytes());
         v.extend_from_slice(&self.nonce.to_be_bytes());
         v.extend_from_slice(&(self.events.len() as u32).to_be_bytes());
         for e in &self.events {
@@ -45,14 +48,15 @@ impl SimBlock {
             Some(u64::from_be_bytes(b.get(i..i + 8)?.try_into().ok()?))
         };
         let height = u64_at(0)?;
-        let nonce = u64_at(8)?;
-        let n = u32::from_be_bytes(b.get(16..20)?.try_into().ok()?) as usize;
-        if b.len() != 20 + 9 * n {
+        let previous = Hash32::from_slice(b.get(8..40)?)?;
+        let nonce = u64_at(40)?;
+        let n = u32::from_be_bytes(b.get(48..52)?.try_into().ok()?) as usize;
+        if b.len() != 52 + 9 * n {
             return None;
         }
         let mut events = Vec::with_capacity(n);
         for i in 0..n {
-            let at = 20 + 9 * i;
+            let at = 52 + 9 * i;
             events.push(SimEvent {
                 uploaded_at_ms: u64_at(at)?,
                 valid: *b.get(at + 8)? == 1,
@@ -60,6 +64,7 @@ impl SimBlock {
         }
         Some(Self {
             height,
+            previous,
             nonce,
             events,
         })
@@ -96,5 +101,24 @@ impl ProposalValidator for SimValidator {
             return Err(bad("invalid event"));
         }
         Ok(tagged_hash("medblock-sim/block/v1", &[payload]))
+    }
+}
+
+impl ChainValidator for SimValidator {
+    fn validate(
+        &self,
+        height: u64,
+        previous: &Hash32,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let id = ProposalValidator::validate(self, height, payload, now_ms)?;
+        match SimBlock::decode(payload) {
+            Some(b) if b.previous == *previous => Ok(id),
+            _ => Err(InvalidProposal {
+                height,
+                reason: "does not extend the decided chain".to_string(),
+            }),
+        }
     }
 }

@@ -1,13 +1,17 @@
-//! The simulation loop: a seeded event queue in virtual time, the orderers, the primary
-//! endorser and the Byzantine behaviours; then the safety and liveness verdicts.
+//! The simulation loop: a seeded event queue in virtual time driving one [`ConsensusNode`] per
+//! node (orderers and region nodes: voters and endorser candidates) over many turns; the
+//! Byzantine behaviours; then the safety and liveness verdicts.
 
-use crate::block::{SimBlock, SimEvent};
+use crate::block::{SimBlock, SimEvent, SimValidator};
 use crate::network::NetworkModel;
-use crate::node::{Dest, SimOrderer};
-use medblock_core::consensus::catchup::CatchUp;
-use medblock_core::consensus::pbft::{PbftMessage, Replica, messages};
+use crate::node::SimNode;
+use medblock_core::consensus::node::sign_proposal;
+use medblock_core::consensus::pbft::{PbftMessage, messages};
 use medblock_core::consensus::statement::{self, VoteKind};
-use medblock_core::consensus::{Beacon, ConsensusConfig, select_committee};
+use medblock_core::consensus::{
+    ConsensusConfig, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup, TurnStart,
+    catchup,
+};
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::{Hash32, wire};
 use prost::Message;
@@ -17,10 +21,10 @@ use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-/// What the Byzantine orderers do.
+/// What the Byzantine nodes do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 pub enum Behaviour {
-    /// Send nothing.
+    /// Byzantine orderers send nothing.
     Silent,
     /// As PBFT leader, send two different pre-prepares (colluding with the primary, which signs
     /// two blocks for one height).
@@ -29,25 +33,38 @@ pub enum Behaviour {
     Forge,
     /// Send validly signed votes for wrong views.
     WrongView,
-    /// Stay silent while the primary endorser proposes blocks with invalid events.
+    /// Byzantine orderers stay silent while the first region's endorser proposes blocks with
+    /// invalid events.
     InvalidPrimary,
+    /// Byzantine orderers stay silent and the first primary endorser crashes early: its
+    /// region's voters signal the crash, elect the next candidate, and turns pass on.
+    CrashPrimary,
+    /// Byzantine orderers stay silent and the second region's endorser stops proposing after
+    /// its first turn: its committee skips its turns.
+    StallPrimary,
 }
 
 impl Behaviour {
     /// Every behaviour, so a seed range covers them all.
-    pub const ALL: [Behaviour; 5] = [
+    pub const ALL: [Behaviour; 7] = [
         Self::Silent,
         Self::Equivocate,
         Self::Forge,
         Self::WrongView,
         Self::InvalidPrimary,
+        Self::CrashPrimary,
+        Self::StallPrimary,
     ];
+
+    fn silent_orderers(self) -> bool {
+        !matches!(self, Self::Equivocate | Self::Forge | Self::WrongView)
+    }
 }
 
 /// One run's parameters.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
-    /// Orderers (3f+1).
+    /// Eligible orderers.
     pub orderers: usize,
     /// Byzantine orderers among them.
     pub byzantine: usize,
@@ -55,6 +72,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// Heights to decide.
     pub target_height: u64,
+    /// Blocks a primary proposes per turn before ending it.
+    pub blocks_per_turn: u64,
+    /// Regions, each with `voters_per_region` voters, two of them endorser candidates.
+    pub regions: usize,
+    /// Voters per region.
+    pub voters_per_region: usize,
     /// The Byzantine behaviour; `None` picks one from the seed.
     pub behaviour: Option<Behaviour>,
     /// When the network heals (loss and partitions stop).
@@ -68,19 +91,29 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults sized for many seeds in CI.
+    /// Defaults sized for many seeds in CI: three regions of three voters, committees of
+    /// 3f+1 drawn by each turn's beacon from the eligible orderers.
     pub fn new(orderers: usize, byzantine: usize, seed: u64) -> Self {
+        let committee = if byzantine == 0 {
+            orderers
+        } else {
+            orderers.min(3 * byzantine + 1)
+        };
         Self {
             orderers,
             byzantine,
             seed,
             target_height: 4,
+            blocks_per_turn: 2,
+            regions: 3,
+            voters_per_region: 3,
             behaviour: None,
             heal_at_ms: 1_500,
             liveness_window_ms: 60_000,
             partitions: true,
             consensus: ConsensusConfig {
-                committee_size: orderers,
+                committee_size: committee.max(1),
+                turn_timeout_ms: 2_000,
                 view_change_timeout_ms: 300,
                 checkpoint_interval: 2,
                 ..ConsensusConfig::default()
@@ -110,6 +143,13 @@ pub struct RunReport {
     pub messages_per_decision: f64,
     /// View changes started by honest nodes.
     pub view_changes: u64,
+    /// Highest turn an honest node reached.
+    pub turns: u64,
+    /// Turns skipped (stalled or replaced primaries), as the most advanced honest node saw.
+    pub skipped_turns: u64,
+    /// Endorser elections verified, as the most advanced honest node saw (regions count once
+    /// each at start).
+    pub elections: u64,
     /// Virtual time at which the last honest node reached the target (ms).
     pub finished_at_ms: u64,
 }
@@ -124,10 +164,44 @@ enum Event {
         node: usize,
         at: u64,
     },
-    Propose,
-    Tick {
+    Crash {
         node: usize,
     },
+    Detect {
+        node: usize,
+    },
+}
+
+struct Queue {
+    heap: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Event>,
+    seq: u64,
+}
+
+impl Queue {
+    fn push(&mut self, at: u64, e: Event) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq)));
+        self.events.insert(self.seq, e);
+    }
+}
+
+/// Who plays which role.
+struct World {
+    keys: Vec<SigningKey>,
+    publics: Vec<PublicKey>,
+    orderers: usize,
+    byz: Vec<bool>,
+    behaviour: Behaviour,
+    /// Region index of each region node (`None` for orderers).
+    region_of: Vec<Option<usize>>,
+    region_names: Vec<String>,
+}
+
+impl World {
+    fn index(&self, k: &PublicKey) -> Option<usize> {
+        self.publics.iter().position(|p| p == k)
+    }
 }
 
 /// Runs one seeded simulation.
@@ -136,15 +210,13 @@ pub fn run(cfg: &SimConfig) -> RunReport {
     let n = cfg.orderers.max(1);
     let behaviour = cfg
         .behaviour
-        .unwrap_or(Behaviour::ALL[(cfg.seed % 5) as usize]);
-    let keys: Vec<SigningKey> = (0..n).map(|_| SigningKey::generate(&mut rng)).collect();
-    let primary_key = SigningKey::generate(&mut rng);
-    let primary = primary_key.public();
+        .unwrap_or(Behaviour::ALL[(cfg.seed % Behaviour::ALL.len() as u64) as usize]);
+    let regions = cfg.regions.max(1);
+    let vpr = cfg.voters_per_region.max(1);
+    let total = n + regions * vpr;
+    let keys: Vec<SigningKey> = (0..total).map(|_| SigningKey::generate(&mut rng)).collect();
     let publics: Vec<PublicKey> = keys.iter().map(SigningKey::public).collect();
-    let beacon = Beacon::sign(&primary_key, 0, Hash32::ZERO, 1);
-    let committee = select_committee(&beacon.seed(), &publics, cfg.consensus.committee_size);
-    // Byzantine members: chosen by the seed among the committee.
-    let mut byz = vec![false; n];
+    let mut byz = vec![false; total];
     let mut picked = 0;
     while picked < cfg.byzantine.min(n) {
         let i = (rng.next_u64() % n as u64) as usize;
@@ -153,30 +225,75 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             picked += 1;
         }
     }
-    let primary_index = n;
-    let mut nodes: Vec<SimOrderer> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| SimOrderer {
+    let region_names: Vec<String> = (0..regions).map(|r| format!("r{r}")).collect();
+    let mut region_of = vec![None; total];
+    let mut setups = Vec::new();
+    for (r, name) in region_names.iter().enumerate() {
+        let members: Vec<usize> = (0..vpr).map(|v| n + r * vpr + v).collect();
+        for &m in &members {
+            region_of[m] = Some(r);
+        }
+        setups.push(RegionSetup {
+            name: name.clone(),
+            voters: members.iter().map(|&m| publics[m]).collect(),
+            candidates: members.iter().take(2).map(|&m| publics[m]).collect(),
+        });
+    }
+    let world = World {
+        keys: keys.clone(),
+        publics: publics.clone(),
+        orderers: n,
+        byz,
+        behaviour,
+        region_of,
+        region_names,
+    };
+    let start = TurnStart {
+        turn: 0,
+        start_height: 1,
+        chain_hash: Hash32::ZERO,
+    };
+    let mut q = Queue {
+        heap: BinaryHeap::new(),
+        events: BTreeMap::new(),
+        seq: 0,
+    };
+    let mut nodes = Vec::with_capacity(total);
+    let mut first = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let (region, voter, endorser) = match world.region_of[i] {
+            Some(r) => (world.region_names[r].clone(), true, (i - n) % vpr < 2),
+            None => (world.region_names[0].clone(), false, false),
+        };
+        let setup = NodeSetup {
+            cfg: cfg.consensus.clone(),
+            key: k.clone(),
+            region,
+            voter,
+            endorser,
+            orderer: i < n,
+            regions: setups.clone(),
+            orderers: publics[..n].to_vec(),
+            start,
+        };
+        let Ok((node, acts)) = ConsensusNode::new(setup, 0) else {
+            continue;
+        };
+        nodes.push(SimNode {
             index: i,
-            replica: Replica::new(
-                cfg.consensus.clone(),
-                k.clone(),
-                0,
-                Some(beacon.clone()),
-                committee.clone(),
-                1,
-            ),
-            catchup: CatchUp::new(64),
+            node,
             decided: Vec::new(),
             chain: Vec::new(),
             timer: None,
-            primary,
-            catch_up_requests: 0,
-            members: publics.clone(),
-        })
+            proposed_this_turn: 0,
+            turns_as_primary: 0,
+            crashed: false,
+        });
+        first.push(acts);
+    }
+    let side: Vec<bool> = (0..total)
+        .map(|_| rng.next_u32().is_multiple_of(2))
         .collect();
-    let side: Vec<bool> = (0..=n).map(|_| rng.next_u32().is_multiple_of(2)).collect();
     let net = NetworkModel {
         heal_at_ms: cfg.heal_at_ms,
         loss_permille: 50,
@@ -185,156 +302,110 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         max_delay_ms: 60,
         partition: cfg.partitions.then(|| (200, cfg.heal_at_ms.min(900), side)),
     };
-    let mut queue: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-    let mut events: BTreeMap<u64, Event> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut push = |queue: &mut BinaryHeap<Reverse<(u64, u64)>>,
-                    events: &mut BTreeMap<u64, Event>,
-                    at: u64,
-                    e: Event| {
-        seq += 1;
-        queue.push(Reverse((at, seq)));
-        events.insert(seq, e);
-    };
     let mut messages = 0u64;
-    let mut primary_decided = 0u64;
     let end = cfg.heal_at_ms + cfg.liveness_window_ms;
-    push(&mut queue, &mut events, 0, Event::Propose);
-    for i in 0..n {
-        push(
-            &mut queue,
-            &mut events,
-            1_000 + i as u64,
-            Event::Tick { node: i },
+    let first_endorser = n; // region r0's first candidate: turn 0's primary
+    if behaviour == Behaviour::CrashPrimary {
+        q.push(
+            150,
+            Event::Crash {
+                node: first_endorser,
+            },
         );
     }
+    for i in n..total {
+        q.push(500 + i as u64, Event::Detect { node: i });
+    }
+    let mut last_heard = vec![0u64; total];
+    let mut sim = Sim {
+        cfg,
+        world: &world,
+        rng: &mut rng,
+        net: &net,
+        messages: &mut messages,
+    };
+    for (i, acts) in first.into_iter().enumerate() {
+        sim.dispatch(&mut nodes, &mut q, i, acts, 0);
+    }
     let mut finished_at = 0;
-    let mut scheduled: Vec<Option<u64>> = vec![None; n];
-    while let Some(Reverse((now, id))) = queue.pop() {
+    while let Some(Reverse((now, id))) = q.heap.pop() {
         if now > end {
             break;
         }
-        let Some(ev) = events.remove(&id) else {
+        let Some(ev) = q.events.remove(&id) else {
             continue;
         };
-        let mut outgoing: Vec<(usize, Dest, wire::ConsensusMessage)> = Vec::new();
         match ev {
-            Event::Propose => {
-                if primary_decided < cfg.target_height {
-                    let h = primary_decided + 1;
-                    let invalid =
-                        behaviour == Behaviour::InvalidPrimary && rng.next_u32().is_multiple_of(2);
-                    let m = proposal(&primary_key, h, 0, invalid, now);
-                    outgoing.push((primary_index, Dest::Orderers, m));
-                    // The primary re-sends until the height is decided (messages get lost).
-                    push(&mut queue, &mut events, now + 400, Event::Propose);
+            Event::Crash { node } => {
+                if let Some(nd) = nodes.get_mut(node) {
+                    nd.crashed = true;
                 }
             }
-            Event::Tick { node } => {
-                // Anti-entropy, as committers' ledger gossip does in the node: ask one peer for
-                // anything decided above our height.
-                let hint = pick_peer(&mut rng, n, node);
-                let req = wire::ConsensusMessage {
-                    kind: Some(wire::consensus_message::Kind::CatchUpRequest(
-                        wire::CatchUpRequest {
-                            from_height: nodes[node].replica.next_height(),
-                            max_count: 32,
-                        },
-                    )),
-                };
-                outgoing.push((node, Dest::Node(hint), req));
-                push(&mut queue, &mut events, now + 1_000, Event::Tick { node });
-            }
             Event::Timer { node, at } => {
-                if nodes[node].timer == Some(at) {
-                    let hint = pick_peer(&mut rng, n, node);
-                    for (d, m) in nodes[node].on_timer(now, hint) {
-                        outgoing.push((node, d, m));
+                if nodes[node].timer == Some(at) && !nodes[node].crashed {
+                    nodes[node].timer = None;
+                    let acts = nodes[node].node.handle(NodeInput::Tick, now, &SimValidator);
+                    sim.dispatch(&mut nodes, &mut q, node, acts, now);
+                }
+            }
+            Event::Detect { node } => {
+                // The driver's failure detector: the region's endorser has been silent for
+                // three turn timeouts.
+                if !nodes[node].crashed
+                    && let Some(r) = world.region_of[node]
+                {
+                    let st = nodes[node].node.status();
+                    let endorser = st
+                        .regions
+                        .iter()
+                        .find(|x| x.name == world.region_names[r])
+                        .and_then(|x| x.endorser);
+                    if let Some(e) = endorser.and_then(|e| world.index(&e))
+                        && e != node
+                        && now > last_heard[e] + 3 * cfg.consensus.turn_timeout_ms
+                    {
+                        let input = NodeInput::SuspectEndorser {
+                            region: world.region_names[r].clone(),
+                        };
+                        let acts = nodes[node].node.handle(input, now, &SimValidator);
+                        sim.dispatch(&mut nodes, &mut q, node, acts, now);
                     }
+                    q.push(now + 500, Event::Detect { node });
                 }
             }
             Event::Deliver { to, from, bytes } => {
-                if to == primary_index {
-                    if let Ok(wire::ConsensusMessage {
-                        kind: Some(wire::consensus_message::Kind::Decided(dv)),
-                    }) = wire::ConsensusMessage::decode(bytes.as_slice())
-                        && let Some(c) = dv.certificate
-                        && c.height == primary_decided + 1
-                        && medblock_core::consensus::certificate::verify_with_committee(
-                            &c, &committee,
-                        )
-                        .is_ok()
-                    {
-                        primary_decided = c.height;
-                        push(&mut queue, &mut events, now + 1, Event::Propose);
-                    }
-                } else if !(byz[to] && behaviour_silent(behaviour)) {
-                    let hint = pick_peer(&mut rng, n, to);
-                    for (d, m) in nodes[to].on_message(from, &bytes, now, hint) {
-                        outgoing.push((to, d, m));
-                    }
+                last_heard[from] = now;
+                let silent = world.byz[to] && behaviour.silent_orderers();
+                if nodes[to].crashed || silent {
+                    continue;
                 }
-            }
-        }
-        // Timers: schedule each new deadline once; stale ones are filtered when they fire.
-        for (i, node) in nodes.iter().enumerate() {
-            if let Some(at) = node.timer
-                && scheduled[i] != Some(at)
-            {
-                scheduled[i] = Some(at);
-                push(
-                    &mut queue,
-                    &mut events,
-                    at.max(now),
-                    Event::Timer { node: i, at },
-                );
-            }
-        }
-        for (from, dest, msg) in outgoing {
-            let targets: Vec<usize> = match dest {
-                Dest::Orderers => (0..n).filter(|j| *j != from).collect(),
-                Dest::Node(j) => vec![j],
-                Dest::Primary => vec![primary_index],
-            };
-            for to in targets {
-                let msg = if from < n && byz[from] {
-                    match byzantine(
-                        behaviour,
-                        &keys[from],
-                        &primary_key,
-                        &publics,
-                        to,
-                        msg.clone(),
-                        &mut rng,
-                    ) {
-                        Some(m) => m,
-                        None => continue,
-                    }
-                } else {
-                    msg.clone()
+                let Ok(msg) = catchup::decode_message(&bytes, cfg.consensus.max_message_bytes)
+                else {
+                    continue;
                 };
-                let bytes = msg.encode_to_vec();
-                for delay in net.deliveries(&mut rng, now, from, to) {
-                    messages += 1;
-                    push(
-                        &mut queue,
-                        &mut events,
-                        now + delay,
-                        Event::Deliver {
-                            to,
-                            from,
-                            bytes: bytes.clone(),
-                        },
-                    );
+                // The driver serves catch-up from its ledger; the node answers with what it
+                // keeps (recent values and turn ends).
+                if let Some(wire::consensus_message::Kind::CatchUpRequest(req)) = &msg.kind {
+                    let resp = catchup::serve(nodes[to].decided.iter(), req, 64);
+                    if let Some(wire::consensus_message::Kind::CatchUpResponse(r)) = &resp.kind
+                        && !r.decided.is_empty()
+                    {
+                        sim.send(&mut q, to, from, &resp, now);
+                    }
                 }
+                let input = NodeInput::Message {
+                    from: world.publics[from],
+                    msg,
+                };
+                let acts = nodes[to].node.handle(input, now, &SimValidator);
+                sim.dispatch(&mut nodes, &mut q, to, acts, now);
             }
         }
-        let honest_done = nodes
+        let done = nodes
             .iter()
-            .enumerate()
-            .filter(|(i, _)| !byz[*i])
-            .all(|(_, nd)| nd.chain.len() as u64 >= cfg.target_height);
-        if honest_done && now >= cfg.heal_at_ms {
+            .filter(|nd| honest(&world, nd))
+            .all(|nd| nd.chain.len() as u64 >= cfg.target_height);
+        if done && now >= cfg.heal_at_ms {
             finished_at = now;
             break;
         }
@@ -342,23 +413,163 @@ pub fn run(cfg: &SimConfig) -> RunReport {
     if std::env::var_os("MEDBLOCK_SIM_DEBUG").is_some() {
         for nd in &nodes {
             eprintln!(
-                "node {} byz {} next {} view {} changing {} timer {:?} buffered {} stats {:?}",
+                "node {} byz {} crashed {} chain {} status {:?}",
                 nd.index,
-                byz[nd.index],
-                nd.replica.next_height(),
-                nd.replica.view(),
-                nd.replica.is_changing_view(),
-                nd.timer,
-                nd.replica.buffered(),
-                nd.replica.stats()
+                world.byz[nd.index],
+                nd.crashed,
+                nd.chain.len(),
+                nd.node.status()
             );
         }
     }
-    verdict(cfg, behaviour, &nodes, &byz, messages, finished_at)
+    verdict(cfg, behaviour, &world, &nodes, messages, finished_at)
 }
 
-fn behaviour_silent(b: Behaviour) -> bool {
-    matches!(b, Behaviour::Silent | Behaviour::InvalidPrimary)
+fn honest(world: &World, nd: &SimNode) -> bool {
+    !world.byz[nd.index] && !nd.crashed
+}
+
+struct Sim<'a> {
+    cfg: &'a SimConfig,
+    world: &'a World,
+    rng: &'a mut ChaCha20Rng,
+    net: &'a NetworkModel,
+    messages: &'a mut u64,
+}
+
+impl Sim<'_> {
+    fn send(
+        &mut self,
+        q: &mut Queue,
+        from: usize,
+        to: usize,
+        msg: &wire::ConsensusMessage,
+        now: u64,
+    ) {
+        let msg = if self.world.byz[from] {
+            match byzantine(self.world, from, to, msg.clone(), self.rng) {
+                Some(m) => m,
+                None => return,
+            }
+        } else {
+            msg.clone()
+        };
+        let bytes = msg.encode_to_vec();
+        for delay in self.net.deliveries(self.rng, now, from, to) {
+            *self.messages += 1;
+            q.push(
+                now + delay,
+                Event::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        nodes: &mut [SimNode],
+        q: &mut Queue,
+        i: usize,
+        acts: Vec<NodeAction>,
+        now: u64,
+    ) {
+        if nodes[i].crashed {
+            return;
+        }
+        let total = nodes.len();
+        for a in acts {
+            match a {
+                NodeAction::Broadcast(m) => {
+                    for j in (0..total).filter(|j| *j != i) {
+                        self.send(q, i, j, &m, now);
+                    }
+                }
+                NodeAction::Multicast { to, msg } => {
+                    for k in to {
+                        if let Some(j) = self.world.index(&k)
+                            && j != i
+                        {
+                            self.send(q, i, j, &msg, now);
+                        }
+                    }
+                }
+                NodeAction::Send { to, msg } => {
+                    if let Some(j) = self.world.index(&to) {
+                        self.send(q, i, j, &msg, now);
+                    }
+                }
+                NodeAction::SetTimer { at_ms } => {
+                    nodes[i].timer = Some(at_ms);
+                    q.push(at_ms.max(now), Event::Timer { node: i, at: at_ms });
+                }
+                NodeAction::Decided(dv) => {
+                    let Some(c) = dv.certificate.clone() else {
+                        continue;
+                    };
+                    let Some(id) = Hash32::from_slice(&c.block_id) else {
+                        continue;
+                    };
+                    nodes[i].chain.push(id);
+                    nodes[i].decided.push(*dv);
+                    let input = NodeInput::Committed {
+                        height: c.height,
+                        block_id: id,
+                        turn: c.turn,
+                    };
+                    let acts = nodes[i].node.handle(input, now, &SimValidator);
+                    self.dispatch(nodes, q, i, acts, now);
+                }
+                NodeAction::MyTurn { .. } => {
+                    nodes[i].proposed_this_turn = 0;
+                    nodes[i].turns_as_primary += 1;
+                }
+                NodeAction::NeedProposal {
+                    height, previous, ..
+                } => {
+                    let stalled = self.world.behaviour == Behaviour::StallPrimary
+                        && self.world.region_of[i] == Some(1)
+                        && nodes[i].turns_as_primary > 1;
+                    if stalled {
+                        continue;
+                    }
+                    let input = if nodes[i].proposed_this_turn >= self.cfg.blocks_per_turn
+                        || height > self.cfg.target_height
+                    {
+                        NodeInput::EndMyTurn
+                    } else {
+                        nodes[i].proposed_this_turn += 1;
+                        let invalid = self.world.behaviour == Behaviour::InvalidPrimary
+                            && self.world.region_of[i] == Some(0)
+                            && self.rng.next_u32().is_multiple_of(2);
+                        NodeInput::Propose {
+                            height,
+                            payload: block(height, previous, 0, invalid, now),
+                        }
+                    };
+                    let acts = nodes[i].node.handle(input, now, &SimValidator);
+                    self.dispatch(nodes, q, i, acts, now);
+                }
+                NodeAction::CatchUp { from_height } => {
+                    let j = pick_peer(self.rng, total, i);
+                    let m = wire::ConsensusMessage {
+                        kind: Some(wire::consensus_message::Kind::CatchUpRequest(
+                            wire::CatchUpRequest {
+                                from_height,
+                                max_count: 32,
+                            },
+                        )),
+                    };
+                    self.send(q, i, j, &m, now);
+                }
+                NodeAction::TurnChanged { .. }
+                | NodeAction::Elected { .. }
+                | NodeAction::Rejected { .. } => {}
+            }
+        }
+    }
 }
 
 fn pick_peer(rng: &mut ChaCha20Rng, n: usize, me: usize) -> usize {
@@ -369,49 +580,35 @@ fn pick_peer(rng: &mut ChaCha20Rng, n: usize, me: usize) -> usize {
     if k >= me { k + 1 } else { k }
 }
 
-fn proposal(
-    key: &SigningKey,
-    height: u64,
-    nonce: u64,
-    invalid: bool,
-    now: u64,
-) -> wire::ConsensusMessage {
+/// A simulator block at `height` extending `previous`.
+fn block(height: u64, previous: Hash32, nonce: u64, invalid: bool, now: u64) -> Vec<u8> {
     let events = (0..3u64)
         .map(|i| SimEvent {
             uploaded_at_ms: now + i,
             valid: !(invalid && i == 1),
         })
         .collect();
-    let block = SimBlock {
+    SimBlock {
         height,
+        previous,
         nonce,
         events,
-    };
-    let body = wire::ProposalBody {
-        turn: 0,
-        height,
-        primary_key: key.public().as_bytes().to_vec(),
-        payload: block.encode(),
-    };
-    let env = messages::seal(key, statement::PROPOSAL, &body);
-    wire::ConsensusMessage {
-        kind: Some(wire::consensus_message::Kind::Proposal(env)),
     }
+    .encode()
 }
 
-/// Rewrites what a Byzantine orderer sends to `to`; `None` drops it.
+/// Rewrites what Byzantine orderer `from` sends to `to`; `None` drops it.
 fn byzantine(
-    b: Behaviour,
-    key: &SigningKey,
-    primary_key: &SigningKey,
-    publics: &[PublicKey],
+    world: &World,
+    from: usize,
     to: usize,
     msg: wire::ConsensusMessage,
     rng: &mut ChaCha20Rng,
 ) -> Option<wire::ConsensusMessage> {
     use wire::consensus_message::Kind;
-    match b {
-        Behaviour::Silent | Behaviour::InvalidPrimary => None,
+    let key = world.keys.get(from)?;
+    match world.behaviour {
+        b if b.silent_orderers() => None,
         Behaviour::Equivocate => {
             let Some(Kind::PrePrepare(env)) = &msg.kind else {
                 return Some(msg);
@@ -420,23 +617,29 @@ fn byzantine(
                 return Some(msg);
             }
             let mut body = wire::PrePrepareBody::decode(env.body.as_slice()).ok()?;
+            let Some(wire::proposed_value::Kind::Proposal(penv)) =
+                body.value.as_ref().and_then(|v| v.kind.clone())
+            else {
+                return Some(msg);
+            };
+            let pbody = wire::ProposalBody::decode(penv.body.as_slice()).ok()?;
+            let primary = PublicKey::from_slice(&pbody.primary_key).ok()?;
+            let pkey = world.keys.get(world.index(&primary)?)?;
+            let old = SimBlock::decode(&pbody.payload)?;
             // The colluding primary signs a second, different block for the same height.
-            let alt = proposal(
-                primary_key,
-                body.height,
+            let payload = block(
+                pbody.height,
+                old.previous,
                 1 + rng.next_u64() % 1000,
                 false,
                 7,
             );
-            let Some(Kind::Proposal(penv)) = alt.kind else {
-                return Some(msg);
-            };
-            let pbody = wire::ProposalBody::decode(penv.body.as_slice()).ok()?;
-            body.digest = medblock_core::tagged_hash("medblock-sim/block/v1", &[&pbody.payload])
+            body.digest = medblock_core::tagged_hash("medblock-sim/block/v1", &[&payload])
                 .0
                 .to_vec();
+            let alt = sign_proposal(pkey, pbody.turn, pbody.height, payload);
             body.value = Some(wire::ProposedValue {
-                kind: Some(wire::proposed_value::Kind::Proposal(penv)),
+                kind: Some(wire::proposed_value::Kind::Proposal(alt)),
             });
             let env = messages::seal(key, statement::PRE_PREPARE, &body);
             Some(PbftMessage::PrePrepare(env).to_wire())
@@ -450,14 +653,26 @@ fn byzantine(
                             *b ^= 0x55;
                         }
                     } else {
-                        // Impersonate another member with our own signature.
-                        let other = publics.get(to).copied().unwrap_or_else(|| key.public());
+                        // Impersonate another orderer with our own signature.
+                        let other = world.publics.get(to % world.orderers)?;
                         v.voter = other.as_bytes().to_vec();
                     }
                 }
-                Some(Kind::PrePrepare(e)) | Some(Kind::ViewChange(e)) | Some(Kind::NewView(e)) => {
+                Some(Kind::PrePrepare(e))
+                | Some(Kind::ViewChange(e))
+                | Some(Kind::NewView(e))
+                | Some(Kind::Proposal(e))
+                | Some(Kind::EndTurn(e)) => {
                     if let Some(b) = e.signature.get_mut(3) {
                         *b ^= 0xAA;
+                    }
+                }
+                Some(Kind::Decided(dv)) => {
+                    if let Some(c) = dv.certificate.as_mut()
+                        && let Some(s) = c.commits.first_mut()
+                        && let Some(b) = s.signature.get_mut(1)
+                    {
+                        *b ^= 0x11;
                     }
                 }
                 _ => {}
@@ -474,18 +689,19 @@ fn byzantine(
             let v = messages::sign_vote(key, kind, v.turn, view, v.height, &digest);
             Some(PbftMessage::Vote(v).to_wire())
         }
+        _ => None,
     }
 }
 
 fn verdict(
     cfg: &SimConfig,
     behaviour: Behaviour,
-    nodes: &[SimOrderer],
-    byz: &[bool],
+    world: &World,
+    nodes: &[SimNode],
     messages: u64,
     finished_at: u64,
 ) -> RunReport {
-    let honest: Vec<&SimOrderer> = nodes.iter().filter(|nd| !byz[nd.index]).collect();
+    let honest: Vec<&SimNode> = nodes.iter().filter(|nd| honest(world, nd)).collect();
     let mut safety = true;
     let max_len = honest.iter().map(|nd| nd.chain.len()).max().unwrap_or(0);
     for h in 0..max_len {
@@ -506,10 +722,9 @@ fn verdict(
         .min()
         .unwrap_or(0);
     let liveness = min_height >= cfg.target_height;
-    let view_changes = honest
-        .iter()
-        .map(|nd| nd.replica.stats().view_changes_started)
-        .sum();
+    let statuses: Vec<_> = honest.iter().map(|nd| nd.node.status()).collect();
+    let view_changes = statuses.iter().map(|s| s.stats.view_changes).sum();
+    let lead = statuses.iter().max_by_key(|s| (s.turn, s.next_height));
     RunReport {
         seed: cfg.seed,
         behaviour,
@@ -524,6 +739,9 @@ fn verdict(
             messages as f64 / max_len as f64
         },
         view_changes,
+        turns: lead.and_then(|s| s.turn).unwrap_or(0),
+        skipped_turns: lead.map_or(0, |s| s.stats.skipped_turns),
+        elections: lead.map_or(0, |s| s.stats.elections),
         finished_at_ms: finished_at,
     }
 }

@@ -1,5 +1,8 @@
-//! Safety and liveness of PBFT over many seeds in the deterministic simulator, with f Byzantine
-//! orderers out of 3f+1 under delay, loss, duplication, reordering and partitions.
+//! Safety and liveness of the whole consensus (regional elections, primary turns, beacon-drawn
+//! committees, PBFT, turn ends and skips) over many seeds in the deterministic simulator, with f
+//! Byzantine orderers out of 3f+1 under delay, loss, duplication, reordering and partitions,
+//! and primaries that crash, stall or propose invalid events. Every simulated node runs core's
+//! `ConsensusNode`, the machine the live node drives.
 
 use medblock_sim::cli::{SimArgs, simulate};
 use medblock_sim::{Behaviour, SimConfig, run};
@@ -32,16 +35,18 @@ fn assert_clean(a: &SimArgs) {
     assert_eq!(out.totals.safety_violations, 0, "safety broken: {bad:?}");
     assert_eq!(out.totals.liveness_failures, 0, "liveness broken: {bad:?}");
     assert!(out.totals.decided_heights_min >= a.heights);
+    // Multi-turn: two blocks per turn, so every run passed through several turns.
+    assert!(out.runs.iter().all(|r| r.turns >= 1), "single-turn run");
 }
 
 #[test]
 fn safety_f1_over_1000_seeds() {
-    assert_clean(&args(4, 1, 1..=1000, 3));
+    assert_clean(&args(4, 1, 1..=1000, 4));
 }
 
 #[test]
 fn safety_f2_over_1000_seeds() {
-    assert_clean(&args(7, 2, 1..=1000, 3));
+    assert_clean(&args(7, 2, 1..=1000, 4));
 }
 
 #[test]
@@ -100,5 +105,50 @@ fn forged_wrong_view_and_invalid_primary_are_harmless() {
             let r = run(&cfg);
             assert!(r.safety && r.liveness, "{behaviour:?} seed {seed}: {r:?}");
         }
+    }
+}
+
+/// A primary endorser that crashes: more than half of its region signal the crash, the next
+/// candidate is elected, and the turns pass on.
+#[test]
+fn crashed_primary_is_replaced_by_a_new_election() {
+    for seed in 0..15 {
+        let mut cfg = SimConfig::new(4, 1, seed);
+        cfg.behaviour = Some(Behaviour::CrashPrimary);
+        // Long enough for the crashed region's turn to come round again.
+        cfg.target_height = 14;
+        let r = run(&cfg);
+        assert!(r.safety && r.liveness, "seed {seed}: {r:?}");
+        assert!(r.elections > 3, "seed {seed}: no re-election: {r:?}");
+        assert!(
+            r.skipped_turns >= 1,
+            "seed {seed}: the crashed turn was not skipped"
+        );
+    }
+}
+
+/// A primary that stops proposing loses its turn to a skip its committee decides; no height
+/// ever gets two values across the skip (the network is lossy and partitioned meanwhile).
+#[test]
+fn stalled_primary_turn_is_skipped_without_conflict() {
+    for seed in 0..20 {
+        let mut cfg = SimConfig::new(7, 2, seed);
+        cfg.behaviour = Some(Behaviour::StallPrimary);
+        // The second region stalls from its second turn on (turn 4).
+        cfg.target_height = 12;
+        let r = run(&cfg);
+        assert!(r.safety && r.liveness, "seed {seed}: {r:?}");
+        assert!(r.skipped_turns >= 1, "seed {seed}: no skip: {r:?}");
+    }
+}
+
+/// Committees are drawn per turn from more eligible orderers than a committee holds.
+#[test]
+fn committees_drawn_from_a_larger_orderer_set() {
+    for seed in 0..20 {
+        let mut cfg = SimConfig::new(10, 1, seed);
+        cfg.target_height = 6;
+        let r = run(&cfg);
+        assert!(r.safety && r.liveness, "seed {seed}: {r:?}");
     }
 }

@@ -234,6 +234,7 @@ pub struct Election {
     timeout_ms: Option<u64>,
     deadline_ms: Option<u64>,
     timeouts: u32,
+    floor: u64,
     future: BTreeMap<PublicKey, (PublicKey, wire::ElectionVote)>,
     view: u64,
     excluded: Option<PublicKey>,
@@ -417,6 +418,7 @@ impl Election {
             timeout_ms: None,
             deadline_ms: None,
             timeouts: 0,
+            floor: view,
             future: BTreeMap::new(),
             view,
             excluded: None,
@@ -728,6 +730,7 @@ impl Election {
         if self.crashes.len() >= majority(self.members.len()) {
             self.excluded = Some(endorser);
             self.open_round(self.view.saturating_add(1), now_ms);
+            self.floor = self.view;
             out.push(ElectionAction::NewRound {
                 view: self.view,
                 excluded: endorser,
@@ -751,7 +754,13 @@ impl Election {
         let members: Vec<PublicKey> = self.members.iter().copied().collect();
         let candidates: Vec<PublicKey> = self.candidates.iter().copied().collect();
         let view = verify_view_certificate_with(c, &members, &candidates)?;
-        if view.view < self.view {
+        if view.view < self.view && self.elected.is_none() && view.view >= self.floor {
+            // This node's rounds only timed out (it missed the votes) while a majority already
+            // elected in an earlier round that no crash quorum closed: adopt it.
+            self.view = view.view;
+            self.excluded = None;
+            self.crashes.clear();
+        } else if view.view < self.view {
             return Err(ElectionError::WrongRound {
                 got: view.view,
                 current: self.view,
@@ -771,6 +780,7 @@ impl Election {
             self.excluded = None;
             self.crashes.clear();
         }
+        self.floor = self.floor.max(view.view);
         self.votes.clear();
         self.timeouts = 0;
         self.future.retain(|_, (_, v)| v.view > view.view);

@@ -20,8 +20,13 @@
 //! after seeing them end), so a node that missed a turn end follows the chain anyway.
 //!
 //! A turn whose primary never produces its beacon has no committee and decides nothing; the
-//! other endorsers' signed skips ([`Turns`]) move every node on, or the region elects a new
-//! endorser that takes the turn over.
+//! other endorsers' signed skips ([`Turns`]) move every node on. A region's newly elected
+//! endorser holds that region's later turns; it does not take over a turn in progress.
+//! Residual risk, documented: a Byzantine primary that shows its beacon to (at least 2f+1 of)
+//! its committee but withholds it from a majority of the endorsers while the network is
+//! asynchronous could let both an endorser-skip quorum and its committee act for one turn;
+//! committee members repeat the beacon every `turn_timeout_ms` to close that window in
+//! practice.
 //!
 //! # Elections
 //!
@@ -545,7 +550,10 @@ impl ConsensusNode {
                         region: r.name.clone(),
                         source,
                     })?;
-            election.set_round_timeout(setup.cfg.turn_timeout_ms, now_ms);
+            if mine {
+                // Only voters move rounds on a timeout; observers follow certificates.
+                election.set_round_timeout(setup.cfg.turn_timeout_ms, now_ms);
+            }
             let region = Region {
                 candidates: r.candidates.clone(),
                 election,
@@ -1850,8 +1858,11 @@ impl ConsensusNode {
                 c.clone(),
             ))));
         }
+        // The primary and the committee members repeat the turn's beacon: a node that missed it
+        // (the primary may have crashed right after sending it) would otherwise neither know
+        // the committee nor refuse endorser skips of a turn that has one.
         if let Some(t) = &self.turns
-            && t.primary() == self.me
+            && (t.primary() == self.me || self.replica.is_some())
             && let Some(b) = t.beacon()
         {
             out.push(NodeAction::Broadcast(msg(Kind::Beacon(b.to_wire()))));

@@ -847,34 +847,14 @@ impl Turns {
             });
         }
         let old = held.endorser;
-        let new = v.endorser;
         self.endorsers.insert(v.region.clone(), v);
         self.skips.remove(&old);
-        let mut out = Vec::new();
-        if old == self.primary
-            && old != new
-            && self.committee.is_none()
-            && self.next_height == self.start_height
-        {
-            // The region replaced the current primary before its turn had a committee: its new
-            // endorser takes the turn over, with a fresh timeout and its own beacon. (A turn with
-            // a committee is ended by that committee instead, so nothing it decided is undone.)
-            self.primary = new;
-            self.committee = None;
-            self.pending_end = None;
-            self.deadline_ms = now_ms.saturating_add(self.cfg.turn_timeout_ms);
-            out.push(TurnAction::NewTurn {
-                turn: self.turn,
-                primary: new,
-                start_height: self.start_height,
-                chain_hash: self.chain_hash,
-            });
-            out.push(TurnAction::SetTimer {
-                at_ms: self.deadline_ms,
-            });
-            self.primary_duties(&mut out);
-        }
-        Ok(out)
+        // The new endorser holds its region's future turns. A current turn whose primary was
+        // replaced is not taken over (nodes that hold its beacon and nodes that do not would
+        // then run two committees for one turn): it ends by its committee's decision, or by
+        // endorser skips when it never had a beacon.
+        let _ = now_ms;
+        Ok(Vec::new())
     }
 }
 
