@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 /// Arguments of `medblock sim`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SimArgs {
-    /// Orderers in the committee (3f+1).
+    /// Eligible orderers (each turn's committee of 3f+1 is drawn from them).
     #[arg(long, default_value_t = 4)]
     pub orderers: usize,
     /// Byzantine orderers among them.
@@ -17,7 +17,7 @@ pub struct SimArgs {
     /// Seeds to run, as A..B (inclusive) or a single number.
     #[arg(long, default_value = "1..10", value_parser = parse_seeds)]
     pub seeds: RangeInclusive<u64>,
-    /// Heights each run must decide.
+    /// Heights each run must decide (two blocks per turn, so several turns).
     #[arg(long, default_value_t = 4)]
     pub heights: u64,
     /// Force one Byzantine behaviour (default: one per seed, in rotation).
@@ -68,6 +68,10 @@ pub struct Totals {
     pub messages_per_decision: f64,
     /// View changes started by honest nodes, over all runs.
     pub view_changes: u64,
+    /// Fewest turns any run went through.
+    pub turns_min: u64,
+    /// Turns skipped (stalled, crashed or replaced primaries), over all runs.
+    pub skipped_turns: u64,
 }
 
 /// The whole output.
@@ -105,6 +109,8 @@ pub fn simulate(args: &SimArgs) -> SimOutput {
             messages as f64 / decisions as f64
         },
         view_changes: runs.iter().map(|r| r.view_changes).sum(),
+        turns_min: runs.iter().map(|r| r.turns).min().unwrap_or(0),
+        skipped_turns: runs.iter().map(|r| r.skipped_turns).sum(),
     };
     SimOutput { runs, totals }
 }
@@ -117,7 +123,7 @@ pub fn run_cli(args: &SimArgs) -> Result<bool, serde_json::Error> {
     } else {
         for r in &out.runs {
             println!(
-                "seed {:>6} {:<15} safety {:<4} liveness {:<4} heights {}..{} msgs/decision {:>7.1} view-changes {}",
+                "seed {:>6} {:<15} safety {:<4} liveness {:<4} heights {}..{} msgs/decision {:>7.1} view-changes {} turns {} skipped {}",
                 r.seed,
                 format!("{:?}", r.behaviour),
                 ok(r.safety),
@@ -125,19 +131,23 @@ pub fn run_cli(args: &SimArgs) -> Result<bool, serde_json::Error> {
                 r.min_height,
                 r.max_height,
                 r.messages_per_decision,
-                r.view_changes
+                r.view_changes,
+                r.turns,
+                r.skipped_turns
             );
         }
         let t = &out.totals;
         println!(
-            "total: runs {} safety_violations {} liveness_failures {} heights {}..{} msgs/decision {:.1} view-changes {}",
+            "total: runs {} safety_violations {} liveness_failures {} heights {}..{} msgs/decision {:.1} view-changes {} turns_min {} skipped {}",
             t.runs,
             t.safety_violations,
             t.liveness_failures,
             t.decided_heights_min,
             t.decided_heights_max,
             t.messages_per_decision,
-            t.view_changes
+            t.view_changes,
+            t.turns_min,
+            t.skipped_turns
         );
     }
     Ok(out.totals.safety_violations == 0 && out.totals.liveness_failures == 0)

@@ -1,9 +1,11 @@
 //! Deterministic, seeded simulator of MedBlock's consensus in virtual time.
 //!
-//! It drives core's consensus machines, unchanged, over a simulated network with delay, loss,
-//! duplication, reordering and partitions, with Byzantine members (silent, equivocating leader,
-//! forged signatures, votes for wrong views) and a primary endorser that proposes invalid
-//! events. The same seed gives the same trace.
+//! Every simulated node runs core's `ConsensusNode` (the machine the live node drives) over a
+//! simulated network with delay, loss, duplication, reordering and partitions, through many
+//! turns: regions elect endorsers, endorsers take turns as primary, each turn's beacon draws its
+//! committee, PBFT decides blocks and turn ends. Byzantine orderers are silent, equivocate as
+//! leader, forge signatures or vote for wrong views; primaries propose invalid events, crash or
+//! stall. The same seed gives the same trace.
 
 pub mod block;
 pub mod cli;
