@@ -1,1 +1,33 @@
-//! Actix actors for the client, endorser, orderer and committer roles, each driving a core state machine.
+//! The role actors of a MedBlock node. Each actor owns one piece of state and drives one core
+//! state machine; none of them holds consensus rules of its own.
+//!
+//! * [`committer::Committer`] verifies decided blocks with their commit certificates, appends
+//!   them to the RocksDB ledger (Step 6), serves catch-up, and gossips (height, ledger hash),
+//!   flagging peers whose ledger differs.
+//! * [`orderer::Orderer`] drives core's `ConsensusNode` (election, turns, beacon, PBFT) and turns
+//!   its actions into network sends, timers and decided blocks.
+//! * [`endorser::Endorser`] admits uploads (Step 2), keeps them in a durable queue, packs blocks
+//!   sorted by upload time when its turn comes (Step 3) and ends its turn (Step 8).
+//! * [`client::Client`] is a hospital department: it seals, signs and submits (Step 1), keeps
+//!   each event in a durable outbox until it is committed, and retries another endorser (Step 7).
+//!
+//! [`node::start`] wires them to the p2p network; [`router`] is the only code that reads the
+//! network's events. Each actor runs on its own Arbiter (thread), so signature checks and
+//! RocksDB writes never run on the thread that polls the Swarm.
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod clock;
+pub mod committer;
+pub mod endorser;
+pub mod error;
+pub mod membership;
+pub mod node;
+pub mod orderer;
+pub mod peers;
+pub mod router;
+pub mod shared;
+pub mod validator;
+
+pub use error::ActorError;
+pub use node::{NodeOptions, NodeStatus, RunningNode, start};

@@ -1,4 +1,9 @@
 //! The `medblock` binary's commands, as a library so that tests drive exactly what people run.
 #![deny(missing_docs)]
 
+pub mod ca;
+pub mod cli;
+pub mod config;
 pub mod demo;
+pub mod http;
+pub mod run;

@@ -17,6 +17,17 @@ enum Command {
     Demo(medblock_node::demo::DemoArgs),
     /// Run the deterministic consensus simulator over a range of seeds.
     Sim(medblock_sim::cli::SimArgs),
+    /// Certificate authority: init, issue, genesis, revoke.
+    #[command(subcommand)]
+    Ca(medblock_node::cli::CaCommand),
+    /// A node: init its config, run it.
+    #[command(subcommand)]
+    Node(medblock_node::cli::NodeCommand),
+    /// A hospital department: submit visits through a department node.
+    #[command(subcommand)]
+    Client(medblock_node::cli::ClientCommand),
+    /// A node's status.
+    Status(medblock_node::cli::StatusArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +48,10 @@ fn main() -> anyhow::Result<()> {
                 medblock_node::demo::print(&report);
             }
         }
+        Command::Ca(c) => medblock_node::cli::ca(c)?,
+        Command::Node(c) => medblock_node::cli::node(c)?,
+        Command::Client(c) => medblock_node::cli::client(c)?,
+        Command::Status(a) => medblock_node::cli::status(a)?,
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);

@@ -17,6 +17,14 @@ pub const LEDGER_CFS: [&str; 4] = [CF_BLOCKS, CF_EVENTS, CF_CRUMBS, CF_META];
 /// The tip record in `meta`.
 pub const TIP_KEY: &[u8] = b"tip";
 
+/// `p` + height: the catch-up proof kept with the block at that height.
+pub fn proof_key(height: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'p';
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
 /// `h` + height: the id of the block at that height.
 pub fn height_key(height: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

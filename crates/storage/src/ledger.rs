@@ -144,6 +144,16 @@ impl Ledger {
     /// event already on the ledger; otherwise nothing is written. Returns the new tip once the
     /// write is synced to disk.
     pub fn commit(&self, block: &VerifiedBlock) -> Result<ChainTip, StorageError> {
+        self.commit_with_proof(block, None)
+    }
+
+    /// [`Ledger::commit`], also keeping `proof` (what a node needs to serve the block to peers
+    /// catching up, e.g. the primary's signed proposal minus the block) in the same atomic batch.
+    pub fn commit_with_proof(
+        &self,
+        block: &VerifiedBlock,
+        proof: Option<&[u8]>,
+    ) -> Result<ChainTip, StorageError> {
         let mut tip_guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
         block
             .check_extends(&tip_guard)
@@ -192,6 +202,9 @@ impl Ledger {
         let new_tip = block.tip();
         batch.put_cf(cf_meta, height_key(height), id.as_bytes());
         batch.put_cf(cf_meta, TIP_KEY, encode_tip(&new_tip));
+        if let Some(proof) = proof {
+            batch.put_cf(cf_meta, proof_key(height), proof);
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db
@@ -199,6 +212,11 @@ impl Ledger {
             .map_err(|e| StorageError::rocks(&self.path, e))?;
         *tip_guard = new_tip;
         Ok(new_tip)
+    }
+
+    /// The proof kept with the block at `height` by [`Ledger::commit_with_proof`].
+    pub fn proof_at(&self, height: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(CF_META, &proof_key(height))
     }
 
     /// The id of the block at `height`.

@@ -4,12 +4,16 @@
 //! Knows `core`'s types and rules; knows nothing of networking or consensus.
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod emr;
 pub mod error;
 pub mod keyfile;
 pub mod keys_layout;
 pub mod ledger;
+pub mod queue;
 
+pub use audit::LedgerHashes;
 pub use emr::{EmrStore, RocksEmrStore};
 pub use error::StorageError;
 pub use ledger::{EventLocation, Ledger, OpenCheck};
+pub use queue::{EventQueue, QueuedEvent};

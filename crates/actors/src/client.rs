@@ -1,0 +1,466 @@
+//! The client: a hospital department (the paper's Steps 1 and 7). It keeps the full EMR in the
+//! hospital's database, seals the summary to the patient (and the regulator genesis names),
+//! signs with the patient's and the department's keys, and submits to its region's endorser.
+//! Every event stays in a durable outbox until it is committed; one that gets no receipt in time
+//! is resubmitted to another endorser (the sequence number makes the retry idempotent).
+
+use crate::clock::now_ms;
+use crate::committer::BlockCommitted;
+use crate::endorser::{Endorser, UploadIn};
+use crate::error::ActorError;
+use crate::orderer::EndorserChanged;
+use crate::shared::{Counters, Ctx};
+use actix::prelude::*;
+use medblock_core::event::{NewEvent, build_event};
+use medblock_core::keys::{Identity, PublicKey};
+use medblock_core::{EventKey, wire};
+use medblock_storage::keyfile::{load_identity, save_identity};
+use medblock_storage::{EmrStore, EventQueue, RocksEmrStore};
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// One visit to record: what a department enters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Visit {
+    /// The patient's identifier at the hospital (the registry maps it to his MedBlock key).
+    pub patient: String,
+    /// Diagnosis.
+    pub diagnosis: String,
+    /// Examination results.
+    #[serde(default)]
+    pub examination_results: String,
+    /// Treatment plan.
+    #[serde(default)]
+    pub treatment_plan: String,
+    /// The full EMR kept in the hospital's database (any text, e.g. a FHIR Bundle); the
+    /// summary's fields when absent.
+    #[serde(default)]
+    pub emr: Option<String>,
+}
+
+/// What became of a submitted visit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    /// Hospital.
+    pub hospital: String,
+    /// Department.
+    pub department: String,
+    /// Sequence number.
+    pub sequence: u64,
+    /// The patient's public key (hex).
+    pub patient_key: String,
+    /// SHA-256 of the EMR (hex).
+    pub emr_sha256: String,
+    /// Committed height (0 if only accepted).
+    pub height: u64,
+    /// Block id (hex; empty if only accepted).
+    pub block_hash: String,
+    /// "committed" or "accepted".
+    pub status: String,
+}
+
+/// Submit visits; answers once every one is committed (or the timeout passes).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<SubmitOutcome>, ActorError>")]
+pub struct Submit {
+    /// The visits.
+    pub visits: Vec<Visit>,
+    /// Wait for the commit (true) or for the endorser's acceptance only (false).
+    pub wait_commit: bool,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+/// Outbox size (for status and tests).
+#[derive(Debug, Message)]
+#[rtype(result = "usize")]
+pub struct OutboxLen;
+
+struct Attempt {
+    endorser: PublicKey,
+    at_ms: u64,
+    accepted: bool,
+}
+
+/// The client actor.
+pub struct Client {
+    ctx: Ctx,
+    outbox: EventQueue,
+    emr: RocksEmrStore,
+    registry_dir: PathBuf,
+    local_endorser: Option<Addr<Endorser>>,
+    endorser: Option<PublicKey>,
+    attempts: HashMap<EventKey, Attempt>,
+    waiters: HashMap<EventKey, Vec<oneshot::Sender<SubmitOutcome>>>,
+    meta: HashMap<EventKey, SubmitOutcome>,
+    receipt_timeout_ms: u64,
+    commit_timeout_ms: u64,
+}
+
+impl Client {
+    /// A client over its outbox, the hospital's EMR database and its patient registry.
+    pub fn new(ctx: Ctx, outbox: EventQueue, emr: RocksEmrStore, registry_dir: PathBuf) -> Self {
+        let turn_timeout = ctx.genesis.params.turn_timeout_ms.max(1000);
+        Self {
+            ctx,
+            outbox,
+            emr,
+            registry_dir,
+            local_endorser: None,
+            endorser: None,
+            attempts: HashMap::new(),
+            waiters: HashMap::new(),
+            meta: HashMap::new(),
+            receipt_timeout_ms: 3_000,
+            // A primary may hold its turn for turn_timeout; give the events two turns.
+            commit_timeout_ms: 2 * turn_timeout + 5_000,
+        }
+    }
+
+    /// The local endorser, when this node is one (uploads to it skip the network).
+    pub fn with_local_endorser(mut self, e: Addr<Endorser>) -> Self {
+        self.local_endorser = Some(e);
+        self
+    }
+
+    fn department(&self) -> (&str, &str) {
+        let b = &self.ctx.certificate.body;
+        (b.hospital.as_str(), b.department.as_str())
+    }
+
+    /// The patient's keys from the hospital's registry, created on first visit.
+    fn patient(&self, id: &str) -> Result<Identity, ActorError> {
+        let safe: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if safe.is_empty() || safe.len() > 128 {
+            return Err(ActorError::BadRequest(format!(
+                "patient id {id:?} is empty or too long"
+            )));
+        }
+        std::fs::create_dir_all(&self.registry_dir)
+            .map_err(|e| ActorError::Config(e.to_string()))?;
+        let path = self.registry_dir.join(format!("{safe}.key"));
+        if path.exists() {
+            return Ok(load_identity(&path)?);
+        }
+        let identity = Identity::generate(&mut rand::rng());
+        save_identity(&path, id, &identity)?;
+        tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
+        Ok(identity)
+    }
+
+    fn build(&mut self, visit: &Visit) -> Result<(EventKey, SubmitOutcome), ActorError> {
+        if visit.diagnosis.len() + visit.examination_results.len() + visit.treatment_plan.len()
+            > 64 * 1024
+        {
+            return Err(ActorError::BadRequest("summary longer than 64 KiB".into()));
+        }
+        let patient = self.patient(&visit.patient)?;
+        let (hospital, department) = self.department();
+        let (hospital, department) = (hospital.to_owned(), department.to_owned());
+        let sequence = self.outbox.counter("next_sequence")? + 1;
+        self.outbox.set_counter("next_sequence", sequence)?;
+        let record_id = format!("{department}/{sequence}");
+        let emr = visit.emr.clone().unwrap_or_else(|| {
+            serde_json::json!({
+                "patient": visit.patient,
+                "diagnosis": visit.diagnosis,
+                "examination_results": visit.examination_results,
+                "treatment_plan": visit.treatment_plan,
+            })
+            .to_string()
+        });
+        let emr_sha = self.emr.put(&record_id, emr.as_bytes())?;
+        let summary = wire::Summary {
+            diagnosis: visit.diagnosis.clone(),
+            examination_results: visit.examination_results.clone(),
+            treatment_plan: visit.treatment_plan.clone(),
+            pointer: Some(wire::RecordPointer {
+                hospital: hospital.clone(),
+                record_id,
+            }),
+            emr_sha256: emr_sha.0.to_vec(),
+        };
+        let regulator = self.ctx.genesis.regulator_sealing;
+        let event = build_event(
+            &NewEvent {
+                summary: &summary,
+                sequence,
+                hospital: &hospital,
+                department: &department,
+                patient: &patient.signing,
+                patient_sealing: &patient.sealing.public(),
+                provider: &self.ctx.identity.signing,
+                regulator: regulator.as_ref(),
+                created_at_ms: now_ms(),
+            },
+            &mut rand::rng(),
+        );
+        let key = EventKey::new(&hospital, &department, sequence);
+        self.outbox.insert(now_ms(), &key, &event.encode_to_vec())?;
+        let outcome = SubmitOutcome {
+            hospital,
+            department,
+            sequence,
+            patient_key: patient.signing.public().to_hex(),
+            emr_sha256: emr_sha.to_hex(),
+            height: 0,
+            block_hash: String::new(),
+            status: "accepted".into(),
+        };
+        self.meta.insert(key, outcome.clone());
+        Ok((key, outcome))
+    }
+
+    /// The endorser to use: the elected one of our region, or, after it failed us, the next
+    /// candidate of the region.
+    fn pick_endorser(&self, avoid: Option<PublicKey>) -> Option<PublicKey> {
+        let region = self.ctx.membership.region(self.ctx.region())?;
+        if let Some(e) = self.endorser.filter(|e| Some(*e) != avoid) {
+            return Some(e);
+        }
+        let n = region.candidates.len();
+        let start = avoid
+            .and_then(|a| region.candidates.iter().position(|c| *c == a))
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        (0..n)
+            .filter_map(|i| region.candidates.get((start + i) % n).copied())
+            .find(|c| Some(*c) != avoid)
+    }
+
+    fn send(&mut self, key: EventKey, bytes: Vec<u8>, ctx: &mut Context<Self>) {
+        let avoid = self.attempts.get(&key).map(|a| a.endorser);
+        let Some(endorser) = self.pick_endorser(avoid) else {
+            tracing::warn!("no endorser known for our region yet");
+            return;
+        };
+        if avoid.is_some() {
+            Counters::inc(&self.ctx.counters.client_retries);
+            tracing::info!(endorser = %endorser, "resubmitting to another endorser");
+        }
+        self.attempts.insert(
+            key,
+            Attempt {
+                endorser,
+                at_ms: now_ms(),
+                accepted: false,
+            },
+        );
+        let Ok(event) = wire::Event::decode(bytes.as_slice()) else {
+            let _ = self.outbox.remove([&key]);
+            return;
+        };
+        let local = self
+            .local_endorser
+            .clone()
+            .filter(|_| endorser == self.ctx.key());
+        let net = self.ctx.net.clone();
+        let fut = async move {
+            if let Some(local) = local {
+                return match local.send(UploadIn { event }).await {
+                    Ok(Ok(r)) => Ok(r),
+                    Ok(Err(e)) => Err(e.message),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
+            let req = wire::NetRequest {
+                kind: Some(wire::net_request::Kind::Upload(wire::Upload {
+                    event: Some(event),
+                })),
+            };
+            match net.request(endorser, req).await {
+                Ok(wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Receipt(r)),
+                }) => Ok(r),
+                Ok(wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Error(e)),
+                }) => Err(e.message),
+                Ok(_) => Err("unexpected answer".into()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
+            Ok(receipt) => {
+                let ok = verify_receipt(&receipt, &endorser);
+                if let Some(a) = act.attempts.get_mut(&key) {
+                    a.accepted = ok;
+                }
+                if !ok {
+                    tracing::warn!(endorser = %endorser, "receipt with a bad signature ignored");
+                }
+            }
+            Err(reason) => {
+                tracing::debug!(endorser = %endorser, reason, "upload not accepted");
+                // Retry promptly with another endorser.
+                if let Some(a) = act.attempts.get_mut(&key) {
+                    a.at_ms = 0;
+                }
+            }
+        }));
+    }
+
+    fn retry_due(&mut self, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let due = match self.outbox.oldest(256, &|k| {
+            self.attempts.get(k).is_some_and(|a| {
+                let limit = if a.accepted {
+                    self.commit_timeout_ms
+                } else {
+                    self.receipt_timeout_ms
+                };
+                now.saturating_sub(a.at_ms) < limit
+            })
+        }) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox unreadable");
+                return;
+            }
+        };
+        for q in due {
+            self.send(q.key, q.bytes, ctx);
+        }
+    }
+}
+
+fn verify_receipt(receipt: &wire::Receipt, endorser: &PublicKey) -> bool {
+    let Ok(sig) = medblock_core::keys::Signature::from_slice(&receipt.signature) else {
+        return false;
+    };
+    let Ok(body) = wire::ReceiptBody::decode(receipt.body.as_slice()) else {
+        return false;
+    };
+    body.endorser_key == endorser.as_bytes()
+        && endorser
+            .verify(medblock_core::keys::purpose::RECEIPT, &receipt.body, &sig)
+            .is_ok()
+}
+
+impl Actor for Client {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        if let Ok(n) = self.outbox.len()
+            && n > 0
+        {
+            tracing::info!(outbox = n, "resubmitting events not yet committed");
+        }
+        ctx.run_interval(Duration::from_millis(250), |act, ctx| act.retry_due(ctx));
+    }
+}
+
+impl Handler<Submit> for Client {
+    type Result = ResponseActFuture<Self, Result<Vec<SubmitOutcome>, ActorError>>;
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) -> Self::Result {
+        let mut receivers = Vec::new();
+        let mut outcomes = Vec::new();
+        for visit in &msg.visits {
+            match self.build(visit) {
+                Ok((key, outcome)) => {
+                    let (tx, rx) = oneshot::channel();
+                    self.waiters.entry(key).or_default().push(tx);
+                    receivers.push(rx);
+                    outcomes.push(outcome);
+                    if let Ok(Some(bytes)) = self.outbox.get(&key) {
+                        self.send(key, bytes, ctx);
+                    }
+                }
+                Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+            }
+        }
+        if !msg.wait_commit {
+            return Box::pin(actix::fut::ready(Ok(outcomes)));
+        }
+        let timeout = msg.timeout;
+        Box::pin(
+            async move {
+                let all = futures::future::join_all(receivers);
+                match tokio::time::timeout(timeout, all).await {
+                    Ok(results) => {
+                        let mut out = Vec::new();
+                        for (r, fallback) in results.into_iter().zip(outcomes) {
+                            out.push(r.unwrap_or(fallback));
+                        }
+                        Ok(out)
+                    }
+                    Err(_) => Err(ActorError::NotCommitted(format!(
+                        "{} event(s) within {:?}",
+                        outcomes.len(),
+                        timeout
+                    ))),
+                }
+            }
+            .into_actor(self),
+        )
+    }
+}
+
+impl Handler<BlockCommitted> for Client {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlockCommitted, _: &mut Self::Context) {
+        let mine: Vec<EventKey> = msg
+            .event_keys
+            .iter()
+            .filter(|k| self.meta.contains_key(k) || self.attempts.contains_key(k))
+            .copied()
+            .collect();
+        // Events of this department committed, even ones from before a restart.
+        let _ = self.outbox.remove(msg.event_keys.iter());
+        for key in mine {
+            self.attempts.remove(&key);
+            let outcome = self.meta.remove(&key).map(|mut o| {
+                o.height = msg.height;
+                o.block_hash = msg.block_id.to_hex();
+                o.status = "committed".into();
+                o
+            });
+            if let (Some(o), Some(ws)) = (outcome, self.waiters.remove(&key)) {
+                for w in ws {
+                    let _ = w.send(o.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Handler<EndorserChanged> for Client {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndorserChanged, ctx: &mut Self::Context) {
+        if msg.region == self.ctx.region() && self.endorser != Some(msg.endorser) {
+            tracing::info!(endorser = %msg.endorser, "our region has a new endorser");
+            self.endorser = Some(msg.endorser);
+            // Events waiting on the old endorser go to the new one now.
+            for a in self.attempts.values_mut() {
+                if a.endorser != msg.endorser && !a.accepted {
+                    a.at_ms = 0;
+                }
+            }
+            self.retry_due(ctx);
+        }
+    }
+}
+
+impl Handler<OutboxLen> for Client {
+    type Result = usize;
+
+    fn handle(&mut self, _: OutboxLen, _: &mut Self::Context) -> usize {
+        self.outbox.len().unwrap_or(0)
+    }
+}

@@ -1,0 +1,521 @@
+//! The committer (the paper's Step 6): verifies decided blocks and their commit certificates,
+//! appends them to the RocksDB ledger in order, serves and performs catch-up, and every gossip
+//! period claims (height, ledger hash); a peer whose claim differs at the same height is flagged.
+
+use crate::clock::now_ms;
+use crate::shared::{Counters, Ctx};
+use crate::validator::{DecidedError, rebuild_decided, verify_decided};
+use actix::prelude::*;
+use medblock_core::keys::{PublicKey, Signature};
+use medblock_core::{ChainTip, EventKey, Hash32, wire};
+use medblock_p2p::Topic;
+use medblock_storage::audit::block_content_digest;
+use medblock_storage::{Ledger, LedgerHashes, StorageError};
+use prost::Message as _;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Signature purpose of ledger claims.
+pub const LEDGER_CLAIM_PURPOSE: &str = "medblock/ledger-claim/v1";
+
+/// Decided values kept for heights above tip + 1 while catching up; beyond this they are
+/// dropped (and fetched again by catch-up), so a flood cannot exhaust memory.
+const MAX_BUFFERED: usize = 512;
+
+/// A block appended to the ledger: what the orderer, endorser and client need to know.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct BlockCommitted {
+    /// Its height.
+    pub height: u64,
+    /// Its id.
+    pub block_id: Hash32,
+    /// The turn its certificate is for.
+    pub turn: u64,
+    /// The new tip.
+    pub tip: ChainTip,
+    /// The events it holds.
+    pub event_keys: Vec<EventKey>,
+    /// The endorser that packed it.
+    pub endorser: PublicKey,
+}
+
+/// A decided value, from the local orderer or from gossip.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<CommitOutcome, DecidedError>")]
+pub struct Decided {
+    /// The value and its certificate.
+    pub value: wire::DecidedValue,
+    /// Who sent it (None: the local orderer), asked first when catching up.
+    pub from: Option<PublicKey>,
+}
+
+/// What became of a decided value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// Appended at this height (and possibly buffered successors after it).
+    Committed(u64),
+    /// Already on the ledger.
+    AlreadyHave,
+    /// For a later height: kept until the gap is filled by catch-up.
+    Buffered,
+    /// Not a block (nothing to append).
+    NotABlock,
+}
+
+/// A peer asks for decided blocks.
+#[derive(Debug, Message)]
+#[rtype(result = "wire::CatchUpResponse")]
+pub struct ServeCatchUp(pub wire::CatchUpRequest);
+
+/// A ledger claim received by gossip.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct ClaimReceived {
+    /// The gossip author.
+    pub author: PublicKey,
+    /// The claim.
+    pub claim: wire::LedgerClaim,
+}
+
+/// Adds a listener for committed blocks.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<BlockCommitted>);
+
+/// Asks for the committer's state.
+#[derive(Debug, Message)]
+#[rtype(result = "CommitterStatus")]
+pub struct GetCommitterStatus;
+
+/// Where an event is on the ledger, if committed.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<(u64, Hash32)>, String>")]
+pub struct FindEvent(pub EventKey);
+
+/// A peer whose ledger claim disagreed with ours.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct FlaggedPeer {
+    /// Its key (hex).
+    pub key: String,
+    /// Its name, if admitted.
+    pub name: String,
+    /// The height compared.
+    pub height: u64,
+    /// Its claimed ledger hash.
+    pub theirs: String,
+    /// Ours at that height.
+    pub ours: String,
+}
+
+/// The committer's state for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitterStatus {
+    /// Decided height.
+    pub height: u64,
+    /// Tip block id (hex).
+    pub tip_hash: String,
+    /// Ledger hash (content chain) at the tip (hex).
+    pub ledger_hash: String,
+    /// Peers flagged for a differing ledger.
+    pub flagged: Vec<FlaggedPeer>,
+    /// Values waiting for a gap to be filled.
+    pub buffered: usize,
+}
+
+/// The committer actor.
+pub struct Committer {
+    ctx: Ctx,
+    ledger: Arc<Ledger>,
+    hashes: LedgerHashes,
+    buffered: BTreeMap<u64, (wire::DecidedValue, Option<PublicKey>)>,
+    subscribers: Vec<Recipient<BlockCommitted>>,
+    flagged: HashMap<PublicKey, FlaggedPeer>,
+    catching_up: bool,
+    gossip_interval: Duration,
+    max_events: usize,
+}
+
+impl Committer {
+    /// A committer over an opened ledger; recomputes the ledger-hash chain from disk.
+    pub fn new(ctx: Ctx, ledger: Arc<Ledger>) -> Result<Self, StorageError> {
+        let tip = ledger.tip();
+        let hashes = LedgerHashes::rebuild(&ledger, 4096, &mut |h, of| {
+            tracing::info!(height = h, of, "recomputing ledger hash from disk");
+        })?;
+        tracing::info!(height = tip.height, tip = %tip.id, "committer ready");
+        let params = &ctx.genesis.params;
+        Ok(Self {
+            gossip_interval: Duration::from_millis(params.ledger_gossip_interval_ms.max(100)),
+            max_events: params.max_block_events as usize,
+            ctx,
+            ledger,
+            hashes,
+            buffered: BTreeMap::new(),
+            subscribers: Vec::new(),
+            flagged: HashMap::new(),
+            catching_up: false,
+        })
+    }
+
+    fn committee_size(&self) -> usize {
+        self.ctx.genesis.params.committee_size as usize
+    }
+
+    /// Verifies and appends one decided value whose height is the next one.
+    fn apply(&mut self, value: &wire::DecidedValue) -> Result<CommitOutcome, DecidedError> {
+        let Some(decided) = verify_decided(
+            value,
+            &self.ctx.membership.orderers,
+            self.committee_size(),
+            self.max_events,
+        )?
+        else {
+            return Ok(CommitOutcome::NotABlock);
+        };
+        let block = &decided.block;
+        let tip = self.ledger.tip();
+        let height = block.height();
+        if height <= tip.height {
+            return match self.ledger.block_id_at(height) {
+                Ok(Some(id)) if id == block.id => Ok(CommitOutcome::AlreadyHave),
+                Ok(_) => Err(DecidedError::Block(format!(
+                    "a different block is already committed at height {height}"
+                ))),
+                Err(e) => Err(DecidedError::Block(e.to_string())),
+            };
+        }
+        if height > tip.height + 1 {
+            return Ok(CommitOutcome::Buffered);
+        }
+        {
+            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+            // The endorser's certificate at the time the block was ordered.
+            let at = block.block.orderer_timestamp_ms.max(1);
+            block
+                .authorize(&trust, at)
+                .map_err(|e| DecidedError::Block(e.to_string()))?;
+        }
+        let new_tip = self
+            .ledger
+            .commit_with_proof(block, Some(&decided.proof))
+            .map_err(|e| DecidedError::Block(e.to_string()))?;
+        self.hashes
+            .push(height, &block_content_digest(&block.block));
+        Counters::inc(&self.ctx.counters.blocks_committed);
+        self.ctx.counters.events_committed.fetch_add(
+            block.events.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let endorser = medblock_core::keys::PublicKey::from_slice(&block.header.endorser_key)
+            .unwrap_or(self.ctx.key());
+        let note = BlockCommitted {
+            height,
+            block_id: block.id,
+            turn: decided.turn,
+            tip: new_tip,
+            event_keys: block.event_keys().collect(),
+            endorser,
+        };
+        tracing::info!(height, block = %block.id, events = block.events.len(), "block committed");
+        for s in &self.subscribers {
+            s.do_send(note.clone());
+        }
+        Ok(CommitOutcome::Committed(height))
+    }
+
+    fn drain_buffered(&mut self) {
+        loop {
+            let next = self.ledger.tip().height + 1;
+            let Some((value, _)) = self.buffered.remove(&next) else {
+                break;
+            };
+            if let Err(e) = self.apply(&value) {
+                tracing::warn!(height = next, error = %e, "buffered decided value refused");
+                Counters::inc(&self.ctx.counters.decided_rejected);
+                break;
+            }
+        }
+        let tip = self.ledger.tip().height;
+        self.buffered.retain(|h, _| *h > tip);
+    }
+
+    fn start_catch_up(&mut self, ctx: &mut Context<Self>, hint: Option<PublicKey>) {
+        if self.catching_up {
+            return;
+        }
+        let from_height = self.ledger.tip().height + 1;
+        let peer = hint.filter(|k| self.ctx.peers.is_admitted(k)).or_else(|| {
+            self.ctx
+                .peers
+                .all()
+                .into_iter()
+                .filter(|(_, e)| e.height >= from_height)
+                .max_by_key(|(_, e)| e.height)
+                .map(|(k, _)| k)
+        });
+        let Some(peer) = peer else {
+            return;
+        };
+        self.catching_up = true;
+        let net = self.ctx.net.clone();
+        let req = wire::NetRequest {
+            kind: Some(wire::net_request::Kind::CatchUp(wire::CatchUpRequest {
+                from_height,
+                max_count: 64,
+            })),
+        };
+        tracing::info!(from_height, peer = %peer, "catching up");
+        let fut = async move { net.request(peer, req).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            act.catching_up = false;
+            let decided = match res {
+                Ok(wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::CatchUp(r)),
+                }) => r.decided,
+                Ok(other) => {
+                    tracing::debug!(?other, "catch-up answered without blocks");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "catch-up request failed");
+                    return;
+                }
+            };
+            let got = decided.len();
+            let before = act.ledger.tip().height;
+            for v in decided {
+                let h = v.certificate.as_ref().map(|c| c.height).unwrap_or(0);
+                if h == act.ledger.tip().height + 1
+                    && let Err(e) = act.apply(&v)
+                {
+                    tracing::warn!(height = h, error = %e, "catch-up block refused");
+                    Counters::inc(&act.ctx.counters.decided_rejected);
+                    break;
+                }
+            }
+            act.drain_buffered();
+            let after = act.ledger.tip().height;
+            tracing::info!(got, from = before, to = after, "catch-up batch applied");
+            if after > before && got > 0 {
+                act.start_catch_up(ctx, Some(peer));
+            }
+        }));
+    }
+
+    fn publish_claim(&mut self) {
+        let (height, ledger_hash) = self.hashes.latest();
+        let tip = self.ledger.tip();
+        let body = wire::LedgerClaimBody {
+            height,
+            tip: tip.id.0.to_vec(),
+            ledger_hash: ledger_hash.0.to_vec(),
+            node_key: self.ctx.key().as_bytes().to_vec(),
+            issued_at_ms: now_ms(),
+        }
+        .encode_to_vec();
+        let signature = self
+            .ctx
+            .identity
+            .signing
+            .sign(LEDGER_CLAIM_PURPOSE, &body)
+            .to_vec();
+        let msg = wire::GossipMessage {
+            kind: Some(wire::gossip_message::Kind::LedgerClaim(wire::LedgerClaim {
+                body,
+                signature,
+            })),
+        };
+        let net = self.ctx.net.clone();
+        actix::spawn(async move {
+            if let Err(e) = net.publish(Topic::Ledger, msg.encode_to_vec()).await {
+                tracing::debug!(error = %e, "ledger claim not published");
+            }
+        });
+    }
+
+    fn check_claim(&mut self, author: PublicKey, claim: &wire::LedgerClaim) -> Result<(), String> {
+        let body =
+            wire::LedgerClaimBody::decode(claim.body.as_slice()).map_err(|e| e.to_string())?;
+        if body.node_key != author.as_bytes() {
+            return Err("claim signed for another node".into());
+        }
+        let sig = Signature::from_slice(&claim.signature).map_err(|e| e.to_string())?;
+        author
+            .verify(LEDGER_CLAIM_PURPOSE, &claim.body, &sig)
+            .map_err(|e| e.to_string())?;
+        self.ctx.peers.set_height(&author, body.height);
+        let theirs = Hash32::from_slice(&body.ledger_hash).ok_or("ledger hash is not 32 bytes")?;
+        let Some(ours) = self.hashes.at(body.height) else {
+            return Ok(()); // ahead of us (catch-up follows) or too old to compare
+        };
+        if ours == theirs {
+            if self.flagged.remove(&author).is_some() {
+                tracing::info!(peer = %author, "peer's ledger agrees again");
+            }
+            return Ok(());
+        }
+        let name = self
+            .ctx
+            .peers
+            .all()
+            .into_iter()
+            .find(|(k, _)| *k == author)
+            .map(|(_, e)| e.name)
+            .unwrap_or_default();
+        if !self.flagged.contains_key(&author) {
+            Counters::inc(&self.ctx.counters.ledger_mismatches);
+            tracing::warn!(peer = %author, name, height = body.height, theirs = %theirs, ours = %ours, "peer's ledger differs from ours: flagged");
+        }
+        self.flagged.insert(
+            author,
+            FlaggedPeer {
+                key: author.to_hex(),
+                name,
+                height: body.height,
+                theirs: theirs.to_hex(),
+                ours: ours.to_hex(),
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Actor for Committer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(self.gossip_interval, |act, ctx| {
+            act.publish_claim();
+            let tip = act.ledger.tip().height;
+            let behind = act.ctx.peers.all().iter().any(|(_, e)| e.height > tip);
+            if behind || !act.buffered.is_empty() {
+                act.start_catch_up(ctx, None);
+            }
+        });
+    }
+}
+
+impl Handler<Decided> for Committer {
+    type Result = Result<CommitOutcome, DecidedError>;
+
+    fn handle(&mut self, msg: Decided, ctx: &mut Self::Context) -> Self::Result {
+        let height = msg
+            .value
+            .certificate
+            .as_ref()
+            .map(|c| c.height)
+            .unwrap_or(0);
+        let tip = self.ledger.tip().height;
+        if height > tip + 1 {
+            // Check the certificate before keeping it, so junk cannot fill the buffer.
+            verify_decided(
+                &msg.value,
+                &self.ctx.membership.orderers,
+                self.committee_size(),
+                self.max_events,
+            )?;
+            if self.buffered.len() < MAX_BUFFERED {
+                self.buffered.insert(height, (msg.value, msg.from));
+            }
+            self.start_catch_up(ctx, msg.from);
+            return Ok(CommitOutcome::Buffered);
+        }
+        let out = self.apply(&msg.value);
+        if let Err(e) = &out {
+            Counters::inc(&self.ctx.counters.decided_rejected);
+            tracing::warn!(height, error = %e, "decided value refused");
+        }
+        if matches!(out, Ok(CommitOutcome::Committed(_))) {
+            self.drain_buffered();
+        }
+        out
+    }
+}
+
+impl Handler<ServeCatchUp> for Committer {
+    type Result = MessageResult<ServeCatchUp>;
+
+    fn handle(&mut self, msg: ServeCatchUp, _: &mut Self::Context) -> Self::Result {
+        let mut decided = Vec::new();
+        let max = msg.0.max_count.clamp(1, 64) as u64;
+        let tip = self.ledger.tip().height;
+        let from = msg.0.from_height.max(1);
+        let mut bytes = 0usize;
+        for h in from..=tip.min(from.saturating_add(max - 1)) {
+            let (Ok(Some(block)), Ok(Some(proof))) =
+                (self.ledger.block_at(h), self.ledger.proof_at(h))
+            else {
+                break;
+            };
+            let Some(v) = rebuild_decided(&block, &proof) else {
+                break;
+            };
+            bytes += v.encoded_len();
+            decided.push(v);
+            // Stay well under the request-response frame limit.
+            if bytes > 4 << 20 {
+                break;
+            }
+        }
+        MessageResult(wire::CatchUpResponse { decided })
+    }
+}
+
+impl Handler<ClaimReceived> for Committer {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, msg: ClaimReceived, _: &mut Self::Context) -> Self::Result {
+        self.check_claim(msg.author, &msg.claim)
+    }
+}
+
+impl Handler<Subscribe> for Committer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+impl Handler<GetCommitterStatus> for Committer {
+    type Result = MessageResult<GetCommitterStatus>;
+
+    fn handle(&mut self, _: GetCommitterStatus, _: &mut Self::Context) -> Self::Result {
+        let tip = self.ledger.tip();
+        let mut flagged: Vec<FlaggedPeer> = self.flagged.values().cloned().collect();
+        flagged.sort_by(|a, b| a.key.cmp(&b.key));
+        MessageResult(CommitterStatus {
+            height: tip.height,
+            tip_hash: tip.id.to_hex(),
+            ledger_hash: self.hashes.latest().1.to_hex(),
+            flagged,
+            buffered: self.buffered.len(),
+        })
+    }
+}
+
+impl Handler<FindEvent> for Committer {
+    type Result = Result<Option<(u64, Hash32)>, String>;
+
+    fn handle(&mut self, msg: FindEvent, _: &mut Self::Context) -> Self::Result {
+        let loc = self
+            .ledger
+            .event_location(&msg.0)
+            .map_err(|e| e.to_string())?;
+        match loc {
+            None => Ok(None),
+            Some(l) => {
+                let id = self
+                    .ledger
+                    .block_id_at(l.height)
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or(Hash32::ZERO);
+                Ok(Some((l.height, id)))
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The endorser (the paper's Steps 2, 3, 5 and 8): admits uploads after checking both
+//! signatures and the department's certificate, persists them in a durable queue before
+//! answering with a signed receipt, packs blocks sorted by upload time when its turn comes,
+//! and ends its turn when its queue is drained or its per-turn budget is spent.
+
+use crate::clock::now_ms;
+use crate::committer::BlockCommitted;
+use crate::orderer::{EndMyTurn, Propose};
+use crate::shared::{Counters, Ctx};
+use actix::prelude::*;
+use medblock_core::block::{PackRequest, pack_block};
+use medblock_core::codec::decode_bounded;
+use medblock_core::event::admit_event;
+use medblock_core::keys::purpose;
+use medblock_core::wire::{self, Role};
+use medblock_core::{ChainTip, EventKey, Hash32, ParsedEvent};
+use medblock_storage::{EventQueue, Ledger};
+use prost::Message as _;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Blocks one primary proposes in a turn before handing over, so every region gets its turn
+/// (the paper's turn-based upload).
+pub const BLOCKS_PER_TURN: usize = 8;
+
+/// An upload from a client.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<wire::Receipt, wire::ErrorReply>")]
+pub struct UploadIn {
+    /// The encoded event, as received.
+    pub event: wire::Event,
+}
+
+/// A client asks for receipts.
+#[derive(Debug, Message)]
+#[rtype(result = "wire::ReceiptList")]
+pub struct ReceiptsIn(pub wire::ReceiptQuery);
+
+/// The orderer's news for the endorser.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum EndorserNews {
+    /// Whether this node holds its region's endorser view.
+    Elected(bool),
+    /// The local endorser is primary of `turn`.
+    MyTurn {
+        /// The turn.
+        turn: u64,
+    },
+    /// The primary may propose `height` on top of `previous`.
+    NeedProposal {
+        /// The turn.
+        turn: u64,
+        /// Height to propose.
+        height: u64,
+        /// Id of the block at height - 1.
+        previous: Hash32,
+    },
+    /// Another turn began: whatever was in flight and not decided goes back to the queue.
+    TurnChanged {
+        /// The new turn.
+        turn: u64,
+    },
+}
+
+/// The endorser actor.
+pub struct Endorser {
+    ctx: Ctx,
+    ledger: Arc<Ledger>,
+    pending: EventQueue,
+    orderer: Option<Recipient<Propose>>,
+    end_turn: Option<Recipient<EndMyTurn>>,
+    elected: bool,
+    turn: Option<u64>,
+    blocks_this_turn: usize,
+    in_flight: HashMap<u64, (Vec<EventKey>, Vec<u8>)>,
+    waiting: Option<(u64, u64, Hash32)>,
+    policy: wire::AccessPolicy,
+    max_events: usize,
+    block_interval: Duration,
+}
+
+impl Endorser {
+    /// An endorser over its durable pending queue and the node's ledger.
+    pub fn new(ctx: Ctx, ledger: Arc<Ledger>, pending: EventQueue) -> Self {
+        let params = &ctx.genesis.params;
+        Self {
+            max_events: params.max_block_events.max(1) as usize,
+            block_interval: Duration::from_millis(params.block_interval_ms.max(10)),
+            ctx,
+            ledger,
+            pending,
+            orderer: None,
+            end_turn: None,
+            elected: false,
+            turn: None,
+            blocks_this_turn: 0,
+            in_flight: HashMap::new(),
+            waiting: None,
+            policy: wire::AccessPolicy {
+                version: 1,
+                challenge_ttl_ms: 60_000,
+                reader_roles: vec![Role::Regulator as i32],
+            },
+        }
+    }
+
+    /// Connects the endorser to its orderer (proposals and end of turn).
+    pub fn with_orderer(mut self, propose: Recipient<Propose>, end: Recipient<EndMyTurn>) -> Self {
+        self.orderer = Some(propose);
+        self.end_turn = Some(end);
+        self
+    }
+
+    fn receipt(
+        &self,
+        status: wire::ReceiptStatus,
+        parsed_key: (&str, &str, u64),
+        event_hash: &[u8],
+        at: Option<(u64, Hash32)>,
+    ) -> wire::Receipt {
+        let (hospital, department, sequence) = parsed_key;
+        let body = wire::ReceiptBody {
+            status: status as i32,
+            hospital: hospital.to_owned(),
+            department: department.to_owned(),
+            sequence,
+            event_hash: event_hash.to_vec(),
+            endorser_key: self.ctx.key().as_bytes().to_vec(),
+            height: at.map(|a| a.0).unwrap_or(0),
+            block_id: at.map(|a| a.1.0.to_vec()).unwrap_or_default(),
+            issued_at_ms: now_ms(),
+        }
+        .encode_to_vec();
+        wire::Receipt {
+            signature: self
+                .ctx
+                .identity
+                .signing
+                .sign(purpose::RECEIPT, &body)
+                .to_vec(),
+            body,
+        }
+    }
+
+    fn committed_at(&self, key: &EventKey) -> Option<(u64, Hash32)> {
+        let loc = self.ledger.event_location(key).ok()??;
+        let id = self.ledger.block_id_at(loc.height).ok()??;
+        Some((loc.height, id))
+    }
+
+    fn admit(&mut self, event: wire::Event) -> Result<wire::Receipt, wire::ErrorReply> {
+        let refuse = |code: wire::error_reply::Code, message: String| wire::ErrorReply {
+            code: code as i32,
+            message,
+        };
+        if !self.elected {
+            return Err(refuse(
+                wire::error_reply::Code::NotEndorser,
+                format!("{} is not its region's elected endorser", self.ctx.name),
+            ));
+        }
+        let now = now_ms();
+        let bytes = event.encode_to_vec();
+        let parsed = {
+            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+            admit_event(&bytes, &trust, now)
+                .map_err(|e| refuse(wire::error_reply::Code::Rejected, e.to_string()))?
+        };
+        let key = parsed.key();
+        let id = (
+            parsed.body.hospital.as_str(),
+            parsed.body.department.as_str(),
+            parsed.body.sequence,
+        );
+        if let Some(at) = self.committed_at(&key) {
+            return Ok(self.receipt(
+                wire::ReceiptStatus::Committed,
+                id,
+                &parsed.body.event_hash,
+                Some(at),
+            ));
+        }
+        let mut stamped = parsed.event.clone();
+        stamped.received_at_ms = now;
+        self.pending
+            .insert(now, &key, &stamped.encode_to_vec())
+            .map_err(|e| {
+                refuse(
+                    wire::error_reply::Code::Busy,
+                    format!("could not persist the event: {e}"),
+                )
+            })?;
+        Ok(self.receipt(
+            wire::ReceiptStatus::Accepted,
+            id,
+            &parsed.body.event_hash,
+            None,
+        ))
+    }
+
+    fn in_flight_keys(&self) -> HashSet<EventKey> {
+        self.in_flight
+            .values()
+            .flat_map(|(k, _)| k.iter().copied())
+            .collect()
+    }
+
+    /// Packs and proposes the block for `height`, or ends the turn when there is nothing left.
+    fn propose(&mut self, ctx: &mut Context<Self>, turn: u64, height: u64, previous: Hash32) {
+        if self.turn != Some(turn) {
+            return;
+        }
+        if let Some((_, payload)) = self.in_flight.get(&height) {
+            // Asked again (a PBFT view change): the same block.
+            if let Some(o) = &self.orderer {
+                o.do_send(Propose {
+                    height,
+                    payload: payload.clone(),
+                });
+            }
+            return;
+        }
+        let tip = self.ledger.tip();
+        if tip.height + 1 != height || tip.id != previous {
+            // Our committer has not appended height - 1 yet: try again shortly.
+            self.waiting = Some((turn, height, previous));
+            ctx.run_later(Duration::from_millis(20), move |act, ctx| {
+                if act.waiting == Some((turn, height, previous)) {
+                    act.waiting = None;
+                    act.propose(ctx, turn, height, previous);
+                }
+            });
+            return;
+        }
+        let skip = self.in_flight_keys();
+        let queued = match self.pending.oldest(self.max_events, &|k| skip.contains(k)) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "pending queue unreadable");
+                Vec::new()
+            }
+        };
+        // Drop anything committed meanwhile (a retry that reached two endorsers).
+        let mut committed = Vec::new();
+        let mut events: Vec<ParsedEvent> = Vec::new();
+        for q in queued {
+            if self.committed_at(&q.key).is_some() {
+                committed.push(q.key);
+                continue;
+            }
+            match ParsedEvent::parse(&q.bytes) {
+                Ok(p) => events.push(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping an unparseable pending event");
+                    committed.push(q.key);
+                }
+            }
+        }
+        if !committed.is_empty() {
+            let _ = self.pending.remove(committed.iter());
+        }
+        if events.is_empty() || self.blocks_this_turn >= BLOCKS_PER_TURN {
+            if events.is_empty() && self.blocks_this_turn == 0 {
+                // Give uploads one block interval to arrive before handing the turn over.
+                ctx.run_later(self.block_interval, move |act, ctx| {
+                    if act.turn == Some(turn) && act.blocks_this_turn == 0 {
+                        let has = act
+                            .pending
+                            .oldest(1, &|_| false)
+                            .map(|v| !v.is_empty())
+                            .unwrap_or(false);
+                        if has {
+                            act.blocks_this_turn = 0;
+                            act.propose_again(ctx, turn, height, previous);
+                        } else {
+                            act.finish_turn(turn);
+                        }
+                    }
+                });
+                return;
+            }
+            self.finish_turn(turn);
+            return;
+        }
+        let keys: Vec<EventKey> = events.iter().map(ParsedEvent::key).collect();
+        let mut block = pack_block(
+            &PackRequest {
+                tip: ChainTip { ..tip },
+                endorser: &self.ctx.identity.signing,
+                region: self.ctx.region(),
+                policy: self.policy.clone(),
+                packed_at_ms: now_ms(),
+            },
+            events,
+        );
+        // The primary stamps the ordering time; the committee checks it against the chain.
+        block.orderer_timestamp_ms = now_ms().max(tip.timestamp_ms);
+        let payload = block.encode_to_vec();
+        tracing::info!(turn, height, events = keys.len(), "proposing block");
+        self.blocks_this_turn += 1;
+        self.in_flight.insert(height, (keys, payload.clone()));
+        if let Some(o) = &self.orderer {
+            o.do_send(Propose { height, payload });
+        }
+    }
+
+    fn propose_again(&mut self, ctx: &mut Context<Self>, turn: u64, height: u64, previous: Hash32) {
+        self.propose(ctx, turn, height, previous);
+    }
+
+    fn finish_turn(&mut self, turn: u64) {
+        if self.turn == Some(turn) {
+            tracing::info!(turn, blocks = self.blocks_this_turn, "ending turn");
+            self.turn = None;
+            if let Some(e) = &self.end_turn {
+                e.do_send(EndMyTurn { turn });
+            }
+        }
+    }
+}
+
+impl Actor for Endorser {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(4096);
+        if let Ok(n) = self.pending.len() {
+            tracing::info!(pending = n, "endorser ready");
+        }
+    }
+}
+
+impl Handler<UploadIn> for Endorser {
+    type Result = Result<wire::Receipt, wire::ErrorReply>;
+
+    fn handle(&mut self, msg: UploadIn, _: &mut Self::Context) -> Self::Result {
+        let out = self.admit(msg.event);
+        match &out {
+            Ok(_) => Counters::inc(&self.ctx.counters.uploads_accepted),
+            Err(e) => {
+                Counters::inc(&self.ctx.counters.uploads_rejected);
+                tracing::debug!(reason = %e.message, "upload refused");
+            }
+        }
+        out
+    }
+}
+
+impl Handler<ReceiptsIn> for Endorser {
+    type Result = MessageResult<ReceiptsIn>;
+
+    fn handle(&mut self, msg: ReceiptsIn, _: &mut Self::Context) -> Self::Result {
+        let q = msg.0;
+        let mut receipts = Vec::new();
+        for seq in q.sequences.iter().take(1024) {
+            let key = EventKey::new(&q.hospital, &q.department, *seq);
+            let id = (q.hospital.as_str(), q.department.as_str(), *seq);
+            if let Some(at) = self.committed_at(&key) {
+                receipts.push(self.receipt(wire::ReceiptStatus::Committed, id, &[], Some(at)));
+            } else if let Ok(Some(bytes)) = self.pending.get(&key) {
+                let hash = decode_bounded::<wire::Event>("event", &bytes, 1 << 24)
+                    .ok()
+                    .and_then(|e| wire::EventBody::decode(e.body.as_slice()).ok())
+                    .map(|b| b.event_hash)
+                    .unwrap_or_default();
+                receipts.push(self.receipt(wire::ReceiptStatus::Accepted, id, &hash, None));
+            }
+        }
+        MessageResult(wire::ReceiptList { receipts })
+    }
+}
+
+impl Handler<EndorserNews> for Endorser {
+    type Result = ();
+
+    fn handle(&mut self, msg: EndorserNews, ctx: &mut Self::Context) {
+        match msg {
+            EndorserNews::Elected(e) => {
+                if e != self.elected {
+                    tracing::info!(elected = e, "endorser view changed");
+                }
+                self.elected = e;
+            }
+            EndorserNews::MyTurn { turn } => {
+                self.turn = Some(turn);
+                self.blocks_this_turn = 0;
+            }
+            EndorserNews::NeedProposal {
+                turn,
+                height,
+                previous,
+            } => {
+                if self.turn != Some(turn) {
+                    self.turn = Some(turn);
+                    self.blocks_this_turn = 0;
+                }
+                self.propose(ctx, turn, height, previous);
+            }
+            EndorserNews::TurnChanged { turn } => {
+                if self.turn.is_some_and(|t| t != turn) {
+                    self.turn = None;
+                }
+                self.in_flight.clear();
+                self.waiting = None;
+            }
+        }
+    }
+}
+
+impl Handler<BlockCommitted> for Endorser {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlockCommitted, _: &mut Self::Context) {
+        self.in_flight.remove(&msg.height);
+        self.in_flight.retain(|h, _| *h > msg.height);
+        if let Err(e) = self.pending.remove(msg.event_keys.iter()) {
+            tracing::error!(error = %e, "could not clear committed events from the pending queue");
+        }
+    }
+}

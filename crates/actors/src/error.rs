@@ -1,0 +1,42 @@
+//! The actors crate's errors.
+
+use medblock_core::LedgerError;
+use medblock_storage::StorageError;
+
+/// Why a node or one of its actors could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    /// The ledger or another store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Input refused by the ledger rules.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The network failed.
+    #[error("network: {0}")]
+    Network(#[from] medblock_p2p::P2pError),
+    /// The node's configuration cannot work (roles, genesis, membership).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The consensus machine could not be set up.
+    #[error("consensus: {0}")]
+    Consensus(String),
+    /// No endorser answered an upload (all candidates refused or timed out).
+    #[error("no endorser accepted the event: {0}")]
+    NoEndorser(String),
+    /// The event was accepted but not committed in time.
+    #[error("event {0} was not committed in time; it stays in the outbox and will be retried")]
+    NotCommitted(String),
+    /// An actor is gone (the node is shutting down).
+    #[error("the node is shutting down")]
+    Stopped,
+    /// A request from an operator or an API caller was malformed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl From<actix::MailboxError> for ActorError {
+    fn from(_: actix::MailboxError) -> Self {
+        ActorError::Stopped
+    }
+}

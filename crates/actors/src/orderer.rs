@@ -1,0 +1,514 @@
+//! The orderer: drives core's `ConsensusNode` (regional election, primary turns, the beacon's
+//! committee and PBFT) and nothing else. Every rule lives in the machine; this actor feeds it
+//! messages, timer ticks, proposals and committed blocks, and carries out its actions: sends,
+//! timers, decided blocks to the committer, turns and elections to the endorser and client.
+
+use crate::clock::now_ms;
+use crate::committer::{BlockCommitted, Committer, Decided};
+use crate::endorser::EndorserNews;
+use crate::shared::{Counters, Ctx};
+use crate::validator::BlockCheck;
+use actix::prelude::*;
+use medblock_core::consensus::ConsensusConfig;
+use medblock_core::consensus::node::{
+    ConsensusNode, NodeAction, NodeInput, NodeSetup, NodeStatus as ConsensusStatus, RegionSetup,
+};
+use medblock_core::consensus::turns::TurnStart;
+use medblock_core::keys::PublicKey;
+use medblock_core::{ChainTip, VerifiedBlock, wire};
+use medblock_p2p::Topic;
+use prost::Message as _;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A consensus message from a peer (already admitted by the router).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct ConsensusIn {
+    /// The sender's key.
+    pub from: PublicKey,
+    /// The message.
+    pub msg: wire::ConsensusMessage,
+}
+
+/// The local primary's next block.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Propose {
+    /// Height it is for.
+    pub height: u64,
+    /// The encoded block.
+    pub payload: Vec<u8>,
+}
+
+/// The local primary has nothing more to propose in `turn`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct EndMyTurn {
+    /// The turn.
+    pub turn: u64,
+}
+
+/// The driver's failure detector: the region's endorser looks crashed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct SuspectEndorser {
+    /// The region.
+    pub region: String,
+}
+
+/// The current endorser of a region changed (for the client's choice of endorser).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct EndorserChanged {
+    /// Region.
+    pub region: String,
+    /// Its endorser.
+    pub endorser: PublicKey,
+}
+
+/// A peer passed the certificate handshake: it gets the recent broadcasts it missed (votes,
+/// view certificates, beacons, turn ends), which the machines treat idempotently.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct PeerAdmitted(pub PublicKey);
+
+/// Connects the orderer to the local endorser and the listeners for endorser changes; the
+/// machine's start-up actions run once this arrives, so nobody misses them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    /// The local endorser, on endorser nodes.
+    pub endorser: Option<Recipient<EndorserNews>>,
+    /// Listeners for endorser changes (the client).
+    pub listeners: Vec<Recipient<EndorserChanged>>,
+}
+
+/// Broadcasts kept to replay to peers that join late.
+const RECENT_BROADCASTS: usize = 64;
+
+/// Asks for the consensus state.
+#[derive(Debug, Message)]
+#[rtype(result = "ConsensusStatus")]
+pub struct GetConsensusStatus;
+
+/// The orderer actor.
+pub struct Orderer {
+    ctx: Ctx,
+    node: ConsensusNode,
+    pending_actions: Vec<NodeAction>,
+    committer: Addr<Committer>,
+    endorser: Option<Recipient<EndorserNews>>,
+    listeners: Vec<Recipient<EndorserChanged>>,
+    tips: BTreeMap<u64, ChainTip>,
+    timer: Option<SpawnHandle>,
+    max_events: usize,
+    missing_since: Option<(PublicKey, u64)>,
+    suspected: Option<PublicKey>,
+    recent: std::collections::VecDeque<wire::ConsensusMessage>,
+}
+
+/// Builds the consensus machine's setup for this node from genesis membership.
+pub fn setup_for(ctx: &Ctx, start: TurnStart) -> NodeSetup {
+    let params = &ctx.genesis.params;
+    let cfg = ConsensusConfig::from(params);
+    let me = ctx.key();
+    let m = &ctx.membership;
+    let region = ctx.region().to_owned();
+    let mine = m.region(&region);
+    NodeSetup {
+        cfg,
+        key: ctx.identity.signing.clone(),
+        voter: mine.is_some_and(|r| r.voters.contains(&me)),
+        endorser: mine.is_some_and(|r| r.candidates.contains(&me)),
+        orderer: m.orderers.contains(&me),
+        region,
+        regions: m
+            .regions
+            .iter()
+            .map(|r| RegionSetup {
+                name: r.name.clone(),
+                voters: r.voters.clone(),
+                candidates: r.candidates.clone(),
+            })
+            .collect(),
+        orderers: m.orderers.clone(),
+        start,
+    }
+}
+
+impl Orderer {
+    /// Starts the machine from the ledger tip.
+    pub fn new(
+        ctx: Ctx,
+        committer: Addr<Committer>,
+        tip: ChainTip,
+        start_turn: u64,
+    ) -> Result<Self, crate::ActorError> {
+        let setup = setup_for(
+            &ctx,
+            TurnStart {
+                turn: start_turn,
+                start_height: tip.height + 1,
+                chain_hash: tip.id,
+            },
+        );
+        let (node, actions) = ConsensusNode::new(setup, now_ms())
+            .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
+        let mut tips = BTreeMap::new();
+        tips.insert(tip.height, tip);
+        Ok(Self {
+            max_events: ctx.genesis.params.max_block_events as usize,
+            ctx,
+            node,
+            pending_actions: actions,
+            committer,
+            endorser: None,
+            listeners: Vec::new(),
+            tips,
+            timer: None,
+            missing_since: None,
+            suspected: None,
+            recent: std::collections::VecDeque::new(),
+        })
+    }
+
+    /// Connects the local endorser (turns and proposals).
+    pub fn with_endorser(mut self, endorser: Recipient<EndorserNews>) -> Self {
+        self.endorser = Some(endorser);
+        self
+    }
+
+    /// Adds a listener for endorser changes (the client).
+    pub fn with_listener(mut self, l: Recipient<EndorserChanged>) -> Self {
+        self.listeners.push(l);
+        self
+    }
+
+    fn feed(&mut self, input: NodeInput, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let actions = {
+            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+            let check = BlockCheck {
+                trust: &trust,
+                tips: &self.tips,
+                max_events: self.max_events,
+            };
+            self.node.handle(input, now, &check)
+        };
+        self.act(actions, ctx);
+    }
+
+    fn send(&self, to: PublicKey, msg: wire::ConsensusMessage) {
+        let net = self.ctx.net.clone();
+        let shared = self.ctx.clone();
+        let req = wire::NetRequest {
+            kind: Some(wire::net_request::Kind::Consensus(msg)),
+        };
+        actix::spawn(async move {
+            if let Err(e) = net.request(to, req).await {
+                Counters::inc(&shared.counters.consensus_send_failures);
+                tracing::debug!(to = %to, error = %e, "consensus message not delivered");
+            }
+        });
+    }
+
+    fn broadcast(&mut self, msg: wire::ConsensusMessage) {
+        for peer in self.ctx.peers.keys() {
+            self.send(peer, msg.clone());
+        }
+        self.recent.push_back(msg);
+        while self.recent.len() > RECENT_BROADCASTS {
+            self.recent.pop_front();
+        }
+    }
+
+    fn remember_decided(&mut self, value: &wire::DecidedValue) {
+        let Some(wire::proposed_value::Kind::Proposal(env)) =
+            value.value.as_ref().and_then(|v| v.kind.as_ref())
+        else {
+            return;
+        };
+        let Ok(body) = wire::ProposalBody::decode(env.body.as_slice()) else {
+            return;
+        };
+        if let Ok(b) = VerifiedBlock::from_bytes(&body.payload, self.max_events) {
+            self.tips.insert(b.height(), b.tip());
+            while self.tips.len() > 256 {
+                self.tips.pop_first();
+            }
+        }
+    }
+
+    fn act(&mut self, actions: Vec<NodeAction>, ctx: &mut Context<Self>) {
+        for action in actions {
+            match action {
+                NodeAction::Broadcast(msg) => self.broadcast(msg),
+                NodeAction::Send { to, msg } => self.send(to, msg),
+                NodeAction::Multicast { to, msg } => {
+                    let me = self.ctx.key();
+                    for peer in to.into_iter().filter(|p| *p != me) {
+                        self.send(peer, msg.clone());
+                    }
+                }
+                NodeAction::SetTimer { at_ms } => {
+                    if let Some(t) = self.timer.take() {
+                        ctx.cancel_future(t);
+                    }
+                    let delay = Duration::from_millis(at_ms.saturating_sub(now_ms()));
+                    self.timer = Some(ctx.run_later(delay, |act, ctx| {
+                        act.timer = None;
+                        act.feed(NodeInput::Tick, ctx);
+                    }));
+                }
+                NodeAction::Decided(value) => {
+                    self.remember_decided(&value);
+                    let value = *value;
+                    let gossip = wire::GossipMessage {
+                        kind: Some(wire::gossip_message::Kind::Decided(value.clone())),
+                    };
+                    let net = self.ctx.net.clone();
+                    actix::spawn(async move {
+                        if let Err(e) = net.publish(Topic::Blocks, gossip.encode_to_vec()).await {
+                            tracing::debug!(error = %e, "decided block not gossiped");
+                        }
+                    });
+                    self.committer.do_send(Decided { value, from: None });
+                }
+                NodeAction::MyTurn { turn, .. } => {
+                    if let Some(e) = &self.endorser {
+                        e.do_send(EndorserNews::MyTurn { turn });
+                    }
+                }
+                NodeAction::NeedProposal {
+                    turn,
+                    height,
+                    previous,
+                } => {
+                    if let Some(e) = &self.endorser {
+                        e.do_send(EndorserNews::NeedProposal {
+                            turn,
+                            height,
+                            previous,
+                        });
+                    }
+                }
+                NodeAction::TurnChanged { turn, primary, .. } => {
+                    tracing::info!(turn, primary = %primary, "turn");
+                    if let Some(e) = &self.endorser {
+                        e.do_send(EndorserNews::TurnChanged { turn });
+                    }
+                }
+                NodeAction::Elected {
+                    region,
+                    view,
+                    endorser,
+                } => {
+                    tracing::info!(region, view, endorser = %endorser, "endorser elected");
+                    if region == self.ctx.region()
+                        && let Some(e) = &self.endorser
+                    {
+                        e.do_send(EndorserNews::Elected(endorser == self.ctx.key()));
+                    }
+                    for l in &self.listeners {
+                        l.do_send(EndorserChanged {
+                            region: region.clone(),
+                            endorser,
+                        });
+                    }
+                }
+                NodeAction::CatchUp { from_height } => self.catch_up(from_height, ctx),
+                NodeAction::Rejected { reason } => {
+                    Counters::inc(&self.ctx.counters.consensus_rejected);
+                    tracing::debug!(reason, "consensus input refused");
+                }
+            }
+        }
+    }
+
+    /// The failure detector: our region's endorser is suspected crashed once it has been
+    /// unreachable (no admitted connection) for two view-change timeouts.
+    fn watch_endorser(&mut self, ctx: &mut Context<Self>) {
+        let region = self.ctx.region().to_owned();
+        let status = self.node.status();
+        let Some(endorser) = status
+            .regions
+            .iter()
+            .find(|r| r.name == region)
+            .and_then(|r| r.endorser)
+        else {
+            return;
+        };
+        if endorser == self.ctx.key() || self.ctx.peers.is_admitted(&endorser) {
+            self.missing_since = None;
+            return;
+        }
+        let now = now_ms();
+        let since = match self.missing_since {
+            Some((k, t)) if k == endorser => t,
+            _ => {
+                self.missing_since = Some((endorser, now));
+                now
+            }
+        };
+        let grace = 2 * self.ctx.genesis.params.view_change_timeout_ms.max(500);
+        if now.saturating_sub(since) >= grace && self.suspected != Some(endorser) {
+            tracing::warn!(region, endorser = %endorser, "region's endorser unreachable: signalling a crash");
+            self.suspected = Some(endorser);
+            self.feed(NodeInput::SuspectEndorser { region }, ctx);
+        }
+    }
+
+    fn catch_up(&mut self, from_height: u64, ctx: &mut Context<Self>) {
+        let Some(peer) = self
+            .ctx
+            .peers
+            .all()
+            .into_iter()
+            .filter(|(_, e)| e.height >= from_height)
+            .max_by_key(|(_, e)| e.height)
+            .map(|(k, _)| k)
+            .or_else(|| self.ctx.peers.keys().into_iter().next())
+        else {
+            return;
+        };
+        let net = self.ctx.net.clone();
+        let req = wire::NetRequest {
+            kind: Some(wire::net_request::Kind::CatchUp(wire::CatchUpRequest {
+                from_height,
+                max_count: 64,
+            })),
+        };
+        ctx.spawn(
+            async move { net.request(peer, req).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| {
+                    if let Ok(wire::NetResponse {
+                        kind: Some(wire::net_response::Kind::CatchUp(r)),
+                    }) = res
+                    {
+                        for v in r.decided {
+                            let msg = wire::ConsensusMessage {
+                                kind: Some(wire::consensus_message::Kind::Decided(v)),
+                            };
+                            act.feed(NodeInput::Message { from: peer, msg }, ctx);
+                        }
+                    }
+                }),
+        );
+    }
+}
+
+impl Actor for Orderer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(8192);
+        // A periodic tick as well, so a lost timer never stalls the machine.
+        ctx.run_interval(Duration::from_millis(500), |act, ctx| {
+            act.feed(NodeInput::Tick, ctx);
+            act.watch_endorser(ctx);
+        });
+    }
+}
+
+impl Handler<ConsensusIn> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConsensusIn, ctx: &mut Self::Context) {
+        self.feed(
+            NodeInput::Message {
+                from: msg.from,
+                msg: msg.msg,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<Propose> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Propose, ctx: &mut Self::Context) {
+        self.feed(
+            NodeInput::Propose {
+                height: msg.height,
+                payload: msg.payload,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<EndMyTurn> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, _: EndMyTurn, ctx: &mut Self::Context) {
+        self.feed(NodeInput::EndMyTurn, ctx);
+    }
+}
+
+impl Handler<SuspectEndorser> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: SuspectEndorser, ctx: &mut Self::Context) {
+        self.feed(NodeInput::SuspectEndorser { region: msg.region }, ctx);
+    }
+}
+
+impl Handler<BlockCommitted> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: BlockCommitted, ctx: &mut Self::Context) {
+        self.tips.insert(msg.height, msg.tip);
+        while self.tips.len() > 256 {
+            self.tips.pop_first();
+        }
+        self.feed(
+            NodeInput::Committed {
+                height: msg.height,
+                block_id: msg.block_id,
+                turn: msg.turn,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<Connect> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: Connect, ctx: &mut Self::Context) {
+        self.endorser = msg.endorser;
+        self.listeners = msg.listeners;
+        let actions = std::mem::take(&mut self.pending_actions);
+        self.act(actions, ctx);
+    }
+}
+
+impl Handler<PeerAdmitted> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: PeerAdmitted, _: &mut Self::Context) {
+        for m in &self.recent {
+            self.send(msg.0, m.clone());
+        }
+    }
+}
+
+impl Handler<GetConsensusStatus> for Orderer {
+    type Result = MessageResult<GetConsensusStatus>;
+
+    fn handle(&mut self, _: GetConsensusStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.node.status())
+    }
+}
+
+/// Ids the orderer uses for its first turn after a restart: the turn of the last committed
+/// block's certificate (0 on a fresh ledger).
+pub fn start_turn_of(tip_block: Option<&wire::Block>) -> u64 {
+    tip_block
+        .and_then(|b| b.certificate.as_ref())
+        .map(|c| c.turn)
+        .unwrap_or(0)
+}

@@ -1,0 +1,322 @@
+//! The one place that reads the network's events: it runs the certificate handshake, refuses
+//! consensus traffic from peers that have not passed it, checks gossip authors against the
+//! trust store, and hands each message to the actor that owns it. It decodes and routes only;
+//! signature checks and writes happen in the actors, on their own threads.
+
+use crate::client::Client;
+use crate::clock::now_ms;
+use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
+use crate::endorser::{Endorser, ReceiptsIn, UploadIn};
+use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted};
+use crate::peers::{admit, our_hello};
+use crate::shared::{Counters, Ctx};
+use actix::Addr;
+use medblock_core::keys::PublicKey;
+use medblock_core::wire::{self, error_reply::Code};
+use medblock_p2p::{NetworkEvent, NetworkEvents, Topic, Verdict};
+use prost::Message as _;
+
+/// Where the router delivers.
+#[derive(Clone)]
+pub struct Routes {
+    /// Node context.
+    pub ctx: Ctx,
+    /// The committer (every node keeps the ledger).
+    pub committer: Addr<Committer>,
+    /// The consensus driver (every node runs one; non-members observe).
+    pub orderer: Addr<Orderer>,
+    /// The endorser, on endorser nodes.
+    pub endorser: Option<Addr<Endorser>>,
+    /// The client, on department nodes.
+    pub client: Option<Addr<Client>>,
+}
+
+fn error(code: Code, message: impl Into<String>) -> wire::NetResponse {
+    wire::NetResponse {
+        kind: Some(wire::net_response::Kind::Error(wire::ErrorReply {
+            code: code as i32,
+            message: message.into(),
+        })),
+    }
+}
+
+/// Runs until both event channels close (the swarm stopped).
+pub async fn run(routes: Routes, events: NetworkEvents) {
+    let NetworkEvents {
+        mut consensus,
+        mut other,
+    } = events;
+    let mut consensus_open = true;
+    let mut other_open = true;
+    while consensus_open || other_open {
+        let ev = tokio::select! {
+            ev = consensus.recv(), if consensus_open => match ev {
+                Some(ev) => ev,
+                None => { consensus_open = false; continue; }
+            },
+            ev = other.recv(), if other_open => match ev {
+                Some(ev) => ev,
+                None => { other_open = false; continue; }
+            },
+        };
+        dispatch(&routes, ev).await;
+    }
+    tracing::info!("network closed; router stopped");
+}
+
+async fn height(routes: &Routes) -> u64 {
+    routes
+        .committer
+        .send(crate::committer::GetCommitterStatus)
+        .await
+        .map(|s| s.height)
+        .unwrap_or(0)
+}
+
+async fn dispatch(routes: &Routes, ev: NetworkEvent) {
+    let ctx = &routes.ctx;
+    match ev {
+        NetworkEvent::PeerConnected { key, addr } => {
+            tracing::debug!(peer = %key, addr, "connected; sending hello");
+            let routes = routes.clone();
+            actix::spawn(async move { handshake(routes, key).await });
+        }
+        NetworkEvent::PeerDisconnected { key } => {
+            if let Some(e) = ctx.peers.remove(&key) {
+                tracing::info!(peer = e.name, "peer disconnected");
+            }
+        }
+        NetworkEvent::Subscribed { .. } => {}
+        NetworkEvent::Request {
+            from,
+            request,
+            token,
+        } => {
+            let routes = routes.clone();
+            // Answer off the routing loop: the answer may need actors that are busy.
+            actix::spawn(async move {
+                let resp = answer(&routes, from, *request).await;
+                if let Err(e) = routes.ctx.net.respond(token, resp).await {
+                    tracing::debug!(error = %e, "response not sent");
+                }
+            });
+        }
+        NetworkEvent::Gossip {
+            source,
+            topic,
+            id,
+            data,
+            ..
+        } => {
+            let routes = routes.clone();
+            actix::spawn(async move {
+                let verdict = gossip(&routes, source, topic, &data).await;
+                routes.ctx.net.report_gossip(id, verdict).await;
+            });
+        }
+    }
+}
+
+async fn handshake(routes: Routes, key: PublicKey) {
+    let ctx = &routes.ctx;
+    let h = height(&routes).await;
+    let req = wire::NetRequest {
+        kind: Some(wire::net_request::Kind::Hello(our_hello(ctx, h))),
+    };
+    match ctx.net.request(key, req).await {
+        Ok(wire::NetResponse {
+            kind: Some(wire::net_response::Kind::Hello(hello)),
+        }) => match admit(ctx, &key, &hello) {
+            Ok(e) => {
+                tracing::info!(peer = e.name, region = e.region, roles = ?e.roles, "peer admitted");
+                routes.orderer.do_send(PeerAdmitted(key));
+            }
+            Err(e) => refuse(ctx, key, &e.to_string()).await,
+        },
+        Ok(wire::NetResponse {
+            kind: Some(wire::net_response::Kind::Error(e)),
+        }) => {
+            tracing::warn!(peer = %key, reason = e.message, "peer refused our hello");
+        }
+        Ok(_) => refuse(ctx, key, "answered hello with something else").await,
+        Err(e) => tracing::debug!(peer = %key, error = %e, "hello failed"),
+    }
+}
+
+async fn refuse(ctx: &Ctx, key: PublicKey, reason: &str) {
+    Counters::inc(&ctx.counters.peers_refused);
+    tracing::warn!(peer = %key, reason, "peer refused at handshake; disconnecting");
+    ctx.peers.remove(&key);
+    ctx.net.disconnect(key).await;
+}
+
+async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> wire::NetResponse {
+    use wire::net_request::Kind;
+    let ctx = &routes.ctx;
+    let Some(kind) = request.kind else {
+        return error(Code::Malformed, "empty request");
+    };
+    if let Kind::Hello(hello) = &kind {
+        return match admit(ctx, &from, hello) {
+            Ok(e) => {
+                tracing::info!(peer = e.name, region = e.region, "peer admitted");
+                routes.orderer.do_send(PeerAdmitted(from));
+                let h = height(routes).await;
+                wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Hello(our_hello(ctx, h))),
+                }
+            }
+            Err(e) => {
+                let code = if matches!(e, crate::peers::HandshakeError::WrongNetwork) {
+                    Code::WrongNetwork
+                } else {
+                    Code::Unauthorized
+                };
+                refuse(ctx, from, &e.to_string()).await;
+                error(code, e.to_string())
+            }
+        };
+    }
+    if !ctx.peers.is_admitted(&from) {
+        Counters::inc(&ctx.counters.consensus_rejected);
+        return error(
+            Code::Unauthorized,
+            "send a Hello with a valid certificate first",
+        );
+    }
+    match kind {
+        Kind::Hello(_) => error(Code::Malformed, "unreachable"),
+        Kind::Consensus(msg) => {
+            // Awaited, not `do_send`: consensus traffic is never dropped; a full mailbox makes
+            // the sender wait.
+            match routes.orderer.send(ConsensusIn { from, msg }).await {
+                Ok(()) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Ack(true)),
+                },
+                Err(_) => error(Code::Busy, "node shutting down"),
+            }
+        }
+        Kind::CatchUp(req) => match routes.committer.send(ServeCatchUp(req)).await {
+            Ok(r) => wire::NetResponse {
+                kind: Some(wire::net_response::Kind::CatchUp(r)),
+            },
+            Err(_) => error(Code::Busy, "node shutting down"),
+        },
+        Kind::Upload(up) => {
+            let Some(endorser) = &routes.endorser else {
+                return error(
+                    Code::NotEndorser,
+                    format!("{} is not an endorser", ctx.name),
+                );
+            };
+            let Some(event) = up.event else {
+                return error(Code::Malformed, "upload without an event");
+            };
+            match endorser.send(UploadIn { event }).await {
+                Ok(Ok(r)) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Receipt(r)),
+                },
+                Ok(Err(e)) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Error(e)),
+                },
+                Err(_) => error(Code::Busy, "endorser unavailable"),
+            }
+        }
+        Kind::Receipts(q) => {
+            let Some(endorser) = &routes.endorser else {
+                return error(
+                    Code::NotEndorser,
+                    format!("{} is not an endorser", ctx.name),
+                );
+            };
+            match endorser.send(ReceiptsIn(q)).await {
+                Ok(r) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Receipts(r)),
+                },
+                Err(_) => error(Code::Busy, "endorser unavailable"),
+            }
+        }
+    }
+}
+
+async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -> Verdict {
+    use wire::gossip_message::Kind;
+    let ctx = &routes.ctx;
+    if !ctx.is_certified(&source, now_ms()) {
+        tracing::debug!(author = %source, "gossip from an uncertified author rejected");
+        return Verdict::Reject;
+    }
+    let Ok(msg) = wire::GossipMessage::decode(data) else {
+        return Verdict::Reject;
+    };
+    match (topic, msg.kind) {
+        (Topic::Blocks, Some(Kind::Decided(value))) => {
+            let to_orderer = value.clone();
+            match routes
+                .committer
+                .send(Decided {
+                    value,
+                    from: Some(source),
+                })
+                .await
+            {
+                Ok(Ok(outcome)) => {
+                    if outcome != CommitOutcome::NotABlock {
+                        let msg = wire::ConsensusMessage {
+                            kind: Some(wire::consensus_message::Kind::Decided(to_orderer)),
+                        };
+                        routes.orderer.do_send(ConsensusIn { from: source, msg });
+                    }
+                    Verdict::Accept
+                }
+                Ok(Err(_)) => Verdict::Reject,
+                Err(_) => Verdict::Ignore,
+            }
+        }
+        (Topic::Ledger, Some(Kind::LedgerClaim(claim))) => {
+            match routes
+                .committer
+                .send(ClaimReceived {
+                    author: source,
+                    claim,
+                })
+                .await
+            {
+                Ok(Ok(())) => Verdict::Accept,
+                Ok(Err(_)) => Verdict::Reject,
+                Err(_) => Verdict::Ignore,
+            }
+        }
+        (Topic::Consensus, Some(Kind::Consensus(msg))) => {
+            match routes.orderer.send(ConsensusIn { from: source, msg }).await {
+                Ok(()) => Verdict::Accept,
+                Err(_) => Verdict::Ignore,
+            }
+        }
+        (Topic::Revocations, Some(Kind::Revocations(list))) => {
+            let applied = {
+                let mut trust = ctx.trust.write().unwrap_or_else(|e| e.into_inner());
+                trust.apply_revocations(&list)
+            };
+            match applied {
+                Ok(version) => {
+                    tracing::info!(version, "revocation list applied");
+                    let revoked = {
+                        let trust = ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+                        ctx.peers.drop_revoked(|s| trust.is_revoked(s))
+                    };
+                    for k in revoked {
+                        tracing::warn!(peer = %k, "peer's certificate revoked; disconnecting");
+                        ctx.net.disconnect(k).await;
+                    }
+                    Verdict::Accept
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "revocation list refused");
+                    Verdict::Ignore
+                }
+            }
+        }
+        _ => Verdict::Reject,
+    }
+}

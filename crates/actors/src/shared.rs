@@ -1,0 +1,115 @@
+//! What every actor of one node reads: its identity and certificate, genesis, the trust store,
+//! the consensus membership, the network handle, the admitted peers and the node's counters.
+
+use crate::membership::Membership;
+use crate::peers::PeerBook;
+use medblock_core::cert::{TrustStore, VerifiedCertificate};
+use medblock_core::genesis::VerifiedGenesis;
+use medblock_core::keys::{Identity, PublicKey};
+use medblock_core::wire::Role;
+use medblock_p2p::NetworkHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Counters a node keeps for `/status` and tests (metrics build on them).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Uploads admitted by this node's endorser.
+    pub uploads_accepted: AtomicU64,
+    /// Uploads refused (bad signature, certificate, not the endorser...).
+    pub uploads_rejected: AtomicU64,
+    /// Blocks committed to this node's ledger.
+    pub blocks_committed: AtomicU64,
+    /// Events committed to this node's ledger.
+    pub events_committed: AtomicU64,
+    /// Decided values refused (bad certificate, bad block).
+    pub decided_rejected: AtomicU64,
+    /// Ledger-hash claims that disagreed with this node's ledger.
+    pub ledger_mismatches: AtomicU64,
+    /// Consensus messages refused (unauthorized sender, malformed).
+    pub consensus_rejected: AtomicU64,
+    /// Consensus sends that failed (peer unreachable); PBFT recovers by view change.
+    pub consensus_send_failures: AtomicU64,
+    /// Client retries to another endorser.
+    pub client_retries: AtomicU64,
+    /// Peers refused at the handshake (no valid certificate, revoked, wrong network).
+    pub peers_refused: AtomicU64,
+}
+
+impl Counters {
+    /// Adds one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The node-wide context, shared by `Arc` between actors and the router.
+pub struct Shared {
+    /// The node's name (its certificate name).
+    pub name: String,
+    /// The node's keys.
+    pub identity: Identity,
+    /// The node's own certificate.
+    pub certificate: VerifiedCertificate,
+    /// The verified genesis.
+    pub genesis: VerifiedGenesis,
+    /// Consensus membership from genesis.
+    pub membership: Membership,
+    /// Certificates and revocations known to the node.
+    pub trust: RwLock<TrustStore>,
+    /// The p2p network.
+    pub net: NetworkHandle,
+    /// Peers and their handshake state.
+    pub peers: PeerBook,
+    /// Counters.
+    pub counters: Counters,
+    /// Where the node serves HTTP, announced in its Hello.
+    pub http_address: String,
+    /// Genesis hash as bytes (sent in every Hello).
+    pub genesis_hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("name", &self.name).finish()
+    }
+}
+
+impl Shared {
+    /// This node's public key.
+    pub fn key(&self) -> PublicKey {
+        self.identity.signing.public()
+    }
+
+    /// Whether this node's certificate lists `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.certificate.has_role(role)
+    }
+
+    /// The node's region.
+    pub fn region(&self) -> &str {
+        &self.certificate.body.region
+    }
+
+    /// Checks `key` holds a valid, unrevoked certificate with any role at `now_ms`.
+    pub fn is_certified(&self, key: &PublicKey, now_ms: u64) -> bool {
+        let trust = self.trust.read().unwrap_or_else(|e| e.into_inner());
+        [
+            Role::Endorser,
+            Role::Orderer,
+            Role::Committer,
+            Role::Client,
+            Role::Regulator,
+        ]
+        .into_iter()
+        .any(|r| trust.authorize(key, r, now_ms).is_ok())
+    }
+}
+
+/// The shared context handle actors hold.
+pub type Ctx = Arc<Shared>;

@@ -1,0 +1,154 @@
+//! The node's say on what consensus decides and what committers append: a proposed payload is
+//! a canonically encoded ledger block that extends the decided chain, packed by a certified
+//! endorser; a decided value carries a commit certificate from the beacon's committee.
+
+use medblock_core::block::ChainTip;
+use medblock_core::cert::TrustStore;
+use medblock_core::consensus::node::ChainValidator;
+use medblock_core::consensus::{InvalidProposal, certificate};
+use medblock_core::{Hash32, VerifiedBlock, wire};
+use prost::Message;
+use std::collections::BTreeMap;
+
+/// Checks block proposals against the decided chain the orderer knows.
+pub struct BlockCheck<'a> {
+    /// Certificates (the endorser's must be valid, unrevoked, role ENDORSER).
+    pub trust: &'a TrustStore,
+    /// Decided tips by height (0 = genesis).
+    pub tips: &'a BTreeMap<u64, ChainTip>,
+    /// Genesis limit on events per block.
+    pub max_events: usize,
+}
+
+impl ChainValidator for BlockCheck<'_> {
+    fn validate(
+        &self,
+        height: u64,
+        previous: &Hash32,
+        payload: &[u8],
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let bad = |reason: String| InvalidProposal { height, reason };
+        let previous = if height <= 1 {
+            ChainTip::GENESIS
+        } else {
+            match self.tips.get(&(height - 1)) {
+                Some(t) if t.id == *previous => *t,
+                // Consensus vouches for `previous`; the orderer time of that block is not known
+                // here yet, so only the link is checked.
+                _ => ChainTip {
+                    height: height - 1,
+                    id: *previous,
+                    timestamp_ms: 0,
+                },
+            }
+        };
+        let block =
+            VerifiedBlock::from_bytes(payload, self.max_events).map_err(|e| bad(e.to_string()))?;
+        // Catch-up re-encodes stored blocks; only canonical encodings make that exact.
+        if block.block.encode_to_vec() != payload {
+            return Err(bad("block is not canonically encoded".into()));
+        }
+        if block.block.certificate.is_some() {
+            return Err(bad("a proposed block carries no certificate".into()));
+        }
+        block
+            .check_extends(&previous)
+            .map_err(|e| bad(e.to_string()))?;
+        block
+            .authorize(self.trust, now_ms)
+            .map_err(|e| bad(e.to_string()))?;
+        Ok(block.id)
+    }
+}
+
+/// A decided block, checked: its block, its commit certificate and what to keep to serve it.
+#[derive(Debug)]
+pub struct DecidedBlock {
+    /// The verified block, its certificate attached.
+    pub block: VerifiedBlock,
+    /// The turn the certificate is for.
+    pub turn: u64,
+    /// The primary's signed proposal with the payload removed (kept to serve catch-up).
+    pub proof: Vec<u8>,
+}
+
+/// Why a decided value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecidedError {
+    /// Structure.
+    #[error("malformed decided value: {0}")]
+    Malformed(String),
+    /// The block does not verify.
+    #[error("decided block refused: {0}")]
+    Block(String),
+    /// The certificate does not verify or names another block.
+    #[error("commit certificate refused: {0}")]
+    Certificate(String),
+}
+
+/// Verifies a decided value received from anyone: the block, its canonical encoding, and the
+/// commit certificate (2f+1 signed commits from the committee the beacon evidence selects).
+/// `Ok(None)` for a decided value that is not a block.
+pub fn verify_decided(
+    value: &wire::DecidedValue,
+    eligible: &[medblock_core::keys::PublicKey],
+    committee_size: usize,
+    max_events: usize,
+) -> Result<Option<DecidedBlock>, DecidedError> {
+    let Some(wire::proposed_value::Kind::Proposal(env)) =
+        value.value.as_ref().and_then(|v| v.kind.as_ref())
+    else {
+        return Ok(None);
+    };
+    let cert = value
+        .certificate
+        .as_ref()
+        .ok_or_else(|| DecidedError::Malformed("no certificate".into()))?;
+    let body = wire::ProposalBody::decode(env.body.as_slice())
+        .map_err(|e| DecidedError::Malformed(format!("proposal body: {e}")))?;
+    let mut block = VerifiedBlock::from_bytes(&body.payload, max_events)
+        .map_err(|e| DecidedError::Block(e.to_string()))?;
+    let checked = certificate::verify(cert, eligible, committee_size)
+        .map_err(|e| DecidedError::Certificate(e.to_string()))?;
+    certificate::expect(&checked, block.height(), &block.id)
+        .map_err(|e| DecidedError::Certificate(e.to_string()))?;
+    block.block.certificate = Some(cert.clone());
+    let proof = wire::SignedEnvelope {
+        body: wire::ProposalBody {
+            payload: Vec::new(),
+            ..body.clone()
+        }
+        .encode_to_vec(),
+        signature: env.signature.clone(),
+    }
+    .encode_to_vec();
+    Ok(Some(DecidedBlock {
+        block,
+        turn: cert.turn,
+        proof,
+    }))
+}
+
+/// Rebuilds the decided value of a stored block from the block and its kept proof, for peers
+/// catching up. The proposal body is re-encoded around the canonical block bytes, which gives
+/// back exactly what the primary signed (proposals are checked to be canonical).
+pub fn rebuild_decided(stored: &wire::Block, proof: &[u8]) -> Option<wire::DecidedValue> {
+    let env = wire::SignedEnvelope::decode(proof).ok()?;
+    let mut body = wire::ProposalBody::decode(env.body.as_slice()).ok()?;
+    let certificate = stored.certificate.clone()?;
+    body.payload = wire::Block {
+        certificate: None,
+        ..stored.clone()
+    }
+    .encode_to_vec();
+    Some(wire::DecidedValue {
+        value: Some(wire::ProposedValue {
+            kind: Some(wire::proposed_value::Kind::Proposal(wire::SignedEnvelope {
+                body: body.encode_to_vec(),
+                signature: env.signature,
+            })),
+        }),
+        certificate: Some(certificate),
+    })
+}

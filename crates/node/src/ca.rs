@@ -1,0 +1,272 @@
+//! `medblock ca`: the certificate authority's commands. The CA keeps its key file and a TOML
+//! register of what it issued and revoked in one directory; it writes node certificates,
+//! genesis and signed revocation lists as protobuf files.
+
+use anyhow::{Context, Result, bail, ensure};
+use medblock_core::cert::{CertificateAuthority, parse_role, role_name};
+use medblock_core::genesis::{GenesisSpec, build_genesis, default_params};
+use medblock_core::keys::{Identity, SigningKey};
+use medblock_core::wire;
+use medblock_p2p::peer_id_bytes;
+use medblock_storage::keyfile::{load_identity, load_signing_key, save_identity, save_signing_key};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// File names inside a CA directory and a node directory.
+pub mod files {
+    /// The CA's signing key.
+    pub const CA_KEY: &str = "ca.key";
+    /// The CA's register.
+    pub const CA_REGISTER: &str = "ca.toml";
+    /// The latest signed revocation list.
+    pub const REVOCATIONS: &str = "revocations.pb";
+    /// A node's keys.
+    pub const NODE_KEY: &str = "node.key";
+    /// A node's certificate.
+    pub const CERTIFICATE: &str = "certificate.pb";
+    /// Genesis.
+    pub const GENESIS: &str = "genesis.pb";
+    /// A node's config.
+    pub const CONFIG: &str = "node.toml";
+}
+
+/// One issued certificate, as the register keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Issued {
+    /// Serial.
+    pub serial: u64,
+    /// Holder name.
+    pub name: String,
+    /// Holder key (hex).
+    pub key: String,
+    /// Region.
+    pub region: String,
+    /// Hospital.
+    pub hospital: String,
+    /// Department.
+    pub department: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// The certificate (hex of its protobuf bytes).
+    pub certificate: String,
+}
+
+/// The CA's register.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Register {
+    /// Network name.
+    pub network: String,
+    /// Regions.
+    pub regions: Vec<String>,
+    /// Next serial to issue.
+    pub next_serial: u64,
+    /// Revocation list version last signed.
+    pub revocation_version: u64,
+    /// Revoked serials.
+    pub revoked: Vec<u64>,
+    /// Everything issued.
+    pub issued: Vec<Issued>,
+}
+
+fn read_register(dir: &Path) -> Result<Register> {
+    let path = dir.join(files::CA_REGISTER);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} (run `medblock ca init --dir {}` first)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    toml::from_str(&text).with_context(|| format!("{} is not a CA register", path.display()))
+}
+
+fn write_register(dir: &Path, r: &Register) -> Result<()> {
+    let path = dir.join(files::CA_REGISTER);
+    let tmp = dir.join(format!("{}.tmp", files::CA_REGISTER));
+    std::fs::write(&tmp, toml::to_string_pretty(r)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+fn load_ca(dir: &Path) -> Result<CertificateAuthority> {
+    Ok(CertificateAuthority::new(load_signing_key(
+        &dir.join(files::CA_KEY),
+    )?))
+}
+
+/// `ca init`: a new CA key and an empty register.
+pub fn init(dir: &Path, network: &str, regions: &[String]) -> Result<String> {
+    ensure!(!regions.is_empty(), "name at least one region");
+    std::fs::create_dir_all(dir)?;
+    let key_path = dir.join(files::CA_KEY);
+    ensure!(
+        !key_path.exists(),
+        "{} already exists: this directory holds a CA",
+        key_path.display()
+    );
+    let key = SigningKey::generate(&mut rand::rng());
+    save_signing_key(&key_path, "medblock CA", &key)?;
+    write_register(
+        dir,
+        &Register {
+            network: network.to_owned(),
+            regions: regions.to_vec(),
+            next_serial: 1,
+            revocation_version: 0,
+            revoked: Vec::new(),
+            issued: Vec::new(),
+        },
+    )?;
+    Ok(key.public().to_hex())
+}
+
+/// What `ca issue` binds.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// Holder name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Hospital.
+    pub hospital: String,
+    /// Department (clients).
+    pub department: String,
+    /// Roles by name.
+    pub roles: Vec<String>,
+    /// Directory holding (or to receive) the holder's key file; the certificate is written there.
+    pub node_dir: PathBuf,
+    /// Validity in days.
+    pub days: u64,
+}
+
+/// `ca issue`: certifies the key in the node directory (creating it if absent).
+pub fn issue(dir: &Path, req: &IssueRequest, now_ms: u64) -> Result<Issued> {
+    let ca = load_ca(dir)?;
+    let mut reg = read_register(dir)?;
+    ensure!(
+        reg.regions.contains(&req.region),
+        "region {:?} is not one of the network's regions {:?}",
+        req.region,
+        reg.regions
+    );
+    let mut roles = Vec::new();
+    for r in &req.roles {
+        roles.push(parse_role(r).with_context(|| format!("unknown role {r:?}"))?);
+    }
+    ensure!(!roles.is_empty(), "give at least one role");
+    if roles.contains(&wire::Role::Client) {
+        ensure!(
+            !req.department.is_empty(),
+            "a client (department) certificate needs --department"
+        );
+    }
+    std::fs::create_dir_all(&req.node_dir)?;
+    let key_path = req.node_dir.join(files::NODE_KEY);
+    let identity = if key_path.exists() {
+        load_identity(&key_path)?
+    } else {
+        let id = Identity::generate(&mut rand::rng());
+        save_identity(&key_path, &req.name, &id)?;
+        id
+    };
+    let serial = reg.next_serial;
+    let key = identity.signing.public();
+    let cert = ca.issue(wire::CertificateBody {
+        serial,
+        name: req.name.clone(),
+        hospital: req.hospital.clone(),
+        department: req.department.clone(),
+        region: req.region.clone(),
+        roles: roles.iter().map(|r| *r as i32).collect(),
+        public_key: key.as_bytes().to_vec(),
+        sealing_key: identity.sealing.public().0.to_vec(),
+        peer_id: peer_id_bytes(&key),
+        not_before_ms: now_ms.saturating_sub(60_000),
+        not_after_ms: now_ms.saturating_add(req.days.saturating_mul(86_400_000)),
+        issuer_key: Vec::new(),
+    });
+    let bytes = cert.encode_to_vec();
+    std::fs::write(req.node_dir.join(files::CERTIFICATE), &bytes)?;
+    let issued = Issued {
+        serial,
+        name: req.name.clone(),
+        key: key.to_hex(),
+        region: req.region.clone(),
+        hospital: req.hospital.clone(),
+        department: req.department.clone(),
+        roles: roles.iter().map(|r| role_name(*r).to_owned()).collect(),
+        certificate: hex::encode(&bytes),
+    };
+    reg.next_serial += 1;
+    reg.issued.push(issued.clone());
+    write_register(dir, &reg)?;
+    Ok(issued)
+}
+
+/// `ca genesis`: signs a genesis naming every certificate issued so far (the founding members).
+pub fn genesis(
+    dir: &Path,
+    out: &Path,
+    params: Option<wire::ConsensusParams>,
+    now_ms: u64,
+) -> Result<String> {
+    let ca = load_ca(dir)?;
+    let reg = read_register(dir)?;
+    ensure!(
+        !reg.issued.is_empty(),
+        "issue the founding nodes' certificates first"
+    );
+    let mut certificates = Vec::new();
+    for i in &reg.issued {
+        let bytes = hex::decode(&i.certificate)?;
+        certificates.push(wire::Certificate::decode(bytes.as_slice())?);
+    }
+    let genesis = build_genesis(
+        &ca,
+        &GenesisSpec {
+            network: reg.network.clone(),
+            regions: reg.regions.clone(),
+            certificates,
+            regulator: None,
+            params: params.unwrap_or_else(default_params),
+            created_at_ms: now_ms,
+        },
+    );
+    let bytes = genesis.encode_to_vec();
+    std::fs::write(out, &bytes)?;
+    let verified = medblock_core::genesis::verify_genesis(&bytes)?;
+    Ok(verified.hash.to_hex())
+}
+
+/// `ca revoke`: adds serials to the revocation list and signs its next version.
+pub fn revoke(dir: &Path, serials: &[u64], now_ms: u64) -> Result<(u64, PathBuf)> {
+    let ca = load_ca(dir)?;
+    let mut reg = read_register(dir)?;
+    for s in serials {
+        if !reg.issued.iter().any(|i| i.serial == *s) {
+            bail!("serial {s} was never issued by this CA");
+        }
+    }
+    let mut revoked: BTreeSet<u64> = reg.revoked.iter().copied().collect();
+    revoked.extend(serials.iter().copied());
+    reg.revocation_version += 1;
+    reg.revoked = revoked.iter().copied().collect();
+    let list = ca.revocation_list(reg.revocation_version, revoked, now_ms);
+    let path = dir.join(files::REVOCATIONS);
+    std::fs::write(&path, list.encode_to_vec())?;
+    write_register(dir, &reg)?;
+    Ok((reg.revocation_version, path))
+}
+
+/// The serial of the certificate issued to `name`.
+pub fn serial_of(dir: &Path, name: &str) -> Result<u64> {
+    let reg = read_register(dir)?;
+    reg.issued
+        .iter()
+        .rev()
+        .find(|i| i.name == name)
+        .map(|i| i.serial)
+        .with_context(|| format!("no certificate issued to {name:?}"))
+}

@@ -1,0 +1,422 @@
+//! The operator commands: `ca`, `node`, `client`, `status`. Parsing lives here so tests drive
+//! exactly what people type.
+
+use crate::ca::{self, IssueRequest, files};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use medblock_actors::client::{SubmitOutcome, Visit};
+use medblock_actors::node::NodeStatus;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `medblock ca ...`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a certificate authority (key and register) in a directory.
+    Init {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Network name.
+        #[arg(long, default_value = "medblock")]
+        network: String,
+        /// Regions, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "region-1")]
+        regions: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Certify a node or department (creates its key file in --node-dir if absent).
+    Issue {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Holder name.
+        #[arg(long)]
+        name: String,
+        /// Region.
+        #[arg(long)]
+        region: String,
+        /// Roles, comma-separated: endorser, orderer, committer, client, regulator.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Hospital.
+        #[arg(long, default_value = "")]
+        hospital: String,
+        /// Department (clients).
+        #[arg(long, default_value = "")]
+        department: String,
+        /// The holder's directory (key file in, certificate out).
+        #[arg(long)]
+        node_dir: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign the genesis naming every certificate issued so far (the founding members).
+    Genesis {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke certificates (by serial or holder name) and sign the next revocation list;
+    /// with --node, hand it to a running node, which gossips it to the network.
+    Revoke {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Serials to revoke.
+        #[arg(long, value_delimiter = ',')]
+        serial: Vec<u64>,
+        /// Holder names to revoke.
+        #[arg(long, value_delimiter = ',')]
+        name: Vec<String>,
+        /// HTTP address of a node to publish through (e.g. http://127.0.0.1:8080).
+        #[arg(long)]
+        node: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `medblock node ...`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Write node.toml into a node directory prepared by `ca issue`.
+    Init {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// p2p listen multiaddr.
+        #[arg(long, default_value = "/ip4/127.0.0.1/tcp/7000")]
+        listen: String,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
+        /// Bootstrap multiaddrs.
+        #[arg(long, value_delimiter = ',')]
+        bootstrap: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a node (restarts from its RocksDB state).
+    Run {
+        /// Node directory (holding node.toml), or --config.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `medblock client ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Submit one visit (flags) or a JSON file of visits through a department node.
+    Submit(SubmitArgs),
+}
+
+/// Options of `client submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The department node's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// A JSON file: a list of visits ({patient, diagnosis, examination_results, treatment_plan, emr}).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Patient id (one visit).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// Diagnosis (one visit).
+    #[arg(long)]
+    pub diagnosis: Option<String>,
+    /// Examination results (one visit).
+    #[arg(long, default_value = "")]
+    pub examination_results: String,
+    /// Treatment plan (one visit).
+    #[arg(long, default_value = "")]
+    pub treatment_plan: String,
+    /// Return once accepted instead of once committed.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the commit.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `medblock status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The node's HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub node: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce()) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human();
+    }
+    Ok(())
+}
+
+/// Runs a `ca` command.
+pub fn ca(cmd: CaCommand) -> Result<()> {
+    match cmd {
+        CaCommand::Init {
+            dir,
+            network,
+            regions,
+            json,
+        } => {
+            let key = ca::init(&dir, &network, &regions)?;
+            let v = serde_json::json!({ "dir": dir, "ca_key": key, "network": network, "regions": regions });
+            print(json, &v, || {
+                println!("CA created in {} (key {key})", dir.display())
+            })
+        }
+        CaCommand::Issue {
+            dir,
+            name,
+            region,
+            roles,
+            hospital,
+            department,
+            node_dir,
+            days,
+            json,
+        } => {
+            let issued = ca::issue(
+                &dir,
+                &IssueRequest {
+                    name,
+                    region,
+                    hospital,
+                    department,
+                    roles,
+                    node_dir: node_dir.clone(),
+                    days,
+                },
+                now_ms(),
+            )?;
+            print(json, &issued, || {
+                println!(
+                    "issued serial {} to {} ({}) in {}; certificate in {}",
+                    issued.serial,
+                    issued.name,
+                    issued.roles.join(","),
+                    issued.region,
+                    node_dir.join(files::CERTIFICATE).display()
+                )
+            })
+        }
+        CaCommand::Genesis { dir, out, json } => {
+            let hash = ca::genesis(&dir, &out, None, now_ms())?;
+            let v = serde_json::json!({ "genesis": out, "hash": hash });
+            print(json, &v, || {
+                println!("genesis {hash} written to {}", out.display())
+            })
+        }
+        CaCommand::Revoke {
+            dir,
+            mut serial,
+            name,
+            node,
+            json,
+        } => {
+            for n in &name {
+                serial.push(ca::serial_of(&dir, n)?);
+            }
+            if serial.is_empty() {
+                bail!("give --serial or --name");
+            }
+            let (version, path) = ca::revoke(&dir, &serial, now_ms())?;
+            let mut published = false;
+            if let Some(node) = &node {
+                let bytes = std::fs::read(&path)?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let r = reqwest::Client::new()
+                        .post(format!("{}/revocations", node.trim_end_matches('/')))
+                        .body(bytes)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(
+                        r.status().is_success(),
+                        "node refused the list: {}",
+                        r.text().await?
+                    );
+                    anyhow::Ok(())
+                })?;
+                published = true;
+            }
+            let v = serde_json::json!({ "version": version, "revoked": serial, "list": path, "published": published });
+            print(json, &v, || {
+                println!(
+                    "revocation list v{version} ({serial:?}) written to {}",
+                    path.display()
+                )
+            })
+        }
+    }
+}
+
+/// Runs a `node` command.
+pub fn node(cmd: NodeCommand) -> Result<()> {
+    match cmd {
+        NodeCommand::Init {
+            dir,
+            genesis,
+            listen,
+            http,
+            bootstrap,
+            json,
+        } => {
+            let path = crate::run::init(&dir, &genesis, &listen, &http, &bootstrap)?;
+            let v = serde_json::json!({ "config": path });
+            print(json, &v, || println!("wrote {}", path.display()))
+        }
+        NodeCommand::Run { dir, config } => {
+            let path = match (config, dir) {
+                (Some(c), _) => c,
+                (None, Some(d)) => d.join(files::CONFIG),
+                (None, None) => bail!("give --dir or --config"),
+            };
+            crate::run::run(&path)
+        }
+    }
+}
+
+/// Runs a `client` command.
+pub fn client(cmd: ClientCommand) -> Result<()> {
+    let ClientCommand::Submit(a) = cmd;
+    let visits: Vec<Visit> = match (&a.file, &a.patient, &a.diagnosis) {
+        (Some(f), _, _) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON list of visits", f.display()))?
+        }
+        (None, Some(p), Some(d)) => vec![Visit {
+            patient: p.clone(),
+            diagnosis: d.clone(),
+            examination_results: a.examination_results.clone(),
+            treatment_plan: a.treatment_plan.clone(),
+            emr: None,
+        }],
+        _ => bail!("give --file, or --patient and --diagnosis"),
+    };
+    let body = crate::http::SubmitBody {
+        visits,
+        wait: !a.no_wait,
+        timeout_ms: a.timeout * 1000,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let out: Vec<SubmitOutcome> = rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/submit", a.node.trim_end_matches('/')))
+            .timeout(std::time::Duration::from_secs(a.timeout + 10))
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("no node answering at {}", a.node))?;
+        let status = r.status();
+        let text = r.text().await?;
+        anyhow::ensure!(status.is_success(), "node answered {status}: {text}");
+        Ok::<_, anyhow::Error>(serde_json::from_str(&text)?)
+    })?;
+    print(a.json, &out, || {
+        for o in &out {
+            println!(
+                "{}/{}#{} {} at height {} block {}",
+                o.hospital, o.department, o.sequence, o.status, o.height, o.block_hash
+            );
+        }
+    })
+}
+
+/// Fetches a node's status over HTTP.
+pub async fn fetch_status(node: &str) -> Result<NodeStatus> {
+    let r = reqwest::Client::new()
+        .get(format!("{}/status", node.trim_end_matches('/')))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .with_context(|| format!("no node answering at {node}"))?;
+    anyhow::ensure!(r.status().is_success(), "node answered {}", r.status());
+    Ok(r.json().await?)
+}
+
+/// Runs `status`.
+pub fn status(a: StatusArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let s = rt.block_on(fetch_status(&a.node))?;
+    print(a.json, &s, || {
+        println!(
+            "{} [{}] region {} roles {}",
+            s.name,
+            s.key,
+            s.region,
+            s.roles.join(",")
+        );
+        println!(
+            "  height {} tip {} ledger {}",
+            s.height, s.tip_hash, s.ledger_hash
+        );
+        println!(
+            "  turn {} view {} primary {}",
+            s.turn,
+            s.view,
+            s.primary.clone().unwrap_or_default()
+        );
+        for e in &s.endorsers {
+            println!(
+                "  region {} endorser {} (round {})",
+                e.region,
+                e.endorser.clone().unwrap_or("-".into()),
+                e.view
+            );
+        }
+        println!("  peers {}", s.peers.len());
+        for f in &s.flagged {
+            println!("  FLAGGED {} ({}) at height {}", f.name, f.key, f.height);
+        }
+    })
+}

@@ -1,0 +1,106 @@
+//! A node's configuration file (`node.toml`): where its keys, certificate, genesis and data
+//! live, where it listens and whom it joins through. Paths are relative to the file's directory.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `[p2p]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct P2pSection {
+    /// Multiaddr to listen on.
+    pub listen: String,
+    /// Multiaddrs of nodes to join through (with `/p2p/<peer id>`).
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// How long a request waits for its answer.
+    #[serde(default = "default_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_timeout() -> u64 {
+    5_000
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpSection {
+    /// Address of /healthz, /status and the client API.
+    pub listen: String,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The node's key file.
+    pub key_file: PathBuf,
+    /// Its certificate.
+    pub certificate: PathBuf,
+    /// The network's genesis.
+    pub genesis: PathBuf,
+    /// Data directory (ledger, queues, EMRs).
+    pub data_dir: PathBuf,
+    /// p2p.
+    pub p2p: P2pSection,
+    /// HTTP.
+    pub http: HttpSection,
+}
+
+impl NodeConfig {
+    /// Reads `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut c: NodeConfig = toml::from_str(&text)
+            .with_context(|| format!("{} is not a node config", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut c.key_file,
+            &mut c.certificate,
+            &mut c.genesis,
+            &mut c.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+
+    /// The file's text, with comments for people editing it.
+    pub fn to_commented_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let boot: Vec<String> = self.p2p.bootstrap.iter().map(|b| q(b)).collect();
+        format!(
+            "# MedBlock node configuration. Relative paths are relative to this file.\n\
+             \n\
+             # The node's keys (owner-only permissions) and its CA certificate, from `medblock ca issue`.\n\
+             key_file = {}\n\
+             certificate = {}\n\
+             # The network's genesis, from `medblock ca genesis`: it names the CA, members and parameters.\n\
+             genesis = {}\n\
+             # Ledger, pending queue, outbox, EMR database and patient registry live here.\n\
+             data_dir = {}\n\
+             \n\
+             [p2p]\n\
+             # Where other nodes reach this one (a multiaddr; tcp/0 picks a free port).\n\
+             listen = {}\n\
+             # Nodes to join through, each ending in /p2p/<peer id>; Kademlia finds the rest.\n\
+             bootstrap = [{}]\n\
+             # How long a request to a peer waits for its answer, in milliseconds.\n\
+             request_timeout_ms = {}\n\
+             \n\
+             [http]\n\
+             # /healthz, /status and the department API (POST /submit) are served here.\n\
+             listen = {}\n",
+            q(&self.key_file.display().to_string()),
+            q(&self.certificate.display().to_string()),
+            q(&self.genesis.display().to_string()),
+            q(&self.data_dir.display().to_string()),
+            q(&self.p2p.listen),
+            boot.join(", "),
+            self.p2p.request_timeout_ms,
+            q(&self.http.listen),
+        )
+    }
+}

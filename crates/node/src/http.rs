@@ -1,0 +1,99 @@
+//! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), and the department API
+//! `POST /submit`; `POST /revocations` takes a CA-signed list to apply and gossip.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use medblock_actors::ActorError;
+use medblock_actors::RunningNode;
+use medblock_actors::client::Visit;
+use medblock_core::wire;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// Body of `POST /submit`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitBody {
+    /// The visits to record.
+    pub visits: Vec<Visit>,
+    /// Answer once committed (default) or once accepted by the endorser.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// How long to wait for the commit, in milliseconds.
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_wait_ms() -> u64 {
+    60_000
+}
+
+fn error_response(e: &ActorError) -> HttpResponse {
+    let body = serde_json::json!({ "error": e.to_string() });
+    match e {
+        ActorError::BadRequest(_) => HttpResponse::BadRequest().json(body),
+        ActorError::NotCommitted(_) => HttpResponse::Accepted().json(body),
+        _ => HttpResponse::ServiceUnavailable().json(body),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn status(node: web::Data<RunningNode>) -> HttpResponse {
+    match node.status().await {
+        Ok(s) => HttpResponse::Ok().json(s),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn submit(node: web::Data<RunningNode>, body: web::Json<SubmitBody>) -> HttpResponse {
+    let body = body.into_inner();
+    if body.visits.is_empty() || body.visits.len() > 10_000 {
+        return error_response(&ActorError::BadRequest(
+            "send between 1 and 10,000 visits".into(),
+        ));
+    }
+    let timeout = Duration::from_millis(body.timeout_ms.clamp(100, 600_000));
+    match node.submit(body.visits, body.wait, timeout).await {
+        Ok(out) => HttpResponse::Ok().json(out),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResponse {
+    let Ok(list) = wire::RevocationList::decode(body.as_ref()) else {
+        return error_response(&ActorError::BadRequest(
+            "body is not a RevocationList".into(),
+        ));
+    };
+    match node.publish_revocations(list).await {
+        Ok(version) => HttpResponse::Ok().json(serde_json::json!({ "version": version })),
+        Err(e) => HttpResponse::BadRequest().json(serde_json::json!({ "error": e.to_string() })),
+    }
+}
+
+/// Starts serving on an already bound listener (so the address is known before the node
+/// announces it). The returned server runs until stopped.
+pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::new(node);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::JsonConfig::default().limit(64 << 20))
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .route("/healthz", web::get().to(healthz))
+            .route("/status", web::get().to(status))
+            .route("/submit", web::post().to(submit))
+            .route("/revocations", web::post().to(revocations))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}

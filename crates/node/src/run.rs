@@ -1,0 +1,101 @@
+//! `medblock node init` and `medblock node run`.
+
+use crate::ca::files;
+use crate::config::{HttpSection, NodeConfig, P2pSection};
+use anyhow::{Context, Result};
+use medblock_actors::node::{NodeOptions, start};
+use medblock_core::wire;
+use medblock_storage::keyfile::load_identity;
+use prost::Message;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Writes `node.toml` (and copies genesis) into a node directory that `ca issue` prepared.
+pub fn init(
+    dir: &Path,
+    genesis: &Path,
+    listen: &str,
+    http: &str,
+    bootstrap: &[String],
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    for f in [files::NODE_KEY, files::CERTIFICATE] {
+        anyhow::ensure!(
+            dir.join(f).exists(),
+            "{} is missing: run `medblock ca issue --node-dir {}` first",
+            dir.join(f).display(),
+            dir.display()
+        );
+    }
+    let target = dir.join(files::GENESIS);
+    if genesis != target {
+        std::fs::copy(genesis, &target)
+            .with_context(|| format!("copying {}", genesis.display()))?;
+    }
+    let cfg = NodeConfig {
+        key_file: files::NODE_KEY.into(),
+        certificate: files::CERTIFICATE.into(),
+        genesis: files::GENESIS.into(),
+        data_dir: "data".into(),
+        p2p: P2pSection {
+            listen: listen.to_owned(),
+            bootstrap: bootstrap.to_vec(),
+            request_timeout_ms: 5_000,
+        },
+        http: HttpSection {
+            listen: http.to_owned(),
+        },
+    };
+    let path = dir.join(files::CONFIG);
+    std::fs::write(&path, cfg.to_commented_toml())?;
+    Ok(path)
+}
+
+/// Node options from a config file.
+pub fn options(cfg: &NodeConfig, http_address: String) -> Result<NodeOptions> {
+    let identity = load_identity(&cfg.key_file)?;
+    let cert_bytes = std::fs::read(&cfg.certificate)
+        .with_context(|| format!("reading {}", cfg.certificate.display()))?;
+    let certificate = wire::Certificate::decode(cert_bytes.as_slice())
+        .with_context(|| format!("{} is not a certificate", cfg.certificate.display()))?;
+    let genesis = std::fs::read(&cfg.genesis)
+        .with_context(|| format!("reading {}", cfg.genesis.display()))?;
+    Ok(NodeOptions {
+        data_dir: cfg.data_dir.clone(),
+        identity,
+        certificate,
+        genesis,
+        listen: cfg.p2p.listen.clone(),
+        bootstrap: cfg.p2p.bootstrap.clone(),
+        http_address,
+        request_timeout: Duration::from_millis(cfg.p2p.request_timeout_ms.max(100)),
+    })
+}
+
+/// Runs a node until Ctrl-C (or SIGTERM): the node, then its HTTP server.
+pub fn run(config: &Path) -> Result<()> {
+    let cfg = NodeConfig::load(config)?;
+    let listener = TcpListener::bind(&cfg.http.listen)
+        .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
+    let http_address = listener.local_addr()?.to_string();
+    let opts = options(&cfg, http_address.clone())?;
+    let sys = actix_web::rt::System::new();
+    sys.block_on(async move {
+        let node = start(opts).await?;
+        tracing::info!(http = http_address, p2p = ?node.ctx.net.listen_addrs(), "node running");
+        let server = crate::http::serve(node.clone(), listener)?;
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("stopping");
+        handle.stop(true).await;
+        node.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(())
+}

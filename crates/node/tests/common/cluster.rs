@@ -1,0 +1,265 @@
+//! An in-process MedBlock network for integration tests: a real CA, certificates and genesis
+//! (the same code as `medblock ca`), and real nodes (RocksDB, libp2p on 127.0.0.1, actors), each
+//! on its own thread with its own actix System so that nodes can be killed and restarted.
+
+#![allow(dead_code)]
+
+use medblock_actors::node::{NodeOptions, NodeStatus, NodeThread};
+use medblock_core::genesis::default_params;
+use medblock_core::wire;
+use medblock_node::ca::{self, IssueRequest, files};
+use medblock_storage::keyfile::load_identity;
+use prost::Message;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// One node's recipe.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub region: String,
+    pub roles: Vec<String>,
+    pub hospital: String,
+    pub department: String,
+}
+
+impl Spec {
+    pub fn new(name: &str, region: &str, roles: &str) -> Self {
+        Self {
+            name: name.into(),
+            region: region.into(),
+            roles: roles.split(',').map(str::to_owned).collect(),
+            hospital: String::new(),
+            department: String::new(),
+        }
+    }
+
+    pub fn department(mut self, hospital: &str, department: &str) -> Self {
+        self.hospital = hospital.into();
+        self.department = department.into();
+        self
+    }
+}
+
+/// The standard test network: 2 regions, each with 2 endorser candidates and 2 orderers, plus
+/// one department per region (hospital h1 in region-1, h2 in region-2).
+pub fn standard() -> Vec<Spec> {
+    vec![
+        Spec::new("r1-endorser-a", "region-1", "endorser,committer"),
+        Spec::new("r1-endorser-b", "region-1", "endorser,committer"),
+        Spec::new("r2-endorser-a", "region-2", "endorser,committer"),
+        Spec::new("r2-endorser-b", "region-2", "endorser,committer"),
+        Spec::new("orderer-1", "region-1", "orderer,committer"),
+        Spec::new("orderer-2", "region-1", "orderer,committer"),
+        Spec::new("orderer-3", "region-2", "orderer,committer"),
+        Spec::new("orderer-4", "region-2", "orderer,committer"),
+        Spec::new("h1-cardiology", "region-1", "client").department("h1", "cardiology"),
+        Spec::new("h2-oncology", "region-2", "client").department("h2", "oncology"),
+    ]
+}
+
+/// Consensus parameters tuned for tests: short turns and timeouts.
+pub fn test_params() -> wire::ConsensusParams {
+    wire::ConsensusParams {
+        max_block_events: 200,
+        block_interval_ms: 200,
+        turn_timeout_ms: 4_000,
+        view_change_timeout_ms: 1_500,
+        committee_size: 4,
+        checkpoint_interval: 16,
+        ledger_gossip_interval_ms: 1_000,
+        ..default_params()
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub specs: Vec<Spec>,
+    pub nodes: Vec<Option<NodeThread>>,
+    pub genesis: Vec<u8>,
+    pub bootstrap: Vec<String>,
+}
+
+pub fn ca_dir(root: &Path) -> PathBuf {
+    root.join("ca")
+}
+
+pub fn node_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("nodes").join(name)
+}
+
+fn now_ms() -> u64 {
+    medblock_actors::clock::now_ms()
+}
+
+impl Cluster {
+    /// Creates the CA, certificates and genesis (nothing started).
+    pub fn create(specs: Vec<Spec>, params: wire::ConsensusParams) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = ca_dir(dir.path());
+        ca::init(&ca, "test", &["region-1".into(), "region-2".into()]).expect("ca init");
+        for s in &specs {
+            ca::issue(
+                &ca,
+                &IssueRequest {
+                    name: s.name.clone(),
+                    region: s.region.clone(),
+                    hospital: s.hospital.clone(),
+                    department: s.department.clone(),
+                    roles: s.roles.clone(),
+                    node_dir: node_dir(dir.path(), &s.name),
+                    days: 30,
+                },
+                now_ms(),
+            )
+            .expect("issue");
+        }
+        let genesis_path = dir.path().join(files::GENESIS);
+        ca::genesis(&ca, &genesis_path, Some(params), now_ms()).expect("genesis");
+        let genesis = std::fs::read(&genesis_path).expect("genesis bytes");
+        let n = specs.len();
+        Self {
+            dir,
+            specs,
+            nodes: (0..n).map(|_| None).collect(),
+            genesis,
+            bootstrap: Vec::new(),
+        }
+    }
+
+    pub fn index(&self, name: &str) -> usize {
+        self.specs
+            .iter()
+            .position(|s| s.name == name)
+            .expect("known node")
+    }
+
+    pub fn options(&self, i: usize) -> NodeOptions {
+        let d = node_dir(self.dir.path(), &self.specs[i].name);
+        let cert = std::fs::read(d.join(files::CERTIFICATE)).expect("certificate");
+        NodeOptions {
+            data_dir: d.join("data"),
+            identity: load_identity(&d.join(files::NODE_KEY)).expect("key"),
+            certificate: wire::Certificate::decode(cert.as_slice()).expect("certificate decodes"),
+            genesis: self.genesis.clone(),
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            bootstrap: self.bootstrap.clone(),
+            http_address: String::new(),
+            request_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// Starts node `i`; the first node started becomes everyone's bootstrap peer.
+    pub fn start(&mut self, i: usize) {
+        let node = NodeThread::spawn(self.options(i)).expect("node starts");
+        if self.bootstrap.is_empty() {
+            self.bootstrap = node.node.ctx.net.listen_addrs();
+        }
+        self.nodes[i] = Some(node);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.specs.len() {
+            self.start(i);
+        }
+    }
+
+    /// Stops node `i` without a goodbye, as a crash would.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(n) = self.nodes[i].take() {
+            n.stop();
+        }
+    }
+
+    pub fn node(&self, i: usize) -> &NodeThread {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    pub fn status(&self, i: usize) -> NodeStatus {
+        let node = self.node(i).node.clone();
+        block_on(async move { node.status().await }).expect("status")
+    }
+
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_some())
+            .collect()
+    }
+
+    /// Waits until `cond` holds over the statuses of running nodes, or panics with the last ones.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        cond: impl Fn(&[(usize, NodeStatus)]) -> bool,
+    ) -> Vec<(usize, NodeStatus)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st: Vec<(usize, NodeStatus)> = self
+                .running()
+                .into_iter()
+                .map(|i| (i, self.status(i)))
+                .collect();
+            if cond(&st) {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let brief: Vec<String> = st
+                    .iter()
+                    .map(|(_, s)| {
+                        format!(
+                            "{} h={} turn={} view={} peers={} endorsers={:?}",
+                            s.name,
+                            s.height,
+                            s.turn,
+                            s.view,
+                            s.peers.len(),
+                            s.endorsers
+                                .iter()
+                                .map(|e| e.endorser.clone().map(|k| k[..8].to_string()))
+                                .collect::<Vec<_>>()
+                        )
+                    })
+                    .collect();
+                panic!("timed out waiting for {what}:\n{}", brief.join("\n"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until every running node is admitted by every other and each region has an endorser.
+    pub fn wait_ready(&self, timeout: Duration) {
+        let n = self.running().len();
+        self.wait_for(
+            "a fully connected network with elected endorsers",
+            timeout,
+            |st| {
+                st.iter().all(|(_, s)| {
+                    s.peers.len() + 1 >= n && s.endorsers.iter().all(|e| e.endorser.is_some())
+                })
+            },
+        );
+    }
+}
+
+/// Runs a future on a throwaway current-thread runtime (node addresses work from any thread).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// `n` synthetic visits for patients p0..p(patients-1).
+pub fn visits(prefix: &str, n: usize, patients: usize) -> Vec<medblock_actors::client::Visit> {
+    (0..n)
+        .map(|i| medblock_actors::client::Visit {
+            patient: format!("{prefix}-patient-{}", i % patients.max(1)),
+            diagnosis: format!("diagnosis {i}"),
+            examination_results: format!("exam {i}"),
+            treatment_plan: format!("plan {i}"),
+            emr: None,
+        })
+        .collect()
+}

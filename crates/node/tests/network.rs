@@ -1,0 +1,328 @@
+//! A real MedBlock network in one process: RocksDB ledgers, libp2p over 127.0.0.1, the role
+//! actors and the consensus machines, with nodes killed, restarted and tampered with.
+
+mod common;
+
+use common::cluster::{Cluster, block_on, standard, test_params, visits};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn committers(c: &Cluster) -> Vec<usize> {
+    c.running()
+        .into_iter()
+        .filter(|i| c.specs[*i].roles.iter().any(|r| r == "committer"))
+        .collect()
+}
+
+/// Submits through a department node and waits for every commit.
+fn submit(
+    c: &Cluster,
+    name: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<medblock_actors::client::SubmitOutcome> {
+    let node = c.node(c.index(name)).node.clone();
+    let v = visits(prefix, n, 25);
+    block_on(async move { node.submit(v, true, Duration::from_secs(120)).await })
+        .expect("all visits committed")
+}
+
+fn wait_same_ledger(c: &Cluster, min_height: u64, timeout: Duration) -> (u64, String) {
+    let who = committers(c);
+    let st = c.wait_for(
+        "every committer at the same height and ledger hash",
+        timeout,
+        |st| {
+            let mine: Vec<_> = st
+                .iter()
+                .filter(|(i, _)| who.contains(i))
+                .map(|(_, s)| s)
+                .collect();
+            let hashes: BTreeSet<_> = mine
+                .iter()
+                .map(|s| (s.height, s.ledger_hash.clone()))
+                .collect();
+            hashes.len() == 1 && mine.first().is_some_and(|s| s.height >= min_height)
+        },
+    );
+    let s = &st
+        .iter()
+        .find(|(i, _)| who.contains(i))
+        .expect("a committer")
+        .1;
+    (s.height, s.ledger_hash.clone())
+}
+
+#[test]
+fn thousand_events_from_two_hospitals_commit_and_every_committer_agrees() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| submit(&c, "h1-cardiology", "h1", 500));
+        let b = s.spawn(|| submit(&c, "h2-oncology", "h2", 500));
+        (a.join().expect("h1"), b.join().expect("h2"))
+    });
+    assert_eq!(a.len() + b.len(), 1000);
+    assert!(
+        a.iter()
+            .chain(&b)
+            .all(|o| o.status == "committed" && o.height > 0)
+    );
+    let seqs: BTreeSet<(String, u64)> = a
+        .iter()
+        .chain(&b)
+        .map(|o| (o.hospital.clone(), o.sequence))
+        .collect();
+    assert_eq!(seqs.len(), 1000, "every event has its own sequence");
+    let max_height = a.iter().chain(&b).map(|o| o.height).max().unwrap_or(0);
+    let (height, _) = wait_same_ledger(&c, max_height, Duration::from_secs(60));
+    assert!(height >= max_height);
+    // Every committer holds all 1,000 events.
+    for i in committers(&c) {
+        let s = c.status(i);
+        assert!(
+            s.counters["events_committed"] >= 1000,
+            "{} committed {}",
+            s.name,
+            s.counters["events_committed"]
+        );
+        assert!(s.flagged.is_empty(), "{} flagged {:?}", s.name, s.flagged);
+    }
+}
+
+#[test]
+fn killed_endorser_is_replaced_by_election_and_waiting_clients_retry_without_loss() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    let first = submit(&c, "h1-cardiology", "warmup", 20);
+    assert_eq!(first.len(), 20);
+    let before = c.status(c.index("orderer-1"));
+    let r1 = before
+        .endorsers
+        .iter()
+        .find(|e| e.region == "region-1")
+        .and_then(|e| e.endorser.clone())
+        .expect("region-1 endorser");
+    let victim = c
+        .running()
+        .into_iter()
+        .find(|i| c.status(*i).key == r1)
+        .expect("endorser node");
+    // Uploads in flight while the endorser dies: submitted without waiting, then killed.
+    let node = c.node(c.index("h1-cardiology")).node.clone();
+    let pending = block_on(async move {
+        node.submit(visits("during", 40, 10), false, Duration::from_secs(5))
+            .await
+    })
+    .expect("accepted");
+    c.kill(victim);
+    // Region-1 elects the other candidate.
+    let st = c.wait_for(
+        "region-1 to elect another endorser",
+        Duration::from_secs(60),
+        |st| {
+            st.iter().all(|(_, s)| {
+                s.endorsers.iter().any(|e| {
+                    e.region == "region-1" && e.endorser.as_ref().is_some_and(|k| *k != r1)
+                })
+            })
+        },
+    );
+    let after = &st[0].1;
+    assert!(
+        after
+            .endorsers
+            .iter()
+            .find(|e| e.region == "region-1")
+            .is_some_and(|e| e.view > 0)
+    );
+    // Uploads continue, and the events in flight at the crash are all committed.
+    let more = submit(&c, "h1-cardiology", "after", 30);
+    assert!(more.iter().all(|o| o.status == "committed"));
+    let h1 = c.index("h1-cardiology");
+    c.wait_for("the outbox to drain", Duration::from_secs(90), |st| {
+        st.iter().any(|(i, s)| *i == h1 && s.outbox == 0)
+    });
+    let max_seq = pending.iter().map(|o| o.sequence).max().unwrap_or(0);
+    assert!(max_seq > 0);
+    let s = c.status(h1);
+    assert!(
+        s.counters["client_retries"] > 0 || pending.is_empty(),
+        "clients retried another endorser"
+    );
+    let (_, _) = wait_same_ledger(&c, 1, Duration::from_secs(60));
+    let total: u64 = c.status(c.index("orderer-2")).counters["events_committed"];
+    assert_eq!(total, 20 + 40 + 30, "no event lost or duplicated");
+}
+
+#[test]
+fn a_stopped_orderer_does_not_stop_commits_and_catches_up_after_restart() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    submit(&c, "h2-oncology", "a", 20);
+    let o4 = c.index("orderer-4");
+    c.kill(o4);
+    let out = submit(&c, "h2-oncology", "b", 60);
+    assert!(out.iter().all(|o| o.status == "committed"));
+    let top = out.iter().map(|o| o.height).max().unwrap_or(0);
+    c.start(o4);
+    c.wait_for(
+        "the restarted orderer to catch up",
+        Duration::from_secs(60),
+        |st| st.iter().any(|(i, s)| *i == o4 && s.height >= top),
+    );
+    wait_same_ledger(&c, top, Duration::from_secs(60));
+}
+
+#[test]
+fn a_ledger_tampered_with_on_disk_is_flagged_by_its_peers() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    submit(&c, "h1-cardiology", "t", 30);
+    wait_same_ledger(&c, 1, Duration::from_secs(30));
+    let victim = c.index("orderer-3");
+    c.kill(victim);
+    let ledger_dir = common::cluster::node_dir(c.dir.path(), "orderer-3")
+        .join("data")
+        .join("ledger");
+    {
+        use medblock_storage::keys_layout::{CF_EVENTS, LEDGER_CFS, event_key};
+        let id = medblock_storage::Ledger::open(
+            &ledger_dir,
+            medblock_storage::OpenCheck::HashChain,
+            4096,
+        )
+        .expect("ledger")
+        .block_id_at(1)
+        .expect("read")
+        .expect("block 1");
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &ledger_dir, LEDGER_CFS)
+            .expect("raw open");
+        let cf = db.cf_handle(CF_EVENTS).expect("cf");
+        let key = event_key(&id, 0);
+        let mut bytes = db.get_cf(cf, &key).expect("get").expect("event 0");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x5a;
+        db.put_cf(cf, &key, bytes).expect("tamper");
+    }
+    c.start(victim);
+    let name = "orderer-3";
+    // One gossip period is 1 s in the test genesis; allow a few for the restart itself.
+    c.wait_for(
+        "peers to flag the tampered node",
+        Duration::from_secs(20),
+        |st| {
+            st.iter()
+                .filter(|(i, _)| *i != victim)
+                .filter(|(_, s)| s.flagged.iter().any(|f| f.name == name))
+                .count()
+                >= 3
+        },
+    );
+}
+
+#[test]
+fn peers_without_a_valid_certificate_or_with_a_revoked_one_cannot_take_part() {
+    use medblock_core::keys::{Identity, SigningKey};
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    // An impostor: a certificate signed by another CA, for a fresh key.
+    let rogue_ca =
+        medblock_core::cert::CertificateAuthority::new(SigningKey::generate(&mut rand::rng()));
+    let id = Identity::generate(&mut rand::rng());
+    let key = id.signing.public();
+    let cert = rogue_ca.issue(medblock_core::wire::CertificateBody {
+        serial: 99,
+        name: "impostor".into(),
+        region: "region-1".into(),
+        roles: vec![medblock_core::wire::Role::Orderer as i32],
+        public_key: key.as_bytes().to_vec(),
+        peer_id: medblock_p2p::peer_id_bytes(&key),
+        not_before_ms: 0,
+        not_after_ms: u64::MAX,
+        ..Default::default()
+    });
+    let mut opts = c.options(0);
+    opts.identity = id.clone();
+    opts.certificate = cert.clone();
+    opts.data_dir = c.dir.path().join("impostor");
+    // Our own node refuses to start on a certificate that does not chain to the genesis CA...
+    assert!(medblock_actors::node::NodeThread::spawn(opts.clone()).is_err());
+    // A raw libp2p peer holding that key: the network refuses its Hello and its consensus traffic.
+    let target = c.node(0).node.ctx.key();
+    let addr = c.node(0).node.ctx.net.listen_addrs()[0].clone();
+    let genesis_hash = c.node(0).node.ctx.genesis_hash.clone();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        use medblock_core::wire::{self, error_reply::Code, net_request, net_response};
+        let (net, _events) = medblock_p2p::spawn(medblock_p2p::P2pConfig::new(id.signing.clone(), "/ip4/127.0.0.1/tcp/0"))
+            .await
+            .expect("impostor network");
+        net.dial(addr).await.expect("dial");
+        let consensus = wire::NetRequest {
+            kind: Some(net_request::Kind::Consensus(wire::ConsensusMessage::default())),
+        };
+        let first = net.request(target, consensus.clone()).await;
+        assert!(
+            matches!(&first, Ok(wire::NetResponse { kind: Some(net_response::Kind::Error(e)) }) if e.code == Code::Unauthorized as i32),
+            "consensus before a hello: {first:?}"
+        );
+        let hello = wire::NetRequest {
+            kind: Some(net_request::Kind::Hello(wire::Hello {
+                genesis_hash,
+                certificate: Some(cert),
+                height: 0,
+                http_address: String::new(),
+            })),
+        };
+        let answer = net.request(target, hello).await;
+        // Refused either way: an UNAUTHORIZED reply, or the node already cut the connection
+        // (its own Hello to the impostor failed the certificate check first) and banned it.
+        let refused = match &answer {
+            Ok(wire::NetResponse { kind: Some(net_response::Kind::Error(e)) }) => e.code == Code::Unauthorized as i32,
+            Ok(_) => false,
+            Err(_) => true,
+        };
+        assert!(refused, "rogue hello: {answer:?}");
+        net.shutdown().await;
+    });
+    assert!(c.status(0).counters["peers_refused"] >= 1);
+    assert!(c.status(0).peers.iter().all(|p| p.name != "impostor"));
+    // ...and nothing in the network admits it: count refusals after a raw connection attempt is
+    // made by a node whose certificate is then revoked.
+    let victim = c.index("orderer-2");
+    let (version, list_path) = medblock_node::ca::revoke(
+        &common::cluster::ca_dir(c.dir.path()),
+        &[
+            medblock_node::ca::serial_of(&common::cluster::ca_dir(c.dir.path()), "orderer-2")
+                .expect("serial"),
+        ],
+        medblock_actors::clock::now_ms(),
+    )
+    .expect("revoke");
+    assert_eq!(version, 1);
+    let list = <medblock_core::wire::RevocationList as prost::Message>::decode(
+        std::fs::read(list_path).expect("list").as_slice(),
+    )
+    .expect("decodes");
+    let via = c.node(c.index("orderer-1")).node.clone();
+    block_on(async move { via.publish_revocations(list).await }).expect("published");
+    let victim_key = c.status(victim).key;
+    c.wait_for(
+        "every other node to drop the revoked orderer",
+        Duration::from_secs(20),
+        |st| {
+            st.iter()
+                .filter(|(i, _)| *i != victim)
+                .all(|(_, s)| s.peers.iter().all(|p| p.key != victim_key))
+        },
+    );
+    // The network still commits without it (3 of 4 orderers remain).
+    let out = submit(&c, "h1-cardiology", "rv", 10);
+    assert!(out.iter().all(|o| o.status == "committed"));
+}

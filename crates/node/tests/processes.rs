@@ -1,0 +1,239 @@
+//! The first network scenario with separate `medblock node run` processes, set up with the same
+//! commands an operator types: `ca init`, `ca issue`, `ca genesis`, `node init`, `node run`,
+//! `client submit` and `status --json`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_medblock");
+
+fn medblock(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("medblock runs");
+    assert!(
+        out.status.success(),
+        "medblock {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status(http: &str) -> Option<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args(["status", "--node", &format!("http://{http}"), "--json"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
+    let root = tempfile::tempdir().expect("dir");
+    let root = root.path();
+    let ca = root.join("ca");
+    let ca_s = ca.to_str().expect("utf8");
+    medblock(&[
+        "ca",
+        "init",
+        "--dir",
+        ca_s,
+        "--regions",
+        "region-1,region-2",
+        "--json",
+    ]);
+    let nodes: Vec<(&str, &str, &str, &str, &str)> = vec![
+        ("r1-endorser-a", "region-1", "endorser,committer", "", ""),
+        ("r1-endorser-b", "region-1", "endorser,committer", "", ""),
+        ("r2-endorser-a", "region-2", "endorser,committer", "", ""),
+        ("r2-endorser-b", "region-2", "endorser,committer", "", ""),
+        ("orderer-1", "region-1", "orderer,committer", "", ""),
+        ("orderer-2", "region-1", "orderer,committer", "", ""),
+        ("orderer-3", "region-2", "orderer,committer", "", ""),
+        ("orderer-4", "region-2", "orderer,committer", "", ""),
+        ("h1-cardiology", "region-1", "client", "h1", "cardiology"),
+        ("h2-oncology", "region-2", "client", "h2", "oncology"),
+    ];
+    for (name, region, roles, hospital, dept) in &nodes {
+        let dir = root.join(name);
+        medblock(&[
+            "ca",
+            "issue",
+            "--dir",
+            ca_s,
+            "--name",
+            name,
+            "--region",
+            region,
+            "--roles",
+            roles,
+            "--hospital",
+            hospital,
+            "--department",
+            dept,
+            "--node-dir",
+            dir.to_str().expect("utf8"),
+            "--json",
+        ]);
+    }
+    let genesis = root.join("genesis.pb");
+    medblock(&[
+        "ca",
+        "genesis",
+        "--dir",
+        ca_s,
+        "--out",
+        genesis.to_str().expect("utf8"),
+        "--json",
+    ]);
+
+    let mut procs = Vec::new();
+    let mut https = Vec::new();
+    let mut bootstrap = String::new();
+    for (i, (name, ..)) in nodes.iter().enumerate() {
+        let dir = root.join(name);
+        let p2p = free_port();
+        let http = format!("127.0.0.1:{}", free_port());
+        let listen = format!("/ip4/127.0.0.1/tcp/{p2p}");
+        let mut args = vec![
+            "node".to_string(),
+            "init".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--genesis".into(),
+            genesis.display().to_string(),
+            "--listen".into(),
+            listen.clone(),
+            "--http".into(),
+            http.clone(),
+            "--json".into(),
+        ];
+        if i > 0 {
+            args.push("--bootstrap".into());
+            args.push(bootstrap.clone());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        medblock(&refs);
+        let log = std::fs::File::create(root.join(format!("{name}.log"))).expect("log");
+        let child = Command::new(BIN)
+            .args(["node", "run", "--dir", dir.to_str().expect("utf8")])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("node process");
+        procs.push(Proc(child));
+        if i == 0 {
+            // Wait for the first node's status to learn its PeerId.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let s = loop {
+                if let Some(s) = status(&http) {
+                    break s;
+                }
+                assert!(Instant::now() < deadline, "first node never answered");
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let peer_id = s["peer_id"].as_str().expect("peer_id").to_owned();
+            bootstrap = format!("{listen}/p2p/{peer_id}");
+        }
+        https.push(http);
+    }
+    let wait = |what: &str, secs: u64, cond: &dyn Fn(&[serde_json::Value]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let st: Vec<serde_json::Value> = https.iter().filter_map(|h| status(h)).collect();
+            if st.len() == https.len() && cond(&st) {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let logs: String = nodes
+                    .iter()
+                    .take(2)
+                    .map(|(n, ..)| {
+                        std::fs::read_to_string(root.join(format!("{n}.log"))).unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n----\n");
+                panic!(
+                    "timed out waiting for {what}: {st:?}\n{}",
+                    &logs[logs.len().saturating_sub(4000)..]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    let n = nodes.len();
+    wait("a connected network with endorsers", 60, &|st| {
+        st.iter().all(|s| {
+            s["peers"].as_array().is_some_and(|p| p.len() + 1 >= n)
+                && s["endorsers"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().all(|r| !r["endorser"].is_null()))
+        })
+    });
+    // Each hospital submits a JSON file of visits through its department node.
+    let submit = |http: &str, prefix: &str, count: usize| {
+        let visits: Vec<serde_json::Value> = (0..count)
+            .map(|i| serde_json::json!({"patient": format!("{prefix}-{}", i % 20), "diagnosis": format!("d{i}")}))
+            .collect();
+        let file = root.join(format!("{prefix}.json"));
+        std::fs::write(&file, serde_json::to_vec(&visits).expect("json")).expect("write");
+        let out = medblock(&[
+            "client",
+            "submit",
+            "--node",
+            &format!("http://{http}"),
+            "--file",
+            file.to_str().expect("utf8"),
+            "--json",
+        ]);
+        out.as_array().map(|a| a.len()).unwrap_or(0)
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| submit(&https[8], "h1", 150));
+        let b = s.spawn(|| submit(&https[9], "h2", 150));
+        (a.join().expect("h1"), b.join().expect("h2"))
+    });
+    assert_eq!(a + b, 300);
+    let st = wait("every committer to agree", 60, &|st| {
+        let c: Vec<&serde_json::Value> = st
+            .iter()
+            .filter(|s| {
+                s["roles"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|x| x == "committer"))
+            })
+            .collect();
+        let first = &c[0];
+        first["counters"]["events_committed"].as_u64() == Some(300)
+            && c.iter()
+                .all(|s| s["ledger_hash"] == first["ledger_hash"] && s["height"] == first["height"])
+    });
+    assert!(
+        st.iter()
+            .all(|s| s["flagged"].as_array().is_some_and(|f| f.is_empty()))
+    );
+    let _ = Path::new(".");
+}
