@@ -209,8 +209,7 @@ impl Committer {
             block.events.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        let endorser = medblock_core::keys::PublicKey::from_slice(&block.header.endorser_key)
-            .unwrap_or(self.ctx.key());
+        let endorser = block.endorser;
         let note = BlockCommitted {
             height,
             block_id: block.id,

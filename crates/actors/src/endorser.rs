@@ -273,7 +273,7 @@ impl Endorser {
                             .unwrap_or(false);
                         if has {
                             act.blocks_this_turn = 0;
-                            act.propose_again(ctx, turn, height, previous);
+                            act.propose(ctx, turn, height, previous);
                         } else {
                             act.finish_turn(turn);
                         }
@@ -304,10 +304,6 @@ impl Endorser {
         if let Some(o) = &self.orderer {
             o.do_send(Propose { height, payload });
         }
-    }
-
-    fn propose_again(&mut self, ctx: &mut Context<Self>, turn: u64, height: u64, previous: Hash32) {
-        self.propose(ctx, turn, height, previous);
     }
 
     fn finish_turn(&mut self, turn: u64) {

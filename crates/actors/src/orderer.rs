@@ -173,18 +173,6 @@ impl Orderer {
         })
     }
 
-    /// Connects the local endorser (turns and proposals).
-    pub fn with_endorser(mut self, endorser: Recipient<EndorserNews>) -> Self {
-        self.endorser = Some(endorser);
-        self
-    }
-
-    /// Adds a listener for endorser changes (the client).
-    pub fn with_listener(mut self, l: Recipient<EndorserChanged>) -> Self {
-        self.listeners.push(l);
-        self
-    }
-
     fn feed(&mut self, input: NodeInput, ctx: &mut Context<Self>) {
         let now = now_ms();
         let actions = {
