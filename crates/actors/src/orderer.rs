@@ -181,6 +181,7 @@ impl Orderer {
                 trust: &trust,
                 tips: &self.tips,
                 max_events: self.max_events,
+                max_skew_ms: self.ctx.genesis.params.max_clock_skew_ms,
             };
             self.node.handle(input, now, &check)
         };
@@ -220,8 +221,11 @@ impl Orderer {
         let Ok(body) = wire::ProposalBody::decode(env.body.as_slice()) else {
             return;
         };
-        if let Ok(b) = VerifiedBlock::from_bytes(&body.payload, self.max_events) {
-            self.tips.insert(b.height(), b.tip());
+        // Decided means certified: the header is all the tip needs.
+        if let Ok(tip) = medblock_core::block::decode_block(&body.payload)
+            .and_then(|b| VerifiedBlock::tip_of(&b))
+        {
+            self.tips.insert(tip.height, tip);
             while self.tips.len() > 256 {
                 self.tips.pop_first();
             }
@@ -489,6 +493,20 @@ impl Handler<GetConsensusStatus> for Orderer {
 
     fn handle(&mut self, _: GetConsensusStatus, _: &mut Self::Context) -> Self::Result {
         MessageResult(self.node.status())
+    }
+}
+
+/// The decided turn ends the machine remembers from a height on (see
+/// `ConsensusNode::turn_ends_from`), to serve catch-up beside the ledger's blocks.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<wire::DecidedValue>")]
+pub struct TurnEndsFrom(pub u64);
+
+impl Handler<TurnEndsFrom> for Orderer {
+    type Result = MessageResult<TurnEndsFrom>;
+
+    fn handle(&mut self, msg: TurnEndsFrom, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.node.turn_ends_from(msg.0))
     }
 }
 

@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::clock::now_ms;
 use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
 use crate::endorser::{Endorser, ReceiptsIn, UploadIn};
-use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted};
+use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted, TurnEndsFrom};
 use crate::peers::{admit, our_hello};
 use crate::shared::{Counters, Ctx};
 use actix::Addr;
@@ -37,6 +37,28 @@ fn error(code: Code, message: impl Into<String>) -> wire::NetResponse {
             code: code as i32,
             message: message.into(),
         })),
+    }
+}
+
+/// A catch-up answer: the ledger's blocks and the turn ends the orderer remembers, in the order
+/// they were decided. A turn end decided at height h precedes the block of the next turn at h;
+/// turn ends past the block after the last one served are left for the next request, so the
+/// node catching up never sees a turn end before the blocks of its turn.
+fn catch_up_answer(
+    blocks: wire::CatchUpResponse,
+    turn_ends: Vec<wire::DecidedValue>,
+) -> wire::CatchUpResponse {
+    let height = |d: &wire::DecidedValue| d.certificate.as_ref().map_or(0, |c| c.height);
+    let until = blocks.decided.last().map(|b| height(b) + 1);
+    let mut tagged: Vec<(u64, u8, wire::DecidedValue)> = turn_ends
+        .into_iter()
+        .filter(|t| until.is_none_or(|u| height(t) <= u))
+        .map(|t| (height(&t), 0, t))
+        .chain(blocks.decided.into_iter().map(|b| (height(&b), 1, b)))
+        .collect();
+    tagged.sort_by_key(|(h, kind, _)| (*h, *kind));
+    wire::CatchUpResponse {
+        decided: tagged.into_iter().map(|(_, _, d)| d).collect(),
     }
 }
 
@@ -196,12 +218,22 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
                 Err(_) => error(Code::Busy, "node shutting down"),
             }
         }
-        Kind::CatchUp(req) => match routes.committer.send(ServeCatchUp(req)).await {
-            Ok(r) => wire::NetResponse {
-                kind: Some(wire::net_response::Kind::CatchUp(r)),
-            },
-            Err(_) => error(Code::Busy, "node shutting down"),
-        },
+        Kind::CatchUp(req) => {
+            let from = req.from_height;
+            let Ok(blocks) = routes.committer.send(ServeCatchUp(req)).await else {
+                return error(Code::Busy, "node shutting down");
+            };
+            let turn_ends = routes
+                .orderer
+                .send(TurnEndsFrom(from))
+                .await
+                .unwrap_or_default();
+            wire::NetResponse {
+                kind: Some(wire::net_response::Kind::CatchUp(catch_up_answer(
+                    blocks, turn_ends,
+                ))),
+            }
+        }
         Kind::Upload(up) => {
             let Some(endorser) = &routes.endorser else {
                 return error(
@@ -318,5 +350,46 @@ async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -
             }
         }
         _ => Verdict::Reject,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catch_up_answer;
+    use medblock_core::wire;
+
+    fn dv(height: u64, turn: u64) -> wire::DecidedValue {
+        wire::DecidedValue {
+            value: None,
+            certificate: Some(wire::CommitCertificate {
+                height,
+                turn,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn order(r: &wire::CatchUpResponse) -> Vec<(u64, u64)> {
+        r.decided
+            .iter()
+            .filter_map(|d| d.certificate.as_ref().map(|c| (c.height, c.turn)))
+            .collect()
+    }
+
+    #[test]
+    fn turn_ends_are_placed_before_the_next_turns_block_and_not_past_the_batch() {
+        // Blocks 3..=5 from the ledger (turn 1 until 4, turn 2 from 5); turn ends at 5 (turn 1
+        // ended) and 9 (turn 2 ended, beyond this batch).
+        let blocks = wire::CatchUpResponse {
+            decided: vec![dv(3, 1), dv(4, 1), dv(5, 2)],
+        };
+        let answer = catch_up_answer(blocks, vec![dv(5, 1), dv(9, 2)]);
+        assert_eq!(order(&answer), vec![(3, 1), (4, 1), (5, 1), (5, 2)]);
+    }
+
+    #[test]
+    fn a_node_at_the_tip_gets_the_turn_ends_alone() {
+        let answer = catch_up_answer(wire::CatchUpResponse::default(), vec![dv(7, 3)]);
+        assert_eq!(order(&answer), vec![(7, 3)]);
     }
 }

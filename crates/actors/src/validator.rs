@@ -18,6 +18,8 @@ pub struct BlockCheck<'a> {
     pub tips: &'a BTreeMap<u64, ChainTip>,
     /// Genesis limit on events per block.
     pub max_events: usize,
+    /// Genesis bound on how far ahead of this orderer's clock a block may be dated.
+    pub max_skew_ms: u64,
 }
 
 impl ChainValidator for BlockCheck<'_> {
@@ -54,6 +56,9 @@ impl ChainValidator for BlockCheck<'_> {
         }
         block
             .check_extends(&previous)
+            .map_err(|e| bad(e.to_string()))?;
+        block
+            .check_time(now_ms, self.max_skew_ms)
             .map_err(|e| bad(e.to_string()))?;
         block
             .authorize(self.trust, now_ms)
@@ -107,10 +112,15 @@ pub fn verify_decided(
         .ok_or_else(|| DecidedError::Malformed("no certificate".into()))?;
     let body = wire::ProposalBody::decode(env.body.as_slice())
         .map_err(|e| DecidedError::Malformed(format!("proposal body: {e}")))?;
-    let mut block = VerifiedBlock::from_bytes(&body.payload, max_events)
-        .map_err(|e| DecidedError::Block(e.to_string()))?;
+    // The certificate first: only a block 2f+1 of the committee committed to is parsed, and
+    // then without re-checking the event signatures those orderers checked (see
+    // `VerifiedBlock::certified`); `expect` binds the certificate to this block's id.
     let checked = certificate::verify(cert, eligible, committee_size)
         .map_err(|e| DecidedError::Certificate(e.to_string()))?;
+    let decoded = medblock_core::block::decode_block(&body.payload)
+        .map_err(|e| DecidedError::Block(e.to_string()))?;
+    let mut block = VerifiedBlock::certified(decoded, max_events)
+        .map_err(|e| DecidedError::Block(e.to_string()))?;
     certificate::expect(&checked, block.height(), &block.id)
         .map_err(|e| DecidedError::Certificate(e.to_string()))?;
     block.block.certificate = Some(cert.clone());

@@ -149,6 +149,25 @@ impl VerifiedBlock {
     /// signature collection against its hash and against every event, both signatures of every
     /// event (in one batch), eq. (1), the Merkle root, upload order and unique sequence numbers.
     pub fn verify(block: wire::Block, max_events: usize) -> Result<Self, LedgerError> {
+        Self::check(block, max_events, true)
+    }
+
+    /// Every check of [`VerifiedBlock::verify`] except the events' signatures, for a block whose
+    /// commit certificate the caller has verified against the turn's committee: 2f+1 orderers
+    /// signed the commit only after each checked every event signature of exactly these bytes
+    /// (the block id binds the header, whose Merkle root and block hash bind every event), so at
+    /// least f+1 honest orderers did. Committers and nodes catching up thereby skip the
+    /// protocol's most expensive step (two ed25519 verifications per event per node) without
+    /// trusting any single peer. The endorser's header signature is still checked.
+    pub fn certified(block: wire::Block, max_events: usize) -> Result<Self, LedgerError> {
+        Self::check(block, max_events, false)
+    }
+
+    fn check(
+        block: wire::Block,
+        max_events: usize,
+        event_signatures: bool,
+    ) -> Result<Self, LedgerError> {
         let header: wire::BlockHeader =
             decode_bounded("block header", &block.header, limits::MAX_HEADER_BYTES)?;
         let height = header.height;
@@ -221,11 +240,13 @@ impl VerifiedBlock {
             }
             events.push(parsed);
         }
-        verify_event_signatures(&events).map_err(|(index, reason)| BlockError::BadEvent {
-            height,
-            index,
-            reason: Box::new(reason),
-        })?;
+        if event_signatures {
+            verify_event_signatures(&events).map_err(|(index, reason)| BlockError::BadEvent {
+                height,
+                index,
+                reason: Box::new(reason),
+            })?;
+        }
 
         let hashes: Vec<Hash32> = events.iter().map(|e| e.event_hash).collect();
         if events_block_hash(&hashes).as_bytes().as_slice() != header.block_hash {
@@ -241,6 +262,18 @@ impl VerifiedBlock {
             header,
             events,
             endorser,
+        })
+    }
+
+    /// The chain tip a decided block makes, from its header alone (no event is parsed): for
+    /// a node that tracks the decided chain of blocks whose certificates it already checked.
+    pub fn tip_of(block: &wire::Block) -> Result<ChainTip, LedgerError> {
+        let header: wire::BlockHeader =
+            decode_bounded("block header", &block.header, limits::MAX_HEADER_BYTES)?;
+        Ok(ChainTip {
+            height: header.height,
+            id: block_id(block),
+            timestamp_ms: block.orderer_timestamp_ms,
         })
     }
 
@@ -278,6 +311,25 @@ impl VerifiedBlock {
             return Err(BlockError::TimestampRegressed {
                 found: self.block.orderer_timestamp_ms,
                 previous: tip.timestamp_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the orderer timestamp against the checking orderer's clock, as each committee member
+    /// does before voting: the primary stamps the time, and a block is decided only if 2f+1
+    /// orderers found that time no later than their own clock plus `max_skew_ms`. So the ledger's
+    /// time is vouched for by the committee (the paper's "timestamp added by orderers") and a
+    /// primary cannot date blocks into the future. Earlier times are bounded by the previous
+    /// block (`check_extends`), not here: a proposal re-sent after a view change is legitimately old.
+    pub fn check_time(&self, now_ms: u64, max_skew_ms: u64) -> Result<(), BlockError> {
+        let found = self.block.orderer_timestamp_ms;
+        let ahead_ms = found.saturating_sub(now_ms);
+        if ahead_ms > max_skew_ms {
+            return Err(BlockError::TimestampAhead {
+                found,
+                ahead_ms,
+                allowed_ms: max_skew_ms,
             });
         }
         Ok(())

@@ -283,6 +283,19 @@ pub enum BlockError {
         /// The previous block's.
         previous: u64,
     },
+    /// The orderer timestamp is ahead of the checking orderer's clock by more than the allowed
+    /// skew: the primary's clock is wrong or it lies about when the block was ordered.
+    #[error(
+        "orderer timestamp {found} is {ahead_ms} ms ahead of this orderer's clock (allowed {allowed_ms} ms)"
+    )]
+    TimestampAhead {
+        /// This block's orderer timestamp.
+        found: u64,
+        /// How far ahead of the checker's clock.
+        ahead_ms: u64,
+        /// The allowed skew.
+        allowed_ms: u64,
+    },
     /// An event inside the block is invalid.
     #[error("event {index} at height {height}: {reason}")]
     BadEvent {

@@ -440,6 +440,26 @@ fn check_extends() {
 }
 
 #[test]
+fn check_time_refuses_a_block_dated_into_the_future() {
+    let mut fx = Fixture::new(117);
+    let mut block = fx.block(2);
+    block.orderer_timestamp_ms = 1_000_000;
+    let block = VerifiedBlock::verify(block, MAX_EVENTS).unwrap();
+    // Within the skew, or in the past (a proposal re-sent after a view change): accepted.
+    block.check_time(1_000_000 - 5_000, 5_000).unwrap();
+    block.check_time(9_000_000, 5_000).unwrap();
+    // Further ahead of the orderer's clock: refused, with the figures.
+    assert_eq!(
+        block.check_time(1_000_000 - 5_001, 5_000).unwrap_err(),
+        BlockError::TimestampAhead {
+            found: 1_000_000,
+            ahead_ms: 5_001,
+            allowed_ms: 5_000,
+        }
+    );
+}
+
+#[test]
 fn authorize_refuses_a_non_endorser() {
     let mut fx = Fixture::new(117);
     let events = fx.parsed_events(1, 2);
@@ -543,4 +563,40 @@ fn crumbs_one_per_patient_and_department() {
         pseudonym(&p1.signing.public()).0.0,
         *p1.signing.public().as_bytes()
     );
+}
+
+#[test]
+fn a_certified_block_skips_event_signatures_but_nothing_else() {
+    let mut fx = Fixture::new(118);
+    let mut events = fx.parsed_events(1, 4);
+    let impostor = SigningKey::generate(&mut fx.rng);
+    let mut e = events[1].event.clone();
+    e.patient_signature = impostor.sign(purpose::EVENT, &e.body).to_vec();
+    events[1] = ParsedEvent::from_wire(e).unwrap();
+    let forged = pack_block(&fx.pack_request(ChainTip::GENESIS), events);
+    // A full check finds the forged signature; the certified path trusts the committee for it.
+    assert!(matches!(
+        VerifiedBlock::verify(forged.clone(), MAX_EVENTS).unwrap_err(),
+        LedgerError::Block(BlockError::BadEvent { index: 1, .. })
+    ));
+    let certified = VerifiedBlock::certified(forged.clone(), MAX_EVENTS).unwrap();
+    assert_eq!(certified.id, block_id(&forged));
+    assert_eq!(
+        VerifiedBlock::tip_of(&forged).unwrap(),
+        certified.tip(),
+        "the header alone gives the same tip"
+    );
+
+    // Everything else is still checked: the Merkle root, the endorser's header signature.
+    let mut block = fx.block(3);
+    let mut h = header(&block);
+    h.merkle_root[0] ^= 1;
+    resign(&mut block, &h, &fx.endorser);
+    assert!(matches!(
+        VerifiedBlock::certified(block, MAX_EVENTS).unwrap_err(),
+        LedgerError::Block(BlockError::MerkleRootMismatch { height: 1 })
+    ));
+    let mut block = fx.block(3);
+    block.endorser_signature[0] ^= 1;
+    assert!(VerifiedBlock::certified(block, MAX_EVENTS).is_err());
 }

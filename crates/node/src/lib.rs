@@ -1,9 +1,11 @@
 //! The `medblock` binary's commands, as a library so that tests drive exactly what people run.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod localnet;
 pub mod run;

@@ -28,6 +28,9 @@ enum Command {
     Client(medblock_node::cli::ClientCommand),
     /// A node's status.
     Status(medblock_node::cli::StatusArgs),
+    /// Throughput and submit-to-commit latency of the reference network (4 orderers), started
+    /// in this process.
+    Bench(medblock_node::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +55,14 @@ fn main() -> anyhow::Result<()> {
         Command::Node(c) => medblock_node::cli::node(c)?,
         Command::Client(c) => medblock_node::cli::client(c)?,
         Command::Status(a) => medblock_node::cli::status(a)?,
+        Command::Bench(args) => {
+            let report = medblock_node::bench::run(&args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                medblock_node::bench::print(&report);
+            }
+        }
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);

@@ -33,12 +33,18 @@ pub struct P2pConfig {
     /// The node dials peers Kademlia discovers while it has fewer connected peers than this
     /// (MedBlock networks are small: a full mesh of hospitals is the goal).
     pub target_peers: usize,
+    /// Requests in flight per connection, each way. A department uploads hundreds of events
+    /// at once and a PBFT round sends a burst of messages; libp2p's default of 100 made the
+    /// endorser drop uploads (the client then waited for its receipt timeout and retried). A
+    /// stream costs a few KiB, so thousands are cheap next to dropping consensus traffic.
+    pub max_concurrent_streams: usize,
 }
 
 impl P2pConfig {
     /// A configuration with production defaults: 4 MiB messages, 10 s request timeout,
     /// 256 queued commands, 1024 queued events per channel, 60 s idle timeout, 30 s discovery
-    /// interval, up to 64 dialled peers, no bootstrap peers.
+    /// interval, up to 64 dialled peers, 4096 concurrent request streams per connection, no bootstrap
+    /// peers.
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
             signing_key,
@@ -51,6 +57,7 @@ impl P2pConfig {
             idle_timeout: Duration::from_secs(60),
             discovery_interval: Duration::from_secs(30),
             target_peers: 64,
+            max_concurrent_streams: 4096,
         }
     }
 
@@ -58,6 +65,9 @@ impl P2pConfig {
         let bad = |what: &str| Err(P2pError::InvalidConfig(format!("{what} must be positive")));
         if self.command_capacity == 0 {
             return bad("command_capacity");
+        }
+        if self.max_concurrent_streams == 0 {
+            return bad("max_concurrent_streams");
         }
         if self.event_capacity == 0 {
             return bad("event_capacity");

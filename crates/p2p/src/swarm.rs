@@ -110,7 +110,9 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
     let reqres = request_response::Behaviour::with_codec(
         ProstCodec::new(cfg.max_message_bytes, counters.clone()),
         [(PROTOCOL, ProtocolSupport::Full)],
-        request_response::Config::default().with_request_timeout(cfg.request_timeout),
+        request_response::Config::default()
+            .with_request_timeout(cfg.request_timeout)
+            .with_max_concurrent_streams(cfg.max_concurrent_streams),
     );
 
     let behaviour = Behaviour {

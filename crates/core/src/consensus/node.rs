@@ -661,6 +661,17 @@ impl ConsensusNode {
         out
     }
 
+    /// The decided turn ends this node remembers (the last few turns) from `from_height` on.
+    /// Ledgers hold blocks only, so a peer serving catch-up from its ledger adds these: the node
+    /// catching up then learns which turns ended, not only the blocks, and rejoins the current
+    /// turn instead of waiting for a timeout.
+    pub fn turn_ends_from(&self, from_height: u64) -> Vec<wire::DecidedValue> {
+        self.turn_ends
+            .range(from_height..)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// A snapshot of where this node stands.
     pub fn status(&self) -> NodeStatus {
         let committee = self
