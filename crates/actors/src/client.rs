@@ -80,6 +80,9 @@ pub struct Submit {
 #[rtype(result = "usize")]
 pub struct OutboxLen;
 
+/// Uploads a department keeps unanswered at once (see `Client::retry_due`).
+const MAX_IN_FLIGHT: usize = 256;
+
 struct Attempt {
     endorser: PublicKey,
     at_ms: u64,
@@ -314,7 +317,19 @@ impl Client {
 
     fn retry_due(&mut self, ctx: &mut Context<Self>) {
         let now = now_ms();
-        let due = match self.outbox.oldest(256, &|k| {
+        // Uploads sent and not yet answered: keep at most MAX_IN_FLIGHT, the rest wait in the
+        // outbox (durable) for the next tick, so a burst of visits never floods the endorser's
+        // connection with more streams than it serves.
+        let in_flight = self
+            .attempts
+            .values()
+            .filter(|a| !a.accepted && now.saturating_sub(a.at_ms) < self.receipt_timeout_ms)
+            .count();
+        let room = MAX_IN_FLIGHT.saturating_sub(in_flight);
+        if room == 0 {
+            return;
+        }
+        let due = match self.outbox.oldest(room, &|k| {
             self.attempts.get(k).is_some_and(|a| {
                 let limit = if a.accepted {
                     self.commit_timeout_ms

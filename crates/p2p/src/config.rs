@@ -43,7 +43,7 @@ pub struct P2pConfig {
 impl P2pConfig {
     /// A configuration with production defaults: 4 MiB messages, 10 s request timeout,
     /// 256 queued commands, 1024 queued events per channel, 60 s idle timeout, 30 s discovery
-    /// interval, up to 64 dialled peers, 4096 concurrent request streams per connection, no bootstrap
+    /// interval, up to 64 dialled peers, 1024 concurrent request streams per connection, no bootstrap
     /// peers.
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
@@ -57,7 +57,7 @@ impl P2pConfig {
             idle_timeout: Duration::from_secs(60),
             discovery_interval: Duration::from_secs(30),
             target_peers: 64,
-            max_concurrent_streams: 4096,
+            max_concurrent_streams: 1024,
         }
     }
 

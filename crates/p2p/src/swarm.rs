@@ -123,12 +123,19 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         reqres,
     };
     let idle = cfg.idle_timeout;
+    let streams = cfg.max_concurrent_streams;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            move || {
+                // Room for every request-response stream both ways, plus gossipsub, Kademlia
+                // and identify; yamux's own default (512) would otherwise refuse streams first.
+                let mut y = yamux::Config::default();
+                y.set_max_num_streams(streams.saturating_mul(2).saturating_add(256));
+                y
+            },
         )
         .map_err(|e| P2pError::Transport(e.to_string()))?
         .with_dns()
