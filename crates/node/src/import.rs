@@ -96,10 +96,47 @@ pub struct ImportSummary {
     pub mean_emr_bytes: f64,
     /// Mean event size (ledger bytes) per submitted encounter.
     pub mean_event_bytes: f64,
+    /// Ledger bytes against EMR size: submitted encounters in EMR-size bands.
+    pub by_emr_size: Vec<SizeBand>,
     /// Wall time in seconds.
     pub seconds: f64,
     /// Submitted encounters per second of wall time.
     pub encounters_per_second: f64,
+}
+
+/// Encounters whose EMR size falls in `[from, to)` bytes.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SizeBand {
+    /// Lower bound (bytes, inclusive).
+    pub from: u64,
+    /// Upper bound (bytes, exclusive; `u64::MAX` for the last band).
+    pub to: u64,
+    /// Encounters in the band.
+    pub encounters: usize,
+    /// Their EMR bytes.
+    pub emr_bytes: u64,
+    /// Their ledger event bytes.
+    pub event_bytes: u64,
+}
+
+/// EMR-size band edges: 4 KiB, 16 KiB, 64 KiB, 256 KiB.
+const BANDS: [u64; 4] = [4 << 10, 16 << 10, 64 << 10, 256 << 10];
+
+fn band_of(s: &mut ImportSummary, emr: u64) -> Option<&mut SizeBand> {
+    if s.by_emr_size.is_empty() {
+        let mut from = 0;
+        for to in BANDS.into_iter().chain([u64::MAX]) {
+            s.by_emr_size.push(SizeBand {
+                from,
+                to,
+                ..SizeBand::default()
+            });
+            from = to;
+        }
+    }
+    s.by_emr_size
+        .iter_mut()
+        .find(|b| emr >= b.from && emr < b.to)
 }
 
 /// Every bundle file named by `paths` (directories expanded, sorted).
@@ -306,6 +343,11 @@ fn tally(s: &mut ImportSummary, r: &BundleResult) {
                 s.events_committed += usize::from(o.outcome.status == "committed");
                 s.emr_bytes += o.emr_bytes;
                 s.event_bytes += o.event_bytes;
+                if let Some(b) = band_of(s, o.emr_bytes) {
+                    b.encounters += 1;
+                    b.emr_bytes += o.emr_bytes;
+                    b.event_bytes += o.event_bytes;
+                }
             }
         }
     }
@@ -327,6 +369,23 @@ pub fn print(s: &ImportSummary) {
     );
     for (d, n) in &s.departments {
         println!("  {d}: {n}");
+    }
+    println!("  EMR size band        encounters  mean EMR B  mean ledger event B");
+    for b in s.by_emr_size.iter().filter(|b| b.encounters > 0) {
+        let n = b.encounters as f64;
+        let to = if b.to == u64::MAX {
+            "...".to_owned()
+        } else {
+            format!("{} KiB", b.to >> 10)
+        };
+        println!(
+            "  {:>4} KiB - {:>8} {:>11} {:>11.0} {:>20.0}",
+            b.from >> 10,
+            to,
+            b.encounters,
+            b.emr_bytes as f64 / n,
+            b.event_bytes as f64 / n
+        );
     }
     for f in &s.skipped {
         println!("  skipped {f} (directory bundle)");
