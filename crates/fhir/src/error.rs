@@ -25,6 +25,14 @@ impl fmt::Display for EntryRef {
 /// Why a FHIR bundle cannot be imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FhirError {
+    /// The file could not be read at all.
+    #[error("{file}: unreadable: {reason}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// The system's message.
+        reason: String,
+    },
     /// The bytes look like bzip2 but do not decompress.
     #[error("{file}: not a valid bzip2 stream: {reason}")]
     Decompress {
@@ -146,7 +154,8 @@ impl FhirError {
     /// The file the error is about.
     pub fn file(&self) -> &str {
         match self {
-            FhirError::Decompress { file, .. }
+            FhirError::Unreadable { file, .. }
+            | FhirError::Decompress { file, .. }
             | FhirError::NotJson { file, .. }
             | FhirError::WrongResourceType { file, .. }
             | FhirError::Malformed { file, .. }

@@ -170,9 +170,9 @@ struct Prepared {
 
 fn prepare(path: &Path, department: Option<&str>) -> Result<Prepared, FhirError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| FhirError::NotJson {
+    let bytes = std::fs::read(path).map_err(|e| FhirError::Unreadable {
         file: name.clone(),
-        reason: format!("unreadable: {e}"),
+        reason: e.to_string(),
     })?;
     let imp = medblock_fhir::import_bytes(&name, &bytes)?;
     let patient_id = imp.patient_id.clone();

@@ -10,11 +10,13 @@
 
 mod common;
 
-use common::cluster::{Cluster, Spec, node_dir, test_params};
+use common::cluster::{Cluster, Spec, block_on, node_dir, test_params};
+use medblock_actors::client::import::ImportVisit;
 use medblock_core::crumbs::pseudonym;
 use medblock_core::{VerifiedBlock, sealing, sha256};
 use medblock_fhir::{DEPARTMENTS, emr_resources, import_bytes, record_resources};
 use medblock_node::ca::{self, IssueRequest};
+use medblock_node::http::ImportBody;
 use medblock_node::import::{BundleResult, ImportArgs, ImportSummary};
 use medblock_storage::keyfile::load_identity;
 use medblock_storage::{EmrStore, Ledger, OpenCheck, RocksEmrStore};
@@ -274,6 +276,37 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
             .unwrap_or(0)
     );
 
+    // The node checks a whole import before storing any of it: one visit for a department
+    // this hospital holds no key for, and the valid visit beside it is not stored either.
+    let visit = |department: &str, record: &str| ImportVisit {
+        patient: "atomic-patient".into(),
+        department: department.into(),
+        diagnosis: "d".into(),
+        examination_results: String::new(),
+        treatment_plan: String::new(),
+        record_id: record.into(),
+        emr: "{\"resourceType\":\"Bundle\",\"type\":\"collection\"}".into(),
+    };
+    let body = ImportBody {
+        visits: vec![
+            visit("primary-care", "Encounter/atomic-1"),
+            visit("radiology", "Encounter/atomic-2"),
+        ],
+        wait: true,
+        timeout_ms: 10_000,
+    };
+    let (status, text) = block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/import", urls[0]))
+            .json(&body)
+            .send()
+            .await
+            .expect("node answers");
+        (r.status(), r.text().await.unwrap_or_default())
+    });
+    assert_eq!(status.as_u16(), 400, "{text}");
+    assert!(text.contains("radiology"), "{text}");
+
     // Every committer reaches the height of the last import.
     c.wait_for(
         "every node at the last import's height",
@@ -359,6 +392,13 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
         );
     }
     assert_eq!(checked, total);
+
+    assert!(!emr["h1"].contains("Encounter/atomic-1").expect("read"));
+    assert!(
+        !node_dir(root, "h1")
+            .join("data/patients/atomic-patient.key")
+            .exists()
+    );
 
     // Nothing of the bad bundles was stored at h1.
     assert!(
