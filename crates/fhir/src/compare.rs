@@ -65,3 +65,38 @@ pub fn record_resources(bundle: &Bundle, record: &EncounterRecord) -> ResourceSe
         .map(|e| (e.full_url.clone(), e.resource.clone()))
         .collect()
 }
+
+/// One FHIR R4 `collection` Bundle holding the resources of several EMRs (e.g. every record a
+/// patient fetched), each fullUrl once: what `medblock patient fetch` can hand to FHIR tools.
+/// `emrs` are `(name, bytes)`; a record that is not a FHIR Bundle is an error naming it.
+pub fn merge_emrs<'a>(
+    emrs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<Vec<u8>, FhirError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut entries = Vec::new();
+    for (name, bytes) in emrs {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| FhirError::NotJson {
+            file: name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        emr_resources(name, bytes)?;
+        for e in value
+            .get("entry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(url) = e.get("fullUrl").and_then(Value::as_str)
+                && seen.insert(url.to_owned())
+            {
+                entries.push(serde_json::json!({ "fullUrl": url, "resource": e.get("resource") }));
+            }
+        }
+    }
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": entries,
+    });
+    Ok(serde_json::to_vec(&bundle).unwrap_or_default())
+}

@@ -22,7 +22,7 @@ pub mod error;
 pub mod summary;
 
 pub use bundle::{Bundle, Entry, decompress};
-pub use compare::{ResourceSet, emr_resources, record_resources};
+pub use compare::{ResourceSet, emr_resources, merge_emrs, record_resources};
 pub use department::{DEPARTMENTS, department_of};
 pub use encounter::{EncounterRecord, encounters};
 pub use error::{EntryRef, FhirError, Location};

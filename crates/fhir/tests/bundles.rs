@@ -1,7 +1,9 @@
 //! Bundle validation and encounter extraction, on hand-made bundles (every bad-bundle case names
 //! its file and entry) and on a real Synthea patient from the shared data set.
 
-use medblock_fhir::{FhirError, Location, emr_resources, import_bytes, record_resources};
+use medblock_fhir::{
+    FhirError, Location, emr_resources, import_bytes, merge_emrs, record_resources,
+};
 use serde_json::{Value, json};
 
 const FILE: &str = "patients/alice.json";
@@ -302,4 +304,28 @@ fn the_shared_directory_bundles_are_recognised_not_imported() {
         seen += 1;
     }
     assert_eq!(seen, 2);
+}
+
+#[test]
+fn a_patients_records_merge_into_one_bundle_with_each_resource_once() {
+    let imp = import_bytes(FILE, &bytes(&good())).expect("valid");
+    let merged =
+        merge_emrs(imp.encounters.iter().map(|r| ("emr", r.emr.as_slice()))).expect("merges");
+    let all = emr_resources("merged", &merged).expect("a FHIR Bundle");
+    let mut want = std::collections::BTreeMap::new();
+    for r in &imp.encounters {
+        want.extend(record_resources(&imp.bundle, r));
+    }
+    assert_eq!(all, want);
+    // The Patient is in both records but once in the merge.
+    let v: Value = serde_json::from_slice(&merged).expect("json");
+    let patients = v["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == "Patient")
+        .count();
+    assert_eq!(patients, 1);
+    let e = merge_emrs([("record-7", b"not json".as_slice())]).expect_err("bad");
+    assert_eq!(e.file(), "record-7");
 }

@@ -370,7 +370,9 @@ pub fn print(s: &ImportSummary) {
     for (d, n) in &s.departments {
         println!("  {d}: {n}");
     }
-    println!("  EMR size band        encounters  mean EMR B  mean ledger event B");
+    if s.events_submitted > 0 {
+        println!("  EMR size band        encounters  mean EMR B  mean ledger event B");
+    }
     for b in s.by_emr_size.iter().filter(|b| b.encounters > 0) {
         let n = b.encounters as f64;
         let to = if b.to == u64::MAX {
