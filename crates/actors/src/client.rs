@@ -38,8 +38,8 @@ pub struct Visit {
     /// Treatment plan.
     #[serde(default)]
     pub treatment_plan: String,
-    /// The full EMR kept in the hospital's database (any text, e.g. a FHIR Bundle); the
-    /// summary's fields when absent.
+    /// The full EMR kept in the hospital's database (any text, e.g. a FHIR Bundle); when
+    /// absent, a FHIR R4 Bundle of the summary's fields.
     #[serde(default)]
     pub emr: Option<String>,
 }
@@ -184,16 +184,24 @@ impl Client {
             &visit.examination_results,
             &visit.treatment_plan,
         )?;
-        let emr = visit.emr.clone().unwrap_or_else(|| {
-            serde_json::json!({
-                "patient": visit.patient,
-                "diagnosis": visit.diagnosis,
-                "examination_results": visit.examination_results,
-                "treatment_plan": visit.treatment_plan,
-            })
-            .to_string()
-        });
-        let department = self.department().1.to_owned();
+        let (hospital, department) = self.department();
+        let (hospital, department) = (hospital.to_owned(), department.to_owned());
+        // Without an EMR of its own, the visit's record is a FHIR Bundle of its summary.
+        let emr = visit
+            .emr
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_else(|| {
+                medblock_fhir::visit_bundle(&medblock_fhir::VisitEmr {
+                    seed: rand::random(),
+                    hospital: &hospital,
+                    department: &department,
+                    patient: &visit.patient,
+                    diagnosis: &visit.diagnosis,
+                    examination_results: &visit.examination_results,
+                    treatment_plan: &visit.treatment_plan,
+                })
+            });
         let (key, outcome, _) = self.record(&Record {
             patient: &visit.patient,
             department: &department,
@@ -201,7 +209,7 @@ impl Client {
             examination_results: &visit.examination_results,
             treatment_plan: &visit.treatment_plan,
             record_id: None,
-            emr: emr.as_bytes(),
+            emr: &emr,
         })?;
         Ok((key, outcome))
     }

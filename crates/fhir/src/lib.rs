@@ -20,6 +20,7 @@ pub mod department;
 pub mod encounter;
 pub mod error;
 pub mod summary;
+pub mod visit;
 
 pub use bundle::{Bundle, Entry, decompress};
 pub use compare::{ResourceSet, emr_resources, merge_emrs, record_resources};
@@ -27,6 +28,7 @@ pub use department::{DEPARTMENTS, department_of};
 pub use encounter::{EncounterRecord, encounters};
 pub use error::{EntryRef, FhirError, Location};
 pub use summary::SummaryText;
+pub use visit::{VisitEmr, visit_bundle};
 
 /// A bundle file read and split into encounter records: what an importer submits.
 #[derive(Debug, Clone)]

@@ -307,6 +307,26 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     assert_eq!(status.as_u16(), 400, "{text}");
     assert!(text.contains("radiology"), "{text}");
 
+    // A visit entered by hand (no EMR of its own) is kept as a FHIR Bundle too.
+    let h1 = c.node(c.index("h1")).node.clone();
+    let typed = block_on(async move {
+        h1.submit(
+            vec![medblock_actors::client::Visit {
+                patient: "walk-in".into(),
+                diagnosis: "otitis media".into(),
+                examination_results: "red eardrum".into(),
+                treatment_plan: "amoxicillin".into(),
+                emr: None,
+            }],
+            true,
+            Duration::from_secs(60),
+        )
+        .await
+    })
+    .expect("committed");
+    max_height = max_height.max(typed[0].height);
+    let typed_record = format!("{}/{}", typed[0].department, typed[0].sequence);
+
     // Every committer reaches the height of the last import.
     c.wait_for(
         "every node at the last import's height",
@@ -399,6 +419,11 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
             .join("data/patients/atomic-patient.key")
             .exists()
     );
+
+    let typed_emr = emr["h1"].get(&typed_record).expect("stored");
+    let typed_fhir = import_bytes("typed", &typed_emr).expect("a FHIR R4 Bundle");
+    assert_eq!(typed_fhir.encounters.len(), 1);
+    assert_eq!(typed_fhir.encounters[0].summary.diagnosis, "otitis media");
 
     // Nothing of the bad bundles was stored at h1.
     assert!(
