@@ -23,6 +23,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+pub mod import;
+
 /// One visit to record: what a department enters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Visit {
@@ -36,8 +38,8 @@ pub struct Visit {
     /// Treatment plan.
     #[serde(default)]
     pub treatment_plan: String,
-    /// The full EMR kept in the hospital's database (any text, e.g. a FHIR Bundle); the
-    /// summary's fields when absent.
+    /// The full EMR kept in the hospital's database (any text, e.g. a FHIR Bundle); when
+    /// absent, a FHIR R4 Bundle of the summary's fields.
     #[serde(default)]
     pub emr: Option<String>,
 }
@@ -95,6 +97,9 @@ pub struct Client {
     outbox: EventQueue,
     emr: RocksEmrStore,
     registry_dir: PathBuf,
+    /// Keys of the other departments of this hospital the node submits for (see
+    /// [`crate::departments`]).
+    departments: HashMap<String, Identity>,
     local_endorser: Option<Addr<Endorser>>,
     endorser: Option<PublicKey>,
     attempts: HashMap<EventKey, Attempt>,
@@ -113,6 +118,7 @@ impl Client {
             outbox,
             emr,
             registry_dir,
+            departments: HashMap::new(),
             local_endorser: None,
             endorser: None,
             attempts: HashMap::new(),
@@ -130,6 +136,12 @@ impl Client {
         self
     }
 
+    /// Keys of other departments of the hospital (from `data/departments`).
+    pub fn with_departments(mut self, departments: HashMap<String, Identity>) -> Self {
+        self.departments = departments;
+        self
+    }
+
     fn department(&self) -> (&str, &str) {
         let b = &self.ctx.certificate.body;
         (b.hospital.as_str(), b.department.as_str())
@@ -137,6 +149,20 @@ impl Client {
 
     /// The patient's keys from the hospital's registry, created on first visit.
     fn patient(&self, id: &str) -> Result<Identity, ActorError> {
+        let path = self.registry_path(id)?;
+        std::fs::create_dir_all(&self.registry_dir)
+            .map_err(|e| ActorError::Config(e.to_string()))?;
+        if path.exists() {
+            return Ok(load_identity(&path)?);
+        }
+        let identity = Identity::generate(&mut rand::rng());
+        save_identity(&path, id, &identity)?;
+        tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
+        Ok(identity)
+    }
+
+    /// The registry file of a patient id (checked, not created).
+    fn registry_path(&self, id: &str) -> Result<PathBuf, ActorError> {
         let safe: String = id
             .chars()
             .map(|c| {
@@ -152,44 +178,83 @@ impl Client {
                 "patient id {id:?} is empty or too long"
             )));
         }
-        std::fs::create_dir_all(&self.registry_dir)
-            .map_err(|e| ActorError::Config(e.to_string()))?;
-        let path = self.registry_dir.join(format!("{safe}.key"));
-        if path.exists() {
-            return Ok(load_identity(&path)?);
-        }
-        let identity = Identity::generate(&mut rand::rng());
-        save_identity(&path, id, &identity)?;
-        tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
-        Ok(identity)
+        Ok(self.registry_dir.join(format!("{safe}.key")))
     }
 
     fn build(&mut self, visit: &Visit) -> Result<(EventKey, SubmitOutcome), ActorError> {
-        if visit.diagnosis.len() + visit.examination_results.len() + visit.treatment_plan.len()
-            > 64 * 1024
-        {
-            return Err(ActorError::BadRequest("summary longer than 64 KiB".into()));
-        }
-        let patient = self.patient(&visit.patient)?;
+        check_summary_size(
+            &visit.diagnosis,
+            &visit.examination_results,
+            &visit.treatment_plan,
+        )?;
         let (hospital, department) = self.department();
         let (hospital, department) = (hospital.to_owned(), department.to_owned());
-        let sequence = self.outbox.counter("next_sequence")? + 1;
-        self.outbox.set_counter("next_sequence", sequence)?;
-        let record_id = format!("{department}/{sequence}");
-        let emr = visit.emr.clone().unwrap_or_else(|| {
-            serde_json::json!({
-                "patient": visit.patient,
-                "diagnosis": visit.diagnosis,
-                "examination_results": visit.examination_results,
-                "treatment_plan": visit.treatment_plan,
-            })
-            .to_string()
-        });
-        let emr_sha = self.emr.put(&record_id, emr.as_bytes())?;
+        // Without an EMR of its own, the visit's record is a FHIR Bundle of its summary.
+        let emr = visit
+            .emr
+            .clone()
+            .map(String::into_bytes)
+            .unwrap_or_else(|| {
+                medblock_fhir::visit_bundle(&medblock_fhir::VisitEmr {
+                    seed: rand::random(),
+                    hospital: &hospital,
+                    department: &department,
+                    patient: &visit.patient,
+                    diagnosis: &visit.diagnosis,
+                    examination_results: &visit.examination_results,
+                    treatment_plan: &visit.treatment_plan,
+                })
+            });
+        let (key, outcome, _) = self.record(&Record {
+            patient: &visit.patient,
+            department: &department,
+            diagnosis: &visit.diagnosis,
+            examination_results: &visit.examination_results,
+            treatment_plan: &visit.treatment_plan,
+            record_id: None,
+            emr: &emr,
+        })?;
+        Ok((key, outcome))
+    }
+
+    /// The signing key of `department` of this hospital: the node's own, or one of its extra
+    /// department keys.
+    fn provider(&self, department: &str) -> Result<&Identity, ActorError> {
+        if department == self.department().1 {
+            return Ok(&self.ctx.identity);
+        }
+        self.departments.get(department).ok_or_else(|| {
+            ActorError::BadRequest(format!(
+                "this node holds no certified key for department {department:?} of {}",
+                self.department().0
+            ))
+        })
+    }
+
+    /// Stores the EMR, seals and signs the event for `r.department`, and puts it in the outbox.
+    /// Returns the event key, the outcome so far and the event's encoded size.
+    fn record(&mut self, r: &Record<'_>) -> Result<(EventKey, SubmitOutcome, usize), ActorError> {
+        let provider = self.provider(r.department)?.signing.clone();
+        let patient = self.patient(r.patient)?;
+        let hospital = self.department().0.to_owned();
+        let department = r.department.to_owned();
+        // The node's own department keeps the counter name it always had.
+        let counter = if department == self.department().1 {
+            "next_sequence".to_owned()
+        } else {
+            format!("next_sequence/{department}")
+        };
+        let sequence = self.outbox.counter(&counter)? + 1;
+        self.outbox.set_counter(&counter, sequence)?;
+        let record_id = r
+            .record_id
+            .clone()
+            .unwrap_or_else(|| format!("{department}/{sequence}"));
+        let emr_sha = self.emr.put(&record_id, r.emr)?;
         let summary = wire::Summary {
-            diagnosis: visit.diagnosis.clone(),
-            examination_results: visit.examination_results.clone(),
-            treatment_plan: visit.treatment_plan.clone(),
+            diagnosis: r.diagnosis.to_owned(),
+            examination_results: r.examination_results.to_owned(),
+            treatment_plan: r.treatment_plan.to_owned(),
             pointer: Some(wire::RecordPointer {
                 hospital: hospital.clone(),
                 record_id,
@@ -205,14 +270,15 @@ impl Client {
                 department: &department,
                 patient: &patient.signing,
                 patient_sealing: &patient.sealing.public(),
-                provider: &self.ctx.identity.signing,
+                provider: &provider,
                 regulator: regulator.as_ref(),
                 created_at_ms: now_ms(),
             },
             &mut rand::rng(),
         );
         let key = EventKey::new(&hospital, &department, sequence);
-        self.outbox.insert(now_ms(), &key, &event.encode_to_vec())?;
+        let bytes = event.encode_to_vec();
+        self.outbox.insert(now_ms(), &key, &bytes)?;
         let outcome = SubmitOutcome {
             hospital,
             department,
@@ -224,7 +290,7 @@ impl Client {
             status: "accepted".into(),
         };
         self.meta.insert(key, outcome.clone());
-        Ok((key, outcome))
+        Ok((key, outcome, bytes.len()))
     }
 
     /// The endorser to use: the elected one of our region, or, after it failed us, the next
@@ -349,6 +415,26 @@ impl Client {
             self.send(q.key, q.bytes, ctx);
         }
     }
+}
+
+/// What [`Client::record`] needs for one event.
+struct Record<'a> {
+    patient: &'a str,
+    department: &'a str,
+    diagnosis: &'a str,
+    examination_results: &'a str,
+    treatment_plan: &'a str,
+    /// The EMR's id in the hospital database; `department/sequence` when `None`.
+    record_id: Option<String>,
+    emr: &'a [u8],
+}
+
+/// Summaries are small by design (64 KiB in all); the EMR carries the bulk.
+fn check_summary_size(diagnosis: &str, exam: &str, plan: &str) -> Result<(), ActorError> {
+    if diagnosis.len() + exam.len() + plan.len() > 64 * 1024 {
+        return Err(ActorError::BadRequest("summary longer than 64 KiB".into()));
+    }
+    Ok(())
 }
 
 fn verify_receipt(receipt: &wire::Receipt, endorser: &PublicKey) -> bool {

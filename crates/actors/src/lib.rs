@@ -19,6 +19,7 @@
 pub mod client;
 pub mod clock;
 pub mod committer;
+pub mod departments;
 pub mod endorser;
 pub mod error;
 pub mod membership;

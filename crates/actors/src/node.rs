@@ -247,6 +247,26 @@ impl RunningNode {
             .await?
     }
 
+    /// Imports visits filed under named departments of this hospital (see
+    /// [`crate::client::import`]): all checked before any is stored.
+    pub async fn import(
+        &self,
+        visits: Vec<crate::client::import::ImportVisit>,
+        wait_commit: bool,
+        timeout: Duration,
+    ) -> Result<Vec<crate::client::import::ImportOutcome>, ActorError> {
+        let client = self.client.as_ref().ok_or_else(|| {
+            ActorError::BadRequest(format!("{} has no client role", self.ctx.name))
+        })?;
+        client
+            .send(crate::client::import::Import {
+                visits,
+                wait_commit,
+                timeout,
+            })
+            .await?
+    }
+
     /// Applies a CA-signed revocation list here and gossips it to the network.
     pub async fn publish_revocations(&self, list: wire::RevocationList) -> Result<u64, ActorError> {
         let version = {
@@ -365,12 +385,18 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     let start_turn = start_turn_of(ledger.block_at(tip.height)?.as_ref());
     let orderer_state = Orderer::new(ctx.clone(), committer.clone(), tip, start_turn)?;
     let client_state = if ctx.has_role(Role::Client) {
-        Some(Client::new(
-            ctx.clone(),
-            EventQueue::open(&opts.data_dir.join("outbox"))?,
-            RocksEmrStore::open(&opts.data_dir.join("emr"))?,
-            opts.data_dir.join("patients"),
-        ))
+        Some(
+            Client::new(
+                ctx.clone(),
+                EventQueue::open(&opts.data_dir.join("outbox"))?,
+                RocksEmrStore::open(&opts.data_dir.join("emr"))?,
+                opts.data_dir.join("patients"),
+            )
+            .with_departments(crate::departments::load(
+                &opts.data_dir.join("departments"),
+                &ctx,
+            )?),
+        )
     } else {
         None
     };

@@ -137,6 +137,9 @@ pub enum NodeCommand {
 pub enum ClientCommand {
     /// Submit one visit (flags) or a JSON file of visits through a department node.
     Submit(SubmitArgs),
+    /// Import FHIR R4 patient bundles (.json, .json.bz2, or directories of them): one event per
+    /// encounter, filed under the department its type maps to, the EMR kept as a FHIR Bundle.
+    Import(crate::import::ImportArgs),
 }
 
 /// Options of `client submit`.
@@ -322,7 +325,10 @@ pub fn node(cmd: NodeCommand) -> Result<()> {
 
 /// Runs a `client` command.
 pub fn client(cmd: ClientCommand) -> Result<()> {
-    let ClientCommand::Submit(a) = cmd;
+    let a = match cmd {
+        ClientCommand::Submit(a) => a,
+        ClientCommand::Import(a) => return crate::import::cli(a),
+    };
     let visits: Vec<Visit> = match (&a.file, &a.patient, &a.diagnosis) {
         (Some(f), _, _) => {
             let text =

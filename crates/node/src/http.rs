@@ -1,10 +1,12 @@
 //! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), and the department API
-//! `POST /submit`; `POST /revocations` takes a CA-signed list to apply and gossip.
+//! `POST /submit` and `POST /import` (visits filed under named departments, with their EMRs);
+//! `POST /revocations` takes a CA-signed list to apply and gossip.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use medblock_actors::ActorError;
 use medblock_actors::RunningNode;
 use medblock_actors::client::Visit;
+use medblock_actors::client::import::ImportVisit;
 use medblock_core::wire;
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,19 @@ use std::time::Duration;
 pub struct SubmitBody {
     /// The visits to record.
     pub visits: Vec<Visit>,
+    /// Answer once committed (default) or once accepted by the endorser.
+    #[serde(default = "yes")]
+    pub wait: bool,
+    /// How long to wait for the commit, in milliseconds.
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+}
+
+/// Body of `POST /import`: the encounters of one source bundle, stored all-or-nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportBody {
+    /// The visits, each with its department, record id and EMR.
+    pub visits: Vec<ImportVisit>,
     /// Answer once committed (default) or once accepted by the endorser.
     #[serde(default = "yes")]
     pub wait: bool,
@@ -66,6 +81,20 @@ async fn submit(node: web::Data<RunningNode>, body: web::Json<SubmitBody>) -> Ht
     }
 }
 
+async fn import(node: web::Data<RunningNode>, body: web::Json<ImportBody>) -> HttpResponse {
+    let body = body.into_inner();
+    if body.visits.len() > 100_000 {
+        return error_response(&ActorError::BadRequest(
+            "send at most 100,000 visits at a time".into(),
+        ));
+    }
+    let timeout = Duration::from_millis(body.timeout_ms.clamp(100, 3_600_000));
+    match node.import(body.visits, body.wait, timeout).await {
+        Ok(out) => HttpResponse::Ok().json(out),
+        Err(e) => error_response(&e),
+    }
+}
+
 async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResponse {
     let Ok(list) = wire::RevocationList::decode(body.as_ref()) else {
         return error_response(&ActorError::BadRequest(
@@ -90,6 +119,7 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
             .route("/healthz", web::get().to(healthz))
             .route("/status", web::get().to(status))
             .route("/submit", web::post().to(submit))
+            .route("/import", web::post().to(import))
             .route("/revocations", web::post().to(revocations))
     })
     .workers(1)

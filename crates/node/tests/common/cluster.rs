@@ -95,6 +95,16 @@ fn now_ms() -> u64 {
 impl Cluster {
     /// Creates the CA, certificates and genesis (nothing started).
     pub fn create(specs: Vec<Spec>, params: wire::ConsensusParams) -> Self {
+        Self::create_with(specs, params, |_, _| {})
+    }
+
+    /// [`Cluster::create`], with `before_genesis(ca_dir, root)` run after the nodes'
+    /// certificates and before genesis (e.g. to certify extra department keys).
+    pub fn create_with(
+        specs: Vec<Spec>,
+        params: wire::ConsensusParams,
+        before_genesis: impl FnOnce(&Path, &Path),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = ca_dir(dir.path());
         ca::init(&ca, "test", &["region-1".into(), "region-2".into()]).expect("ca init");
@@ -114,6 +124,7 @@ impl Cluster {
             )
             .expect("issue");
         }
+        before_genesis(&ca, dir.path());
         let genesis_path = dir.path().join(files::GENESIS);
         ca::genesis(&ca, &genesis_path, Some(params), now_ms()).expect("genesis");
         let genesis = std::fs::read(&genesis_path).expect("genesis bytes");

@@ -1,0 +1,184 @@
+//! Importing records from a hospital's own system (e.g. FHIR encounters): each visit names its
+//! department and carries its EMR and record id. One [`Import`] is all-or-nothing at the door:
+//! every visit is checked (department key held, patient id, summary size) before the first EMR
+//! is stored. A visit whose record id the hospital database already holds was imported before
+//! and is skipped, so importing the same file twice records nothing twice.
+
+use super::{Client, Record, SubmitOutcome, check_summary_size};
+use crate::error::ActorError;
+use actix::prelude::*;
+use medblock_storage::EmrStore as _;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// One visit of an import.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportVisit {
+    /// The patient's id in the hospital's system (the registry's key).
+    pub patient: String,
+    /// The department of this hospital the visit is filed under.
+    pub department: String,
+    /// Diagnosis.
+    pub diagnosis: String,
+    /// Examination results.
+    #[serde(default)]
+    pub examination_results: String,
+    /// Treatment plan.
+    #[serde(default)]
+    pub treatment_plan: String,
+    /// The EMR's id in the hospital database (the ledger's pointer), unique per visit.
+    pub record_id: String,
+    /// The full EMR (e.g. a FHIR Bundle's JSON).
+    pub emr: String,
+}
+
+/// What became of an imported visit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// As for a submitted visit; status `already imported` when skipped.
+    #[serde(flatten)]
+    pub outcome: SubmitOutcome,
+    /// The record id.
+    pub record_id: String,
+    /// Size of the EMR stored (bytes).
+    pub emr_bytes: u64,
+    /// Size of the event that goes on the ledger (bytes; 0 when skipped).
+    pub event_bytes: u64,
+}
+
+/// Import visits; answers once every new one is committed (or the timeout passes).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<ImportOutcome>, ActorError>")]
+pub struct Import {
+    /// The visits (one source bundle: all of them are checked before any is stored).
+    pub visits: Vec<ImportVisit>,
+    /// Wait for the commit (true) or for the endorser's acceptance only (false).
+    pub wait_commit: bool,
+    /// How long to wait.
+    pub timeout: Duration,
+}
+
+impl Client {
+    /// Every check that can refuse a visit, without side effects.
+    fn check_import(&self, v: &ImportVisit) -> Result<(), ActorError> {
+        check_summary_size(&v.diagnosis, &v.examination_results, &v.treatment_plan)?;
+        self.provider(&v.department)?;
+        self.registry_path(&v.patient)?;
+        if v.record_id.is_empty() || v.record_id.len() > 256 {
+            return Err(ActorError::BadRequest(format!(
+                "record id {:?} is empty or too long",
+                v.record_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Handler<Import> for Client {
+    type Result = ResponseActFuture<Self, Result<Vec<ImportOutcome>, ActorError>>;
+
+    fn handle(&mut self, msg: Import, ctx: &mut Self::Context) -> Self::Result {
+        let mut ids = std::collections::HashSet::new();
+        for v in &msg.visits {
+            if let Err(e) = self.check_import(v) {
+                return Box::pin(actix::fut::ready(Err(e)));
+            }
+            if !ids.insert(v.record_id.as_str()) {
+                return Box::pin(actix::fut::ready(Err(ActorError::BadRequest(format!(
+                    "record id {:?} given twice",
+                    v.record_id
+                )))));
+            }
+        }
+        let mut receivers = Vec::new();
+        let mut outcomes = Vec::new();
+        for v in &msg.visits {
+            match self.emr.contains(&v.record_id) {
+                Ok(true) => {
+                    outcomes.push((
+                        None,
+                        ImportOutcome {
+                            outcome: SubmitOutcome {
+                                hospital: self.department().0.to_owned(),
+                                department: v.department.clone(),
+                                sequence: 0,
+                                patient_key: String::new(),
+                                emr_sha256: String::new(),
+                                height: 0,
+                                block_hash: String::new(),
+                                status: "already imported".into(),
+                            },
+                            record_id: v.record_id.clone(),
+                            emr_bytes: v.emr.len() as u64,
+                            event_bytes: 0,
+                        },
+                    ));
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => return Box::pin(actix::fut::ready(Err(e.into()))),
+            }
+            let recorded = self.record(&Record {
+                patient: &v.patient,
+                department: &v.department,
+                diagnosis: &v.diagnosis,
+                examination_results: &v.examination_results,
+                treatment_plan: &v.treatment_plan,
+                record_id: Some(v.record_id.clone()),
+                emr: v.emr.as_bytes(),
+            });
+            match recorded {
+                Ok((key, outcome, event_bytes)) => {
+                    let (tx, rx) = oneshot::channel();
+                    self.waiters.entry(key).or_default().push(tx);
+                    receivers.push(rx);
+                    outcomes.push((
+                        Some(receivers.len() - 1),
+                        ImportOutcome {
+                            outcome,
+                            record_id: v.record_id.clone(),
+                            emr_bytes: v.emr.len() as u64,
+                            event_bytes: event_bytes as u64,
+                        },
+                    ));
+                    if let Ok(Some(bytes)) = self.outbox.get(&key) {
+                        self.send(key, bytes, ctx);
+                    }
+                }
+                Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+            }
+        }
+        if !msg.wait_commit || receivers.is_empty() {
+            return Box::pin(actix::fut::ready(Ok(outcomes
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect())));
+        }
+        let timeout = msg.timeout;
+        Box::pin(
+            async move {
+                let n = receivers.len();
+                let all = futures::future::join_all(receivers);
+                let results = tokio::time::timeout(timeout, all).await.map_err(|_| {
+                    ActorError::NotCommitted(format!("{n} imported event(s) within {timeout:?}"))
+                })?;
+                let mut committed: Vec<Option<SubmitOutcome>> =
+                    results.into_iter().map(Result::ok).collect();
+                Ok(outcomes
+                    .into_iter()
+                    .map(|(slot, mut o)| {
+                        if let Some(c) = slot
+                            .and_then(|i| committed.get_mut(i))
+                            .and_then(Option::take)
+                        {
+                            o.outcome = c;
+                        }
+                        o
+                    })
+                    .collect())
+            }
+            .into_actor(self),
+        )
+    }
+}
