@@ -28,6 +28,9 @@ enum Command {
     Client(medblock_node::cli::ClientCommand),
     /// A node's status.
     Status(medblock_node::cli::StatusArgs),
+    /// A patient's light node: keys, records, show, fetch, verify, grant, revoke.
+    #[command(subcommand)]
+    Patient(medblock_node::patient::PatientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Node(c) => medblock_node::cli::node(c)?,
         Command::Client(c) => medblock_node::cli::client(c)?,
         Command::Status(a) => medblock_node::cli::status(a)?,
+        Command::Patient(c) => medblock_node::patient::run(c)?,
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);
