@@ -142,6 +142,8 @@ pub enum PatientCommand {
         #[arg(long = "record")]
         records: Vec<String>,
     },
+    /// Measure `records` latency for a patient with 50 records on 10k and 1M-event ledgers.
+    Bench(super::bench::BenchArgs),
     /// Revoke every grant to a grantee.
     Revoke {
         /// How to reach the network.
@@ -190,6 +192,10 @@ pub fn run(cmd: PatientCommand) -> Result<()> {
     if let PatientCommand::Keys(k) = cmd {
         return run_keys(k);
     }
+    if let PatientCommand::Bench(args) = &cmd {
+        let figures = super::bench::run(args)?;
+        return print(args.json, &figures, |f| super::bench::print(f));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -230,7 +236,7 @@ fn run_keys(cmd: KeysCommand) -> Result<()> {
 
 async fn run_network(cmd: PatientCommand) -> Result<()> {
     match cmd {
-        PatientCommand::Keys(_) => Ok(()),
+        PatientCommand::Keys(_) | PatientCommand::Bench(_) => Ok(()),
         PatientCommand::Records(conn) => {
             let (node, patient) = connect(&conn).await?;
             let answer = node.records(&patient).await;

@@ -6,6 +6,7 @@
 //! The same commands serve a grantee (`--patient` names whose records) and the regulator genesis
 //! names (each of its reads is put on the ledger by the serving peer before it answers).
 
+pub mod bench;
 pub mod commands;
 pub mod error;
 pub mod keys;
