@@ -318,10 +318,12 @@ pub fn prepare_records(
     } else {
         None
     };
+    // The tip is read first: every record up to it is in the answer, whatever commits meanwhile.
+    let tip_height = ledger.tip().height;
     let (crumbs, records) = collect_records(ledger, &query.patient, &scope, &grants)?;
     Ok(Prepared {
         body: wire::QueryResultBody {
-            tip_height: ledger.tip().height,
+            tip_height,
             crumbs,
             records,
             ..Default::default()

@@ -148,6 +148,8 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
     let mut c = network();
     let at_h1 = submit(&c, "h1-cardiology", "alice", 4);
     // The same patient visits the second hospital with the same key.
+    let to = registry(&c, "h2-oncology", "alice");
+    std::fs::create_dir_all(to.parent().expect("registry dir")).expect("h2 registry");
     std::fs::copy(
         registry(&c, "h1-cardiology", "alice"),
         registry(&c, "h2-oncology", "alice"),

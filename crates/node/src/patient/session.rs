@@ -226,6 +226,7 @@ impl LightNode {
         let peers = self.known_peers().await;
         let mut answers: Vec<Answer> = Vec::new();
         let mut failures = Vec::new();
+        let mut denied = None;
         for p in peers {
             match self.records_from(p, patient).await {
                 Ok(a) => {
@@ -234,8 +235,12 @@ impl LightNode {
                         break;
                     }
                 }
-                // A refusal is the network's typed answer: the next peer would refuse the same.
-                Err(PatientError::Denied(e)) => return Err(PatientError::Denied(e)),
+                // A refusal is kept: it is the answer unless another peer (one further ahead,
+                // e.g. already holding a new grant) answers.
+                Err(PatientError::Denied(e)) => {
+                    failures.push(format!("{p}: {e}"));
+                    denied.get_or_insert(e);
+                }
                 Err(e) => {
                     tracing::warn!(peer = %p, error = %e, "answer failed; asking another peer");
                     failures.push(format!("{p}: {e}"));
@@ -246,10 +251,11 @@ impl LightNode {
             find_omission(&a.peer.to_hex(), a.tip, &a.records, &b.records)?;
             find_omission(&b.peer.to_hex(), b.tip, &b.records, &a.records)?;
         }
-        answers
-            .into_iter()
-            .next()
-            .ok_or_else(|| PatientError::NoPeer(failures.join("; ")))
+        match (answers.into_iter().next(), denied) {
+            (Some(a), _) => Ok(a),
+            (None, Some(e)) => Err(PatientError::Denied(e)),
+            (None, None) => Err(PatientError::NoPeer(failures.join("; "))),
+        }
     }
 
     /// Asks a hospital's department node for the full EMR of `record` (the pointer's
