@@ -15,7 +15,7 @@ use actix::prelude::*;
 use medblock_core::access::AccessError;
 use medblock_core::access::decide::{Scope, decide};
 use medblock_core::access::nonce::NonceBook;
-use medblock_core::access::proof::{block_head, entries, prove};
+use medblock_core::access::proof::{block_head, entries, prove, tree};
 use medblock_core::access::query::{VerifiedQuery, verify_query};
 use medblock_core::access::record::{
     ACCESS_HOSPITAL, CONSENT_DEPARTMENT, Grants, READ_DEPARTMENT, is_access, record_of,
@@ -23,6 +23,7 @@ use medblock_core::access::record::{
 use medblock_core::access::response::sign_result;
 use medblock_core::crumbs::{DepartmentId, pseudonym};
 use medblock_core::keys::PublicKey;
+use medblock_core::merkle::MerkleTree;
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_core::{EventKey, Hash32, ParsedEvent};
 use medblock_storage::Ledger;
@@ -260,20 +261,21 @@ pub fn collect_records(
     let me = pseudonym(patient);
     let mut crumbs_out = Vec::new();
     let mut records = Vec::new();
-    let mut blocks: HashMap<Hash32, (wire::Block, Vec<wire::SignatureEntry>)> = HashMap::new();
+    type Held = (wire::Block, Vec<wire::SignatureEntry>, Option<MerkleTree>);
+    let mut blocks: HashMap<Hash32, Held> = HashMap::new();
     for c in ledger.crumbs(&me).map_err(store)? {
-        let (block, entries) = match blocks.entry(c.block_id) {
+        let held = match blocks.entry(c.block_id) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let Some(block) = ledger.block_skeleton(&c.block_id).map_err(store)? else {
                     continue;
                 };
                 let e = entries(&block).map_err(store)?;
-                v.insert((block, e))
+                v.insert((block, e, None))
             }
         };
-        let (block, entries) = (&*block, &*entries);
         let mut any = false;
+        let (block, entries, merkle) = held;
         for (i, e) in entries.iter().enumerate() {
             if e.pseudonym.as_slice() != me.0.as_bytes()
                 || e.hospital != c.department.hospital
@@ -285,7 +287,11 @@ pub fn collect_records(
             let Some(bytes) = ledger.event(&c.block_id, i as u32).map_err(store)? else {
                 continue;
             };
-            if let Some(p) = prove(block, entries, i, bytes) {
+            // The block's tree is hashed once, when its first record of the patient is found.
+            if merkle.is_none() {
+                *merkle = tree(entries);
+            }
+            if let Some(p) = merkle.as_ref().and_then(|t| prove(block, t, i, bytes)) {
                 records.push(p);
                 any = true;
             }

@@ -212,3 +212,20 @@ fn access_records_are_events_signed_twice_by_their_author() {
     let p = ParsedEvent::parse(&bad.encode_to_vec()).expect("structure is fine");
     assert!(p.verify_signatures().is_err());
 }
+
+#[test]
+fn a_tree_built_once_proves_like_merkle_proof_for_every_leaf() {
+    use medblock_core::merkle::{MerkleTree, merkle_proof, merkle_root, verify_proof};
+    use medblock_core::sha256;
+    for n in [1usize, 2, 3, 5, 8, 13, 1000] {
+        let hashes: Vec<_> = (0..n).map(|i| sha256(&i.to_be_bytes())).collect();
+        let tree = MerkleTree::new(&hashes);
+        let root = merkle_root(&hashes);
+        for i in 0..n {
+            let p = tree.proof(i).expect("in range");
+            assert_eq!(Some(p.clone()), merkle_proof(&hashes, i));
+            assert!(verify_proof(&root, n, &hashes[i], &p));
+        }
+        assert!(tree.proof(n).is_none());
+    }
+}

@@ -13,9 +13,9 @@ use crate::event::{EventKey, ParsedEvent};
 use crate::genesis::VerifiedGenesis;
 use crate::hash::Hash32;
 use crate::keys::{PublicKey, Signature, purpose};
-use crate::merkle::{MerkleProof, ProofStep, merkle_proof, verify_proof};
+use crate::merkle::{MerkleProof, MerkleTree, ProofStep, verify_proof};
 use crate::wire::{self, Role};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The public head of a block (no events, no signature collection).
 pub fn block_head(block: &wire::Block) -> wire::BlockHead {
@@ -38,19 +38,25 @@ pub fn entries(block: &wire::Block) -> Result<Vec<wire::SignatureEntry>, ProofEr
     Ok(c.entries)
 }
 
-/// The proof of event `index` of `block` (a skeleton is enough: the hashes come from its
-/// signature collection `entries`), carrying `event` (the event's stored bytes).
-pub fn prove(
-    block: &wire::Block,
-    entries: &[wire::SignatureEntry],
-    index: usize,
-    event: Vec<u8>,
-) -> Option<wire::RecordProof> {
+/// The Merkle tree of a stored block, from its signature collection `entries` (a skeleton is
+/// enough); `None` when an entry's hash is malformed.
+pub fn tree(entries: &[wire::SignatureEntry]) -> Option<MerkleTree> {
     let hashes: Vec<Hash32> = entries
         .iter()
         .map(|e| Hash32::from_slice(&e.event_hash))
         .collect::<Option<_>>()?;
-    let proof = merkle_proof(&hashes, index)?;
+    Some(MerkleTree::new(&hashes))
+}
+
+/// The proof of event `index` of `block`, whose Merkle tree is `tree`, carrying `event` (the
+/// event's stored bytes).
+pub fn prove(
+    block: &wire::Block,
+    tree: &MerkleTree,
+    index: usize,
+    event: Vec<u8>,
+) -> Option<wire::RecordProof> {
+    let proof = tree.proof(index)?;
     Some(wire::RecordProof {
         block: Some(block_head(block)),
         index: u32::try_from(index).ok()?,
@@ -121,6 +127,16 @@ impl Verifier {
     /// recomputed from the beacon evidence and genesis's orderers, 2f+1 valid commits, for this
     /// block id and height), the certificate's primary being a certified endorser.
     pub fn check(&self, proof: &wire::RecordProof) -> Result<CheckedRecord, ProofError> {
+        self.check_cached(proof, &mut HashSet::new())
+    }
+
+    /// [`Verifier::check`], skipping the head checks (endorser signature, commit certificate)
+    /// of blocks already in `heads`, and adding this record's block once its head checked.
+    fn check_cached(
+        &self,
+        proof: &wire::RecordProof,
+        heads: &mut HashSet<Hash32>,
+    ) -> Result<CheckedRecord, ProofError> {
         let head = proof
             .block
             .as_ref()
@@ -134,19 +150,24 @@ impl Verifier {
             index,
             reason,
         };
-        let endorser =
-            PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
-        let signature =
-            Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
-        endorser
-            .verify(purpose::BLOCK_HEADER, &head.header, &signature)
-            .map_err(|_| bad("endorser signature does not verify".into()))?;
         let id = block_id(&wire::Block {
             header: head.header.clone(),
             endorser_signature: head.endorser_signature.clone(),
             orderer_timestamp_ms: head.orderer_timestamp_ms,
             ..Default::default()
         });
+        // The id covers the header bytes, the endorser signature and the orderer timestamp:
+        // a head already checked under this id needs no second check.
+        let head_known = heads.contains(&id);
+        if !head_known {
+            let endorser =
+                PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
+            let signature =
+                Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
+            endorser
+                .verify(purpose::BLOCK_HEADER, &head.header, &signature)
+                .map_err(|_| bad("endorser signature does not verify".into()))?;
+        }
         let event = ParsedEvent::parse(&proof.event).map_err(|e| bad(e.to_string()))?;
         event.verify_signatures().map_err(|e| bad(e.to_string()))?;
         let root = Hash32::from_slice(&header.merkle_root)
@@ -174,18 +195,9 @@ impl Verifier {
         ) {
             return Err(ProofError::MerkleProof { height, index });
         }
-        let cert_err = |reason: String| ProofError::Certificate { height, reason };
-        let cert = head
-            .certificate
-            .as_ref()
-            .ok_or_else(|| cert_err("missing".into()))?;
-        let verified = certificate::verify(cert, &self.eligible, self.committee_size)
-            .map_err(|e| cert_err(e.to_string()))?;
-        certificate::expect(&verified, height, &id).map_err(|e| cert_err(e.to_string()))?;
-        if let Some(primary) = verified.primary {
-            self.trust
-                .authorize(&primary, Role::Endorser, head.orderer_timestamp_ms.max(1))
-                .map_err(|e| cert_err(format!("primary: {e}")))?;
+        if !head_known {
+            self.check_certificate(head, height, &id)?;
+            heads.insert(id);
         }
         Ok(CheckedRecord {
             height,
@@ -193,6 +205,30 @@ impl Verifier {
             index,
             event,
         })
+    }
+
+    /// The block's commit certificate: committee recomputed from the beacon evidence and
+    /// genesis's orderers, 2f+1 valid commits for this id and height, a certified primary.
+    fn check_certificate(
+        &self,
+        head: &wire::BlockHead,
+        height: u64,
+        id: &Hash32,
+    ) -> Result<(), ProofError> {
+        let cert_err = |reason: String| ProofError::Certificate { height, reason };
+        let cert = head
+            .certificate
+            .as_ref()
+            .ok_or_else(|| cert_err("missing".into()))?;
+        let verified = certificate::verify(cert, &self.eligible, self.committee_size)
+            .map_err(|e| cert_err(e.to_string()))?;
+        certificate::expect(&verified, height, id).map_err(|e| cert_err(e.to_string()))?;
+        if let Some(primary) = verified.primary {
+            self.trust
+                .authorize(&primary, Role::Endorser, head.orderer_timestamp_ms.max(1))
+                .map_err(|e| cert_err(format!("primary: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Checks a whole answer about `patient`: every record (see [`Verifier::check`]), each the
@@ -204,8 +240,9 @@ impl Verifier {
     ) -> Result<Vec<CheckedRecord>, ProofError> {
         let me = crate::crumbs::pseudonym(patient);
         let mut out = Vec::with_capacity(body.records.len());
+        let mut heads = HashSet::new();
         for p in &body.records {
-            let r = self.check(p)?;
+            let r = self.check_cached(p, &mut heads)?;
             if r.event.pseudonym != me {
                 return Err(ProofError::NotForVisitor {
                     hospital: r.event.body.hospital.clone(),
