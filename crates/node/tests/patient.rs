@@ -207,6 +207,20 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         assert!(views.windows(2).all(|w| w[0].hospital != w[1].hospital
             || (w[0].height, w[0].sequence) >= (w[1].height, w[1].sequence)));
 
+        // Kademlia: a light node given one address finds the other peers, and reads from them.
+        let found = LightNode::start(alice.clone(), &c.genesis, &[addr(&c, "orderer-1")], T)
+            .await
+            .expect("light node");
+        until("Kademlia to find more peers", async || {
+            (found.known_peers().await.len() >= 3).then_some(())
+        })
+        .await;
+        assert_eq!(
+            view::visits(&found.records(&me).await.expect("records").records).len(),
+            7
+        );
+        found.shutdown().await;
+
         // `show` and `fetch`: the summary opens, the EMR hashes to the ledger's value.
         let first = RecordRef {
             hospital: "h1".into(),
@@ -299,6 +313,41 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         node.shutdown().await;
         (checked, summary, honest_body)
     });
+
+    // The binary: `medblock patient records --json` lists objects with the fields the issue
+    // names.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medblock"))
+        .args(["patient", "records", "--json", "--key"])
+        .arg(registry(&c, "h1-cardiology", "alice"))
+        .arg("--genesis")
+        .arg(c.dir.path().join(files::GENESIS))
+        .args([
+            "--peer",
+            &addr(&c, "orderer-1"),
+            "--peer",
+            &addr(&c, "orderer-2"),
+        ])
+        .output()
+        .expect("medblock runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 7);
+    for v in listed {
+        for field in [
+            "hospital",
+            "department",
+            "block_hash",
+            "sequence",
+            "timestamp",
+        ] {
+            assert!(v.get(field).is_some(), "records --json lacks {field}");
+        }
+    }
 
     // A forged response from a fake peer: signed by another key than the peer asked.
     rt.block_on(async {
