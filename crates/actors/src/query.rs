@@ -287,6 +287,13 @@ pub fn collect_records(
             let Some(bytes) = ledger.event(&c.block_id, i as u32).map_err(store)? else {
                 continue;
             };
+            if let Scope::Grantee(g) = scope
+                && e.hospital == ACCESS_HOSPITAL
+                && !concerns(&bytes, g)
+            {
+                // A grantee sees the consent records about him, not other grantees'.
+                continue;
+            }
             // The block's tree is hashed once, when its first record of the patient is found.
             if merkle.is_none() {
                 *merkle = tree(entries);
@@ -306,6 +313,18 @@ pub fn collect_records(
         }
     }
     Ok((crumbs_out, records))
+}
+
+/// Whether a consent event grants to or revokes `grantee`.
+fn concerns(event: &[u8], grantee: &PublicKey) -> bool {
+    let Ok(parsed) = ParsedEvent::parse(event) else {
+        return false;
+    };
+    match record_of(&parsed).map(|r| r.kind) {
+        Ok(Some(wire::access_record::Kind::Grant(g))) => g.grantee_key == grantee.as_bytes(),
+        Ok(Some(wire::access_record::Kind::Revoke(r))) => r.grantee_key == grantee.as_bytes(),
+        _ => false,
+    }
 }
 
 /// Checks a records query's authority and gathers its answer. A regulator's query must carry

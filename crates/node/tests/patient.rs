@@ -596,6 +596,40 @@ fn consent_grants_then_revokes_a_doctor_and_regulator_reads_are_on_the_ledger() 
             "{e}"
         );
 
+        // A second grantee: neither sees the other's consent records.
+        let nurse = Identity::generate(&mut rand::rng());
+        let nn = LightNode::start(nurse.clone(), &c.genesis, &peers, T)
+            .await
+            .expect("nurse");
+        grant(
+            &patient,
+            &bob_key,
+            &nurse.signing.public(),
+            &nurse.sealing.public(),
+            "nurse joy",
+            &[format!("h1/cardiology/{s3}")],
+        )
+        .await
+        .expect("second grant");
+        let theirs = until("the nurse's grant", async || {
+            nn.records_from(o1, &bob_key).await.ok()
+        })
+        .await;
+        assert_eq!(view::visits(&theirs.records).len(), 1);
+        let mine = dr
+            .records_from(o1, &bob_key)
+            .await
+            .expect("doctor still reads");
+        for r in mine.records.iter().filter(|r| is_access(&r.event.body)) {
+            match record_of(&r.event).expect("consent record").kind {
+                Some(wire::access_record::Kind::Grant(g)) => {
+                    assert_eq!(g.grantee_key, doctor.signing.public().as_bytes().to_vec())
+                }
+                other => panic!("unexpected consent record {other:?}"),
+            }
+        }
+        nn.shutdown().await;
+
         // Bob revokes; from then on the doctor is refused.
         patient
             .upload_access(o1, &view::revoke(&doctor.signing.public()))

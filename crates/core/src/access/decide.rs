@@ -13,7 +13,8 @@ pub enum Scope {
     Patient,
     /// The regulator: every visit summary of the patient.
     Regulator,
-    /// A grantee: the granted records, and the patient's consent records that carry the keys.
+    /// A grantee: the granted records, and the patient's consent records that carry the keys
+    /// (the serving peer keeps only those about this grantee).
     Grantee(PublicKey),
 }
 
