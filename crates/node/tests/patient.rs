@@ -221,6 +221,12 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         );
         found.shutdown().await;
 
+        // `verify`: both peers' answers check and agree.
+        let v = medblock_node::patient::commands::verify(&node, &me)
+            .await
+            .expect("verify");
+        assert!(v.peers >= 2 && v.records == 7, "{v:?}");
+
         // `show` and `fetch`: the summary opens, the EMR hashes to the ledger's value.
         let first = RecordRef {
             hospital: "h1".into(),
