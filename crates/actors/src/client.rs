@@ -565,3 +565,17 @@ impl Handler<OutboxLen> for Client {
         self.outbox.len().unwrap_or(0)
     }
 }
+
+/// Read one full EMR from this department's database, for the query server once it has
+/// authorized the visitor (the client owns the store).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<u8>, ActorError>")]
+pub struct ReadEmr(pub String);
+
+impl Handler<ReadEmr> for Client {
+    type Result = Result<Vec<u8>, ActorError>;
+
+    fn handle(&mut self, msg: ReadEmr, _: &mut Self::Context) -> Self::Result {
+        Ok(self.emr.get(&msg.0)?)
+    }
+}

@@ -26,6 +26,7 @@ pub mod membership;
 pub mod node;
 pub mod orderer;
 pub mod peers;
+pub mod query;
 pub mod router;
 pub mod shared;
 pub mod validator;

@@ -428,7 +428,11 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         committer.do_send(Subscribe(c.clone().recipient()));
     }
 
+    let query = crate::query::QueryServer::new(ctx.clone(), ledger.clone());
+    let query =
+        crate::query::QueryServer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| query);
     let routes = Routes {
+        query,
         ctx: ctx.clone(),
         committer: committer.clone(),
         orderer: orderer.clone(),

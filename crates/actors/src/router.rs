@@ -29,6 +29,20 @@ pub struct Routes {
     pub endorser: Option<Addr<Endorser>>,
     /// The client, on department nodes.
     pub client: Option<Addr<Client>>,
+    /// The light-node query server.
+    pub query: Addr<crate::query::QueryServer>,
+}
+
+impl Routes {
+    fn query_routes(&self) -> crate::query::QueryRoutes {
+        crate::query::QueryRoutes {
+            ctx: self.ctx.clone(),
+            server: self.query.clone(),
+            orderer: self.orderer.clone(),
+            endorser: self.endorser.clone(),
+            client: self.client.clone(),
+        }
+    }
 }
 
 fn error(code: Code, message: impl Into<String>) -> wire::NetResponse {
@@ -199,6 +213,11 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
             }
         };
     }
+    // Light nodes (patients, grantees, the regulator) hold no node certificate: their queries
+    // are answered before the handshake check and never reach consensus.
+    if crate::query::is_light(&kind) {
+        return crate::query::answer(&routes.query_routes(), from, kind).await;
+    }
     if !ctx.peers.is_admitted(&from) {
         Counters::inc(&ctx.counters.consensus_rejected);
         return error(
@@ -207,7 +226,11 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
         );
     }
     match kind {
-        Kind::Hello(_) => error(Code::Malformed, "unreachable"),
+        Kind::Hello(_)
+        | Kind::Challenge(_)
+        | Kind::Query(_)
+        | Kind::Headers(_)
+        | Kind::AccessUpload(_) => error(Code::Malformed, "unreachable"),
         Kind::Consensus(msg) => {
             // Awaited, not `do_send`: consensus traffic is never dropped; a full mailbox makes
             // the sender wait.

@@ -5,6 +5,7 @@
 //! in, so every rule runs the same in a unit test, a deterministic simulator and a live node.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod block;
 pub mod cert;
 pub mod codec;

@@ -79,6 +79,45 @@ pub fn merkle_proof(hashes: &[Hash32], index: usize) -> Option<MerkleProof> {
     Some(MerkleProof { index, steps })
 }
 
+/// Every level of the tree over a block's hashes, built once, so that a peer proving several
+/// events of one block (a patient's visits) hashes the tree once rather than once per proof.
+#[derive(Debug, Clone)]
+pub struct MerkleTree {
+    levels: Vec<Vec<Hash32>>,
+}
+
+impl MerkleTree {
+    /// The tree over `hashes` in order.
+    pub fn new(hashes: &[Hash32]) -> Self {
+        let mut levels = vec![hashes.iter().map(leaf).collect::<Vec<_>>()];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let next = parent_level(levels.last().map(Vec::as_slice).unwrap_or_default());
+            levels.push(next);
+        }
+        Self { levels }
+    }
+
+    /// The inclusion proof of leaf `index` (same as [`merkle_proof`]); `None` when out of range.
+    pub fn proof(&self, index: usize) -> Option<MerkleProof> {
+        if index >= self.levels.first().map_or(0, Vec::len) {
+            return None;
+        }
+        let mut pos = index;
+        let mut steps = Vec::new();
+        for level in self.levels.iter().take(self.levels.len().saturating_sub(1)) {
+            let sibling = pos ^ 1;
+            if let Some(s) = level.get(sibling) {
+                steps.push(ProofStep {
+                    sibling: *s,
+                    sibling_on_left: sibling < pos,
+                });
+            }
+            pos /= 2;
+        }
+        Some(MerkleProof { index, steps })
+    }
+}
+
 /// Whether `event_hash` is leaf `proof.index` of the `leaf_count`-leaf tree under `root`.
 ///
 /// `root` and `leaf_count` come from the block header (`merkle_root`, `event_count`), never from

@@ -223,13 +223,14 @@ pub fn genesis(
         let bytes = hex::decode(&i.certificate)?;
         certificates.push(wire::Certificate::decode(bytes.as_slice())?);
     }
+    let regulator = regulator_of(&certificates)?;
     let genesis = build_genesis(
         &ca,
         &GenesisSpec {
             network: reg.network.clone(),
             regions: reg.regions.clone(),
             certificates,
-            regulator: None,
+            regulator,
             params: params.unwrap_or_else(default_params),
             created_at_ms: now_ms,
         },
@@ -238,6 +239,22 @@ pub fn genesis(
     std::fs::write(out, &bytes)?;
     let verified = medblock_core::genesis::verify_genesis(&bytes)?;
     Ok(verified.hash.to_hex())
+}
+
+/// The regulator genesis names: the first founding certificate with role REGULATOR (its
+/// signing and sealing keys), so the CA grants regulator access by issuing that role.
+fn regulator_of(
+    certificates: &[wire::Certificate],
+) -> Result<Option<(medblock_core::PublicKey, medblock_core::SealingPublic)>> {
+    for c in certificates {
+        let body = wire::CertificateBody::decode(c.body.as_slice())?;
+        if body.roles.contains(&(wire::Role::Regulator as i32)) {
+            let key = medblock_core::PublicKey::from_slice(&body.public_key)?;
+            let sealing = medblock_core::SealingPublic::from_slice(&body.sealing_key)?;
+            return Ok(Some((key, sealing)));
+        }
+    }
+    Ok(None)
 }
 
 /// `ca revoke`: adds serials to the revocation list and signs its next version.

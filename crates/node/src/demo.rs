@@ -9,6 +9,7 @@
 //! libp2p network runs the same machines between processes.
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use medblock_core::access::proof::{self, Verifier};
 use medblock_core::block::{ChainTip, PackRequest, pack_block};
 use medblock_core::cert::TrustStore;
 use medblock_core::consensus::pbft::{ReplicaAction, ReplicaInput, ValueCheck};
@@ -20,7 +21,6 @@ use medblock_core::crumbs::pseudonym;
 use medblock_core::event::admit_event;
 use medblock_core::genesis::{GenesisSpec, build_genesis, default_params, verify_genesis};
 use medblock_core::keys::{PublicKey, SigningKey};
-use medblock_core::merkle::{merkle_proof, verify_proof};
 use medblock_core::synthetic::World;
 use medblock_core::wire::{self, Role};
 use medblock_core::{Hash32, ParsedEvent, VerifiedBlock, sealing, sha256};
@@ -315,7 +315,12 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
         .patients
         .first()
         .ok_or_else(|| anyhow!("no patients"))?;
-    let records = patient_records(&committers[0], patient, &emr_stores)?;
+    let records = patient_records(
+        &committers[0],
+        patient,
+        &emr_stores,
+        &Verifier::new(&genesis),
+    )?;
     tracing::info!(
         records = records.len(),
         "patient read, verified and decrypted his records"
@@ -476,35 +481,38 @@ fn decide(
     Ok(first)
 }
 
-/// The light-node path on a committer's ledger: bread crumbs, then every event of the patient
-/// checked against its block's Merkle root, decrypted, and its EMR fetched and hashed.
+/// The light-node path on a committer's ledger, with the same code a peer and a light node run
+/// over the network: bread crumbs, each event of the patient proved from its block's signature
+/// collection (core's `access::proof`), checked against the block's Merkle root and commit
+/// certificate by a verifier that knows only genesis, decrypted, and its EMR fetched and hashed.
 fn patient_records(
     ledger: &Ledger,
     patient: &medblock_core::Identity,
     emr_stores: &BTreeMap<String, RocksEmrStore>,
+    verifier: &Verifier,
 ) -> Result<Vec<RecordView>> {
     let me = pseudonym(&patient.signing.public());
     let mut out = Vec::new();
     for crumb in ledger.crumbs(&me)? {
         let block = ledger
-            .block(&crumb.block_id)?
+            .block_skeleton(&crumb.block_id)?
             .ok_or_else(|| anyhow!("crumb names a missing block"))?;
-        let verified = VerifiedBlock::verify(block, 4096)?;
-        let root =
-            Hash32::from_slice(&verified.header.merkle_root).ok_or_else(|| anyhow!("bad root"))?;
-        let hashes: Vec<Hash32> = verified.events.iter().map(|e| e.event_hash).collect();
-        for (i, e) in verified.events.iter().enumerate() {
-            if e.pseudonym != me
-                || e.body.department != crumb.department.department
-                || e.body.hospital != crumb.department.hospital
+        let entries = proof::entries(&block)?;
+        let tree = proof::tree(&entries).ok_or_else(|| anyhow!("malformed event hash"))?;
+        for (i, entry) in entries.iter().enumerate() {
+            if entry.pseudonym.as_slice() != me.0.as_bytes()
+                || entry.department != crumb.department.department
+                || entry.hospital != crumb.department.hospital
             {
                 continue;
             }
-            let proof = merkle_proof(&hashes, i).ok_or_else(|| anyhow!("no proof"))?;
-            ensure!(
-                verify_proof(&root, hashes.len(), &e.event_hash, &proof),
-                "Merkle proof failed"
-            );
+            let bytes = ledger
+                .event(&crumb.block_id, i as u32)?
+                .ok_or_else(|| anyhow!("missing event"))?;
+            let record = proof::prove(&block, &tree, i, bytes)
+                .ok_or_else(|| anyhow!("no proof"))
+                .and_then(|p| Ok(verifier.check(&p)?))?;
+            let e = &record.event;
             let summary =
                 sealing::open(&e.event.encrypted_summary, &e.binding(), &patient.sealing)?;
             let pointer = summary.pointer.clone().unwrap_or_default();
@@ -515,8 +523,8 @@ fn patient_records(
             out.push(RecordView {
                 hospital: e.body.hospital.clone(),
                 department: e.body.department.clone(),
-                height: crumb.height,
-                block_hash: crumb.block_id.to_hex(),
+                height: record.height,
+                block_hash: record.block_id.to_hex(),
                 sequence: e.body.sequence,
                 timestamp: e.event.received_at_ms,
                 diagnosis: summary.diagnosis.clone(),

@@ -9,4 +9,5 @@ pub mod demo;
 pub mod http;
 pub mod import;
 pub mod localnet;
+pub mod patient;
 pub mod run;

@@ -31,6 +31,9 @@ enum Command {
     /// Throughput and submit-to-commit latency of the reference network (4 orderers), started
     /// in this process.
     Bench(medblock_node::bench::BenchArgs),
+    /// A patient's light node: keys, records, show, fetch, verify, grant, revoke.
+    #[command(subcommand)]
+    Patient(medblock_node::patient::PatientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                 medblock_node::bench::print(&report);
             }
         }
+        Command::Patient(c) => medblock_node::patient::run(c)?,
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);

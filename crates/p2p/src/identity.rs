@@ -30,6 +30,23 @@ pub fn peer_key_from_peer_id(bytes: &[u8]) -> Result<PublicKey, P2pError> {
     key_of(&peer)
 }
 
+/// The MedBlock key of the peer a multiaddr names (its last `/p2p/<peer id>` part), so a light
+/// node knows whose signature to expect before it dials.
+pub fn peer_key_from_addr(addr: &str) -> Result<PublicKey, P2pError> {
+    let ma: libp2p::Multiaddr = addr
+        .parse()
+        .map_err(|e| P2pError::InvalidPeerId(format!("{addr}: {e}")))?;
+    let peer = ma
+        .iter()
+        .filter_map(|p| match p {
+            libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+            _ => None,
+        })
+        .last()
+        .ok_or_else(|| P2pError::InvalidPeerId(format!("{addr} has no /p2p/<peer id>")))?;
+    key_of(&peer)
+}
+
 /// The libp2p keypair for a node's signing key.
 pub(crate) fn keypair(key: &SigningKey) -> Result<identity::Keypair, P2pError> {
     let mut secret = key.to_bytes();

@@ -620,6 +620,13 @@ impl SwarmTask {
                 | net_request::Kind::CatchUp(_),
             ) => true,
             Some(net_request::Kind::Upload(_) | net_request::Kind::Receipts(_)) => false,
+            // Light-node queries (query.proto) never take the consensus channel.
+            Some(
+                net_request::Kind::Challenge(_)
+                | net_request::Kind::Query(_)
+                | net_request::Kind::Headers(_)
+                | net_request::Kind::AccessUpload(_),
+            ) => false,
             None => {
                 let resp = error_response(error_reply::Code::Malformed, "request without a kind");
                 let _ = self

@@ -1,0 +1,556 @@
+//! Serving light nodes (patients, grantees, the regulator): challenges, public headers, signed
+//! record queries and EMR requests, and access-record uploads. Every peer answers them, from
+//! any connected key, certified or not; none of them reaches a consensus path.
+//!
+//! The [`QueryServer`] actor owns the nonce book and reads the ledger on its own Arbiter, off
+//! the router and the swarm threads. The access rules are core's (`medblock_core::access`);
+//! this module only looks things up and signs the answers.
+
+use crate::client::{Client, ReadEmr};
+use crate::clock::now_ms;
+use crate::endorser::{Endorser, UploadIn};
+use crate::orderer::{GetConsensusStatus, Orderer};
+use crate::shared::Ctx;
+use actix::prelude::*;
+use medblock_core::access::AccessError;
+use medblock_core::access::decide::{Scope, decide};
+use medblock_core::access::nonce::NonceBook;
+use medblock_core::access::proof::{block_head, entries, prove, tree};
+use medblock_core::access::query::{VerifiedQuery, verify_query};
+use medblock_core::access::record::{
+    ACCESS_HOSPITAL, CONSENT_DEPARTMENT, Grants, READ_DEPARTMENT, is_access, record_of,
+};
+use medblock_core::access::response::sign_result;
+use medblock_core::crumbs::{DepartmentId, pseudonym};
+use medblock_core::keys::PublicKey;
+use medblock_core::merkle::MerkleTree;
+use medblock_core::wire::{self, error_reply::Code};
+use medblock_core::{EventKey, Hash32, ParsedEvent};
+use medblock_storage::Ledger;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long a challenge nonce stays good.
+pub const CHALLENGE_TTL_MS: u64 = 60_000;
+/// Most outstanding nonces a peer keeps (oldest forgotten first).
+pub const MAX_NONCES: usize = 10_000;
+/// Most block heads one headers request returns.
+pub const MAX_HEADS: u32 = 256;
+
+/// The query server of one node.
+pub struct QueryServer {
+    ctx: Ctx,
+    ledger: Arc<Ledger>,
+    nonces: NonceBook,
+}
+
+impl QueryServer {
+    /// A server over the node's ledger.
+    pub fn new(ctx: Ctx, ledger: Arc<Ledger>) -> Self {
+        Self {
+            ctx,
+            ledger,
+            nonces: NonceBook::new(CHALLENGE_TTL_MS, MAX_NONCES),
+        }
+    }
+}
+
+impl Actor for QueryServer {
+    type Context = Context<Self>;
+}
+
+/// Issue a fresh challenge.
+#[derive(Debug, Message)]
+#[rtype(result = "wire::Challenge")]
+pub struct IssueChallenge;
+
+/// Serve public block heads.
+#[derive(Debug, Message)]
+#[rtype(result = "wire::HeadersResponse")]
+pub struct ServeHeaders(pub wire::HeadersRequest);
+
+/// Check a signed query and prepare its answer.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Prepared, AccessError>")]
+pub struct CheckQuery(pub wire::SignedQuery);
+
+/// A checked query with its answer body, still to be signed, and what must happen first.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The query.
+    pub query: VerifiedQuery,
+    /// The answer (records, crumbs, tip).
+    pub body: wire::QueryResultBody,
+    /// EMR queries: the record id to read from this department's database.
+    pub emr: Option<String>,
+    /// Regulator queries: the read record to hand to an endorser before answering.
+    pub read_record: Option<wire::Event>,
+}
+
+impl Handler<IssueChallenge> for QueryServer {
+    type Result = MessageResult<IssueChallenge>;
+
+    fn handle(&mut self, _: IssueChallenge, _: &mut Self::Context) -> Self::Result {
+        let nonce: [u8; 32] = rand::random();
+        let expires_at_ms = self.nonces.issue(nonce, now_ms());
+        MessageResult(wire::Challenge {
+            nonce: nonce.to_vec(),
+            peer_key: self.ctx.key().as_bytes().to_vec(),
+            expires_at_ms,
+        })
+    }
+}
+
+impl Handler<ServeHeaders> for QueryServer {
+    type Result = MessageResult<ServeHeaders>;
+
+    fn handle(&mut self, msg: ServeHeaders, _: &mut Self::Context) -> Self::Result {
+        let tip = self.ledger.tip().height;
+        let from = msg.0.from_height.max(1);
+        let count = u64::from(msg.0.count.min(MAX_HEADS));
+        let mut heads = Vec::new();
+        for h in from..from.saturating_add(count).min(tip + 1) {
+            let Ok(Some(id)) = self.ledger.block_id_at(h) else {
+                break;
+            };
+            if let Ok(Some(b)) = self.ledger.block_skeleton(&id) {
+                heads.push(block_head(&b));
+            }
+        }
+        MessageResult(wire::HeadersResponse {
+            tip_height: tip,
+            heads,
+        })
+    }
+}
+
+impl Handler<CheckQuery> for QueryServer {
+    type Result = Result<Prepared, AccessError>;
+
+    fn handle(&mut self, msg: CheckQuery, _: &mut Self::Context) -> Self::Result {
+        let me = self.ctx.key();
+        let query = verify_query(&msg.0, &me, &mut self.nonces, now_ms())?;
+        let regulator = self.ctx.genesis.regulator_key;
+        match query.kind {
+            wire::QueryKind::Emr => self.prepare_emr(query, regulator.as_ref()),
+            _ => prepare_records(&self.ledger, &me, query, regulator.as_ref()),
+        }
+    }
+}
+
+impl QueryServer {
+    fn prepare_emr(
+        &self,
+        query: VerifiedQuery,
+        regulator: Option<&PublicKey>,
+    ) -> Result<Prepared, AccessError> {
+        let b = &query.body;
+        let mine = &self.ctx.certificate.body;
+        if mine.hospital != b.hospital
+            || mine.department != b.department
+            || mine.department.is_empty()
+        {
+            return Err(AccessError::NoSuchRecord(format!(
+                "{} keeps the EMRs of {}/{}, not {}/{}",
+                self.ctx.name, mine.hospital, mine.department, b.hospital, b.department
+            )));
+        }
+        let event = find_event(&self.ledger, &b.hospital, &b.department, b.sequence)?;
+        let grants = grants_of(&self.ledger, &event.patient)?;
+        let scope = decide(&query.visitor, &event.patient, regulator, &grants)?;
+        let allowed = match scope {
+            Scope::Patient => true,
+            Scope::Grantee(g) => grants
+                .find(&g, &b.hospital, &b.department, b.sequence)
+                .is_some(),
+            Scope::Regulator => false,
+        };
+        if !allowed {
+            return Err(AccessError::NotAuthorized(
+                "full EMRs go to the patient and his grantees only".into(),
+            ));
+        }
+        // The department keeps each EMR under "<department>/<sequence>" (see the client).
+        let record_id = format!("{}/{}", b.department, b.sequence);
+        if b.record_id != record_id {
+            return Err(AccessError::NoSuchRecord(format!(
+                "record id {:?} is not the pointer of {}/{}#{}",
+                b.record_id, b.hospital, b.department, b.sequence
+            )));
+        }
+        Ok(Prepared {
+            body: wire::QueryResultBody {
+                tip_height: self.ledger.tip().height,
+                ..Default::default()
+            },
+            query,
+            emr: Some(record_id),
+            read_record: None,
+        })
+    }
+}
+
+fn store(e: impl std::fmt::Display) -> AccessError {
+    AccessError::Unavailable(format!("ledger: {e}"))
+}
+
+/// The committed event (hospital, department, sequence).
+pub fn find_event(
+    ledger: &Ledger,
+    hospital: &str,
+    department: &str,
+    sequence: u64,
+) -> Result<ParsedEvent, AccessError> {
+    let missing = || AccessError::NoSuchRecord(format!("{hospital}/{department}#{sequence}"));
+    let loc = ledger
+        .event_location(&EventKey::new(hospital, department, sequence))
+        .map_err(store)?
+        .ok_or_else(missing)?;
+    let id = ledger
+        .block_id_at(loc.height)
+        .map_err(store)?
+        .ok_or_else(missing)?;
+    let bytes = ledger
+        .event(&id, loc.index)
+        .map_err(store)?
+        .ok_or_else(missing)?;
+    Ok(ParsedEvent::parse(&bytes)?)
+}
+
+/// A patient's grants, folded from his consent records in ledger order.
+pub fn grants_of(ledger: &Ledger, patient: &PublicKey) -> Result<Grants, AccessError> {
+    let me = pseudonym(patient);
+    let dept = DepartmentId {
+        hospital: ACCESS_HOSPITAL.into(),
+        department: CONSENT_DEPARTMENT.into(),
+    };
+    let mut crumbs = ledger.crumbs_in(&me, &dept).map_err(store)?;
+    crumbs.reverse(); // oldest block first
+    let mut records = Vec::new();
+    for c in crumbs {
+        let Some(block) = ledger.block_skeleton(&c.block_id).map_err(store)? else {
+            continue;
+        };
+        let entries = entries(&block).map_err(store)?;
+        for (i, e) in entries.iter().enumerate() {
+            if e.pseudonym.as_slice() != me.0.as_bytes()
+                || e.hospital != ACCESS_HOSPITAL
+                || e.department != CONSENT_DEPARTMENT
+            {
+                continue;
+            }
+            let Some(bytes) = ledger.event(&c.block_id, i as u32).map_err(store)? else {
+                continue;
+            };
+            let parsed = ParsedEvent::parse(&bytes)?;
+            records.push(record_of(&parsed)?);
+        }
+    }
+    Ok(Grants::fold(&records))
+}
+
+/// The crumbs and record proofs of `patient` a visitor with `scope` may see: one range read of
+/// the patient's bread crumbs, then for each crumb the block's signature collection matched
+/// against the patient's pseudonym.
+pub fn collect_records(
+    ledger: &Ledger,
+    patient: &PublicKey,
+    scope: &Scope,
+    grants: &Grants,
+) -> Result<(Vec<wire::CrumbEntry>, Vec<wire::RecordProof>), AccessError> {
+    let me = pseudonym(patient);
+    let mut crumbs_out = Vec::new();
+    let mut records = Vec::new();
+    type Held = (wire::Block, Vec<wire::SignatureEntry>, Option<MerkleTree>);
+    let mut blocks: HashMap<Hash32, Held> = HashMap::new();
+    for c in ledger.crumbs(&me).map_err(store)? {
+        let held = match blocks.entry(c.block_id) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let Some(block) = ledger.block_skeleton(&c.block_id).map_err(store)? else {
+                    continue;
+                };
+                let e = entries(&block).map_err(store)?;
+                v.insert((block, e, None))
+            }
+        };
+        let mut any = false;
+        let (block, entries, merkle) = held;
+        for (i, e) in entries.iter().enumerate() {
+            if e.pseudonym.as_slice() != me.0.as_bytes()
+                || e.hospital != c.department.hospital
+                || e.department != c.department.department
+                || !scope.allows(grants, &e.hospital, &e.department, e.sequence)
+            {
+                continue;
+            }
+            let Some(bytes) = ledger.event(&c.block_id, i as u32).map_err(store)? else {
+                continue;
+            };
+            if let Scope::Grantee(g) = scope
+                && e.hospital == ACCESS_HOSPITAL
+                && !concerns(&bytes, g)
+            {
+                // A grantee sees the consent records about him, not other grantees'.
+                continue;
+            }
+            // The block's tree is hashed once, when its first record of the patient is found.
+            if merkle.is_none() {
+                *merkle = tree(entries);
+            }
+            if let Some(p) = merkle.as_ref().and_then(|t| prove(block, t, i, bytes)) {
+                records.push(p);
+                any = true;
+            }
+        }
+        if any {
+            crumbs_out.push(wire::CrumbEntry {
+                hospital: c.department.hospital.clone(),
+                department: c.department.department.clone(),
+                height: c.height,
+                block_id: c.block_id.0.to_vec(),
+            });
+        }
+    }
+    Ok((crumbs_out, records))
+}
+
+/// Whether a consent event grants to or revokes `grantee`.
+fn concerns(event: &[u8], grantee: &PublicKey) -> bool {
+    let Ok(parsed) = ParsedEvent::parse(event) else {
+        return false;
+    };
+    match record_of(&parsed).map(|r| r.kind) {
+        Ok(Some(wire::access_record::Kind::Grant(g))) => g.grantee_key == grantee.as_bytes(),
+        Ok(Some(wire::access_record::Kind::Revoke(r))) => r.grantee_key == grantee.as_bytes(),
+        _ => false,
+    }
+}
+
+/// Checks a records query's authority and gathers its answer. A regulator's query must carry
+/// its read record (signed by the regulator, naming this patient, this peer and this nonce),
+/// which goes to an endorser before the answer is sent.
+pub fn prepare_records(
+    ledger: &Ledger,
+    me: &PublicKey,
+    query: VerifiedQuery,
+    regulator: Option<&PublicKey>,
+) -> Result<Prepared, AccessError> {
+    let grants = grants_of(ledger, &query.patient)?;
+    let scope = decide(&query.visitor, &query.patient, regulator, &grants)?;
+    let read_record = if scope == Scope::Regulator {
+        Some(check_read_record(&query, me)?)
+    } else {
+        None
+    };
+    // The tip is read first: every record up to it is in the answer, whatever commits meanwhile.
+    let tip_height = ledger.tip().height;
+    let (crumbs, records) = collect_records(ledger, &query.patient, &scope, &grants)?;
+    Ok(Prepared {
+        body: wire::QueryResultBody {
+            tip_height,
+            crumbs,
+            records,
+            ..Default::default()
+        },
+        query,
+        emr: None,
+        read_record,
+    })
+}
+
+fn check_read_record(query: &VerifiedQuery, me: &PublicKey) -> Result<wire::Event, AccessError> {
+    let missing =
+        || AccessError::NotAuthorized("a regulator read must carry its read record".into());
+    let event = query.body.read_record.clone().ok_or_else(missing)?;
+    let parsed = ParsedEvent::from_wire(event.clone())?;
+    parsed
+        .verify_signatures()
+        .map_err(|_| AccessError::BadSignature)?;
+    if !is_access(&parsed.body)
+        || parsed.body.department != READ_DEPARTMENT
+        || parsed.provider != query.visitor
+    {
+        return Err(missing());
+    }
+    match record_of(&parsed)?.kind {
+        Some(wire::access_record::Kind::Read(r))
+            if r.patient_key.as_slice() == query.patient.as_bytes()
+                && r.nonce == query.body.nonce
+                && r.peer_key.as_slice() == me.as_bytes() =>
+        {
+            Ok(event)
+        }
+        _ => Err(missing()),
+    }
+}
+
+/// Whether a request is a light-node request (answered for any peer, certified or not).
+pub fn is_light(kind: &wire::net_request::Kind) -> bool {
+    use wire::net_request::Kind;
+    matches!(
+        kind,
+        Kind::Challenge(_) | Kind::Query(_) | Kind::Headers(_) | Kind::AccessUpload(_)
+    )
+}
+
+/// Where light-node requests go.
+#[derive(Clone)]
+pub struct QueryRoutes {
+    /// Node context.
+    pub ctx: Ctx,
+    /// The query server.
+    pub server: Addr<QueryServer>,
+    /// The orderer (to learn the regions' endorsers).
+    pub orderer: Addr<Orderer>,
+    /// The local endorser, if any.
+    pub endorser: Option<Addr<Endorser>>,
+    /// The local department (EMR database), if any.
+    pub client: Option<Addr<Client>>,
+}
+
+fn denied(e: &AccessError) -> wire::NetResponse {
+    wire::NetResponse {
+        kind: Some(wire::net_response::Kind::Denied(e.to_wire())),
+    }
+}
+
+fn net_error(code: Code, message: impl Into<String>) -> wire::NetResponse {
+    wire::NetResponse {
+        kind: Some(wire::net_response::Kind::Error(wire::ErrorReply {
+            code: code as i32,
+            message: message.into(),
+        })),
+    }
+}
+
+/// Answers one light-node request.
+pub async fn answer(
+    routes: &QueryRoutes,
+    from: PublicKey,
+    kind: wire::net_request::Kind,
+) -> wire::NetResponse {
+    use wire::net_request::Kind;
+    use wire::net_response::Kind as R;
+    let resp = |k| wire::NetResponse { kind: Some(k) };
+    match kind {
+        Kind::Challenge(_) => match routes.server.send(IssueChallenge).await {
+            Ok(c) => resp(R::Challenge(c)),
+            Err(_) => net_error(Code::Busy, "node shutting down"),
+        },
+        Kind::Headers(h) => match routes.server.send(ServeHeaders(h)).await {
+            Ok(h) => resp(R::Headers(h)),
+            Err(_) => net_error(Code::Busy, "node shutting down"),
+        },
+        Kind::Query(q) => match serve_query(routes, q).await {
+            Ok(r) => resp(R::Query(r)),
+            Err(e) => {
+                tracing::info!(visitor = %from, reason = %e, "query refused");
+                denied(&e)
+            }
+        },
+        Kind::AccessUpload(up) => {
+            let Some(event) = up.event else {
+                return net_error(Code::Malformed, "access upload without an event");
+            };
+            match ParsedEvent::from_wire(event.clone()) {
+                Ok(p) if is_access(&p.body) => {}
+                Ok(_) => {
+                    return net_error(Code::Rejected, "only access records may be uploaded here");
+                }
+                Err(e) => return net_error(Code::Malformed, e.to_string()),
+            }
+            match forward_upload(routes, event).await {
+                Ok(r) => resp(R::Receipt(r)),
+                Err(e) => resp(R::Error(e)),
+            }
+        }
+        _ => net_error(Code::Malformed, "not a light-node request"),
+    }
+}
+
+async fn serve_query(
+    routes: &QueryRoutes,
+    q: wire::SignedQuery,
+) -> Result<wire::QueryResult, AccessError> {
+    let mut prepared = routes
+        .server
+        .send(CheckQuery(q))
+        .await
+        .map_err(|_| AccessError::Unavailable("node shutting down".into()))??;
+    if let Some(event) = prepared.read_record.take() {
+        // Every regulator read is on the ledger: no answer before an endorser accepted it.
+        forward_upload(routes, event).await.map_err(|e| {
+            AccessError::Unavailable(format!("read record not accepted: {}", e.message))
+        })?;
+        tracing::info!(patient = %prepared.query.patient, "regulator read recorded");
+    }
+    if let Some(record_id) = prepared.emr.take() {
+        let client = routes
+            .client
+            .as_ref()
+            .ok_or_else(|| AccessError::NoSuchRecord("not a department".into()))?;
+        prepared.body.emr = client
+            .send(ReadEmr(record_id.clone()))
+            .await
+            .map_err(|_| AccessError::Unavailable("department shutting down".into()))?
+            .map_err(|e| AccessError::NoSuchRecord(format!("{record_id}: {e}")))?;
+    }
+    Ok(sign_result(
+        &routes.ctx.identity.signing,
+        &prepared.query.hash,
+        prepared.body,
+    ))
+}
+
+/// Hands an access record to an endorser: the local one if this node is its region's elected
+/// endorser, otherwise each region's elected endorser over the network, until one accepts.
+pub async fn forward_upload(
+    routes: &QueryRoutes,
+    event: wire::Event,
+) -> Result<wire::Receipt, wire::ErrorReply> {
+    let mut last = wire::ErrorReply {
+        code: Code::NotEndorser as i32,
+        message: "no endorser known".into(),
+    };
+    if let Some(e) = &routes.endorser {
+        match e
+            .send(UploadIn {
+                event: event.clone(),
+            })
+            .await
+        {
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) => last = e,
+            Err(_) => {}
+        }
+    }
+    let endorsers: Vec<PublicKey> = match routes.orderer.send(GetConsensusStatus).await {
+        Ok(s) => s.regions.iter().filter_map(|r| r.endorser).collect(),
+        Err(_) => Vec::new(),
+    };
+    let me = routes.ctx.key();
+    for k in endorsers.into_iter().filter(|k| *k != me) {
+        let req = wire::NetRequest {
+            kind: Some(wire::net_request::Kind::Upload(wire::Upload {
+                event: Some(event.clone()),
+            })),
+        };
+        match routes.ctx.net.request(k, req).await {
+            Ok(wire::NetResponse {
+                kind: Some(wire::net_response::Kind::Receipt(r)),
+            }) => return Ok(r),
+            Ok(wire::NetResponse {
+                kind: Some(wire::net_response::Kind::Error(e)),
+            }) => last = e,
+            Ok(_) => {}
+            Err(e) => {
+                last = wire::ErrorReply {
+                    code: Code::Busy as i32,
+                    message: e.to_string(),
+                }
+            }
+        }
+    }
+    Err(last)
+}

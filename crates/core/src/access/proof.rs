@@ -1,0 +1,313 @@
+//! The records a peer returns and what proves them: the event bytes (its two signatures and the
+//! sealed summary), its Merkle path, and the head of its block (header, endorser signature,
+//! orderer timestamp, commit certificate). The peer builds them ([`prove`]); the light node
+//! checks every one against genesis alone ([`Verifier`]), so it never trusts the peer.
+
+use super::error::ProofError;
+use crate::block::block_id;
+use crate::cert::TrustStore;
+use crate::codec::{decode_bounded, limits};
+use crate::consensus::certificate;
+use crate::crumbs::Pseudonym;
+use crate::event::{EventKey, ParsedEvent};
+use crate::genesis::VerifiedGenesis;
+use crate::hash::Hash32;
+use crate::keys::{PublicKey, Signature, purpose};
+use crate::merkle::{MerkleProof, MerkleTree, ProofStep, verify_proof};
+use crate::wire::{self, Role};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// The public head of a block (no events, no signature collection).
+pub fn block_head(block: &wire::Block) -> wire::BlockHead {
+    wire::BlockHead {
+        header: block.header.clone(),
+        endorser_signature: block.endorser_signature.clone(),
+        orderer_timestamp_ms: block.orderer_timestamp_ms,
+        certificate: block.certificate.clone(),
+    }
+}
+
+/// The signature-collection entries of a stored block (what a peer matches visitors against).
+pub fn entries(block: &wire::Block) -> Result<Vec<wire::SignatureEntry>, ProofError> {
+    let c: wire::SignatureCollection = decode_bounded(
+        "signature collection",
+        &block.signature_collection,
+        limits::MAX_BLOCK_BYTES,
+    )
+    .map_err(|e| ProofError::Malformed(e.to_string()))?;
+    Ok(c.entries)
+}
+
+/// The Merkle tree of a stored block, from its signature collection `entries` (a skeleton is
+/// enough); `None` when an entry's hash is malformed.
+pub fn tree(entries: &[wire::SignatureEntry]) -> Option<MerkleTree> {
+    let hashes: Vec<Hash32> = entries
+        .iter()
+        .map(|e| Hash32::from_slice(&e.event_hash))
+        .collect::<Option<_>>()?;
+    Some(MerkleTree::new(&hashes))
+}
+
+/// The proof of event `index` of `block`, whose Merkle tree is `tree`, carrying `event` (the
+/// event's stored bytes).
+pub fn prove(
+    block: &wire::Block,
+    tree: &MerkleTree,
+    index: usize,
+    event: Vec<u8>,
+) -> Option<wire::RecordProof> {
+    let proof = tree.proof(index)?;
+    Some(wire::RecordProof {
+        block: Some(block_head(block)),
+        index: u32::try_from(index).ok()?,
+        event,
+        path: proof
+            .steps
+            .iter()
+            .map(|s| wire::MerkleStep {
+                sibling: s.sibling.0.to_vec(),
+                sibling_on_left: s.sibling_on_left,
+            })
+            .collect(),
+    })
+}
+
+/// The orderers genesis makes eligible for committees, in certificate-serial order (the order
+/// nodes draw committees from).
+pub fn eligible_orderers(genesis: &VerifiedGenesis) -> Vec<PublicKey> {
+    let mut certs: Vec<_> = genesis
+        .trust
+        .certificates()
+        .filter(|c| c.has_role(Role::Orderer))
+        .collect();
+    certs.sort_by_key(|c| c.body.serial);
+    certs.iter().map(|c| c.key).collect()
+}
+
+/// A record that passed every check.
+#[derive(Debug, Clone)]
+pub struct CheckedRecord {
+    /// Height of its block.
+    pub height: u64,
+    /// Id of its block.
+    pub block_id: Hash32,
+    /// Position in the block.
+    pub index: u32,
+    /// The event, signatures verified.
+    pub event: ParsedEvent,
+}
+
+impl CheckedRecord {
+    /// The ledger-wide identity of the record.
+    pub fn key(&self) -> EventKey {
+        self.event.key()
+    }
+}
+
+/// What a light node checks answers with: genesis's trust store and orderers.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    trust: TrustStore,
+    eligible: Vec<PublicKey>,
+    committee_size: usize,
+}
+
+impl Verifier {
+    /// A verifier for the network `genesis` describes.
+    pub fn new(genesis: &VerifiedGenesis) -> Self {
+        Self {
+            trust: genesis.trust.clone(),
+            eligible: eligible_orderers(genesis),
+            committee_size: genesis.params.committee_size as usize,
+        }
+    }
+
+    /// Checks one record: the endorser's signature over the header, the event's two signatures,
+    /// its Merkle path to the header's root, and the block's commit certificate (committee
+    /// recomputed from the beacon evidence and genesis's orderers, 2f+1 valid commits, for this
+    /// block id and height), the certificate's primary being a certified endorser.
+    pub fn check(&self, proof: &wire::RecordProof) -> Result<CheckedRecord, ProofError> {
+        self.check_cached(proof, &mut HashSet::new())
+    }
+
+    /// [`Verifier::check`], skipping the head checks (endorser signature, commit certificate)
+    /// of blocks already in `heads`, and adding this record's block once its head checked.
+    fn check_cached(
+        &self,
+        proof: &wire::RecordProof,
+        heads: &mut HashSet<Hash32>,
+    ) -> Result<CheckedRecord, ProofError> {
+        let head = proof
+            .block
+            .as_ref()
+            .ok_or_else(|| ProofError::Malformed("record without its block".into()))?;
+        let header: wire::BlockHeader =
+            decode_bounded("block header", &head.header, limits::MAX_HEADER_BYTES)
+                .map_err(|e| ProofError::Malformed(e.to_string()))?;
+        let (height, index) = (header.height, proof.index);
+        let bad = |reason: String| ProofError::BadRecord {
+            height,
+            index,
+            reason,
+        };
+        let id = block_id(&wire::Block {
+            header: head.header.clone(),
+            endorser_signature: head.endorser_signature.clone(),
+            orderer_timestamp_ms: head.orderer_timestamp_ms,
+            ..Default::default()
+        });
+        // The id covers the header bytes, the endorser signature and the orderer timestamp:
+        // a head already checked under this id needs no second check.
+        let head_known = heads.contains(&id);
+        if !head_known {
+            let endorser =
+                PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
+            let signature =
+                Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
+            endorser
+                .verify(purpose::BLOCK_HEADER, &head.header, &signature)
+                .map_err(|_| bad("endorser signature does not verify".into()))?;
+        }
+        let event = ParsedEvent::parse(&proof.event).map_err(|e| bad(e.to_string()))?;
+        event.verify_signatures().map_err(|e| bad(e.to_string()))?;
+        let root = Hash32::from_slice(&header.merkle_root)
+            .ok_or_else(|| bad("merkle root is not 32 bytes".into()))?;
+        let steps = proof
+            .path
+            .iter()
+            .map(|s| {
+                Hash32::from_slice(&s.sibling).map(|sibling| ProofStep {
+                    sibling,
+                    sibling_on_left: s.sibling_on_left,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("merkle sibling is not 32 bytes".into()))?;
+        let merkle = MerkleProof {
+            index: index as usize,
+            steps,
+        };
+        if !verify_proof(
+            &root,
+            header.event_count as usize,
+            &event.event_hash,
+            &merkle,
+        ) {
+            return Err(ProofError::MerkleProof { height, index });
+        }
+        if !head_known {
+            self.check_certificate(head, height, &id)?;
+            heads.insert(id);
+        }
+        Ok(CheckedRecord {
+            height,
+            block_id: id,
+            index,
+            event,
+        })
+    }
+
+    /// The block's commit certificate: committee recomputed from the beacon evidence and
+    /// genesis's orderers, 2f+1 valid commits for this id and height, a certified primary.
+    fn check_certificate(
+        &self,
+        head: &wire::BlockHead,
+        height: u64,
+        id: &Hash32,
+    ) -> Result<(), ProofError> {
+        let cert_err = |reason: String| ProofError::Certificate { height, reason };
+        let cert = head
+            .certificate
+            .as_ref()
+            .ok_or_else(|| cert_err("missing".into()))?;
+        let verified = certificate::verify(cert, &self.eligible, self.committee_size)
+            .map_err(|e| cert_err(e.to_string()))?;
+        certificate::expect(&verified, height, id).map_err(|e| cert_err(e.to_string()))?;
+        if let Some(primary) = verified.primary {
+            self.trust
+                .authorize(&primary, Role::Endorser, head.orderer_timestamp_ms.max(1))
+                .map_err(|e| cert_err(format!("primary: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a whole answer about `patient`: every record (see [`Verifier::check`]), each the
+    /// patient's, each named by a bread crumb, and no crumb without a record.
+    pub fn check_answer(
+        &self,
+        body: &wire::QueryResultBody,
+        patient: &PublicKey,
+    ) -> Result<Vec<CheckedRecord>, ProofError> {
+        let me = crate::crumbs::pseudonym(patient);
+        let mut out = Vec::with_capacity(body.records.len());
+        let mut heads = HashSet::new();
+        for p in &body.records {
+            let r = self.check_cached(p, &mut heads)?;
+            if r.event.pseudonym != me {
+                return Err(ProofError::NotForVisitor {
+                    hospital: r.event.body.hospital.clone(),
+                    department: r.event.body.department.clone(),
+                    sequence: r.event.body.sequence,
+                });
+            }
+            out.push(r);
+        }
+        check_crumbs(&body.crumbs, &out, &me)?;
+        Ok(out)
+    }
+}
+
+fn check_crumbs(
+    crumbs: &[wire::CrumbEntry],
+    records: &[CheckedRecord],
+    _me: &Pseudonym,
+) -> Result<(), ProofError> {
+    let named: BTreeSet<(String, String, Vec<u8>)> = crumbs
+        .iter()
+        .map(|c| (c.hospital.clone(), c.department.clone(), c.block_id.clone()))
+        .collect();
+    let held: BTreeSet<(String, String, Vec<u8>)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.event.body.hospital.clone(),
+                r.event.body.department.clone(),
+                r.block_id.0.to_vec(),
+            )
+        })
+        .collect();
+    if let Some(r) = held.difference(&named).next() {
+        return Err(ProofError::CrumbMismatch(format!(
+            "record of {}/{} in a block no crumb names",
+            r.0, r.1
+        )));
+    }
+    Ok(())
+}
+
+/// Compares what `peer` answered (up to its tip `peer_tip`) with what a second peer proved:
+/// a checked record the first peer should have had and left out is an omission.
+pub fn find_omission(
+    peer: &str,
+    peer_tip: u64,
+    answered: &[CheckedRecord],
+    second: &[CheckedRecord],
+) -> Result<(), ProofError> {
+    let have: BTreeSet<EventKey> = answered.iter().map(CheckedRecord::key).collect();
+    let mut missing: BTreeMap<(u64, EventKey), &CheckedRecord> = BTreeMap::new();
+    for r in second {
+        if r.height <= peer_tip && !have.contains(&r.key()) {
+            missing.insert((r.height, r.key()), r);
+        }
+    }
+    match missing.values().next() {
+        None => Ok(()),
+        Some(r) => Err(ProofError::Omitted {
+            peer: peer.to_owned(),
+            hospital: r.event.body.hospital.clone(),
+            department: r.event.body.department.clone(),
+            sequence: r.event.body.sequence,
+            height: r.height,
+        }),
+    }
+}

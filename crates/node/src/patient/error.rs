@@ -1,0 +1,50 @@
+//! The light node's typed errors: what a peer refused (with the peer's own typed reason), what
+//! failed verification in a peer's answer, and local failures.
+
+use medblock_core::LedgerError;
+use medblock_core::access::{AccessError, ProofError};
+use medblock_p2p::P2pError;
+use medblock_storage::StorageError;
+
+/// Why a patient command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PatientError {
+    /// The peer refused the query, with its typed reason.
+    #[error("the peer refused: {0}")]
+    Denied(#[from] AccessError),
+    /// The peer's answer failed verification.
+    #[error("the peer's answer failed verification: {0}")]
+    Proof(#[from] ProofError),
+    /// The peer answered with a generic error (busy, not an endorser...).
+    #[error("the peer answered an error ({code}): {message}")]
+    Peer {
+        /// `ErrorReply` code.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
+    /// The peer answered something else than what was asked.
+    #[error("the peer answered with an unexpected message")]
+    Unexpected,
+    /// The network failed.
+    #[error("network: {0}")]
+    Network(#[from] P2pError),
+    /// Bad bytes or a key that does not parse.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A key file or backup could not be read or written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The record asked for is not among the visitor's records.
+    #[error("no record {0} among the records this key may read")]
+    NoSuchRecord(String),
+    /// The visitor may not open this summary (no wrap for his key).
+    #[error("this key cannot open record {0}")]
+    CannotOpen(String),
+    /// No peer to ask, or every peer failed.
+    #[error("no peer could answer: {0}")]
+    NoPeer(String),
+    /// A bad argument.
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,359 @@
+//! The light node: a libp2p node under the visitor's own key that keeps no ledger. It dials
+//! peers by address (Kademlia, seeded by those addresses, finds more), answers nothing, and
+//! checks every answer against genesis: the peer's signature, then each record's Merkle path and
+//! its block's commit certificate. A peer whose answer fails is left for the next one.
+
+use super::error::PatientError;
+use medblock_core::access::AccessError;
+use medblock_core::access::proof::{CheckedRecord, Verifier, find_omission};
+use medblock_core::access::query::{query_hash, sign_query};
+use medblock_core::access::record::build_access_event;
+use medblock_core::access::response::verify_result;
+use medblock_core::genesis::{VerifiedGenesis, verify_genesis};
+use medblock_core::keys::{Identity, PublicKey};
+use medblock_core::wire::{self, error_reply::Code};
+use medblock_p2p::{NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, Verdict};
+use std::time::Duration;
+
+/// A verified answer from one peer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The peer that answered.
+    pub peer: PublicKey,
+    /// Its tip height when it answered.
+    pub tip: u64,
+    /// Every record it returned, each checked.
+    pub records: Vec<CheckedRecord>,
+}
+
+/// A running light node.
+pub struct LightNode {
+    /// The visitor's keys.
+    pub identity: Identity,
+    /// The network genesis.
+    pub genesis: VerifiedGenesis,
+    verifier: Verifier,
+    net: NetworkHandle,
+    peers: Vec<PublicKey>,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LightNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightNode")
+            .field("key", &self.identity.signing.public())
+            .finish()
+    }
+}
+
+impl LightNode {
+    /// Starts the light node (on the current tokio runtime) and dials `peers` (multiaddrs ending
+    /// in `/p2p/<peer id>`), which also seed its Kademlia table.
+    pub async fn start(
+        identity: Identity,
+        genesis: &[u8],
+        peers: &[String],
+        timeout: Duration,
+    ) -> Result<Self, PatientError> {
+        let genesis = verify_genesis(genesis)?;
+        let mut cfg = P2pConfig::new(identity.signing.clone(), "/ip4/127.0.0.1/tcp/0");
+        cfg.bootstrap = peers.to_vec();
+        cfg.request_timeout = timeout;
+        cfg.max_message_bytes = 32 * 1024 * 1024;
+        cfg.target_peers = 8;
+        let (net, events) = medblock_p2p::spawn(cfg).await?;
+        let pump = tokio::spawn(pump(net.clone(), events));
+        let mut node = Self {
+            verifier: Verifier::new(&genesis),
+            identity,
+            genesis,
+            net,
+            peers: Vec::new(),
+            pump,
+        };
+        for p in peers {
+            node.add_peer(p).await?;
+        }
+        Ok(node)
+    }
+
+    /// Dials one more peer and remembers it.
+    pub async fn add_peer(&mut self, addr: &str) -> Result<PublicKey, PatientError> {
+        let key = medblock_p2p::peer_key_from_addr(addr)?;
+        self.net.dial(addr.to_owned()).await?;
+        if !self.peers.contains(&key) {
+            self.peers.push(key);
+        }
+        Ok(key)
+    }
+
+    /// The peers given, then those found since through Kademlia.
+    pub async fn known_peers(&self) -> Vec<PublicKey> {
+        let mut all = self.peers.clone();
+        for p in self.net.peers().await {
+            if !all.contains(&p.key) {
+                all.push(p.key);
+            }
+        }
+        all
+    }
+
+    /// This visitor's key.
+    pub fn key(&self) -> PublicKey {
+        self.identity.signing.public()
+    }
+
+    /// Stops the network.
+    pub async fn shutdown(self) {
+        self.net.shutdown().await;
+        self.pump.abort();
+    }
+
+    /// Sends one request and returns the answer, turning refusals into typed errors.
+    pub async fn request(
+        &self,
+        peer: PublicKey,
+        kind: wire::net_request::Kind,
+    ) -> Result<wire::net_response::Kind, PatientError> {
+        let resp = self
+            .net
+            .request(peer, wire::NetRequest { kind: Some(kind) })
+            .await?;
+        match resp.kind {
+            Some(wire::net_response::Kind::Denied(d)) => {
+                Err(PatientError::Denied(AccessError::from_denial(&d)))
+            }
+            Some(wire::net_response::Kind::Error(e)) => Err(PatientError::Peer {
+                code: e.code,
+                message: e.message,
+            }),
+            Some(k) => Ok(k),
+            None => Err(PatientError::Unexpected),
+        }
+    }
+
+    /// Asks `peer` for a fresh challenge.
+    pub async fn challenge(&self, peer: PublicKey) -> Result<wire::Challenge, PatientError> {
+        match self
+            .request(
+                peer,
+                wire::net_request::Kind::Challenge(wire::ChallengeRequest {}),
+            )
+            .await?
+        {
+            wire::net_response::Kind::Challenge(c) => Ok(c),
+            _ => Err(PatientError::Unexpected),
+        }
+    }
+
+    /// Signs a query over `challenge` (the visitor key is filled in).
+    pub fn sign(
+        &self,
+        challenge: &wire::Challenge,
+        mut body: wire::QueryBody,
+    ) -> wire::SignedQuery {
+        body.nonce = challenge.nonce.clone();
+        body.peer_key = challenge.peer_key.clone();
+        sign_query(&self.identity.signing, body)
+    }
+
+    /// Sends a signed query to `peer` and checks that the answer is `peer`'s, for this query.
+    pub async fn send_query(
+        &self,
+        peer: PublicKey,
+        query: wire::SignedQuery,
+    ) -> Result<wire::QueryResultBody, PatientError> {
+        let hash = query_hash(&query);
+        match self
+            .request(peer, wire::net_request::Kind::Query(query))
+            .await?
+        {
+            wire::net_response::Kind::Query(r) => Ok(verify_result(&r, &peer, &hash)?),
+            _ => Err(PatientError::Unexpected),
+        }
+    }
+
+    /// The body of a records query about `patient`; a regulator reading another patient adds
+    /// the read record the peer must put on the ledger first.
+    fn records_body(&self, challenge: &wire::Challenge, patient: &PublicKey) -> wire::QueryBody {
+        let mut body = wire::QueryBody {
+            kind: wire::QueryKind::Records as i32,
+            patient_key: patient.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        if *patient != self.key() && self.genesis.regulator_key == Some(self.key()) {
+            let record = wire::AccessRecord {
+                kind: Some(wire::access_record::Kind::Read(wire::RegulatorRead {
+                    patient_key: patient.as_bytes().to_vec(),
+                    nonce: challenge.nonce.clone(),
+                    peer_key: challenge.peer_key.clone(),
+                })),
+            };
+            body.read_record = Some(build_access_event(
+                &self.identity.signing,
+                rand::random(),
+                &record,
+                now_ms(),
+            ));
+        }
+        body
+    }
+
+    /// Asks one peer for `patient`'s records (his own, or those this key may read) and checks
+    /// every one.
+    pub async fn records_from(
+        &self,
+        peer: PublicKey,
+        patient: &PublicKey,
+    ) -> Result<Answer, PatientError> {
+        let challenge = self.challenge(peer).await?;
+        let query = self.sign(&challenge, self.records_body(&challenge, patient));
+        let body = self.send_query(peer, query).await?;
+        let records = self.verifier.check_answer(&body, patient)?;
+        Ok(Answer {
+            peer,
+            tip: body.tip_height,
+            records,
+        })
+    }
+
+    /// `patient`'s records: from the first peer whose answer verifies (a peer that fails is
+    /// left for the next); then, when a second peer answers too, each answer is checked against
+    /// the other and a left-out record is reported as [`ProofError::Omitted`].
+    ///
+    /// [`ProofError::Omitted`]: medblock_core::access::ProofError::Omitted
+    pub async fn records(&self, patient: &PublicKey) -> Result<Answer, PatientError> {
+        let peers = self.known_peers().await;
+        let mut answers: Vec<Answer> = Vec::new();
+        let mut failures = Vec::new();
+        let mut denied = None;
+        for p in peers {
+            match self.records_from(p, patient).await {
+                Ok(a) => {
+                    answers.push(a);
+                    if answers.len() == 2 {
+                        break;
+                    }
+                }
+                // A refusal is kept: it is the answer unless another peer (one further ahead,
+                // e.g. already holding a new grant) answers.
+                Err(PatientError::Denied(e)) => {
+                    failures.push(format!("{p}: {e}"));
+                    denied.get_or_insert(e);
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %p, error = %e, "answer failed; asking another peer");
+                    failures.push(format!("{p}: {e}"));
+                }
+            }
+        }
+        if let [a, b] = answers.as_slice() {
+            find_omission(&a.peer.to_hex(), a.tip, &a.records, &b.records)?;
+            find_omission(&b.peer.to_hex(), b.tip, &b.records, &a.records)?;
+        }
+        match (answers.into_iter().next(), denied) {
+            (Some(a), _) => Ok(a),
+            (None, Some(e)) => Err(PatientError::Denied(e)),
+            (None, None) => Err(PatientError::NoPeer(failures.join("; "))),
+        }
+    }
+
+    /// Asks a hospital's department node for the full EMR of `record` (the pointer's
+    /// `record_id`), proving the key over a fresh challenge.
+    pub async fn emr_from(
+        &self,
+        peer: PublicKey,
+        record: &CheckedRecord,
+        record_id: &str,
+    ) -> Result<Vec<u8>, PatientError> {
+        let challenge = self.challenge(peer).await?;
+        let b = &record.event.body;
+        let query = self.sign(
+            &challenge,
+            wire::QueryBody {
+                kind: wire::QueryKind::Emr as i32,
+                patient_key: record.event.patient.as_bytes().to_vec(),
+                hospital: b.hospital.clone(),
+                department: b.department.clone(),
+                sequence: b.sequence,
+                record_id: record_id.to_owned(),
+                ..Default::default()
+            },
+        );
+        Ok(self.send_query(peer, query).await?.emr)
+    }
+
+    /// Uploads an access record (consent grant or revocation) through `peer`, which hands it to
+    /// an endorser; returns the endorser's receipt.
+    pub async fn upload_access(
+        &self,
+        peer: PublicKey,
+        record: &wire::AccessRecord,
+    ) -> Result<wire::Receipt, PatientError> {
+        let event = build_access_event(&self.identity.signing, rand::random(), record, now_ms());
+        match self
+            .request(
+                peer,
+                wire::net_request::Kind::AccessUpload(wire::AccessUpload { event: Some(event) }),
+            )
+            .await?
+        {
+            wire::net_response::Kind::Receipt(r) => Ok(r),
+            _ => Err(PatientError::Unexpected),
+        }
+    }
+
+    /// Public block heads from `peer`.
+    pub async fn headers(
+        &self,
+        peer: PublicKey,
+        from_height: u64,
+        count: u32,
+    ) -> Result<wire::HeadersResponse, PatientError> {
+        match self
+            .request(
+                peer,
+                wire::net_request::Kind::Headers(wire::HeadersRequest { from_height, count }),
+            )
+            .await?
+        {
+            wire::net_response::Kind::Headers(h) => Ok(h),
+            _ => Err(PatientError::Unexpected),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A light node answers no requests and forwards no gossip.
+async fn pump(net: NetworkHandle, events: NetworkEvents) {
+    let NetworkEvents {
+        mut consensus,
+        mut other,
+    } = events;
+    loop {
+        let ev = tokio::select! {
+            Some(ev) = consensus.recv() => ev,
+            Some(ev) = other.recv() => ev,
+            else => break,
+        };
+        match ev {
+            NetworkEvent::Request { token, .. } => {
+                let resp = wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Error(wire::ErrorReply {
+                        code: Code::Unauthorized as i32,
+                        message: "a light node answers no requests".into(),
+                    })),
+                };
+                let _ = net.respond(token, resp).await;
+            }
+            NetworkEvent::Gossip { id, .. } => net.report_gossip(id, Verdict::Ignore).await,
+            _ => {}
+        }
+    }
+}
