@@ -250,7 +250,9 @@ impl Client {
             .record_id
             .clone()
             .unwrap_or_else(|| format!("{department}/{sequence}"));
-        let emr_sha = self.emr.put(&record_id, r.emr)?;
+        let emr_sha = self
+            .emr
+            .put_linked(&record_id, r.emr, &department, sequence)?;
         let summary = wire::Summary {
             diagnosis: r.diagnosis.to_owned(),
             examination_results: r.examination_results.to_owned(),
@@ -566,16 +568,37 @@ impl Handler<OutboxLen> for Client {
     }
 }
 
-/// Read one full EMR from this department's database, for the query server once it has
-/// authorized the visitor (the client owns the store).
+/// Read the full EMR a ledger event points to, for the query server once it has authorized
+/// the visitor against that event (the client owns the store). The record is found through the
+/// event's link, so a visitor authorized for one event cannot name another record.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<u8>, ActorError>")]
-pub struct ReadEmr(pub String);
+pub struct ReadEmr {
+    /// The event's department (one this hospital node holds a key for).
+    pub department: String,
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// The record id the visitor read in the decrypted pointer, if he sent one: it must be the
+    /// linked one.
+    pub record_id: String,
+}
 
 impl Handler<ReadEmr> for Client {
     type Result = Result<Vec<u8>, ActorError>;
 
     fn handle(&mut self, msg: ReadEmr, _: &mut Self::Context) -> Self::Result {
-        Ok(self.emr.get(&msg.0)?)
+        let Some(record_id) = self.emr.linked(&msg.department, msg.sequence)? else {
+            return Err(ActorError::BadRequest(format!(
+                "this hospital keeps no EMR for {}#{}",
+                msg.department, msg.sequence
+            )));
+        };
+        if !msg.record_id.is_empty() && msg.record_id != record_id {
+            return Err(ActorError::BadRequest(format!(
+                "record id {:?} is not the pointer of {}#{}",
+                msg.record_id, msg.department, msg.sequence
+            )));
+        }
+        Ok(self.emr.get(&record_id)?)
     }
 }

@@ -81,8 +81,8 @@ pub struct Prepared {
     pub query: VerifiedQuery,
     /// The answer (records, crumbs, tip).
     pub body: wire::QueryResultBody,
-    /// EMR queries: the record id to read from this department's database.
-    pub emr: Option<String>,
+    /// EMR queries: which event's EMR to read from this hospital's database.
+    pub emr: Option<ReadEmr>,
     /// Regulator queries: the read record to hand to an endorser before answering.
     pub read_record: Option<wire::Event>,
 }
@@ -146,13 +146,12 @@ impl QueryServer {
     ) -> Result<Prepared, AccessError> {
         let b = &query.body;
         let mine = &self.ctx.certificate.body;
-        if mine.hospital != b.hospital
-            || mine.department != b.department
-            || mine.department.is_empty()
-        {
+        // A hospital node keeps the EMRs of every department it holds a key for (see
+        // `departments`); the client's event links tell which it has.
+        if mine.hospital != b.hospital || mine.hospital.is_empty() {
             return Err(AccessError::NoSuchRecord(format!(
-                "{} keeps the EMRs of {}/{}, not {}/{}",
-                self.ctx.name, mine.hospital, mine.department, b.hospital, b.department
+                "{} keeps the EMRs of hospital {}, not of {}",
+                self.ctx.name, mine.hospital, b.hospital
             )));
         }
         let event = find_event(&self.ledger, &b.hospital, &b.department, b.sequence)?;
@@ -170,21 +169,18 @@ impl QueryServer {
                 "full EMRs go to the patient and his grantees only".into(),
             ));
         }
-        // The department keeps each EMR under "<department>/<sequence>" (see the client).
-        let record_id = format!("{}/{}", b.department, b.sequence);
-        if b.record_id != record_id {
-            return Err(AccessError::NoSuchRecord(format!(
-                "record id {:?} is not the pointer of {}/{}#{}",
-                b.record_id, b.hospital, b.department, b.sequence
-            )));
-        }
+        let read = ReadEmr {
+            department: b.department.clone(),
+            sequence: b.sequence,
+            record_id: b.record_id.clone(),
+        };
         Ok(Prepared {
             body: wire::QueryResultBody {
                 tip_height: self.ledger.tip().height,
                 ..Default::default()
             },
             query,
-            emr: Some(record_id),
+            emr: Some(read),
             read_record: None,
         })
     }
@@ -485,16 +481,17 @@ async fn serve_query(
         })?;
         tracing::info!(patient = %prepared.query.patient, "regulator read recorded");
     }
-    if let Some(record_id) = prepared.emr.take() {
+    if let Some(read) = prepared.emr.take() {
         let client = routes
             .client
             .as_ref()
             .ok_or_else(|| AccessError::NoSuchRecord("not a department".into()))?;
+        let what = format!("{}#{}", read.department, read.sequence);
         prepared.body.emr = client
-            .send(ReadEmr(record_id.clone()))
+            .send(read)
             .await
             .map_err(|_| AccessError::Unavailable("department shutting down".into()))?
-            .map_err(|e| AccessError::NoSuchRecord(format!("{record_id}: {e}")))?;
+            .map_err(|e| AccessError::NoSuchRecord(format!("{what}: {e}")))?;
     }
     Ok(sign_result(
         &routes.ctx.identity.signing,

@@ -18,12 +18,36 @@ use medblock_fhir::{DEPARTMENTS, emr_resources, import_bytes, record_resources};
 use medblock_node::ca::{self, IssueRequest};
 use medblock_node::http::ImportBody;
 use medblock_node::import::{BundleResult, ImportArgs, ImportSummary};
+use medblock_node::patient::LightNode;
+use medblock_node::patient::commands::{Conn, RecordRef};
 use medblock_storage::keyfile::load_identity;
 use medblock_storage::{EmrStore, Ledger, OpenCheck, RocksEmrStore};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// `medblock patient fetch`'s library call, with the hospital's address as the peer to ask.
+async fn fetch_emr(
+    node: &mut LightNode,
+    me: &medblock_core::keys::PublicKey,
+    record: &RecordRef,
+    hospital: &[String],
+) -> Result<
+    (medblock_node::patient::commands::FetchView, Vec<u8>),
+    medblock_node::patient::PatientError,
+> {
+    let hospital_peer = hospital.first().map(String::as_str);
+    let conn = Conn {
+        key: PathBuf::new(),
+        genesis: PathBuf::new(),
+        peers: hospital.to_vec(),
+        patient: None,
+        timeout: 10,
+        json: false,
+    };
+    medblock_node::patient::commands::fetch(node, me, record, hospital_peer, &conn).await
+}
 
 fn data_dir() -> PathBuf {
     std::env::var_os("MEDBLOCK_FHIR_DATA")
@@ -341,6 +365,55 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
                     == 1
         },
     );
+    // `medblock patient fetch` over the network: an h1 patient's light node finds his records,
+    // proves his key to h1, and gets an imported encounter's EMR, found through the event's link
+    // (its record id is the Encounter's, not "<department>/<sequence>"); it is a FHIR Bundle
+    // holding what was imported, and it hashes to the ledger's value.
+    {
+        let (patient_id, (hospital, path, _)) = expected
+            .iter()
+            .find(|(_, (h, _, _))| h == "h1")
+            .expect("an h1 patient");
+        let patient = load_identity(
+            &node_dir(c.dir.path(), hospital)
+                .join("data/patients")
+                .join(format!("{patient_id}.key")),
+        )
+        .expect("registered at h1");
+        let addr = |name: &str| c.node(c.index(name)).node.ctx.net.listen_addrs()[0].clone();
+        let peers = [addr("n2"), addr("h1")];
+        let genesis = c.genesis.clone();
+        let source = import_bytes("source", &std::fs::read(path).expect("read")).expect("valid");
+        let (record_id, emr) = block_on(async move {
+            let me = patient.signing.public();
+            let mut node = LightNode::start(patient, &genesis, &peers, Duration::from_secs(10))
+                .await
+                .expect("light node");
+            let answer = node.records(&me).await.expect("records");
+            let first = answer.records.first().expect("one record at least");
+            let record = RecordRef {
+                hospital: first.event.body.hospital.clone(),
+                department: first.event.body.department.clone(),
+                sequence: first.event.body.sequence,
+            };
+            let conn_peers = vec![peers[1].clone()];
+            let (view, emr) = fetch_emr(&mut node, &me, &record, &conn_peers)
+                .await
+                .expect("the hospital serves the imported EMR to its patient");
+            node.shutdown().await;
+            (view.record_id, emr)
+        });
+        let rec = source
+            .encounters
+            .iter()
+            .find(|r| r.record_id() == record_id)
+            .expect("the fetched record is one of his encounters");
+        assert_eq!(
+            emr_resources("fetched", &emr).expect("a FHIR R4 Bundle"),
+            record_resources(&source.bundle, rec)
+        );
+    }
+
     for i in c.running() {
         c.kill(i);
     }

@@ -18,6 +18,29 @@ pub trait EmrStore: Send + Sync {
     fn get(&self, record_id: &str) -> Result<Vec<u8>, StorageError>;
     /// Whether `record_id` is held.
     fn contains(&self, record_id: &str) -> Result<bool, StorageError>;
+    /// Keeps `emr` under `record_id` and, in the same write, links the event that points to it
+    /// (its department and sequence number). A requester is authorized against a ledger event,
+    /// so the EMR is served by that event's link, never by a record id the requester names.
+    fn put_linked(
+        &self,
+        record_id: &str,
+        emr: &[u8],
+        department: &str,
+        sequence: u64,
+    ) -> Result<Hash32, StorageError>;
+    /// The record id the event (`department`, `sequence`) points to, if this store holds it.
+    fn linked(&self, department: &str, sequence: u64) -> Result<Option<String>, StorageError>;
+}
+
+/// Column family of the event → record id links.
+const LINKS: &str = "links";
+
+fn link_key(department: &str, sequence: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(department.len() + 9);
+    k.extend_from_slice(department.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&sequence.to_be_bytes());
+    k
 }
 
 /// The embedded default EMR store: one RocksDB database per hospital, synced writes.
@@ -39,8 +62,9 @@ impl RocksEmrStore {
     pub fn open(path: &Path) -> Result<Self, StorageError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let db = DB::open(&opts, path).map_err(|e| StorageError::rocks(path, e))?;
+        let db = DB::open_cf(&opts, path, [LINKS]).map_err(|e| StorageError::rocks(path, e))?;
         Ok(Self {
             db,
             path: path.to_path_buf(),
@@ -65,6 +89,46 @@ impl EmrStore for RocksEmrStore {
             .ok_or_else(|| StorageError::NoSuchRecord {
                 record_id: record_id.to_owned(),
             })
+    }
+
+    fn put_linked(
+        &self,
+        record_id: &str,
+        emr: &[u8],
+        department: &str,
+        sequence: u64,
+    ) -> Result<Hash32, StorageError> {
+        let links = self
+            .db
+            .cf_handle(LINKS)
+            .ok_or_else(|| StorageError::Rocks {
+                path: self.path.clone(),
+                reason: "links column family missing".into(),
+            })?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put(record_id.as_bytes(), emr);
+        batch.put_cf(&links, link_key(department, sequence), record_id.as_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .write_opt(batch, &wo)
+            .map_err(|e| StorageError::rocks(&self.path, e))?;
+        Ok(sha256(emr))
+    }
+
+    fn linked(&self, department: &str, sequence: u64) -> Result<Option<String>, StorageError> {
+        let links = self
+            .db
+            .cf_handle(LINKS)
+            .ok_or_else(|| StorageError::Rocks {
+                path: self.path.clone(),
+                reason: "links column family missing".into(),
+            })?;
+        let v = self
+            .db
+            .get_cf(&links, link_key(department, sequence))
+            .map_err(|e| StorageError::rocks(&self.path, e))?;
+        Ok(v.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     fn contains(&self, record_id: &str) -> Result<bool, StorageError> {

@@ -101,3 +101,39 @@ fn the_emr_store_returns_what_was_stored_and_its_hash() {
     let store = RocksEmrStore::open(dir.path()).unwrap();
     assert_eq!(store.get("enc-1").unwrap(), emr);
 }
+
+#[test]
+fn an_event_finds_its_emr_through_its_link_and_the_link_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksEmrStore::open(dir.path()).unwrap();
+        let h = store
+            .put_linked(
+                "Encounter/e-1",
+                b"{\"resourceType\":\"Bundle\"}",
+                "emergency",
+                7,
+            )
+            .unwrap();
+        assert_eq!(h, sha256(b"{\"resourceType\":\"Bundle\"}"));
+        store
+            .put_linked("cardiology/1", b"plain visit", "cardiology", 1)
+            .unwrap();
+    }
+    let store = RocksEmrStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.linked("emergency", 7).unwrap().as_deref(),
+        Some("Encounter/e-1")
+    );
+    assert_eq!(
+        store.linked("cardiology", 1).unwrap().as_deref(),
+        Some("cardiology/1")
+    );
+    // Another department or sequence links nothing, even where a prefix matches.
+    assert_eq!(store.linked("emergency", 8).unwrap(), None);
+    assert_eq!(store.linked("emergenc", 7).unwrap(), None);
+    assert_eq!(
+        store.get("Encounter/e-1").unwrap(),
+        b"{\"resourceType\":\"Bundle\"}"
+    );
+}
