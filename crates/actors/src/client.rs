@@ -210,6 +210,7 @@ impl Client {
         );
         let key = EventKey::new(&hospital, &department, sequence);
         self.outbox.insert(now_ms(), &key, &event.encode_to_vec())?;
+        self.ctx.metrics.upload_sent(key.0.0);
         let outcome = SubmitOutcome {
             hospital,
             department,
@@ -423,6 +424,7 @@ impl Handler<BlockCommitted> for Client {
         // Events of this department committed, even ones from before a restart.
         let _ = self.outbox.remove(msg.event_keys.iter());
         for key in mine {
+            self.ctx.metrics.upload_committed(key.0.0);
             self.attempts.remove(&key);
             let outcome = self.meta.remove(&key).map(|mut o| {
                 o.height = msg.height;

@@ -22,6 +22,7 @@ pub mod committer;
 pub mod endorser;
 pub mod error;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod orderer;
 pub mod peers;
