@@ -5,7 +5,7 @@
 
 use crate::error::{Result, TestnetError};
 use crate::layout::{self, NodeSpec};
-use crate::process::{self, Spawn, free_port, medblock};
+use crate::process::{self, Ports, Spawn, medblock};
 use crate::state::{NodeEntry, TestnetState};
 use crate::status::{self, NetworkStatus};
 use crate::{http, patients, prometheus};
@@ -84,7 +84,7 @@ pub fn network_status(state: &TestnetState) -> Result<NetworkStatus> {
 }
 
 /// Certifies a node, writes its config and returns its entry (not yet started).
-fn prepare(state: &TestnetState, spec: &NodeSpec) -> Result<NodeEntry> {
+fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<NodeEntry> {
     let dir = state.dir.join("nodes").join(&spec.name);
     let issued = medblock(
         &state.bin,
@@ -115,8 +115,8 @@ fn prepare(state: &TestnetState, spec: &NodeSpec) -> Result<NodeEntry> {
     Ok(NodeEntry {
         spec: spec.clone(),
         dir,
-        p2p_port: free_port()?,
-        http_port: free_port()?,
+        p2p_port: ports.take()?,
+        http_port: ports.take()?,
         peer_id: medblock_p2p::peer_id_string(&key),
         pid: None,
         removed: false,
@@ -176,26 +176,44 @@ fn wait_answering(state: &TestnetState, names: &[String], timeout: Duration) -> 
         .iter()
         .map(|n| state.node(n).cloned())
         .collect::<Result<_>>()?;
-    wait_for("nodes answering", timeout, || {
+    let outcome = wait_for("nodes answering", timeout, || {
         let answered = rt.block_on(futures::future::join_all(
             entries
                 .iter()
                 .map(|e| async move { http::status(&e.url()).await.is_ok() }),
         ));
-        let dead: Vec<&str> = entries
+        let dead: Vec<String> = entries
             .iter()
             .filter(|e| !e.pid.is_some_and(process::alive))
-            .map(|e| e.spec.name.as_str())
+            .map(|e| e.spec.name.clone())
             .collect();
-        let n = answered.iter().filter(|a| **a).count();
         if !dead.is_empty() {
-            return (None, format!("{} exited (see logs/)", dead.join(", ")));
+            return (Some(Err(dead)), String::new());
         }
+        let n = answered.iter().filter(|a| **a).count();
         (
-            (n == entries.len()).then_some(()),
+            (n == entries.len()).then_some(Ok(())),
             format!("{n}/{} answering", entries.len()),
         )
+    })?;
+    outcome.map_err(|dead| {
+        let why: Vec<String> = dead
+            .iter()
+            .map(|d| format!("{d}: {}", last_error(&state.log_file(d))))
+            .collect();
+        TestnetError::Invalid(format!("node(s) exited: {}", why.join("; ")))
     })
+}
+
+/// The last `Error:`/`Caused by` lines of a node's log, for a clear failure message.
+fn last_error(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("  ") && !l.trim().is_empty() && !l.starts_with("Stack"))
+        .collect();
+    let tail = lines.len().saturating_sub(3);
+    lines.get(tail..).map(|l| l.join(" ")).unwrap_or_default()
 }
 
 /// Brings up a new testnet in `opts.dir` (or restarts the stopped nodes of the one there) and
@@ -245,8 +263,9 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
             "--json",
         ],
     )?;
+    let mut ports = Ports::new([]);
     for (i, spec) in plan.iter().enumerate() {
-        let entry = prepare(&state, spec)?;
+        let entry = prepare(&state, spec, &mut ports)?;
         state.nodes.push(entry);
         if (i + 1) % 10 == 0 || i + 1 == plan.len() {
             progress(format!("certificates: {}/{}", i + 1, plan.len()));
@@ -346,7 +365,8 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
         .max()
         .unwrap_or(0);
     progress(format!("certifying {}", spec.name));
-    let entry = prepare(&state, spec)?;
+    let mut ports = Ports::new(state.nodes.iter().flat_map(|n| [n.p2p_port, n.http_port]));
+    let entry = prepare(&state, spec, &mut ports)?;
     state.nodes.push(entry.clone());
     init_node(&state, &entry)?;
     start(&mut state, &spec.name)?;

@@ -2,6 +2,7 @@
 //! processes detached from the terminal with their own log files, and signalling them.
 
 use crate::error::{Result, TestnetError};
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -24,12 +25,44 @@ pub fn medblock(bin: &Path, args: &[&str]) -> Result<serde_json::Value> {
     Ok(serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null))
 }
 
-/// A TCP port on 127.0.0.1 free right now (the OS picks it).
-pub fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| TestnetError::io("finding a free port", e))
+/// Lowest port handed out.
+const PORT_LOW: u16 = 15_000;
+/// One past the highest: below Linux's ephemeral range (32768..), so the outgoing connections
+/// of a hundred running nodes never take a port a node was told to listen on.
+const PORT_HIGH: u16 = 32_000;
+
+/// Hands out listen ports on 127.0.0.1: outside the ephemeral range, never one already given
+/// to this testnet, and free when handed out. Starts at a random point so two testnets on one
+/// machine rarely probe the same ports.
+#[derive(Debug)]
+pub struct Ports {
+    next: u16,
+    taken: HashSet<u16>,
+}
+
+impl Ports {
+    /// An allocator avoiding `taken` (the ports the testnet's nodes already use).
+    pub fn new(taken: impl IntoIterator<Item = u16>) -> Self {
+        Self {
+            next: rand::random_range(PORT_LOW..PORT_HIGH),
+            taken: taken.into_iter().collect(),
+        }
+    }
+
+    /// The next free port.
+    pub fn take(&mut self) -> Result<u16> {
+        for _ in PORT_LOW..PORT_HIGH {
+            let p = self.next;
+            self.next = if p + 1 >= PORT_HIGH { PORT_LOW } else { p + 1 };
+            if !self.taken.contains(&p) && TcpListener::bind(("127.0.0.1", p)).is_ok() {
+                self.taken.insert(p);
+                return Ok(p);
+            }
+        }
+        Err(TestnetError::Invalid(format!(
+            "no free port between {PORT_LOW} and {PORT_HIGH}"
+        )))
+    }
 }
 
 /// What to start.
@@ -146,6 +179,20 @@ mod tests {
         stop(pid, Duration::from_secs(5)).expect("stopped");
         reaper.join().expect("reaped");
         assert!(!alive(pid));
+    }
+
+    #[test]
+    fn ports_are_unique_free_and_outside_the_ephemeral_range() {
+        let held = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let mut ports = Ports::new([20_000]);
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            let p = ports.take().expect("a port");
+            assert!((PORT_LOW..PORT_HIGH).contains(&p));
+            assert_ne!(p, 20_000);
+            assert!(seen.insert(p), "{p} handed out twice");
+        }
+        drop(held);
     }
 
     #[test]
