@@ -30,6 +30,9 @@ pub struct UpOptions {
     pub timeout: Duration,
 }
 
+/// Processes started together after the first wave.
+const START_WAVE: usize = 20;
+
 /// Prints a progress line (stderr, so `--json` output stays clean).
 pub fn progress(msg: impl AsRef<str>) {
     eprintln!("[testnet] {}", msg.as_ref());
@@ -144,8 +147,24 @@ fn init_node(state: &TestnetState, entry: &NodeEntry) -> Result<()> {
         args.push(bootstrap);
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    medblock(&state.bin, &refs).map(|_| ())
+    medblock(&state.bin, &refs)?;
+    if state.request_timeout_ms != DEFAULT_REQUEST_TIMEOUT_MS {
+        // `node init` writes the default; a large testnet's peers answer more slowly.
+        let path = entry.dir.join("node.toml");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TestnetError::io(format!("reading {}", s(&path)), e))?;
+        let text = text.replace(
+            &format!("request_timeout_ms = {DEFAULT_REQUEST_TIMEOUT_MS}"),
+            &format!("request_timeout_ms = {}", state.request_timeout_ms),
+        );
+        std::fs::write(&path, text)
+            .map_err(|e| TestnetError::io(format!("writing {}", s(&path)), e))?;
+    }
+    Ok(())
 }
+
+/// The request timeout `node init` writes.
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5_000;
 
 /// Starts a node's process and records its pid.
 fn start(state: &mut TestnetState, name: &str) -> Result<u32> {
@@ -245,6 +264,7 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
         regions: layout::regions(opts.regions),
         nodes: Vec::new(),
         traffic_pid: None,
+        request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
     };
     progress(format!(
         "creating a CA for {} regions in {}",
@@ -271,6 +291,20 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
             progress(format!("certificates: {}/{}", i + 1, plan.len()));
         }
     }
+    // Timeouts and gossip intervals grow with the network: on a 2-core machine a hundred
+    // processes share the CPU, and every node verifies every other node's ledger-hash claim.
+    let scale = opts.nodes.div_ceil(25).max(1) as u64;
+    let (vc, turn, gossip) = (
+        (2_000 * scale).to_string(),
+        (10_000 * scale).to_string(),
+        (3_000 * scale).to_string(),
+    );
+    if scale > 1 {
+        progress(format!(
+            "{} nodes: view-change timeout {vc} ms, turn timeout {turn} ms, ledger gossip every {gossip} ms",
+            opts.nodes
+        ));
+    }
     medblock(
         &state.bin,
         &[
@@ -280,25 +314,49 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
             &s(&state.ca_dir()),
             "--out",
             &s(&state.genesis()),
+            "--view-change-timeout-ms",
+            &vc,
+            "--turn-timeout-ms",
+            &turn,
+            "--ledger-gossip-interval-ms",
+            &gossip,
             "--json",
         ],
     )?;
+    state.request_timeout_ms = 5_000 * scale;
     progress("genesis signed; writing node configs");
     for e in &state.nodes {
         init_node(&state, e)?;
     }
     state.save()?;
     let names: Vec<String> = state.nodes.iter().map(|n| n.spec.name.clone()).collect();
-    for (i, n) in names.iter().enumerate() {
-        start(&mut state, n)?;
-        if (i + 1) % 10 == 0 || i + 1 == names.len() {
-            progress(format!("processes started: {}/{}", i + 1, names.len()));
+    // Start in waves (consensus nodes and departments first, then committers in batches), so
+    // a hundred processes on two cores do not all compete for the CPU while they start.
+    let first = plan
+        .iter()
+        .filter(|p| p.roles != ["committer"])
+        .count()
+        .max(1);
+    let mut started = 0;
+    for wave in std::iter::once(first)
+        .chain(std::iter::repeat(START_WAVE))
+        .scan(0usize, |done, n| {
+            let range = *done..(*done + n).min(names.len());
+            *done = range.end;
+            (!range.is_empty()).then_some(range)
+        })
+    {
+        let batch = &names[wave];
+        for n in batch {
+            start(&mut state, n)?;
         }
+        state.save()?;
+        started += batch.len();
+        progress(format!("processes started: {started}/{}", names.len()));
+        wait_answering(&state, batch, opts.timeout)?;
     }
-    state.save()?;
     let prom = prometheus::write_files(&state)?;
     progress(format!("Prometheus config: {}", s(&prom)));
-    wait_answering(&state, &names, opts.timeout)?;
     first_block(&state, opts.timeout)?;
     patients::collect(&state)?;
     Ok(state)

@@ -8,6 +8,9 @@ use crate::layout::NodeSpec;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Most bootstrap peers a node's config names.
+pub const MAX_BOOTSTRAP: usize = 16;
+
 /// File name of the state inside the testnet directory.
 pub const STATE_FILE: &str = "testnet.json";
 
@@ -62,6 +65,13 @@ pub struct TestnetState {
     /// The demo-traffic process, when running.
     #[serde(default)]
     pub traffic_pid: Option<u32>,
+    /// The p2p request timeout written into every node's config.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_request_timeout() -> u64 {
+    5_000
 }
 
 impl TestnetState {
@@ -140,12 +150,32 @@ impl TestnetState {
         self.nodes.iter().filter(|n| !n.removed)
     }
 
-    /// Bootstrap multiaddrs for a node: the first two members other than itself.
+    /// Bootstrap multiaddrs for a node: every founding orderer and endorser (at most
+    /// [`MAX_BOOTSTRAP`]) other than itself. Nodes suspect their region's endorser crashed when
+    /// they hold no connection to it, so in a large network every node dials the consensus
+    /// nodes directly instead of waiting for Kademlia to get there.
     pub fn bootstrap_for(&self, name: &str) -> Vec<String> {
-        self.members()
+        let consensus = |n: &&NodeEntry| {
+            n.spec
+                .roles
+                .iter()
+                .any(|r| r == "orderer" || r == "endorser")
+        };
+        let mut out: Vec<String> = self
+            .members()
             .filter(|n| n.spec.name != name)
-            .take(2)
+            .filter(consensus)
+            .take(MAX_BOOTSTRAP)
             .map(NodeEntry::multiaddr)
-            .collect()
+            .collect();
+        if out.is_empty() {
+            out = self
+                .members()
+                .filter(|n| n.spec.name != name)
+                .take(2)
+                .map(NodeEntry::multiaddr)
+                .collect();
+        }
+        out
     }
 }
