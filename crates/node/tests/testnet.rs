@@ -1,4 +1,4 @@
-//! `medblock testnet` end to end: a 7-process network comes up and commits, its `/metrics`
+//! `medblock testnet` end to end: an 8-process network comes up and commits, its `/metrics`
 //! move as blocks commit and export every metric the Grafana dashboard queries, it survives a
 //! node killed and restarted and a node added and another removed, and every ledger stays equal.
 //! Everything goes through the commands people type (`medblock testnet ...`, `client submit`).
@@ -8,11 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_medblock");
+/// The binary under test; `MEDBLOCK_TEST_BIN` points at a private copy when other builds
+/// share (and may overwrite) the target directory.
+fn bin() -> String {
+    std::env::var("MEDBLOCK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_medblock").into())
+}
 
 fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    run_env(args, &[])
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("medblock runs");
     assert!(
@@ -28,7 +37,7 @@ struct Down(PathBuf);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let _ = Command::new(BIN)
+        let _ = Command::new(bin())
             .args(["testnet", "down", "--dir", &self.0.display().to_string()])
             .output();
     }
@@ -144,20 +153,20 @@ fn submit(dir: &Path, url: &str, tag: &str, count: usize) {
 }
 
 #[test]
-fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal() {
+fn an_eight_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal() {
     let root = tempfile::tempdir().expect("dir");
     let dir = root.path().join("net");
     let d = dir.display().to_string();
     let _down = Down(dir.clone());
 
-    // Up: CA, certificates, genesis, 7 processes, first block committed everywhere.
+    // Up: CA, certificates, genesis, 8 processes, first block committed everywhere.
     let up: serde_json::Value = serde_json::from_str(&run(&[
         "testnet",
         "up",
         "--dir",
         &d,
         "--nodes",
-        "7",
+        "8",
         "--regions",
         "2",
         "--orderers",
@@ -166,7 +175,7 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
     ]))
     .expect("up prints JSON");
     let nodes = up["nodes"].as_array().expect("nodes");
-    assert_eq!(nodes.len(), 7);
+    assert_eq!(nodes.len(), 8);
     for n in nodes {
         for field in [
             "name", "roles", "region", "p2p", "http", "height", "tip_hash", "healthy",
@@ -182,7 +191,7 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
         assert!(prom.contains(n["http"].as_str().expect("http")), "{prom}");
     }
 
-    let s = wait_status(&dir, "all 7 at one height", |s| converged_at(s, 7, 1));
+    let s = wait_status(&dir, "all 8 at one height", |s| converged_at(s, 8, 1));
     let dept = http_of(&s, "st-mary-cardiology");
     let orderer = http_of(&s, "orderer-1");
 
@@ -204,7 +213,7 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
     let dept_before = scrape(&dept);
     submit(&dir, &dept, "metrics", 20);
     let s = wait_status(&dir, "the visits everywhere", |s| {
-        converged_at(s, 7, height(s).max(2))
+        converged_at(s, 8, height(s).max(2))
     });
     let after = scrape(&orderer);
     let dept_after = scrape(&dept);
@@ -226,11 +235,43 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
     // Kill an orderer (a crash): the others keep committing; restarted, it catches up.
     run(&["testnet", "kill", "orderer-4", "--dir", &d]);
     submit(&dir, &dept, "killed", 10);
-    run(&["testnet", "restart", "orderer-4", "--dir", &d]);
-    let s = wait_status(&dir, "orderer-4 caught up", |s| converged_at(s, 7, h + 1));
+    // Restarted with JSON logs: every new line is a JSON object naming the node.
+    let log = dir.join("logs").join("orderer-4.log");
+    let text_lines = std::fs::read_to_string(&log).expect("log").lines().count();
+    run_env(
+        &["testnet", "restart", "orderer-4", "--dir", &d],
+        &[("MEDBLOCK_LOG_FORMAT", "json")],
+    );
+    let s = wait_status(&dir, "orderer-4 caught up", |s| converged_at(s, 8, h + 1));
+    let text = std::fs::read_to_string(&log).expect("log");
+    let (before_restart, after_restart) =
+        text.lines()
+            .enumerate()
+            .fold((Vec::new(), Vec::new()), |(mut b, mut a), (i, l)| {
+                if i < text_lines {
+                    b.push(l)
+                } else {
+                    a.push(l)
+                }
+                (b, a)
+            });
+    assert!(
+        before_restart
+            .iter()
+            .filter(|l| !l.starts_with(' ') && !l.is_empty())
+            .all(|l| l.starts_with("[orderer-4] ")),
+        "text lines name their node"
+    );
+    assert!(!after_restart.is_empty());
+    for l in after_restart {
+        let v: serde_json::Value = serde_json::from_str(l).expect("a JSON log line");
+        assert_eq!(v["node"], "orderer-4", "{l}");
+    }
     let h = height(&s);
 
-    // Add a committer that was not in genesis: it catches up; then remove a founding node.
+    // Add a committer that was not in genesis: it catches up; then remove a founding node
+    // (the second hospital's department: its certificate is revoked and gossiped, its
+    // process stopped, and the rest keep committing).
     run(&[
         "testnet",
         "add",
@@ -242,11 +283,11 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
         "--roles",
         "committer",
     ]);
-    wait_status(&dir, "committer-x caught up", |s| converged_at(s, 8, h));
-    run(&["testnet", "remove", "orderer-3", "--dir", &d]);
+    wait_status(&dir, "committer-x caught up", |s| converged_at(s, 9, h));
+    run(&["testnet", "remove", "riverside-radiology", "--dir", &d]);
     submit(&dir, &dept, "removed", 10);
-    let s = wait_status(&dir, "7 members after the removal", |s| {
-        converged_at(s, 7, h + 1)
+    let s = wait_status(&dir, "8 members after the removal", |s| {
+        converged_at(s, 8, h + 1)
     });
     let names: Vec<&str> = s["nodes"]
         .as_array()
@@ -254,7 +295,7 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
         .iter()
         .filter_map(|n| n["name"].as_str())
         .collect();
-    assert!(names.contains(&"committer-x") && !names.contains(&"orderer-3"));
+    assert!(names.contains(&"committer-x") && !names.contains(&"riverside-radiology"));
     let ledgers: Vec<&str> = s["nodes"]
         .as_array()
         .expect("nodes")
@@ -273,7 +314,7 @@ fn a_seven_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal()
         .iter()
         .filter_map(|n| n["pid"].as_u64())
         .collect();
-    assert_eq!(pids.len(), 7);
+    assert_eq!(pids.len(), 8);
     run(&["testnet", "down", "--dir", &d]);
     for p in pids {
         assert!(
