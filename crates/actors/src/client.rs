@@ -281,6 +281,7 @@ impl Client {
         let key = EventKey::new(&hospital, &department, sequence);
         let bytes = event.encode_to_vec();
         self.outbox.insert(now_ms(), &key, &bytes)?;
+        self.ctx.metrics.upload_sent(key.0.0);
         let outcome = SubmitOutcome {
             hospital,
             department,
@@ -526,6 +527,7 @@ impl Handler<BlockCommitted> for Client {
         // Events of this department committed, even ones from before a restart.
         let _ = self.outbox.remove(msg.event_keys.iter());
         for key in mine {
+            self.ctx.metrics.upload_committed(key.0.0);
             self.attempts.remove(&key);
             let outcome = self.meta.remove(&key).map(|mut o| {
                 o.height = msg.height;

@@ -334,7 +334,14 @@ impl Handler<UploadIn> for Endorser {
     fn handle(&mut self, msg: UploadIn, _: &mut Self::Context) -> Self::Result {
         let out = self.admit(msg.event);
         match &out {
-            Ok(_) => Counters::inc(&self.ctx.counters.uploads_accepted),
+            Ok(_) => {
+                Counters::inc(&self.ctx.counters.uploads_accepted);
+                self.ctx
+                    .metrics
+                    .queue_depth
+                    .with_label_values(&["pending"])
+                    .inc();
+            }
             Err(e) => {
                 Counters::inc(&self.ctx.counters.uploads_rejected);
                 tracing::debug!(reason = %e.message, "upload refused");
@@ -413,6 +420,10 @@ impl Handler<BlockCommitted> for Endorser {
         self.in_flight.retain(|h, _| *h > msg.height);
         if let Err(e) = self.pending.remove(msg.event_keys.iter()) {
             tracing::error!(error = %e, "could not clear committed events from the pending queue");
+        }
+        if let Ok(n) = self.pending.len() {
+            let depth = self.ctx.metrics.queue_depth.with_label_values(&["pending"]);
+            depth.set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 }

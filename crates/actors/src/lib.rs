@@ -23,6 +23,7 @@ pub mod departments;
 pub mod endorser;
 pub mod error;
 pub mod membership;
+pub mod metrics;
 pub mod node;
 pub mod orderer;
 pub mod peers;

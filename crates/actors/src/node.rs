@@ -363,6 +363,11 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         peers: PeerBook::default(),
         counters: Counters::default(),
         http_address: opts.http_address.clone(),
+        metrics: Arc::new(
+            medblock_monitoring::Metrics::new(&certificate.body.name)
+                .map_err(|e| ActorError::Config(format!("metrics: {e}")))?,
+        ),
+        data_dir: opts.data_dir.clone(),
         certificate,
         genesis,
     });

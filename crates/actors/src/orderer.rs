@@ -235,9 +235,13 @@ impl Orderer {
     fn act(&mut self, actions: Vec<NodeAction>, ctx: &mut Context<Self>) {
         for action in actions {
             match action {
-                NodeAction::Broadcast(msg) => self.broadcast(msg),
+                NodeAction::Broadcast(msg) => {
+                    crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
+                    self.broadcast(msg)
+                }
                 NodeAction::Send { to, msg } => self.send(to, msg),
                 NodeAction::Multicast { to, msg } => {
+                    crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
                     let me = self.ctx.key();
                     for peer in to.into_iter().filter(|p| *p != me) {
                         self.send(peer, msg.clone());
@@ -254,6 +258,7 @@ impl Orderer {
                     }));
                 }
                 NodeAction::Decided(value) => {
+                    crate::metrics::observe_decided(&self.ctx.metrics, &value);
                     self.remember_decided(&value);
                     let value = *value;
                     let gossip = wire::GossipMessage {
@@ -408,6 +413,7 @@ impl Handler<ConsensusIn> for Orderer {
     type Result = ();
 
     fn handle(&mut self, msg: ConsensusIn, ctx: &mut Self::Context) {
+        crate::metrics::observe_consensus(&self.ctx.metrics, &msg.msg);
         self.feed(
             NodeInput::Message {
                 from: msg.from,

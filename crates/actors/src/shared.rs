@@ -7,6 +7,7 @@ use medblock_core::cert::{TrustStore, VerifiedCertificate};
 use medblock_core::genesis::VerifiedGenesis;
 use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::wire::Role;
+use medblock_monitoring::Metrics;
 use medblock_p2p::NetworkHandle;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -72,6 +73,10 @@ pub struct Shared {
     pub http_address: String,
     /// Genesis hash as bytes (sent in every Hello).
     pub genesis_hash: Vec<u8>,
+    /// The node's Prometheus metrics (served at `/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// The node's data directory (for the RocksDB size metrics).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Shared {

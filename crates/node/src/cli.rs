@@ -72,6 +72,16 @@ pub enum CaCommand {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// PBFT view-change timeout (default 2000 ms); larger for big networks on few cores.
+        #[arg(long)]
+        view_change_timeout_ms: Option<u64>,
+        /// How long a primary may hold its turn (default 10000 ms).
+        #[arg(long)]
+        turn_timeout_ms: Option<u64>,
+        /// How often committers gossip their ledger hash (default 3000 ms): every node verifies
+        /// every other node's claim, so this is the main idle cost of a large network.
+        #[arg(long)]
+        ledger_gossip_interval_ms: Option<u64>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -244,8 +254,25 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
                 )
             })
         }
-        CaCommand::Genesis { dir, out, json } => {
-            let hash = ca::genesis(&dir, &out, None, now_ms())?;
+        CaCommand::Genesis {
+            dir,
+            out,
+            view_change_timeout_ms,
+            turn_timeout_ms,
+            ledger_gossip_interval_ms,
+            json,
+        } => {
+            let mut params = medblock_core::genesis::default_params();
+            if let Some(v) = view_change_timeout_ms {
+                params.view_change_timeout_ms = v;
+            }
+            if let Some(v) = turn_timeout_ms {
+                params.turn_timeout_ms = v;
+            }
+            if let Some(v) = ledger_gossip_interval_ms {
+                params.ledger_gossip_interval_ms = v;
+            }
+            let hash = ca::genesis(&dir, &out, Some(params), now_ms())?;
             let v = serde_json::json!({ "genesis": out, "hash": hash });
             print(json, &v, || {
                 println!("genesis {hash} written to {}", out.display())

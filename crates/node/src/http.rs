@@ -1,6 +1,6 @@
-//! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), and the department API
-//! `POST /submit` and `POST /import` (visits filed under named departments, with their EMRs);
-//! `POST /revocations` takes a CA-signed list to apply and gossip.
+//! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), `/metrics` (Prometheus
+//! text), and the department API `POST /submit` and `POST /import` (visits filed under named
+//! departments, with their EMRs); `POST /revocations` takes a CA-signed list to apply and gossip.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use medblock_actors::ActorError;
@@ -67,6 +67,15 @@ async fn status(node: web::Data<RunningNode>) -> HttpResponse {
     }
 }
 
+async fn metrics(node: web::Data<RunningNode>) -> HttpResponse {
+    match medblock_actors::metrics::render(&node).await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(text),
+        Err(e) => error_response(&e),
+    }
+}
+
 async fn submit(node: web::Data<RunningNode>, body: web::Json<SubmitBody>) -> HttpResponse {
     let body = body.into_inner();
     if body.visits.is_empty() || body.visits.len() > 10_000 {
@@ -118,6 +127,7 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
             .app_data(web::PayloadConfig::new(1 << 20))
             .route("/healthz", web::get().to(healthz))
             .route("/status", web::get().to(status))
+            .route("/metrics", web::get().to(metrics))
             .route("/submit", web::post().to(submit))
             .route("/import", web::post().to(import))
             .route("/revocations", web::post().to(revocations))

@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` or `json` (default: $MEDBLOCK_LOG_FORMAT, else text); filter with
+    /// RUST_LOG.
+    #[arg(long, global = true)]
+    log_format: Option<medblock_monitoring::logging::LogFormat>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -34,17 +38,17 @@ enum Command {
     /// A patient's light node: keys, records, show, fetch, verify, grant, revoke.
     #[command(subcommand)]
     Patient(medblock_node::patient::PatientCommand),
+    /// A local network of node processes: up, status, add, remove, kill, restart, down.
+    #[command(subcommand)]
+    Testnet(medblock_testnet::cli::TestnetCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    medblock_monitoring::logging::init(
+        cli.log_format
+            .unwrap_or_else(medblock_monitoring::logging::LogFormat::from_env),
+    );
     match cli.command {
         Command::Demo(args) => {
             let report = medblock_node::demo::run(&args)?;
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Patient(c) => medblock_node::patient::run(c)?,
+        Command::Testnet(c) => medblock_testnet::cli::run(c)?,
         Command::Sim(args) => {
             if !medblock_sim::cli::run_cli(&args)? {
                 std::process::exit(1);

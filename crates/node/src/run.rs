@@ -80,6 +80,9 @@ pub fn run(config: &Path) -> Result<()> {
         .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
     let http_address = listener.local_addr()?.to_string();
     let opts = options(&cfg, http_address.clone())?;
+    if let Ok(body) = wire::CertificateBody::decode(opts.certificate.body.as_slice()) {
+        medblock_monitoring::logging::set_node(&body.name);
+    }
     let sys = actix_web::rt::System::new();
     sys.block_on(async move {
         let node = start(opts).await?;

@@ -1,1 +1,23 @@
-//! Starts and manages many MedBlock node processes on one machine.
+//! Starts and manages many MedBlock node processes on one machine: `medblock testnet up`
+//! certifies and starts a network and waits for its first block; `add`, `remove`, `kill`,
+//! `restart`, `status` and `down` manage it afterwards from any shell, through the state file
+//! `DIR/testnet.json`.
+//!
+//! Directory layout: `ca/` (CA key and register), `genesis.pb`, `nodes/<name>/` (key,
+//! certificate, `node.toml`, `data/`), `logs/<name>.log`, `patients/<hospital>/*.key`,
+//! `prometheus.yml`, `grafana/`, `testnet.json`.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod error;
+pub mod http;
+pub mod layout;
+pub mod ops;
+pub mod patients;
+pub mod process;
+pub mod prometheus;
+pub mod state;
+pub mod status;
+pub mod traffic;
+
+pub use error::TestnetError;

@@ -1,0 +1,276 @@
+//! `medblock testnet ...`: parsing and printing; the work is in [`crate::ops`].
+
+use crate::error::{Result, TestnetError};
+use crate::layout::NodeSpec;
+use crate::ops::{self, UpOptions, progress};
+use crate::state::TestnetState;
+use crate::{patients, status};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The testnet directory option every subcommand takes.
+#[derive(Debug, Clone, Args)]
+pub struct DirArg {
+    /// The testnet directory (CA, nodes, logs, state, prometheus.yml).
+    #[arg(long, default_value = ".medblock/testnet")]
+    pub dir: PathBuf,
+}
+
+/// `medblock testnet ...`.
+#[derive(Debug, Subcommand)]
+pub enum TestnetCommand {
+    /// Create a CA, certificates, configs and data dirs, start N node processes on 127.0.0.1
+    /// and return once the network has committed its first block (nodes keep running).
+    /// Without flags: 10 nodes (4 orderers, 2 regions, endorsers, 2 hospital departments)
+    /// with demo traffic.
+    Up(UpArgs),
+    /// Every node's name, roles, region, addresses, height, tip and health; whether all agree.
+    Status {
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON: {agree, converged, nodes: [{name, roles, region, p2p, http, height,
+        /// tip_hash, healthy, ...}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Certify and start a new node that catches up (not in genesis: it joins as a committer
+    /// or department; consensus roles need a new genesis).
+    Add {
+        /// The new node's name.
+        name: String,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// Its region.
+        #[arg(long, default_value = "region-1")]
+        region: String,
+        /// Its roles.
+        #[arg(long, value_delimiter = ',', default_value = "committer")]
+        roles: Vec<String>,
+        /// Hospital (departments).
+        #[arg(long, default_value = "")]
+        hospital: String,
+        /// Department (departments).
+        #[arg(long, default_value = "")]
+        department: String,
+        /// Seconds to wait for it to catch up.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Revoke a node's certificate (gossiped by another node) and stop it for good.
+    Remove {
+        /// The node.
+        name: String,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Kill a node's process (SIGKILL, as a crash).
+    Kill {
+        /// The node.
+        name: String,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Stop (if running) and start a node again from its on-disk state.
+    Restart {
+        /// The node.
+        name: String,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// Seconds to wait for it to answer.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Stop every node and the demo traffic (data is kept: `up --dir` starts them again).
+    Down {
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Submit demo visits until killed (started by `up`).
+    #[command(hide = true)]
+    Traffic {
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// Visits per second.
+        #[arg(long, default_value_t = 2.0)]
+        rate: f64,
+    },
+}
+
+/// Options of `testnet up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    /// Peers (node processes).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Regions.
+    #[arg(long)]
+    regions: Option<usize>,
+    /// Orderers (PBFT committee pool).
+    #[arg(long)]
+    orderers: Option<usize>,
+    /// Demo visits per second (default: 2 when no layout flag is given, else 0).
+    #[arg(long)]
+    traffic: Option<f64>,
+    /// Stay attached: print status every 10 s, stop everything on Ctrl-C.
+    #[arg(long)]
+    foreground: bool,
+    /// Seconds to wait for the first block.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// The medblock binary the nodes run (default: this one).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Print the network's status as JSON when up.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print_status(st: &status::NetworkStatus, json: bool) -> Result<()> {
+    if json {
+        let text =
+            serde_json::to_string_pretty(st).map_err(|e| TestnetError::Invalid(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", status::render(st));
+    }
+    Ok(())
+}
+
+fn up(a: UpArgs) -> Result<()> {
+    let defaults = a.nodes.is_none() && a.regions.is_none() && a.orderers.is_none();
+    let bin = match a.bin {
+        Some(b) => b,
+        None => std::env::current_exe().map_err(|e| TestnetError::io("locating medblock", e))?,
+    };
+    let opts = UpOptions {
+        dir: a.dir.dir.clone(),
+        bin,
+        nodes: a.nodes.unwrap_or(10),
+        regions: a.regions.unwrap_or(2),
+        orderers: a.orderers.unwrap_or(4),
+        timeout: Duration::from_secs(a.timeout),
+    };
+    let state = ops::up(&opts)?;
+    let rate = a.traffic.unwrap_or(if defaults { 2.0 } else { 0.0 });
+    if rate > 0.0 {
+        let pid = ops::start_traffic(&state.dir, rate)?;
+        progress(format!(
+            "demo traffic: {rate} visits/s (pid {pid}, log logs/traffic.log)"
+        ));
+    }
+    let st = ops::network_status(&state)?;
+    print_status(&st, a.json)?;
+    if !a.json {
+        println!(
+            "Prometheus: {}   Grafana: {}",
+            state.dir.join("prometheus.yml").display(),
+            state.dir.join("grafana").display()
+        );
+        if let Some(key) = patients::key_files(&state).first() {
+            println!("{}", patients::read_records_hook(&state, key));
+        }
+        println!(
+            "Stop with: medblock testnet down --dir {}",
+            state.dir.display()
+        );
+    }
+    if a.foreground {
+        foreground(&state)?;
+    }
+    Ok(())
+}
+
+fn foreground(state: &TestnetState) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TestnetError::io("starting an async runtime", e))?;
+    progress("attached: Ctrl-C stops the network");
+    rt.block_on(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tick.tick() => {
+                    if let Ok(s) = TestnetState::load(&state.dir) {
+                        print!("{}", status::render(&status::network(&s).await));
+                    }
+                }
+            }
+        }
+    });
+    let n = ops::down(&state.dir)?;
+    progress(format!("stopped {n} nodes"));
+    Ok(())
+}
+
+/// Runs a `testnet` command.
+pub fn run(cmd: TestnetCommand) -> Result<()> {
+    match cmd {
+        TestnetCommand::Up(a) => up(a),
+        TestnetCommand::Status { dir, json } => {
+            let state = TestnetState::load(&dir.dir)?;
+            print_status(&ops::network_status(&state)?, json)
+        }
+        TestnetCommand::Add {
+            name,
+            dir,
+            region,
+            roles,
+            hospital,
+            department,
+            timeout,
+        } => {
+            let e = ops::add(
+                &dir.dir,
+                &NodeSpec {
+                    name,
+                    region,
+                    roles,
+                    hospital,
+                    department,
+                },
+                Duration::from_secs(timeout),
+            )?;
+            println!(
+                "{} added: p2p {} http {}",
+                e.spec.name,
+                e.multiaddr(),
+                e.http()
+            );
+            Ok(())
+        }
+        TestnetCommand::Remove { name, dir } => {
+            ops::remove(&dir.dir, &name)?;
+            println!("{name} removed (certificate revoked, process stopped)");
+            Ok(())
+        }
+        TestnetCommand::Kill { name, dir } => {
+            ops::kill(&dir.dir, &name)?;
+            println!("{name} killed");
+            Ok(())
+        }
+        TestnetCommand::Restart { name, dir, timeout } => {
+            let pid = ops::restart(&dir.dir, &name, Duration::from_secs(timeout))?;
+            println!("{name} restarted (pid {pid})");
+            Ok(())
+        }
+        TestnetCommand::Down { dir } => {
+            let n = ops::down(&dir.dir)?;
+            println!("stopped {n} nodes");
+            Ok(())
+        }
+        TestnetCommand::Traffic { dir, rate } => crate::traffic::run(&dir.dir, rate),
+    }
+}

@@ -1,0 +1,87 @@
+//! The nodes' HTTP API as the testnet uses it: `/status`, `/healthz`, `/metrics`, `/submit`.
+//! Statuses are kept as JSON values: the testnet reads a few fields and must not break when a
+//! node reports more.
+
+use crate::error::{Result, TestnetError};
+use std::time::Duration;
+
+/// A short-lived client: each call has its own timeout.
+fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| TestnetError::Invalid(format!("HTTP client: {e}")))
+}
+
+fn http_err(node: &str, e: impl std::fmt::Display) -> TestnetError {
+    TestnetError::Http {
+        node: node.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// `GET url/status`.
+pub async fn status(url: &str) -> Result<serde_json::Value> {
+    let r = client()?
+        .get(format!("{url}/status"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| http_err(url, e))?;
+    if !r.status().is_success() {
+        return Err(http_err(url, format!("/status answered {}", r.status())));
+    }
+    r.json().await.map_err(|e| http_err(url, e))
+}
+
+/// `GET url/healthz` answered 200.
+pub async fn healthy(url: &str) -> bool {
+    let Ok(c) = client() else {
+        return false;
+    };
+    c.get(format!("{url}/healthz"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// `GET url/metrics` (Prometheus text).
+pub async fn metrics(url: &str) -> Result<String> {
+    let r = client()?
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .map_err(|e| http_err(url, e))?;
+    if !r.status().is_success() {
+        return Err(http_err(url, format!("/metrics answered {}", r.status())));
+    }
+    r.text().await.map_err(|e| http_err(url, e))
+}
+
+/// `POST url/submit` with `visits`; waits for the commit when `wait`.
+pub async fn submit(
+    url: &str,
+    visits: &[serde_json::Value],
+    wait: bool,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    let body = serde_json::json!({
+        "visits": visits,
+        "wait": wait,
+        "timeout_ms": timeout.as_millis() as u64,
+    });
+    let r = client()?
+        .post(format!("{url}/submit"))
+        .timeout(timeout + Duration::from_secs(10))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| http_err(url, e))?;
+    let code = r.status();
+    let text = r.text().await.map_err(|e| http_err(url, e))?;
+    if !code.is_success() {
+        return Err(http_err(url, format!("/submit answered {code}: {text}")));
+    }
+    serde_json::from_str(&text).map_err(|e| http_err(url, e))
+}

@@ -1,0 +1,194 @@
+//! `testnet status`: every node's name, roles, region, addresses, height, tip and health, and
+//! whether the ledgers agree. Nodes are asked concurrently, so a hundred take one round trip.
+
+use crate::http;
+use crate::process::alive;
+use crate::state::{NodeEntry, TestnetState};
+use serde::{Deserialize, Serialize};
+
+/// One node as `testnet status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// Certificate name.
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Region.
+    pub region: String,
+    /// p2p multiaddr (with peer id).
+    pub p2p: String,
+    /// HTTP address.
+    pub http: String,
+    /// Process id, while running.
+    pub pid: Option<u32>,
+    /// Committed height (0 when it did not answer).
+    pub height: u64,
+    /// Tip block id (hex; empty when it did not answer).
+    pub tip_hash: String,
+    /// Ledger hash (hex).
+    pub ledger_hash: String,
+    /// Current turn.
+    pub turn: u64,
+    /// PBFT view.
+    pub view: u64,
+    /// Admitted peers.
+    pub peers: usize,
+    /// Process alive, `/healthz` and `/status` answer, and no peer flagged for a ledger mismatch.
+    pub healthy: bool,
+    /// Why it is not healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// The whole network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    /// No two answering nodes at the same height disagree on tip or ledger hash, and no node
+    /// flagged a peer's ledger: the ledgers are prefixes of one chain.
+    pub agree: bool,
+    /// Every member is healthy and at the same height, tip and ledger hash.
+    pub converged: bool,
+    /// Every member (removed nodes are left out).
+    pub nodes: Vec<NodeReport>,
+}
+
+impl NetworkStatus {
+    /// The lowest height among healthy nodes (0 if none).
+    pub fn min_height(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|n| n.healthy)
+            .map(|n| n.height)
+            .min()
+            .unwrap_or(0)
+    }
+}
+
+async fn report(entry: &NodeEntry) -> NodeReport {
+    let url = entry.url();
+    let running = entry.pid.is_some_and(alive);
+    let mut r = NodeReport {
+        name: entry.spec.name.clone(),
+        roles: entry.spec.roles.clone(),
+        region: entry.spec.region.clone(),
+        p2p: entry.multiaddr(),
+        http: entry.http(),
+        pid: entry.pid.filter(|p| alive(*p)),
+        height: 0,
+        tip_hash: String::new(),
+        ledger_hash: String::new(),
+        turn: 0,
+        view: 0,
+        peers: 0,
+        healthy: false,
+        problem: None,
+    };
+    if !running {
+        r.problem = Some("not running".into());
+        return r;
+    }
+    if !http::healthy(&url).await {
+        r.problem = Some("/healthz does not answer".into());
+        return r;
+    }
+    match http::status(&url).await {
+        Ok(s) => {
+            let u = |k: &str| s[k].as_u64().unwrap_or(0);
+            let t = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+            r.height = u("height");
+            r.tip_hash = t("tip_hash");
+            r.ledger_hash = t("ledger_hash");
+            r.turn = u("turn");
+            r.view = u("view");
+            r.peers = s["peers"].as_array().map(Vec::len).unwrap_or(0);
+            let flagged = s["flagged"].as_array().map(Vec::len).unwrap_or(0);
+            if flagged > 0 {
+                r.problem = Some(format!("{flagged} peer(s) flagged for a ledger mismatch"));
+            } else {
+                r.healthy = true;
+            }
+        }
+        Err(e) => r.problem = Some(e.to_string()),
+    }
+    r
+}
+
+/// Asks every member for its status.
+pub async fn network(state: &TestnetState) -> NetworkStatus {
+    let nodes = futures::future::join_all(state.members().map(report)).await;
+    let answered: Vec<&NodeReport> = nodes.iter().filter(|n| !n.tip_hash.is_empty()).collect();
+    let mut agree = !answered.is_empty()
+        && nodes
+            .iter()
+            .all(|n| n.problem.as_deref().is_none_or(|p| !p.contains("flagged")));
+    for a in &answered {
+        for b in &answered {
+            if a.height == b.height && (a.tip_hash != b.tip_hash || a.ledger_hash != b.ledger_hash)
+            {
+                agree = false;
+            }
+        }
+    }
+    let converged = agree
+        && nodes.iter().all(|n| n.healthy)
+        && nodes.windows(2).all(|w| {
+            w[0].height == w[1].height
+                && w[0].tip_hash == w[1].tip_hash
+                && w[0].ledger_hash == w[1].ledger_hash
+        });
+    NetworkStatus {
+        agree,
+        converged,
+        nodes,
+    }
+}
+
+/// A table for people.
+pub fn render(s: &NetworkStatus) -> String {
+    let mut out = format!(
+        "{:<22} {:<26} {:<9} {:<6} {:<22} {:<17} {:>6} {:<16} {:>5} {:>5} {}\n",
+        "NAME",
+        "ROLES",
+        "REGION",
+        "PID",
+        "HTTP",
+        "P2P PORT",
+        "HEIGHT",
+        "TIP",
+        "TURN",
+        "PEERS",
+        "HEALTH"
+    );
+    for n in &s.nodes {
+        let port = n.p2p.split('/').nth(4).unwrap_or_default().to_owned();
+        out.push_str(&format!(
+            "{:<22} {:<26} {:<9} {:<6} {:<22} {:<17} {:>6} {:<16} {:>5} {:>5} {}\n",
+            n.name,
+            n.roles.join(","),
+            n.region,
+            n.pid.map(|p| p.to_string()).unwrap_or("-".into()),
+            n.http,
+            port,
+            n.height,
+            n.tip_hash.get(..16).unwrap_or(n.tip_hash.as_str()),
+            n.turn,
+            n.peers,
+            if n.healthy {
+                "ok".to_owned()
+            } else {
+                n.problem.clone().unwrap_or_else(|| "unhealthy".into())
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "{} nodes; ledgers {}; {}\n",
+        s.nodes.len(),
+        if s.agree { "agree" } else { "DISAGREE" },
+        if s.converged {
+            "converged (same height and tip everywhere)"
+        } else {
+            "not converged"
+        }
+    ));
+    out
+}
