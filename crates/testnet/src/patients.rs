@@ -1,6 +1,6 @@
 //! Patients of the demo: their key files (written by the departments that registered them)
 //! are copied to `DIR/patients/<hospital>/<patient>.key`, owner-only, so a person can act as
-//! a patient. [`read_records_hook`] is where the patient light node plugs in.
+//! a patient; [`read_records_hook`] reads one patient's records with the patient light node.
 
 use crate::error::{Result, TestnetError};
 use crate::state::TestnetState;
@@ -53,19 +53,40 @@ pub fn key_files(state: &TestnetState) -> Vec<PathBuf> {
     out
 }
 
-/// The patient-side step of the demo: "a patient reading his records". The light node that
-/// reads records over the network (bread crumbs, Merkle proofs, decryption, EMR fetch) lands
-/// with the `patient` branch; after merging, this function calls it with `key` and a
-/// committer's URL and returns what to print. Until then it says how to do it by hand.
+/// The patient-side step of the demo: "a patient reading his records". It runs the patient
+/// light node (`medblock patient records`, the same binary as the nodes) with `key` against two
+/// committers: the light node proves the key over each peer's challenge, checks every record
+/// against its block's Merkle root and commit certificate, and decrypts the summaries. Returns
+/// what to print: the records, or why they could not be read.
 pub fn read_records_hook(state: &TestnetState, key: &std::path::Path) -> String {
-    let node = state
+    let peers: Vec<String> = state
         .members()
-        .find(|n| n.spec.roles.iter().any(|r| r == "committer"))
-        .map(|n| n.url())
-        .unwrap_or_default();
-    format!(
-        "patient key {} — read his records with the patient light node against {node} \
-         (hook: medblock_testnet::patients::read_records_hook)",
-        key.display()
-    )
+        .filter(|n| n.spec.roles.iter().any(|r| r == "committer"))
+        .take(2)
+        .map(|n| n.multiaddr())
+        .collect();
+    let mut cmd = std::process::Command::new(&state.bin);
+    cmd.arg("patient")
+        .arg("records")
+        .arg("--key")
+        .arg(key)
+        .arg("--genesis")
+        .arg(state.genesis());
+    for p in &peers {
+        cmd.arg("--peer").arg(p);
+    }
+    cmd.env("RUST_LOG", "warn");
+    match cmd.output() {
+        Ok(out) if out.status.success() => format!(
+            "A patient reads his records with his light node ({}):\n{}",
+            key.display(),
+            String::from_utf8_lossy(&out.stdout).trim_end()
+        ),
+        Ok(out) => format!(
+            "the patient light node could not read {}'s records: {}",
+            key.display(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ),
+        Err(e) => format!("could not run the patient light node: {e}"),
+    }
 }
