@@ -176,8 +176,11 @@ fn up(a: UpArgs) -> Result<()> {
             state.dir.join("prometheus.yml").display(),
             state.dir.join("grafana").display()
         );
-        if let Some(key) = patients::key_files(&state).first() {
-            println!("{}", patients::read_records_hook(&state, key));
+        if rate > 0.0 {
+            println!(
+                "{}",
+                patients::read_records_hook(&state, Duration::from_secs(60))
+            );
         }
         println!(
             "Stop with: medblock testnet down --dir {}",

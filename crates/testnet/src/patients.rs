@@ -54,11 +54,45 @@ pub fn key_files(state: &TestnetState) -> Vec<PathBuf> {
 }
 
 /// The patient-side step of the demo: "a patient reading his records". It runs the patient
-/// light node (`medblock patient records`, the same binary as the nodes) with `key` against two
-/// committers: the light node proves the key over each peer's challenge, checks every record
-/// against its block's Merkle root and commit certificate, and decrypts the summaries. Returns
-/// what to print: the records, or why they could not be read.
-pub fn read_records_hook(state: &TestnetState, key: &std::path::Path) -> String {
+/// light node (`medblock patient records`, the same binary as the nodes) against two
+/// committers, for the collected patients in turn until one has committed records (the demo
+/// traffic keeps adding them; it tries for up to `patience`). The light node proves the key over
+/// each peer's challenge, checks every record against its block's Merkle root and commit
+/// certificate, and decrypts the summaries. Returns what to print.
+pub fn read_records_hook(state: &TestnetState, patience: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + patience;
+    let mut last = String::from("no patient has been registered yet");
+    loop {
+        let _ = collect(state);
+        for key in key_files(state) {
+            match records(state, &key, true) {
+                Ok(json) if json.trim_start().starts_with('[') && json.trim() != "[]" => {
+                    return match records(state, &key, false) {
+                        Ok(text) => format!(
+                            "A patient reads his records with his light node ({}):\n{}",
+                            key.display(),
+                            text.trim_end()
+                        ),
+                        Err(e) => e,
+                    };
+                }
+                Ok(_) => last = format!("{} has no committed record yet", key.display()),
+                Err(e) => last = e,
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return format!("the patient light node read no records: {last}");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+/// Runs `medblock patient records` for `key`; its stdout, or why it failed.
+fn records(
+    state: &TestnetState,
+    key: &std::path::Path,
+    json: bool,
+) -> std::result::Result<String, String> {
     let peers: Vec<String> = state
         .members()
         .filter(|n| n.spec.roles.iter().any(|r| r == "committer"))
@@ -75,18 +109,17 @@ pub fn read_records_hook(state: &TestnetState, key: &std::path::Path) -> String 
     for p in &peers {
         cmd.arg("--peer").arg(p);
     }
+    if json {
+        cmd.arg("--json");
+    }
     cmd.env("RUST_LOG", "warn");
     match cmd.output() {
-        Ok(out) if out.status.success() => format!(
-            "A patient reads his records with his light node ({}):\n{}",
-            key.display(),
-            String::from_utf8_lossy(&out.stdout).trim_end()
-        ),
-        Ok(out) => format!(
+        Ok(out) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => Err(format!(
             "the patient light node could not read {}'s records: {}",
             key.display(),
             String::from_utf8_lossy(&out.stderr).trim_end()
-        ),
-        Err(e) => format!("could not run the patient light node: {e}"),
+        )),
+        Err(e) => Err(format!("could not run the patient light node: {e}")),
     }
 }
