@@ -322,7 +322,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
 
     // The binary: `medblock patient records --json` lists objects with the fields the issue
     // names.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medblock"))
+    let out = std::process::Command::new(common::bin::medblock())
         .args(["patient", "records", "--json", "--key"])
         .arg(registry(&c, "h1-cardiology", "alice"))
         .arg("--genesis")

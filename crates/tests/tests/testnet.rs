@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The binary under test; `MEDBLOCK_TEST_BIN` points at a private copy when other builds
-/// share (and may overwrite) the target directory.
-fn bin() -> String {
-    std::env::var("MEDBLOCK_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_medblock").into())
+mod common;
+
+/// The binary under test (see `common::bin`).
+fn bin() -> std::path::PathBuf {
+    common::bin::medblock()
 }
 
 fn run(args: &[&str]) -> String {

@@ -1,6 +1,8 @@
 //! The patient's key file and its backup: created owner-only, exported, restored to the same
 //! keys, and a damaged or mismatched backup refused with a typed error.
 
+mod common;
+
 use medblock_node::patient::{PatientError, keys};
 use std::os::unix::fs::PermissionsExt;
 
@@ -47,7 +49,7 @@ fn keys_are_created_exported_and_restored_to_the_same_identity() {
 fn the_keys_commands_print_json() {
     let dir = tempfile::tempdir().expect("tmp");
     let key = dir.path().join("p.key");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medblock"))
+    let out = std::process::Command::new(common::bin::medblock())
         .args(["patient", "keys", "create", "--json", "--out"])
         .arg(&key)
         .output()

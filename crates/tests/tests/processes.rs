@@ -7,10 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_medblock");
+mod common;
+
+use common::bin::medblock as medblock_bin;
 
 fn medblock(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(BIN)
+    let out = Command::new(medblock_bin())
         .args(args)
         .output()
         .expect("medblock runs");
@@ -39,7 +41,7 @@ impl Drop for Proc {
 }
 
 fn status(http: &str) -> Option<serde_json::Value> {
-    let out = Command::new(BIN)
+    let out = Command::new(medblock_bin())
         .args(["status", "--node", &format!("http://{http}"), "--json"])
         .output()
         .ok()?;
@@ -137,7 +139,7 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         medblock(&refs);
         let log = std::fs::File::create(root.join(format!("{name}.log"))).expect("log");
-        let child = Command::new(BIN)
+        let child = Command::new(medblock_bin())
             .args(["node", "run", "--dir", dir.to_str().expect("utf8")])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
