@@ -401,6 +401,12 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
                 .await
                 .expect("the hospital serves the imported EMR to its patient");
             node.shutdown().await;
+            let fhir = view
+                .emr
+                .clone()
+                .expect("fetch --json carries the EMR as JSON");
+            assert_eq!(fhir["resourceType"], "Bundle");
+            assert_eq!(fhir["type"], "collection");
             (view.record_id, emr)
         });
         let rec = source

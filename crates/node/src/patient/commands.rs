@@ -293,9 +293,10 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             )
             .await;
             node.shutdown().await;
-            let (view, emr) = res?;
+            let (mut view, emr) = res?;
             if let Some(path) = &out {
                 std::fs::write(path, &emr)?;
+                view.emr = None;
             }
             print(conn.json, &view, |v| {
                 println!(
@@ -392,6 +393,11 @@ pub struct FetchView {
     pub sha256: String,
     /// Its size in bytes.
     pub bytes: usize,
+    /// The EMR itself when it is JSON, as hospitals keep it: a FHIR R4 Bundle (imported
+    /// encounters and hand-entered visits alike), so `fetch --json` hands the record to FHIR
+    /// tooling as it is. Absent when written to `--out` or when the hospital keeps another format.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emr: Option<serde_json::Value>,
 }
 
 /// Fetches a record's EMR from its hospital's department node and checks its SHA-256 against
@@ -417,6 +423,7 @@ pub async fn fetch(
             record_id: summary.emr_record_id.clone(),
             sha256: summary.emr_sha256.clone(),
             bytes: emr.len(),
+            emr: serde_json::from_slice(&emr).ok(),
         },
         emr,
     ))
