@@ -13,49 +13,13 @@ use prost::Message;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// One node's recipe.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub name: String,
-    pub region: String,
-    pub roles: Vec<String>,
-    pub hospital: String,
-    pub department: String,
-}
-
-impl Spec {
-    pub fn new(name: &str, region: &str, roles: &str) -> Self {
-        Self {
-            name: name.into(),
-            region: region.into(),
-            roles: roles.split(',').map(str::to_owned).collect(),
-            hospital: String::new(),
-            department: String::new(),
-        }
-    }
-
-    pub fn department(mut self, hospital: &str, department: &str) -> Self {
-        self.hospital = hospital.into();
-        self.department = department.into();
-        self
-    }
-}
+/// One node's recipe (the library's, so tests and `medblock bench` build networks alike).
+pub type Spec = medblock_node::localnet::NodeSpec;
 
 /// The standard test network: 2 regions, each with 2 endorser candidates and 2 orderers, plus
 /// one department per region (hospital h1 in region-1, h2 in region-2).
 pub fn standard() -> Vec<Spec> {
-    vec![
-        Spec::new("r1-endorser-a", "region-1", "endorser,committer"),
-        Spec::new("r1-endorser-b", "region-1", "endorser,committer"),
-        Spec::new("r2-endorser-a", "region-2", "endorser,committer"),
-        Spec::new("r2-endorser-b", "region-2", "endorser,committer"),
-        Spec::new("orderer-1", "region-1", "orderer,committer"),
-        Spec::new("orderer-2", "region-1", "orderer,committer"),
-        Spec::new("orderer-3", "region-2", "orderer,committer"),
-        Spec::new("orderer-4", "region-2", "orderer,committer"),
-        Spec::new("h1-cardiology", "region-1", "client").department("h1", "cardiology"),
-        Spec::new("h2-oncology", "region-2", "client").department("h2", "oncology"),
-    ]
+    medblock_node::localnet::reference_network()
 }
 
 /// Consensus parameters tuned for tests: short turns and timeouts.
