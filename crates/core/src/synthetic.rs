@@ -125,6 +125,46 @@ impl World {
         v
     }
 
+    /// The genesis of a one-region network of this world plus `orderers` (certified as orderers
+    /// and committers, serials from 1000, assigned to the world's hospitals in turn), naming the
+    /// world's regulator. The demo and the benchmarks start their networks from it.
+    pub fn genesis(
+        &self,
+        orderers: &[SigningKey],
+        network: &str,
+        params: wire::ConsensusParams,
+        created_at_ms: u64,
+    ) -> wire::Genesis {
+        let mut certificates = self.certificates();
+        for (i, k) in orderers.iter().enumerate() {
+            certificates.push(self.ca.issue(wire::CertificateBody {
+                serial: 1000 + i as u64,
+                name: format!("orderer-{}", i + 1),
+                hospital: HOSPITALS[i % HOSPITALS.len()].into(),
+                region: "region-1".into(),
+                roles: vec![Role::Orderer as i32, Role::Committer as i32],
+                public_key: k.public().as_bytes().to_vec(),
+                not_before_ms: 0,
+                not_after_ms: u64::MAX / 2,
+                ..Default::default()
+            }));
+        }
+        crate::genesis::build_genesis(
+            &self.ca,
+            &crate::genesis::GenesisSpec {
+                network: network.into(),
+                regions: vec!["region-1".into()],
+                certificates,
+                regulator: Some((
+                    self.regulator.signing.public(),
+                    self.regulator.sealing.public(),
+                )),
+                params,
+                created_at_ms,
+            },
+        )
+    }
+
     /// A trust store that knows every certificate of the world.
     pub fn trust_store(&self) -> Result<crate::cert::TrustStore, LedgerError> {
         let mut t = crate::cert::TrustStore::new(self.ca.public());

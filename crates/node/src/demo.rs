@@ -19,7 +19,7 @@ use medblock_core::consensus::{
 };
 use medblock_core::crumbs::pseudonym;
 use medblock_core::event::admit_event;
-use medblock_core::genesis::{GenesisSpec, build_genesis, default_params, verify_genesis};
+use medblock_core::genesis::{default_params, verify_genesis};
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::synthetic::World;
 use medblock_core::wire::{self, Role};
@@ -137,35 +137,8 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
     let orderer_keys: Vec<SigningKey> = (0..args.orderers)
         .map(|_| SigningKey::generate(&mut rng))
         .collect();
-    let mut certificates = world.certificates();
-    for (i, k) in orderer_keys.iter().enumerate() {
-        certificates.push(world.ca.issue(wire::CertificateBody {
-            serial: 1000 + i as u64,
-            name: format!("orderer-{}", i + 1),
-            hospital: medblock_core::synthetic::HOSPITALS[i % 2].into(),
-            region: "region-1".into(),
-            roles: vec![Role::Orderer as i32, Role::Committer as i32],
-            public_key: k.public().as_bytes().to_vec(),
-            not_before_ms: 0,
-            not_after_ms: u64::MAX / 2,
-            ..Default::default()
-        }));
-    }
     let params = default_params();
-    let genesis = build_genesis(
-        &world.ca,
-        &GenesisSpec {
-            network: "medblock-demo".into(),
-            regions: vec!["region-1".into()],
-            certificates,
-            regulator: Some((
-                world.regulator.signing.public(),
-                world.regulator.sealing.public(),
-            )),
-            params,
-            created_at_ms: now_ms(),
-        },
-    );
+    let genesis = world.genesis(&orderer_keys, "medblock-demo", params, now_ms());
     let genesis_bytes = genesis.encode_to_vec();
     std::fs::write(args.dir.join("genesis.pb"), &genesis_bytes)?;
     let genesis =

@@ -18,10 +18,10 @@ use medblock_core::access::query::{query_hash, sign_query, verify_query};
 use medblock_core::access::response::{sign_result, verify_result};
 use medblock_core::consensus::statement::{self, VoteKind};
 use medblock_core::consensus::{Beacon, certificate};
-use medblock_core::genesis::{GenesisSpec, build_genesis, default_params, verify_genesis};
+use medblock_core::genesis::{default_params, verify_genesis};
 use medblock_core::keys::{Identity, SigningKey};
 use medblock_core::synthetic::World;
-use medblock_core::wire::{self, Role};
+use medblock_core::wire;
 use medblock_core::{ChainTip, Hash32};
 use medblock_p2p::{NetworkEvent, P2pConfig};
 use medblock_storage::{Ledger, OpenCheck};
@@ -78,34 +78,9 @@ fn network(seed: u64, patients: usize) -> Net {
     let mut r = ChaCha20Rng::seed_from_u64(seed);
     let world = World::generate(&mut r, 2, patients);
     let orderers: Vec<SigningKey> = (0..4).map(|_| SigningKey::generate(&mut r)).collect();
-    let mut certificates = world.certificates();
-    for (i, k) in orderers.iter().enumerate() {
-        certificates.push(world.ca.issue(wire::CertificateBody {
-            serial: 1000 + i as u64,
-            name: format!("orderer-{}", i + 1),
-            region: "region-1".into(),
-            roles: vec![Role::Orderer as i32, Role::Committer as i32],
-            public_key: k.public().as_bytes().to_vec(),
-            not_before_ms: 0,
-            not_after_ms: u64::MAX / 2,
-            ..Default::default()
-        }));
-    }
-    let genesis = build_genesis(
-        &world.ca,
-        &GenesisSpec {
-            network: "bench".into(),
-            regions: vec!["region-1".into()],
-            certificates,
-            regulator: Some((
-                world.regulator.signing.public(),
-                world.regulator.sealing.public(),
-            )),
-            params: default_params(),
-            created_at_ms: 1,
-        },
-    )
-    .encode_to_vec();
+    let genesis = world
+        .genesis(&orderers, "bench", default_params(), 1)
+        .encode_to_vec();
     Net {
         world,
         orderers,
