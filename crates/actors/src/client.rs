@@ -42,6 +42,10 @@ pub struct Visit {
     /// absent, a FHIR R4 Bundle of the summary's fields.
     #[serde(default)]
     pub emr: Option<String>,
+    /// How long the record may wait before it is committed (turn-based, paced upload, see
+    /// [`medblock_core::pacing`]); 0, the default, sends it with the next turn.
+    #[serde(default)]
+    pub upload_within_ms: u64,
 }
 
 /// What became of a submitted visit.
@@ -89,6 +93,8 @@ struct Attempt {
     endorser: PublicKey,
     at_ms: u64,
     accepted: bool,
+    /// The record's upload deadline: an accepted record is not chased before it.
+    deadline_ms: u64,
 }
 
 /// The client actor.
@@ -181,7 +187,7 @@ impl Client {
         Ok(self.registry_dir.join(format!("{safe}.key")))
     }
 
-    fn build(&mut self, visit: &Visit) -> Result<(EventKey, SubmitOutcome), ActorError> {
+    fn build(&mut self, visit: &Visit) -> Result<Recorded, ActorError> {
         check_summary_size(
             &visit.diagnosis,
             &visit.examination_results,
@@ -205,7 +211,7 @@ impl Client {
                     treatment_plan: &visit.treatment_plan,
                 })
             });
-        let (key, outcome, _) = self.record(&Record {
+        self.record(&Record {
             patient: &visit.patient,
             department: &department,
             diagnosis: &visit.diagnosis,
@@ -213,8 +219,8 @@ impl Client {
             treatment_plan: &visit.treatment_plan,
             record_id: None,
             emr: &emr,
-        })?;
-        Ok((key, outcome))
+            upload_within_ms: visit.upload_within_ms,
+        })
     }
 
     /// The signing key of `department` of this hospital: the node's own, or one of its extra
@@ -232,8 +238,7 @@ impl Client {
     }
 
     /// Stores the EMR, seals and signs the event for `r.department`, and puts it in the outbox.
-    /// Returns the event key, the outcome so far and the event's encoded size.
-    fn record(&mut self, r: &Record<'_>) -> Result<(EventKey, SubmitOutcome, usize), ActorError> {
+    fn record(&mut self, r: &Record<'_>) -> Result<Recorded, ActorError> {
         let provider = self.provider(r.department)?.signing.clone();
         let patient = self.patient(r.patient)?;
         let hospital = self.department().0.to_owned();
@@ -280,7 +285,9 @@ impl Client {
         );
         let key = EventKey::new(&hospital, &department, sequence);
         let bytes = event.encode_to_vec();
-        self.outbox.insert(now_ms(), &key, &bytes)?;
+        // The outbox is in deadline order, like the endorser's queue.
+        let deadline_ms = medblock_core::pacing::deadline(now_ms(), r.upload_within_ms);
+        self.outbox.insert(deadline_ms, &key, &bytes)?;
         self.ctx.metrics.upload_sent(key.0.0);
         let outcome = SubmitOutcome {
             hospital,
@@ -293,7 +300,12 @@ impl Client {
             status: "accepted".into(),
         };
         self.meta.insert(key, outcome.clone());
-        Ok((key, outcome, bytes.len()))
+        Ok(Recorded {
+            key,
+            outcome,
+            bytes,
+            deadline_ms,
+        })
     }
 
     /// The endorser to use: the elected one of our region, or, after it failed us, the next
@@ -313,7 +325,7 @@ impl Client {
             .find(|c| Some(*c) != avoid)
     }
 
-    fn send(&mut self, key: EventKey, bytes: Vec<u8>, ctx: &mut Context<Self>) {
+    fn send(&mut self, key: EventKey, bytes: Vec<u8>, deadline_ms: u64, ctx: &mut Context<Self>) {
         let avoid = self.attempts.get(&key).map(|a| a.endorser);
         let Some(endorser) = self.pick_endorser(avoid) else {
             tracing::warn!("no endorser known for our region yet");
@@ -329,8 +341,11 @@ impl Client {
                 endorser,
                 at_ms: now_ms(),
                 accepted: false,
+                deadline_ms,
             },
         );
+        // A retry keeps the original deadline: only the time left goes to the endorser.
+        let upload_within_ms = deadline_ms.saturating_sub(now_ms());
         let Ok(event) = wire::Event::decode(bytes.as_slice()) else {
             let _ = self.outbox.remove([&key]);
             return;
@@ -342,7 +357,13 @@ impl Client {
         let net = self.ctx.net.clone();
         let fut = async move {
             if let Some(local) = local {
-                return match local.send(UploadIn { event }).await {
+                return match local
+                    .send(UploadIn {
+                        event,
+                        upload_within_ms,
+                    })
+                    .await
+                {
                     Ok(Ok(r)) => Ok(r),
                     Ok(Err(e)) => Err(e.message),
                     Err(e) => Err(e.to_string()),
@@ -351,6 +372,7 @@ impl Client {
             let req = wire::NetRequest {
                 kind: Some(wire::net_request::Kind::Upload(wire::Upload {
                     event: Some(event),
+                    upload_within_ms,
                 })),
             };
             match net.request(endorser, req).await {
@@ -401,7 +423,7 @@ impl Client {
         let due = match self.outbox.oldest(room, &|k| {
             self.attempts.get(k).is_some_and(|a| {
                 let limit = if a.accepted {
-                    self.commit_timeout_ms
+                    self.commit_timeout_ms + a.deadline_ms.saturating_sub(a.at_ms)
                 } else {
                     self.receipt_timeout_ms
                 };
@@ -415,9 +437,18 @@ impl Client {
             }
         };
         for q in due {
-            self.send(q.key, q.bytes, ctx);
+            self.send(q.key, q.bytes, q.order_ms, ctx);
         }
     }
+}
+
+/// A record put in the outbox: what sending it needs.
+struct Recorded {
+    key: EventKey,
+    outcome: SubmitOutcome,
+    /// The encoded event.
+    bytes: Vec<u8>,
+    deadline_ms: u64,
 }
 
 /// What [`Client::record`] needs for one event.
@@ -430,6 +461,8 @@ struct Record<'a> {
     /// The EMR's id in the hospital database; `department/sequence` when `None`.
     record_id: Option<String>,
     emr: &'a [u8],
+    /// How long the record may wait (pacing).
+    upload_within_ms: u64,
 }
 
 /// Summaries are small by design (64 KiB in all); the EMR carries the bulk.
@@ -475,14 +508,12 @@ impl Handler<Submit> for Client {
         let mut outcomes = Vec::new();
         for visit in &msg.visits {
             match self.build(visit) {
-                Ok((key, outcome)) => {
+                Ok(r) => {
                     let (tx, rx) = oneshot::channel();
-                    self.waiters.entry(key).or_default().push(tx);
+                    self.waiters.entry(r.key).or_default().push(tx);
                     receivers.push(rx);
-                    outcomes.push(outcome);
-                    if let Ok(Some(bytes)) = self.outbox.get(&key) {
-                        self.send(key, bytes, ctx);
-                    }
+                    outcomes.push(r.outcome);
+                    self.send(r.key, r.bytes, r.deadline_ms, ctx);
                 }
                 Err(e) => return Box::pin(actix::fut::ready(Err(e))),
             }

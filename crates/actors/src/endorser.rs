@@ -2,6 +2,10 @@
 //! signatures and the department's certificate, persists them in a durable queue before
 //! answering with a signed receipt, packs blocks sorted by upload time when its turn comes,
 //! and ends its turn when its queue is drained or its per-turn budget is spent.
+//!
+//! Turn-based, paced upload: each upload may say how long it can wait; the queue is kept in
+//! deadline order and each turn packs only the quota [`medblock_core::pacing::turn_quota`] asks
+//! for, so a morning's peak of visits is spread over the hours its records may wait.
 
 use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
@@ -12,6 +16,7 @@ use medblock_core::block::{PackRequest, pack_block};
 use medblock_core::codec::decode_bounded;
 use medblock_core::event::admit_event;
 use medblock_core::keys::purpose;
+use medblock_core::pacing;
 use medblock_core::wire::{self, Role};
 use medblock_core::{ChainTip, EventKey, Hash32, ParsedEvent};
 use medblock_storage::{EventQueue, Ledger};
@@ -30,6 +35,8 @@ pub const BLOCKS_PER_TURN: usize = 8;
 pub struct UploadIn {
     /// The encoded event, as received.
     pub event: wire::Event,
+    /// How long the department lets this record wait (0: with the next turn).
+    pub upload_within_ms: u64,
 }
 
 /// A client asks for receipts.
@@ -74,6 +81,11 @@ pub struct Endorser {
     elected: bool,
     turn: Option<u64>,
     blocks_this_turn: usize,
+    /// Events this turn may still pack (pacing).
+    quota_left: usize,
+    /// When our previous turn began: the rotation pacing spreads the backlog over.
+    last_turn_at_ms: Option<u64>,
+    rotation_ms: u64,
     in_flight: HashMap<u64, (Vec<EventKey>, Vec<u8>)>,
     waiting: Option<(u64, u64, Hash32)>,
     policy: wire::AccessPolicy,
@@ -96,6 +108,9 @@ impl Endorser {
             elected: false,
             turn: None,
             blocks_this_turn: 0,
+            quota_left: 0,
+            last_turn_at_ms: None,
+            rotation_ms: 0,
             in_flight: HashMap::new(),
             waiting: None,
             policy: wire::AccessPolicy {
@@ -150,7 +165,11 @@ impl Endorser {
         Some((loc.height, id))
     }
 
-    fn admit(&mut self, event: wire::Event) -> Result<wire::Receipt, wire::ErrorReply> {
+    fn admit(
+        &mut self,
+        event: wire::Event,
+        upload_within_ms: u64,
+    ) -> Result<wire::Receipt, wire::ErrorReply> {
         let refuse = |code: wire::error_reply::Code, message: String| wire::ErrorReply {
             code: code as i32,
             message,
@@ -184,8 +203,13 @@ impl Endorser {
         }
         let mut stamped = parsed.event.clone();
         stamped.received_at_ms = now;
+        // The queue is in deadline order: urgent records (deadline now) by upload time.
         self.pending
-            .insert(now, &key, &stamped.encode_to_vec())
+            .insert(
+                pacing::deadline(now, upload_within_ms),
+                &key,
+                &stamped.encode_to_vec(),
+            )
             .map_err(|e| {
                 refuse(
                     wire::error_reply::Code::Busy,
@@ -234,8 +258,11 @@ impl Endorser {
             });
             return;
         }
+        // Records that became due during the turn (urgent uploads) join the turn's quota.
+        self.quota_left = self.quota_left.max(self.due_by(now_ms() + self.rotation_ms));
         let skip = self.in_flight_keys();
-        let queued = match self.pending.oldest(self.max_events, &|k| skip.contains(k)) {
+        let limit = self.max_events.min(self.quota_left);
+        let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
             Ok(q) => q,
             Err(e) => {
                 tracing::error!(error = %e, "pending queue unreadable");
@@ -266,12 +293,8 @@ impl Endorser {
                 // Give uploads one block interval to arrive before handing the turn over.
                 ctx.run_later(self.block_interval, move |act, ctx| {
                     if act.turn == Some(turn) && act.blocks_this_turn == 0 {
-                        let has = act
-                            .pending
-                            .oldest(1, &|_| false)
-                            .map(|v| !v.is_empty())
-                            .unwrap_or(false);
-                        if has {
+                        act.quota_left = act.due_now(now_ms());
+                        if act.quota_left > 0 {
                             act.blocks_this_turn = 0;
                             act.propose(ctx, turn, height, previous);
                         } else {
@@ -300,10 +323,57 @@ impl Endorser {
         let payload = block.encode_to_vec();
         tracing::info!(turn, height, events = keys.len(), "proposing block");
         self.blocks_this_turn += 1;
+        self.quota_left = self.quota_left.saturating_sub(keys.len());
         self.in_flight.insert(height, (keys, payload.clone()));
         if let Some(o) = &self.orderer {
             o.do_send(Propose { height, payload });
         }
+    }
+
+    /// A turn of ours begins: measure the rotation and set the turn's quota.
+    fn begin_turn(&mut self, turn: u64) {
+        let now = now_ms();
+        let floor = self.block_interval.as_millis() as u64;
+        if let Some(prev) = self.last_turn_at_ms {
+            self.rotation_ms = now.saturating_sub(prev).max(floor);
+        } else {
+            let regions = self.ctx.genesis.body.regions.len().max(1) as u64;
+            self.rotation_ms = floor * regions;
+        }
+        self.last_turn_at_ms = Some(now);
+        self.turn = Some(turn);
+        self.blocks_this_turn = 0;
+        self.quota_left = self.due_now(now);
+    }
+
+    /// What pacing asks this turn to pack, from the queue's deadlines (events in flight are
+    /// already proposed).
+    fn due_now(&self, now: u64) -> usize {
+        let skip = self.in_flight_keys();
+        match self.pending.orders(&|k| skip.contains(k)) {
+            Ok(deadlines) => {
+                let quota = pacing::turn_quota(&deadlines, now, self.rotation_ms);
+                self.ctx
+                    .metrics
+                    .queue_depth
+                    .with_label_values(&["deferred"])
+                    .set(i64::try_from(deadlines.len() - quota).unwrap_or(i64::MAX));
+                quota
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "pending queue unreadable");
+                0
+            }
+        }
+    }
+
+    /// Pending events (not in flight) due by `horizon_ms`.
+    fn due_by(&self, horizon_ms: u64) -> usize {
+        let skip = self.in_flight_keys();
+        self.pending
+            .orders(&|k| skip.contains(k))
+            .map(|d| d.partition_point(|d| *d <= horizon_ms))
+            .unwrap_or(0)
     }
 
     fn finish_turn(&mut self, turn: u64) {
@@ -332,7 +402,7 @@ impl Handler<UploadIn> for Endorser {
     type Result = Result<wire::Receipt, wire::ErrorReply>;
 
     fn handle(&mut self, msg: UploadIn, _: &mut Self::Context) -> Self::Result {
-        let out = self.admit(msg.event);
+        let out = self.admit(msg.event, msg.upload_within_ms);
         match &out {
             Ok(_) => {
                 Counters::inc(&self.ctx.counters.uploads_accepted);
@@ -386,18 +456,14 @@ impl Handler<EndorserNews> for Endorser {
                 }
                 self.elected = e;
             }
-            EndorserNews::MyTurn { turn } => {
-                self.turn = Some(turn);
-                self.blocks_this_turn = 0;
-            }
+            EndorserNews::MyTurn { turn } => self.begin_turn(turn),
             EndorserNews::NeedProposal {
                 turn,
                 height,
                 previous,
             } => {
                 if self.turn != Some(turn) {
-                    self.turn = Some(turn);
-                    self.blocks_this_turn = 0;
+                    self.begin_turn(turn);
                 }
                 self.propose(ctx, turn, height, previous);
             }

@@ -83,6 +83,10 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
         Counters::get(&c.consensus_send_failures),
     );
     Metrics::sync_counter(&m.client_retries, Counters::get(&c.client_retries));
+    Metrics::sync_counter(
+        &m.signature_verifications,
+        medblock_core::keys::verifications(),
+    );
     Metrics::sync_counter(&m.elections, cs.stats.elections);
     Metrics::sync_counter(&m.election_timeouts, cs.stats.election_timeouts);
     Metrics::sync_counter(&m.view_changes, cs.stats.view_changes);

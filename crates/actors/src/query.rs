@@ -514,6 +514,8 @@ pub async fn forward_upload(
         match e
             .send(UploadIn {
                 event: event.clone(),
+                // A patient's own upload (access grant) goes with the next turn.
+                upload_within_ms: 0,
             })
             .await
         {
@@ -531,6 +533,7 @@ pub async fn forward_upload(
         let req = wire::NetRequest {
             kind: Some(wire::net_request::Kind::Upload(wire::Upload {
                 event: Some(event.clone()),
+                upload_within_ms: 0,
             })),
         };
         match routes.ctx.net.request(k, req).await {

@@ -267,7 +267,14 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
             let Some(event) = up.event else {
                 return error(Code::Malformed, "upload without an event");
             };
-            match endorser.send(UploadIn { event }).await {
+            let upload_within_ms = up.upload_within_ms;
+            match endorser
+                .send(UploadIn {
+                    event,
+                    upload_within_ms,
+                })
+                .await
+            {
                 Ok(Ok(r)) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Receipt(r)),
                 },

@@ -17,6 +17,7 @@ pub mod genesis;
 pub mod hash;
 pub mod keys;
 pub mod merkle;
+pub mod pacing;
 pub mod sealing;
 pub mod synthetic;
 

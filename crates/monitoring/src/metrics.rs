@@ -109,6 +109,9 @@ pub struct Metrics {
     pub consensus_send_failures: IntCounter,
     /// Department uploads retried with another endorser.
     pub client_retries: IntCounter,
+    /// Ed25519 signatures this node has verified: summed over nodes and divided by committed
+    /// events, the protocol's verification cost per event (what `medblock bench` reports).
+    pub signature_verifications: IntCounter,
     /// On-disk size of each RocksDB database (`ledger`, `pending`, `outbox`, `emr`), in bytes.
     pub rocksdb_bytes: IntGaugeVec,
     phases: PhaseClock,
@@ -241,6 +244,11 @@ impl Metrics {
                 "Consensus messages not delivered.",
             )?,
             client_retries: counter(&r, "client_retries_total", "Uploads retried elsewhere.")?,
+            signature_verifications: counter(
+                &r,
+                "signature_verifications_total",
+                "Ed25519 signatures verified by this node.",
+            )?,
             rocksdb_bytes: gauge_vec(&r, "rocksdb_bytes", "On-disk size of RocksDB.", "db")?,
             registry: r,
             phases: PhaseClock::default(),

@@ -369,6 +369,7 @@ pub fn client(cmd: ClientCommand) -> Result<()> {
             examination_results: a.examination_results.clone(),
             treatment_plan: a.treatment_plan.clone(),
             emr: None,
+            upload_within_ms: 0,
         }],
         _ => bail!("give --file, or --patient and --diagnosis"),
     };

@@ -121,6 +121,7 @@ fn upload() -> NetRequest {
     NetRequest {
         kind: Some(net_request::Kind::Upload(Upload {
             event: Some(Event::default()),
+            upload_within_ms: 0,
         })),
     }
 }

@@ -181,6 +181,29 @@ impl EventQueue {
         Ok(out)
     }
 
+    /// Every entry's order (the endorser's deadlines, the client's), ascending, skipping
+    /// `skip`: what pacing needs without reading the events themselves.
+    pub fn orders(&self, skip: &dyn Fn(&EventKey) -> bool) -> Result<Vec<u64>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_ORDER)?, IteratorMode::Start) {
+            let (k, _) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
+            let (Some(order), Some(hash)) = (
+                k.get(..8).and_then(|o| <[u8; 8]>::try_from(o).ok()),
+                k.get(8..40).and_then(Hash32::from_slice),
+            ) else {
+                return Err(StorageError::Corrupt {
+                    path: self.path.clone(),
+                    height: 0,
+                    reason: "queue entry key is malformed".into(),
+                });
+            };
+            if !skip(&EventKey(hash)) {
+                out.push(u64::from_be_bytes(order));
+            }
+        }
+        Ok(out)
+    }
+
     /// How many events are queued.
     pub fn len(&self) -> Result<usize, StorageError> {
         let mut n = 0;

@@ -43,6 +43,9 @@ fn queue_keeps_upload_order_survives_reopen_and_ignores_retries() {
         .map(|e| e.key)
         .collect();
     assert_eq!(skipped, vec![c]);
+    // The orders alone (what pacing reads), ascending, with the same skipping.
+    assert_eq!(q.orders(&|_| false).unwrap(), vec![100, 200, 300]);
+    assert_eq!(q.orders(&|k| *k == c).unwrap(), vec![100, 300]);
     assert_eq!(q.get(&c).unwrap().as_deref(), Some(&b"c"[..]));
     assert_eq!(q.remove([&b, &EventKey::new("x", "y", 9)]).unwrap(), 1);
     assert_eq!(q.get(&b).unwrap(), None);

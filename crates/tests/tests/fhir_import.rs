@@ -341,6 +341,7 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
                 examination_results: "red eardrum".into(),
                 treatment_plan: "amoxicillin".into(),
                 emr: None,
+                upload_within_ms: 0,
             }],
             true,
             Duration::from_secs(60),

@@ -326,3 +326,51 @@ fn peers_without_a_valid_certificate_or_with_a_revoked_one_cannot_take_part() {
     let out = submit(&c, "h1-cardiology", "rv", 10);
     assert!(out.iter().all(|o| o.status == "committed"));
 }
+
+#[test]
+fn deferrable_records_are_spread_over_turns_while_urgent_ones_go_with_the_next_turn() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    // A warm-up visit: patient keys and the first turn, so the rotation is measured.
+    submit(&c, "h1-cardiology", "warm", 1);
+    let node = c.node(c.index("h1-cardiology")).node.clone();
+    let within = 6_000u64;
+    let mut deferred = visits("later", 40, 10);
+    for v in &mut deferred {
+        v.upload_within_ms = within;
+    }
+    let urgent = visits("now", 1, 1);
+    let (later, now) = block_on(async move {
+        let start = std::time::Instant::now();
+        let later = {
+            let node = node.clone();
+            tokio::spawn(async move { node.submit(deferred, true, Duration::from_secs(60)).await })
+        };
+        // The urgent record is sent after the deferrable ones are queued.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = node.submit(urgent, true, Duration::from_secs(60)).await;
+        let later = later.await.expect("submitter");
+        (later.map(|l| (l, start.elapsed())), now)
+    });
+    let (later, elapsed) = later.expect("deferrable records committed");
+    let now = now.expect("urgent record committed");
+    assert!(later.iter().all(|o| o.status == "committed"));
+    let heights: BTreeSet<u64> = later.iter().map(|o| o.height).collect();
+    // Paced: 40 records allowed 6 s go over several turns, not in one block...
+    assert!(
+        heights.len() >= 3,
+        "40 deferrable records went into only {heights:?}"
+    );
+    // ...the urgent record did not wait behind them...
+    let urgent_height = now.first().map(|o| o.height).unwrap_or(u64::MAX);
+    assert!(
+        urgent_height < *heights.iter().max().unwrap_or(&0),
+        "urgent record at {urgent_height}, deferrable ones up to {heights:?}"
+    );
+    // ...and every deferrable record was committed by its deadline (plus the commit's own time).
+    assert!(
+        elapsed < Duration::from_millis(within) + Duration::from_secs(5),
+        "the last deferrable record took {elapsed:?}"
+    );
+}

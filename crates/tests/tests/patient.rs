@@ -64,6 +64,7 @@ fn submit(c: &Cluster, department: &str, patient: &str, n: usize) -> Vec<SubmitO
             examination_results: format!("exam {i}"),
             treatment_plan: format!("plan {i}"),
             emr: Some(format!("{{\"emr\": \"{department} full record {i}\"}}")),
+            upload_within_ms: 0,
         })
         .collect();
     block_on(async move { node.submit(v, true, Duration::from_secs(120)).await })

@@ -4,7 +4,7 @@
 //! is stored. A visit whose record id the hospital database already holds was imported before
 //! and is skipped, so importing the same file twice records nothing twice.
 
-use super::{Client, Record, SubmitOutcome, check_summary_size};
+use super::{Client, Record, Recorded, SubmitOutcome, check_summary_size};
 use crate::error::ActorError;
 use actix::prelude::*;
 use medblock_storage::EmrStore as _;
@@ -127,9 +127,15 @@ impl Handler<Import> for Client {
                 treatment_plan: &v.treatment_plan,
                 record_id: Some(v.record_id.clone()),
                 emr: v.emr.as_bytes(),
+                upload_within_ms: 0,
             });
             match recorded {
-                Ok((key, outcome, event_bytes)) => {
+                Ok(Recorded {
+                    key,
+                    outcome,
+                    bytes,
+                    deadline_ms,
+                }) => {
                     let (tx, rx) = oneshot::channel();
                     self.waiters.entry(key).or_default().push(tx);
                     receivers.push(rx);
@@ -139,12 +145,10 @@ impl Handler<Import> for Client {
                             outcome,
                             record_id: v.record_id.clone(),
                             emr_bytes: v.emr.len() as u64,
-                            event_bytes: event_bytes as u64,
+                            event_bytes: bytes.len() as u64,
                         },
                     ));
-                    if let Ok(Some(bytes)) = self.outbox.get(&key) {
-                        self.send(key, bytes, ctx);
-                    }
+                    self.send(key, bytes, deadline_ms, ctx);
                 }
                 Err(e) => return Box::pin(actix::fut::ready(Err(e))),
             }

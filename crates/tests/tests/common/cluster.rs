@@ -235,6 +235,7 @@ pub fn visits(prefix: &str, n: usize, patients: usize) -> Vec<medblock_actors::c
             examination_results: format!("exam {i}"),
             treatment_plan: format!("plan {i}"),
             emr: None,
+            upload_within_ms: 0,
         })
         .collect()
 }
