@@ -32,8 +32,8 @@ enum Command {
     Client(medblock_node::cli::ClientCommand),
     /// A node's status.
     Status(medblock_node::cli::StatusArgs),
-    /// Throughput and submit-to-commit latency of the reference network (4 orderers), started
-    /// in this process.
+    /// Drive a running testnet: throughput, latency, the signature ceiling, the paper's Tables
+    /// 4 and 5 and records lookups; CSV and PNG files in a results folder named after the run.
     Bench(medblock_node::bench::BenchArgs),
     /// A patient's light node: keys, records, show, fetch, verify, grant, revoke.
     #[command(subcommand)]
@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<()> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                medblock_node::bench::print(&report);
+                medblock_node::bench::report::print(&report);
             }
         }
         Command::Patient(c) => medblock_node::patient::run(c)?,

@@ -1,0 +1,175 @@
+//! Load on the testnet's departments over HTTP: every visit is its own `POST /submit` that
+//! answers once the record is committed, so each event's submit-to-commit latency is measured
+//! where a hospital system would see it. Open loop: a visit is sent at its planned time whatever
+//! happened to the earlier ones, so a slow network shows up as latency, not as a lower offer.
+
+use super::target::{Department, Target};
+use anyhow::{Result, bail};
+use std::time::{Duration, Instant};
+
+/// One submitted visit and what became of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When it was sent, from the run's start.
+    pub sent: Duration,
+    /// When its commit was confirmed, from the run's start (None: failed or timed out).
+    pub committed: Option<Duration>,
+}
+
+impl Sample {
+    /// Submit-to-commit latency in milliseconds, when committed.
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.committed
+            .map(|c| c.saturating_sub(self.sent).as_secs_f64() * 1000.0)
+    }
+}
+
+/// A visit ready to send: the department and the JSON body of one visit.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// When to send it, from the run's start.
+    pub at: Duration,
+    /// Where.
+    pub department: usize,
+    /// The visit (JSON as `/submit` takes it).
+    pub visit: serde_json::Value,
+}
+
+/// Synthetic visits, `count` of them, spread over the departments round-robin, numbered from
+/// `first` (so runs do not repeat a visit), each allowed to wait `upload_within_ms`.
+pub fn visits(
+    departments: &[Department],
+    first: u64,
+    count: usize,
+    upload_within_ms: u64,
+) -> Vec<(usize, serde_json::Value)> {
+    let n = departments.len().max(1);
+    let mut per: Vec<std::vec::IntoIter<serde_json::Value>> = departments
+        .iter()
+        .enumerate()
+        .map(|(d, dept)| {
+            let mine = count / n + usize::from(d < count % n);
+            medblock_testnet::traffic::visits(&dept.spec, first, mine as u64).into_iter()
+        })
+        .collect();
+    // Interleaved, so a run's first seconds load every region.
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let before = out.len();
+        for (d, it) in per.iter_mut().enumerate() {
+            if let Some(mut v) = it.next() {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("upload_within_ms".into(), upload_within_ms.into());
+                }
+                out.push((d, v));
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
+/// Sends every planned visit at its time and waits for all answers.
+pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Result<Vec<Sample>> {
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(plan.len());
+    for p in plan {
+        let Some(dept) = target.departments.get(p.department) else {
+            bail!("no department {}", p.department);
+        };
+        let wake = start + p.at;
+        if wake > Instant::now() {
+            tokio::time::sleep_until(wake.into()).await;
+        }
+        let http = target.http().clone();
+        let url = format!("{}/submit", dept.url);
+        tasks.push(tokio::spawn(async move {
+            let sent = start.elapsed();
+            let body = serde_json::json!({
+                "visits": [p.visit],
+                "wait": true,
+                "timeout_ms": patience.as_millis() as u64,
+            });
+            let ok = submit(&http, &url, &body, patience).await;
+            Sample {
+                sent,
+                committed: ok.then(|| start.elapsed()),
+            }
+        }));
+    }
+    let mut samples = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        samples.push(t.await?);
+    }
+    Ok(samples)
+}
+
+async fn submit(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    patience: Duration,
+) -> bool {
+    let answer = http
+        .post(url)
+        .timeout(patience + Duration::from_secs(10))
+        .json(body)
+        .send()
+        .await;
+    let Ok(answer) = answer.and_then(|r| r.error_for_status()) else {
+        return false;
+    };
+    let Ok(outcomes) = answer.json::<serde_json::Value>().await else {
+        return false;
+    };
+    // The answer is the list of outcomes (or an object holding it).
+    let list = outcomes
+        .as_array()
+        .or_else(|| outcomes.get("outcomes").and_then(|o| o.as_array()));
+    list.is_some_and(|l| {
+        !l.is_empty()
+            && l.iter()
+                .all(|o| o.get("status").and_then(|s| s.as_str()) == Some("committed"))
+    })
+}
+
+/// `count` visits all at once.
+pub fn burst(target: &Target, first: u64, count: usize) -> Vec<Planned> {
+    visits(&target.departments, first, count, 0)
+        .into_iter()
+        .map(|(department, visit)| Planned {
+            at: Duration::ZERO,
+            department,
+            visit,
+        })
+        .collect()
+}
+
+/// `rate` visits per second for `seconds`, evenly spaced.
+pub fn open_loop(target: &Target, first: u64, rate: f64, seconds: f64) -> Vec<Planned> {
+    let count = (rate * seconds).round().max(1.0) as usize;
+    visits(&target.departments, first, count, 0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (department, visit))| Planned {
+            at: Duration::from_secs_f64(i as f64 / rate.max(1e-9)),
+            department,
+            visit,
+        })
+        .collect()
+}
+
+/// Committed events per second: committed events over the time from the first submission to
+/// the last commit.
+pub fn committed_rate(samples: &[Sample]) -> f64 {
+    let first = samples.iter().map(|s| s.sent).min().unwrap_or_default();
+    let last = samples
+        .iter()
+        .filter_map(|s| s.committed)
+        .max()
+        .unwrap_or_default();
+    let n = samples.iter().filter(|s| s.committed.is_some()).count();
+    n as f64 / last.saturating_sub(first).as_secs_f64().max(1e-9)
+}

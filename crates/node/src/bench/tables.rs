@@ -1,0 +1,106 @@
+//! The paper's Tables 4 and 5 measured on the testnet.
+//!
+//! * Table 4: `n` service-provider requests (an upload and its confirmation) sent together; the
+//!   time until the last one is confirmed, for the paper's `n`.
+//! * Table 5: a compressed hospital day. Arrivals follow the day curve's first column (visits per
+//!   two-hour period, real-time upload's flow in the paper), each period compressed to a few
+//!   seconds; the committed flow per period is counted by commit time, once with every record
+//!   urgent (real-time upload) and once with records allowed to wait (turn-based, paced upload).
+
+use super::load::{self, Planned, Sample};
+use super::target::Target;
+use anyhow::Result;
+use medblock_bench::day::DayCurve;
+use medblock_bench::flow::{self, Committed, Flow};
+use medblock_bench::paper::TABLE4;
+use medblock_bench::plots::Table4Row;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Table 4, measured.
+pub async fn table4(target: &Target, first: u64, patience: Duration) -> Result<Vec<Table4Row>> {
+    let mut rows = Vec::new();
+    let mut next = first;
+    for (n, medblock, medshare) in TABLE4 {
+        let plan = load::burst(target, next, n as usize);
+        next += u64::from(n);
+        let samples = load::run(target, plan, patience).await?;
+        let all = samples.iter().all(|s| s.committed.is_some());
+        let last = samples.iter().filter_map(|s| s.committed).max();
+        let measured_s = match (all, last) {
+            (true, Some(l)) => l.as_secs_f64(),
+            _ => anyhow::bail!("table 4: not all of {n} requests were confirmed"),
+        };
+        tracing::info!(requests = n, seconds = measured_s, "table 4 row");
+        rows.push(Table4Row {
+            requests: n,
+            measured_s,
+            paper_medblock_s: medblock,
+            paper_medshare_s: medshare,
+        });
+    }
+    Ok(rows)
+}
+
+/// How one compressed day was run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DayPlan {
+    /// Seconds one two-hour period lasts.
+    pub period_s: f64,
+    /// Visits in the day.
+    pub events: u64,
+    /// How long each record may wait, in milliseconds (0: real-time upload).
+    pub upload_within_ms: u64,
+}
+
+/// One day's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayRun {
+    /// The plan.
+    pub plan: DayPlan,
+    /// Arrivals per period.
+    pub arrivals: Vec<u64>,
+    /// Committed flow per period and its peak/mean, longest delay.
+    pub flow: Flow,
+    /// Visits not confirmed within the patience.
+    pub lost: usize,
+}
+
+/// Runs one compressed day and counts the committed flow per period.
+pub async fn day(target: &Target, curve: &DayCurve, first: u64, plan: DayPlan) -> Result<DayRun> {
+    let period = Duration::from_secs_f64(plan.period_s);
+    let offsets = curve.arrival_offsets(plan.events, period);
+    let visits = load::visits(
+        &target.departments,
+        first,
+        offsets.len(),
+        plan.upload_within_ms,
+    );
+    let planned: Vec<Planned> = offsets
+        .iter()
+        .zip(visits)
+        .map(|(at, (department, visit))| Planned {
+            at: *at,
+            department,
+            visit,
+        })
+        .collect();
+    let patience = Duration::from_millis(plan.upload_within_ms) + Duration::from_secs(120);
+    let samples: Vec<Sample> = load::run(target, planned, patience).await?;
+    let committed: Vec<Committed> = samples
+        .iter()
+        .filter_map(|s| {
+            Some(Committed {
+                arrived_s: s.sent.as_secs_f64(),
+                committed_s: s.committed?.as_secs_f64(),
+            })
+        })
+        .collect();
+    let periods = curve.periods.len();
+    Ok(DayRun {
+        plan,
+        arrivals: curve.arrivals_per_period(plan.events),
+        flow: flow::analyse(&committed, plan.period_s, periods),
+        lost: samples.len() - committed.len(),
+    })
+}

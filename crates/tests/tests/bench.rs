@@ -1,0 +1,157 @@
+//! `medblock bench` end to end: a testnet of node processes comes up with its demo traffic, the
+//! benchmark drives it (burst, an open-loop run, Table 4, Table 5's day twice) and writes its
+//! results folder; the report's figures must hang together and the demo traffic must be running
+//! again afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(common::bin::medblock())
+        .args(args)
+        .output()
+        .expect("medblock runs");
+    assert!(
+        out.status.success(),
+        "medblock {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops the testnet however the test ends.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = Command::new(common::bin::medblock())
+            .args(["testnet", "down", "--dir", &self.0.display().to_string()])
+            .output();
+    }
+}
+
+fn num(v: &serde_json::Value, field: &str) -> f64 {
+    v[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in the report"))
+}
+
+fn is_png(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 1000)
+}
+
+#[test]
+fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
+    let root = tempfile::tempdir().expect("dir");
+    let dir = root.path().join("net");
+    let d = dir.display().to_string();
+    let _down = Down(dir.clone());
+    run(&["testnet", "up", "--dir", &d, "--traffic", "2"]);
+    let state = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("testnet.json")).expect("state"))
+            .expect("state JSON")
+    };
+    let traffic_before = state()["traffic_pid"].as_u64();
+    assert!(traffic_before.is_some(), "demo traffic runs before the bench");
+
+    let out = run(&[
+        "bench",
+        "--dir",
+        &d,
+        "--quick",
+        "--json",
+        "--skip-records",
+        "--burst",
+        "300",
+        "--seconds",
+        "3",
+        "--period-s",
+        "1.5",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("--json prints the report");
+
+    // The headline figures the issue names are there and sane.
+    for f in [
+        "events_per_s",
+        "p50_ms",
+        "p99_ms",
+        "ceiling_ratio",
+        "table5_realtime_peak_mean",
+        "table5_turn_peak_mean",
+        "table5_max_delay_periods",
+    ] {
+        assert!(num(&r, f).is_finite() && num(&r, f) >= 0.0, "{f}: {}", r[f]);
+    }
+    assert_eq!(r["burst"]["committed"], 300, "every burst event committed");
+    assert!(num(&r, "events_per_s") > 0.0);
+    assert!(num(&r["ceiling"], "verifications_per_s") > 0.0);
+    // The endorser checks two signatures per event and each committee orderer two more.
+    let vpe = num(&r, "verifications_per_event");
+    assert!((2.0..200.0).contains(&vpe), "{vpe} verifications per event");
+    let ratio = num(&r, "ceiling_ratio");
+    let expected = num(&r, "events_per_s") * vpe / num(&r["ceiling"], "verifications_per_s");
+    assert!((ratio - expected).abs() < 1e-6 * expected.max(1.0));
+    assert!(num(&r, "p50_ms") > 0.0 && num(&r, "p50_ms") <= num(&r, "p99_ms"));
+
+    // Table 4: the paper's request counts, each confirmed.
+    let t4 = r["table4"].as_array().expect("table4");
+    let counts: Vec<u64> = t4.iter().filter_map(|row| row["requests"].as_u64()).collect();
+    assert_eq!(counts, vec![5, 10, 15, 20, 30, 40, 50, 100]);
+    assert!(t4.iter().all(|row| num(row, "measured_s") > 0.0));
+
+    // Table 5: both days committed every arrival, counted in twelve periods.
+    for mode in ["realtime", "turn"] {
+        let day = &r["table5"][mode];
+        let events = day["plan"]["events"].as_u64().expect("events");
+        assert!(events > 0);
+        assert_eq!(day["lost"], 0, "{mode}: visits lost");
+        let flow: Vec<u64> = day["flow"]["per_period"]
+            .as_array()
+            .expect("per_period")
+            .iter()
+            .filter_map(|v| v.as_u64())
+            .collect();
+        assert_eq!(flow.len(), 12);
+        assert_eq!(flow.iter().sum::<u64>(), events, "{mode}: flow accounts for every visit");
+        let arrivals: u64 = day["arrivals"]
+            .as_array()
+            .expect("arrivals")
+            .iter()
+            .filter_map(|v| v.as_u64())
+            .sum();
+        assert_eq!(arrivals, events);
+    }
+    assert!(num(&r["table5"], "turn_bound_peak_mean") > 1.0);
+
+    // The results folder: CSV files, PNG plots, the report.
+    let files: Vec<PathBuf> = r["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .collect();
+    let folder = files.first().and_then(|f| f.parent()).expect("a results folder");
+    assert!(folder.starts_with(dir.join("results")));
+    assert!(
+        folder
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("bench-quick-"))
+    );
+    for name in ["throughput-latency", "table4", "table5-fig7"] {
+        assert!(is_png(&folder.join(format!("{name}.png"))), "{name}.png");
+    }
+    for name in ["throughput-latency", "table4", "table5"] {
+        let csv = std::fs::read_to_string(folder.join(format!("{name}.csv"))).expect("csv");
+        assert!(csv.lines().count() > 1, "{name}.csv has rows");
+    }
+    let table4 = std::fs::read_to_string(folder.join("table4.csv")).expect("table4.csv");
+    assert!(table4.contains("925.12"), "the paper's column is beside ours");
+    assert!(folder.join("report.json").exists());
+
+    // The demo traffic was paused for the run and is running again.
+    let traffic_after = state()["traffic_pid"].as_u64();
+    assert!(traffic_after.is_some(), "demo traffic restarted");
+    assert_ne!(traffic_after, traffic_before, "a new traffic process");
+}
