@@ -123,7 +123,7 @@ impl Ledger {
         }
     }
 
-    fn corrupt(&self, height: u64, reason: impl Into<String>) -> StorageError {
+    pub(crate) fn corrupt(&self, height: u64, reason: impl Into<String>) -> StorageError {
         StorageError::Corrupt {
             path: self.path.clone(),
             height,
@@ -262,7 +262,8 @@ impl Ledger {
         self.get(CF_EVENTS, &event_key(block, index))
     }
 
-    fn block_events(&self, id: &Hash32) -> Result<Vec<Vec<u8>>, StorageError> {
+    /// Every event of block `id`, in block order (keys are big-endian indexes).
+    pub(crate) fn block_events(&self, id: &Hash32) -> Result<Vec<Vec<u8>>, StorageError> {
         let prefix = events_prefix(id);
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(

@@ -10,10 +10,12 @@ pub mod error;
 pub mod keyfile;
 pub mod keys_layout;
 pub mod ledger;
+pub mod patient_events;
 pub mod queue;
 
 pub use audit::LedgerHashes;
 pub use emr::{EmrStore, RocksEmrStore};
 pub use error::StorageError;
 pub use ledger::{EventLocation, Ledger, OpenCheck};
+pub use patient_events::PatientEvent;
 pub use queue::{EventQueue, QueuedEvent};

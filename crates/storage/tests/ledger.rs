@@ -285,3 +285,132 @@ fn bread_crumbs_match_a_full_scan_after_10k_events_from_500_patients() {
             .is_empty()
     );
 }
+
+/// A ledger of 12 blocks of 40 events from 30 patients in every department, some patients
+/// several times in one block and in one department, with what each patient's events are
+/// (location and bytes) recorded as the blocks are built.
+fn patients_ledger(
+    dir: &std::path::Path,
+) -> (
+    Ledger,
+    World,
+    std::collections::HashMap<usize, Vec<medblock_storage::PatientEvent>>,
+) {
+    let mut r = rng(7);
+    let mut world = World::generate(&mut r, 2, 30);
+    let ledger = open(dir);
+    let departments = world.departments.len();
+    let mut expected: std::collections::HashMap<usize, Vec<medblock_storage::PatientEvent>> =
+        Default::default();
+    let mut tip = ChainTip::GENESIS;
+    for _ in 0..12 {
+        // Patients 0..10 are three times likelier than the others: repeats within a block.
+        let picks: Vec<(usize, usize)> = (0..40)
+            .map(|_| {
+                let p = if r.random_bool(0.5) {
+                    r.random_range(0..10)
+                } else {
+                    r.random_range(0..30)
+                };
+                (p, r.random_range(0..departments))
+            })
+            .collect();
+        let block = block_on(&mut world, &tip, picks.len(), &mut r, |i| picks[i]);
+        for (index, (e, bytes)) in block.events.iter().zip(&block.block.events).enumerate() {
+            let p = world
+                .patients
+                .iter()
+                .position(|id| id.signing.public() == e.patient)
+                .expect("the event's patient is one of the world's");
+            expected
+                .entry(p)
+                .or_default()
+                .push(medblock_storage::PatientEvent {
+                    location: medblock_storage::EventLocation {
+                        height: block.height(),
+                        index: index as u32,
+                    },
+                    block_id: block.id,
+                    bytes: bytes.clone(),
+                });
+        }
+        tip = ledger.commit(&block).unwrap();
+    }
+    (ledger, world, expected)
+}
+
+#[test]
+fn a_full_scan_and_the_bread_crumbs_find_exactly_each_patients_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, world, expected) = patients_ledger(dir.path());
+    assert_eq!(ledger.tip().height, 12);
+    let mut repeated_in_a_block = false;
+    for (p, patient) in world.patients.iter().enumerate() {
+        let key = patient.signing.public();
+        let want = expected.get(&p).cloned().unwrap_or_default();
+        let scanned = ledger.scan_patient_events(&key).unwrap();
+        assert_eq!(scanned, want, "full scan, patient {p}");
+        assert_eq!(
+            ledger.patient_events(&key).unwrap(),
+            scanned,
+            "bread crumbs against the full scan, patient {p}"
+        );
+        for e in &scanned {
+            let parsed = medblock_core::ParsedEvent::parse(&e.bytes).unwrap();
+            assert_eq!(parsed.patient, key, "patient {p} got another's event");
+        }
+        repeated_in_a_block |= scanned
+            .windows(2)
+            .any(|w| w[0].location.height == w[1].location.height);
+    }
+    assert!(
+        repeated_in_a_block,
+        "the fixture must put one patient twice in a block"
+    );
+    // Every event of the ledger belongs to exactly one patient's answer.
+    let total: usize = expected.values().map(Vec::len).sum();
+    assert_eq!(total, 12 * 40);
+    // A patient who never visited has no events, either way.
+    let stranger = medblock_core::Identity::generate(&mut rng(8))
+        .signing
+        .public();
+    assert!(ledger.scan_patient_events(&stranger).unwrap().is_empty());
+    assert!(ledger.patient_events(&stranger).unwrap().is_empty());
+}
+
+#[test]
+fn a_lost_bread_crumb_shows_as_a_difference_from_the_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, world, _) = patients_ledger(dir.path());
+    let key = world.patients[0].signing.public();
+    let ps = pseudonym(&key);
+    let crumb = ledger
+        .crumbs(&ps)
+        .unwrap()
+        .pop()
+        .expect("patient 0 has crumbs");
+    drop(ledger);
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            medblock_storage::keys_layout::LEDGER_CFS,
+        )
+        .unwrap();
+        let cf = db
+            .cf_handle(medblock_storage::keys_layout::CF_CRUMBS)
+            .unwrap();
+        let k = medblock_storage::keys_layout::crumb_key(&ps, &crumb.department, crumb.height);
+        db.delete_cf(cf, k).unwrap();
+    }
+    let ledger = open(dir.path());
+    let by_crumbs = ledger.patient_events(&key).unwrap();
+    let scanned = ledger.scan_patient_events(&key).unwrap();
+    assert_ne!(by_crumbs, scanned);
+    assert!(by_crumbs.len() < scanned.len());
+    assert!(
+        scanned
+            .iter()
+            .any(|e| e.location.height == crumb.height && !by_crumbs.contains(e))
+    );
+}

@@ -1,17 +1,28 @@
-//! `medblock patient bench`: how long `records` takes for a patient with 50 records on a
-//! ledger of 10k and of 1M events.
+//! `medblock patient bench`: how long `records` takes for a patient with 50 records on ledgers
+//! of 10k, 100k and 1M events, and what the bread crumbs save against a full scan.
 //!
 //! The ledgers are built directly through storage (`Ledger::commit`), not through consensus:
 //! real signed, sealed events (1,000 per block, every patient 50 visits), each block with a
 //! real commit certificate signed by 3 of 4 orderers that genesis names. They are kept under
-//! `--dir` so later runs start at once. Three figures per size: the serving peer's work (verify
-//! the signed query, bread crumbs, signature collections, events, Merkle paths, sign), the
-//! light node's checks (answer signature, every Merkle path and commit certificate), and the
-//! whole `records` exchange over libp2p on 127.0.0.1 (challenge + signed query + answer).
+//! `--dir` so later runs start at once. Five figures per size (median and 95th percentile):
+//!
+//! - `crumbs_ms`: the probe patient's events found at the storage level through his bread
+//!   crumbs (`Ledger::patient_events`: crumbs → signature collections → his events);
+//! - `full_scan_ms`: the same events found without bread crumbs (`Ledger::scan_patient_events`:
+//!   every block from height 1 to the tip, every event decoded, his kept). The two answers are
+//!   compared once per size and the run fails if they differ. The scan reads the whole ledger
+//!   (seconds at 1M events), so at 100k events and more it runs `min(--runs, 5)` times
+//!   (`BenchFigures::full_scan_runs`); with 5 runs the p95 is the slowest run;
+//! - `serve_ms`: the serving peer's whole `records` work (verify the signed query, bread crumbs,
+//!   signature collections, events, Merkle paths, sign);
+//! - `verify_ms`: the light node's checks (answer signature, every Merkle path and commit
+//!   certificate);
+//! - `end_to_end_ms`: the whole `records` exchange over libp2p on 127.0.0.1 (challenge + signed
+//!   query + answer).
 
 use super::error::PatientError;
 use super::session::LightNode;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use medblock_core::access::nonce::NonceBook;
 use medblock_core::access::proof::Verifier;
 use medblock_core::access::query::{query_hash, sign_query, verify_query};
@@ -19,7 +30,7 @@ use medblock_core::access::response::{sign_result, verify_result};
 use medblock_core::consensus::statement::{self, VoteKind};
 use medblock_core::consensus::{Beacon, certificate};
 use medblock_core::genesis::{default_params, verify_genesis};
-use medblock_core::keys::{Identity, SigningKey};
+use medblock_core::keys::{Identity, PublicKey, SigningKey};
 use medblock_core::synthetic::World;
 use medblock_core::wire;
 use medblock_core::{ChainTip, Hash32};
@@ -35,14 +46,18 @@ use std::time::{Duration, Instant};
 
 const RECORDS_PER_PATIENT: usize = 50;
 const EVENTS_PER_BLOCK: usize = 1000;
+/// Ledgers of this many events and more get at most [`MAX_SCAN_RUNS`] full scans.
+const LARGE_LEDGER: usize = 100_000;
+/// Full scans per size on large ledgers: each reads the whole ledger.
+const MAX_SCAN_RUNS: usize = 5;
 
 /// Options of `medblock patient bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Ledger sizes in events.
-    #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
     pub sizes: Vec<usize>,
-    /// Timed runs per figure.
+    /// Timed runs per figure (the full scan: at most 5 on ledgers of 100k events and more).
     #[arg(long, default_value_t = 30)]
     pub runs: usize,
     /// Where the ledgers are built and kept.
@@ -53,6 +68,20 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+impl BenchArgs {
+    /// Options for running the benchmark from code (another command, a test, a report) rather
+    /// than from the command line: ledgers of `sizes` events kept under `dir`, `runs` timed runs
+    /// per figure, figures for people (`json` off).
+    pub fn with_sizes(dir: impl Into<PathBuf>, sizes: Vec<usize>, runs: usize) -> Self {
+        Self {
+            sizes,
+            runs,
+            dir: dir.into(),
+            json: false,
+        }
+    }
+}
+
 /// Latency figures of one ledger size, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchFigures {
@@ -60,6 +89,14 @@ pub struct BenchFigures {
     pub ledger_events: usize,
     /// The patient's records returned.
     pub records: usize,
+    /// The patient's events found through his bread crumbs at the storage level (crumbs,
+    /// signature collections, his events): median and 95th percentile.
+    pub crumbs_ms: (f64, f64),
+    /// The same events found by a full scan (every block and event decoded): median and 95th
+    /// percentile.
+    pub full_scan_ms: (f64, f64),
+    /// How many full scans were timed: `--runs`, at most 5 on ledgers of 100k events and more.
+    pub full_scan_runs: usize,
     /// Serving peer's work: median and 95th percentile.
     pub serve_ms: (f64, f64),
     /// Light node's checks: median and 95th percentile.
@@ -185,10 +222,20 @@ pub fn run(args: &BenchArgs) -> Result<Vec<BenchFigures>> {
         let verifier = Verifier::new(&genesis);
         let peer = SigningKey::generate(&mut rand::rng());
         let me = patient.signing.public();
+        let runs = args.runs.max(1);
+        let scan_runs = if size >= LARGE_LEDGER {
+            runs.min(MAX_SCAN_RUNS)
+        } else {
+            runs
+        };
+        eprintln!(
+            "timing {size} events: {runs} bread-crumb look-ups, {scan_runs} full scans, {runs} served and checked queries, {runs} exchanges over libp2p"
+        );
+        let (crumbs, full_scan) = storage_lookups(&ledger, &me, size, runs, scan_runs)?;
         let mut book = NonceBook::new(60_000, 1024);
         let (mut serve, mut verify) = (Vec::new(), Vec::new());
         let mut records = 0;
-        for _ in 0..args.runs.max(1) {
+        for _ in 0..runs {
             let nonce: [u8; 32] = rand::random();
             let t = Instant::now();
             book.issue(nonce, 1);
@@ -211,16 +258,67 @@ pub fn run(args: &BenchArgs) -> Result<Vec<BenchFigures>> {
             verify.push(ms(t.elapsed()));
             records = checked.len();
         }
-        let e2e = rt.block_on(end_to_end(ledger.clone(), &net, patient, args.runs))?;
+        let e2e = rt.block_on(end_to_end(ledger.clone(), &net, patient, runs))?;
         out.push(BenchFigures {
             ledger_events: size,
             records,
+            crumbs_ms: stats(crumbs),
+            full_scan_ms: stats(full_scan),
+            full_scan_runs: scan_runs,
             serve_ms: stats(serve),
             verify_ms: stats(verify),
             end_to_end_ms: stats(e2e),
         });
     }
     Ok(out)
+}
+
+/// Times `runs` look-ups of `patient`'s events through bread crumbs and `scan_runs` full scans
+/// for the same events, after one untimed look-up each whose answers must be equal and not
+/// empty: the figures are for the same answer.
+fn storage_lookups(
+    ledger: &Ledger,
+    patient: &PublicKey,
+    size: usize,
+    runs: usize,
+    scan_runs: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let by_crumbs = ledger.patient_events(patient)?;
+    let t = Instant::now();
+    let scanned = ledger.scan_patient_events(patient)?;
+    eprintln!(
+        "  full scan of {size} events: {} events of the patient in {:.1?}",
+        scanned.len(),
+        t.elapsed()
+    );
+    if by_crumbs != scanned {
+        bail!(
+            "ledger of {size} events: bread crumbs find {} events of the patient, a full scan {}, and they differ",
+            by_crumbs.len(),
+            scanned.len()
+        );
+    }
+    if by_crumbs.is_empty() {
+        bail!("ledger of {size} events: the probe patient has no events; nothing was compared");
+    }
+    let mut crumbs = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let found = ledger.patient_events(patient)?;
+        crumbs.push(ms(t.elapsed()));
+        std::hint::black_box(found);
+    }
+    let mut full_scan = Vec::with_capacity(scan_runs);
+    for i in 0..scan_runs {
+        let t = Instant::now();
+        let found = ledger.scan_patient_events(patient)?;
+        full_scan.push(ms(t.elapsed()));
+        std::hint::black_box(found);
+        if size >= LARGE_LEDGER {
+            eprintln!("  full scan {} of {scan_runs}: {:.1?}", i + 1, t.elapsed());
+        }
+    }
+    Ok((crumbs, full_scan))
 }
 
 /// A peer over `ledger` answering challenges and queries with the node's own rules
@@ -298,9 +396,15 @@ pub fn print(figures: &[BenchFigures]) {
     println!("records latency, patient with {RECORDS_PER_PATIENT} records (median / p95, ms)");
     for f in figures {
         println!(
-            "  {:>9} events: {} records  serve {:.2} / {:.2}  verify {:.2} / {:.2}  end-to-end {:.2} / {:.2}",
+            "  {:>9} events: {} records  crumbs {:.2} / {:.2}  full scan {:.2} / {:.2} ({} runs, {:.0}x)  serve {:.2} / {:.2}  verify {:.2} / {:.2}  end-to-end {:.2} / {:.2}",
             f.ledger_events,
             f.records,
+            f.crumbs_ms.0,
+            f.crumbs_ms.1,
+            f.full_scan_ms.0,
+            f.full_scan_ms.1,
+            f.full_scan_runs,
+            f.full_scan_ms.0 / f.crumbs_ms.0,
             f.serve_ms.0,
             f.serve_ms.1,
             f.verify_ms.0,

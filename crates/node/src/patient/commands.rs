@@ -142,7 +142,8 @@ pub enum PatientCommand {
         #[arg(long = "record")]
         records: Vec<String>,
     },
-    /// Measure `records` latency for a patient with 50 records on 10k and 1M-event ledgers.
+    /// Measure `records` latency for a patient with 50 records on 10k, 100k and 1M-event ledgers,
+    /// bread crumbs against a full scan.
     Bench(super::bench::BenchArgs),
     /// Revoke every grant to a grantee.
     Revoke {
