@@ -259,7 +259,9 @@ impl Endorser {
             return;
         }
         // Records that became due during the turn (urgent uploads) join the turn's quota.
-        self.quota_left = self.quota_left.max(self.due_by(now_ms() + self.rotation_ms));
+        self.quota_left = self
+            .quota_left
+            .max(self.due_by(now_ms() + self.rotation_ms));
         let skip = self.in_flight_keys();
         let limit = self.max_events.min(self.quota_left);
         let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {

@@ -54,7 +54,10 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
             .expect("state JSON")
     };
     let traffic_before = state()["traffic_pid"].as_u64();
-    assert!(traffic_before.is_some(), "demo traffic runs before the bench");
+    assert!(
+        traffic_before.is_some(),
+        "demo traffic runs before the bench"
+    );
 
     let out = run(&[
         "bench",
@@ -97,7 +100,10 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
 
     // Table 4: the paper's request counts, each confirmed.
     let t4 = r["table4"].as_array().expect("table4");
-    let counts: Vec<u64> = t4.iter().filter_map(|row| row["requests"].as_u64()).collect();
+    let counts: Vec<u64> = t4
+        .iter()
+        .filter_map(|row| row["requests"].as_u64())
+        .collect();
     assert_eq!(counts, vec![5, 10, 15, 20, 30, 40, 50, 100]);
     assert!(t4.iter().all(|row| num(row, "measured_s") > 0.0));
 
@@ -114,7 +120,11 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
             .filter_map(|v| v.as_u64())
             .collect();
         assert_eq!(flow.len(), 12);
-        assert_eq!(flow.iter().sum::<u64>(), events, "{mode}: flow accounts for every visit");
+        assert_eq!(
+            flow.iter().sum::<u64>(),
+            events,
+            "{mode}: flow accounts for every visit"
+        );
         let arrivals: u64 = day["arrivals"]
             .as_array()
             .expect("arrivals")
@@ -132,7 +142,10 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         .iter()
         .filter_map(|f| f.as_str().map(PathBuf::from))
         .collect();
-    let folder = files.first().and_then(|f| f.parent()).expect("a results folder");
+    let folder = files
+        .first()
+        .and_then(|f| f.parent())
+        .expect("a results folder");
     assert!(folder.starts_with(dir.join("results")));
     assert!(
         folder
@@ -147,7 +160,10 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         assert!(csv.lines().count() > 1, "{name}.csv has rows");
     }
     let table4 = std::fs::read_to_string(folder.join("table4.csv")).expect("table4.csv");
-    assert!(table4.contains("925.12"), "the paper's column is beside ours");
+    assert!(
+        table4.contains("925.12"),
+        "the paper's column is beside ours"
+    );
     assert!(folder.join("report.json").exists());
 
     // The demo traffic was paused for the run and is running again.

@@ -226,7 +226,11 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<BenchReport> {
     // Turn-based: a record may wait most of one period (the pace needs some of the period to
     // commit what became due at its end).
     let within = (period_s * 0.8 * 1000.0) as u64;
-    tracing::info!(events, period_s, "table 5: a compressed day, real-time upload");
+    tracing::info!(
+        events,
+        period_s,
+        "table 5: a compressed day, real-time upload"
+    );
     let realtime = tables::day(
         target,
         &curve,

@@ -168,10 +168,7 @@ struct RecordsCsv {
 
 /// Writes the results folder: CSV files, PNG plots and `report.json`.
 pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
-    let base = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.dir.join("results"));
+    let base = args.out.clone().unwrap_or_else(|| args.dir.join("results"));
     let dir = ResultsDir::create(&base, &r.run)?;
     let mut files = Vec::new();
     let points: Vec<LoadPoint> = r

@@ -158,6 +158,9 @@ mod tests {
                     medblock_events_committed_total 12\n\
                     medblock_signature_verifications_total 4567\n";
         assert_eq!(verifications_in(page), Some(4567));
-        assert_eq!(verifications_in("medblock_events_committed_total 12\n"), None);
+        assert_eq!(
+            verifications_in("medblock_events_committed_total 12\n"),
+            None
+        );
     }
 }
