@@ -65,6 +65,22 @@ impl ChainValidator for BlockCheck<'_> {
             .map_err(|e| bad(e.to_string()))?;
         Ok(block.id)
     }
+
+    fn decided_id(
+        &self,
+        height: u64,
+        _previous: &Hash32,
+        payload: &[u8],
+        _now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        // The certificate binds the id; the committer checks the block itself before storing
+        // it (`verify_decided`, which also skips the event signatures the committee checked).
+        let block = medblock_core::block::decode_block(payload).map_err(|e| InvalidProposal {
+            height,
+            reason: e.to_string(),
+        })?;
+        Ok(medblock_core::block_id(&block))
+    }
 }
 
 /// A decided block, checked: its block, its commit certificate and what to keep to serve it.

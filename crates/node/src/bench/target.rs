@@ -139,7 +139,8 @@ pub fn verifications_in(metrics: &str) -> Option<u64> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
-            let (name, value) = l.split_once(' ')?;
+            let (series, value) = l.rsplit_once(' ')?;
+            let name = series.split('{').next()?;
             name.ends_with("signature_verifications_total")
                 .then(|| value.trim().parse::<f64>().ok())
                 .flatten()
@@ -156,8 +157,12 @@ mod tests {
         let page = "# HELP medblock_signature_verifications_total Ed25519.\n\
                     # TYPE medblock_signature_verifications_total counter\n\
                     medblock_events_committed_total 12\n\
-                    medblock_signature_verifications_total 4567\n";
+                    medblock_signature_verifications_total{node=\"orderer-1\"} 4567\n";
         assert_eq!(verifications_in(page), Some(4567));
+        assert_eq!(
+            verifications_in("medblock_signature_verifications_total 12\n"),
+            Some(12)
+        );
         assert_eq!(
             verifications_in("medblock_events_committed_total 12\n"),
             None

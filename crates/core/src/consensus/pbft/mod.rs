@@ -164,6 +164,10 @@ pub struct Replica {
     last_cert: Option<wire::CommitCertificate>,
     prepared: Option<wire::PreparedCertificate>,
     pending: BTreeMap<u64, wire::ProposedValue>,
+    /// The digest each pending value checked to, and the previous id it was checked against:
+    /// the same bytes in the leader's pre-prepare are not checked again (a ledger block's check
+    /// is two signature verifications per event).
+    checked: BTreeMap<u64, (Option<Hash32>, Hash32)>,
     log: MessageLog,
     buffer: FutureBuffer,
     view_changes: ViewChanges,
@@ -207,6 +211,7 @@ impl Replica {
             last_cert: None,
             prepared: None,
             pending: BTreeMap::new(),
+            checked: BTreeMap::new(),
             log: MessageLog::default(),
             buffer,
             view_changes: ViewChanges::default(),
@@ -286,6 +291,20 @@ impl Replica {
         self.last_cert = last_cert.filter(|c| c.turn == self.turn);
         self.prepared = None;
         self.pending.retain(|h, _| *h >= next_height);
+        self.checked.retain(|h, _| *h >= next_height);
+    }
+
+    /// The digest of `value` at `height` if exactly these bytes were already checked against
+    /// the same previous block (see `checked`).
+    fn known_digest(
+        &self,
+        height: u64,
+        previous: Option<&Hash32>,
+        value: &wire::ProposedValue,
+    ) -> Option<Hash32> {
+        let (checked_previous, digest) = self.checked.get(&height)?;
+        (checked_previous.as_ref() == previous && self.pending.get(&height) == Some(value))
+            .then_some(*digest)
     }
 
     /// Handles one input at `now_ms`.
@@ -300,13 +319,13 @@ impl Replica {
             ReplicaInput::Propose { height, value } => {
                 // Invalid proposals never arm a timer: only the leader's fault triggers a view
                 // change, not the primary's.
-                if height >= self.next_height
-                    && height < self.next_height + HEIGHT_WINDOW
-                    && check
-                        .check_after(height, self.previous(height).as_ref(), &value, now_ms)
-                        .is_ok()
-                {
-                    self.pending.insert(height, value);
+                if height >= self.next_height && height < self.next_height + HEIGHT_WINDOW {
+                    let previous = self.previous(height);
+                    if let Ok(digest) = check.check_after(height, previous.as_ref(), &value, now_ms)
+                    {
+                        self.pending.insert(height, value);
+                        self.checked.insert(height, (previous, digest));
+                    }
                 }
             }
             ReplicaInput::Message(m) => self.inbox.push_back(m),
@@ -400,9 +419,12 @@ impl Replica {
             return Ok(());
         }
         let previous = self.previous(pp.height);
-        let valid = match check.check_after(pp.height, previous.as_ref(), &pp.value, now_ms) {
-            Ok(d) => d == pp.digest,
-            Err(_) => false,
+        let valid = match self.known_digest(pp.height, previous.as_ref(), &pp.value) {
+            Some(d) => d == pp.digest,
+            None => match check.check_after(pp.height, previous.as_ref(), &pp.value, now_ms) {
+                Ok(d) => d == pp.digest,
+                Err(_) => false,
+            },
         };
         let carried_ok = match &self.plan {
             Some(p) if p.view == pp.view && p.start_height == pp.height => {
@@ -534,6 +556,7 @@ impl Replica {
         self.attempts = 0;
         self.timer = None;
         self.pending.retain(|h, _| *h > height);
+        self.checked.retain(|h, _| *h > height);
         if self.checkpoints.is_checkpoint(height) {
             let v = messages::sign_vote(
                 &self.key,
@@ -579,8 +602,12 @@ impl Replica {
             },
         };
         let previous = self.previous(h);
-        let Ok(digest) = check.check_after(h, previous.as_ref(), &value, now_ms) else {
+        let known = self.known_digest(h, previous.as_ref(), &value);
+        let Some(digest) =
+            known.or_else(|| check.check_after(h, previous.as_ref(), &value, now_ms).ok())
+        else {
             self.pending.remove(&h);
+            self.checked.remove(&h);
             self.stats.invalid_values += 1;
             return;
         };
