@@ -1740,6 +1740,9 @@ impl ConsensusNode {
         if let Some(r) = self.replica.as_mut() {
             r.resume_at(self.next_height, None, block_id);
         }
+        // A primary whose committer learned the block first asks for its next block now, not
+        // at the next tick.
+        self.maybe_need_proposal(out);
     }
 
     fn serve(&mut self, to: PublicKey, req: &wire::CatchUpRequest, out: &mut Vec<NodeAction>) {
