@@ -7,8 +7,10 @@
 use crate::hash::{Hash32, tagged_hash};
 use ed25519_dalek::Signer;
 use rand_core::CryptoRng;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 use zeroize::Zeroizing;
 
 /// Why a key or a signature was refused.
@@ -122,11 +124,7 @@ impl PublicKey {
         let arr: [u8; 32] = bytes
             .try_into()
             .map_err(|_| KeyError::MalformedPublicKey { len: bytes.len() })?;
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&arr)
-            .map_err(|_| KeyError::MalformedPublicKey { len: 32 })?;
-        if vk.is_weak() {
-            return Err(KeyError::MalformedPublicKey { len: 32 });
-        }
+        checked_key(&arr)?;
         Ok(Self(arr))
     }
 
@@ -161,8 +159,7 @@ impl PublicKey {
         signature: &Signature,
     ) -> Result<(), KeyError> {
         VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-        let vk = ed25519_dalek::VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| KeyError::MalformedPublicKey { len: 32 })?;
+        let vk = checked_key(&self.0)?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         let msg = domain_message(purpose, message);
         vk.verify_strict(&msg, &sig)
@@ -170,8 +167,7 @@ impl PublicKey {
     }
 
     pub(crate) fn dalek(&self) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
-        ed25519_dalek::VerifyingKey::from_bytes(&self.0)
-            .map_err(|_| KeyError::MalformedPublicKey { len: 32 })
+        checked_key(&self.0)
     }
 }
 
@@ -211,6 +207,40 @@ impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Signature({}..)", hex::encode(&self.0[..8]))
     }
+}
+
+/// Keys this process has already decompressed and found to be valid, non-weak points. Every node
+/// parses the same patient and department keys many times (at admission, in the proposal, the
+/// pre-prepare, the decided block, the ledger), and decompressing a point (a field square root)
+/// was the hottest path of a loaded network: about a fifth of all CPU. Bounded: cleared when
+/// full. Only valid keys are kept, so a cached answer is the answer decompression would give.
+static KEY_CACHE: LazyLock<Mutex<HashMap<[u8; 32], ed25519_dalek::VerifyingKey>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Most keys [`KEY_CACHE`] holds (about 3 MB).
+const KEY_CACHE_CAPACITY: usize = 16_384;
+
+/// The decompressed key, refusing malformed and small-order ("weak") points.
+fn checked_key(bytes: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
+    let cached = KEY_CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(bytes)
+        .copied();
+    if let Some(vk) = cached {
+        return Ok(vk);
+    }
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| KeyError::MalformedPublicKey { len: 32 })?;
+    if vk.is_weak() {
+        return Err(KeyError::MalformedPublicKey { len: 32 });
+    }
+    let mut cache = KEY_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= KEY_CACHE_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(*bytes, vk);
+    Ok(vk)
 }
 
 /// Signatures this process has verified (one by one or in batches). A benchmark reads it from
@@ -344,6 +374,44 @@ impl Identity {
         Self {
             signing: SigningKey::generate(rng),
             sealing: SealingSecret::generate(rng),
+        }
+    }
+}
+
+#[cfg(test)]
+mod key_cache_tests {
+    use super::*;
+
+    #[test]
+    fn cached_keys_give_the_same_answers_as_decompression() {
+        let mut rng = rand::rng();
+        let key = SigningKey::generate(&mut rng);
+        let public = key.public();
+        let sig = key.sign(purpose::EVENT, b"visit");
+        for _ in 0..2 {
+            // First from decompression, then from the cache: the same key and verdicts.
+            assert_eq!(PublicKey::from_slice(public.as_bytes()), Ok(public));
+            assert!(public.verify(purpose::EVENT, b"visit", &sig).is_ok());
+            assert!(public.verify(purpose::EVENT, b"other", &sig).is_err());
+        }
+        // Weak and off-curve points are refused every time (never cached).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let off_curve = (2u8..=255)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| ed25519_dalek::VerifyingKey::from_bytes(b).is_err())
+            .expect("some y has no x on the curve");
+        for bad in [identity, off_curve] {
+            for _ in 0..2 {
+                assert_eq!(
+                    PublicKey::from_slice(&bad),
+                    Err(KeyError::MalformedPublicKey { len: 32 })
+                );
+            }
         }
     }
 }
