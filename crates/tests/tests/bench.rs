@@ -4,33 +4,10 @@
 //! again afterwards.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 mod common;
 
-fn run(args: &[&str]) -> String {
-    let out = Command::new(common::bin::medblock())
-        .args(args)
-        .output()
-        .expect("medblock runs");
-    assert!(
-        out.status.success(),
-        "medblock {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops the testnet however the test ends.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Command::new(common::bin::medblock())
-            .args(["testnet", "down", "--dir", &self.0.display().to_string()])
-            .output();
-    }
-}
+use common::bin::{Down, run};
 
 fn num(v: &serde_json::Value, field: &str) -> f64 {
     v[field]

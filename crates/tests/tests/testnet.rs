@@ -4,45 +4,12 @@
 //! Everything goes through the commands people type (`medblock testnet ...`, `client submit`).
 
 use medblock_monitoring::dashboard::{DASHBOARD_JSON, expressions, metric_names};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 mod common;
 
-/// The binary under test (see `common::bin`).
-fn bin() -> std::path::PathBuf {
-    common::bin::medblock()
-}
-
-fn run(args: &[&str]) -> String {
-    run_env(args, &[])
-}
-
-fn run_env(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = Command::new(bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("medblock runs");
-    assert!(
-        out.status.success(),
-        "medblock {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stops the testnet however the test ends.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = Command::new(bin())
-            .args(["testnet", "down", "--dir", &self.0.display().to_string()])
-            .output();
-    }
-}
+use common::bin::{Down, run, run_env};
 
 fn status(dir: &str) -> serde_json::Value {
     serde_json::from_str(&run(&["testnet", "status", "--dir", dir, "--json"])).expect("json")

@@ -25,3 +25,34 @@ pub fn medblock() -> PathBuf {
     );
     bin
 }
+
+/// Runs `medblock args` with extra environment; its stdout, or a failure with its stderr.
+pub fn run_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(medblock())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("medblock runs");
+    assert!(
+        out.status.success(),
+        "medblock {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `medblock args`; its stdout, or a failure with its stderr.
+pub fn run(args: &[&str]) -> String {
+    run_env(args, &[])
+}
+
+/// Stops the testnet in this directory however the test ends.
+pub struct Down(pub PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(medblock())
+            .args(["testnet", "down", "--dir", &self.0.display().to_string()])
+            .output();
+    }
+}
