@@ -259,10 +259,10 @@ impl Endorser {
             return;
         }
         // Records that became due during the turn (urgent uploads) join the turn's quota.
+        let skip = self.in_flight_keys();
         self.quota_left = self
             .quota_left
-            .max(self.due_by(now_ms() + self.rotation_ms));
-        let skip = self.in_flight_keys();
+            .max(self.due_by(now_ms() + self.rotation_ms, &skip));
         let limit = self.max_events.min(self.quota_left);
         let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
             Ok(q) => q,
@@ -370,8 +370,7 @@ impl Endorser {
     }
 
     /// Pending events (not in flight) due by `horizon_ms`.
-    fn due_by(&self, horizon_ms: u64) -> usize {
-        let skip = self.in_flight_keys();
+    fn due_by(&self, horizon_ms: u64, skip: &HashSet<EventKey>) -> usize {
         self.pending
             .orders(&|k| skip.contains(k))
             .map(|d| d.partition_point(|d| *d <= horizon_ms))

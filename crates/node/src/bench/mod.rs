@@ -82,6 +82,16 @@ impl BenchArgs {
     fn period_s(&self) -> f64 {
         self.period_s.unwrap_or(if self.quick { 1.5 } else { 10.0 })
     }
+    /// The day curve Table 5 follows: `--day-curve`, or the paper's.
+    fn day_curve(&self) -> Result<DayCurve> {
+        match &self.day_curve {
+            Some(p) => Ok(DayCurve::parse(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )?),
+            None => Ok(DayCurve::embedded()),
+        }
+    }
+
     fn records_sizes(&self) -> Vec<usize> {
         if !self.records_sizes.is_empty() {
             self.records_sizes.clone()
@@ -210,12 +220,7 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<BenchReport> {
     tracing::info!("table 4: n requests and their confirmation");
     let table4 = tables::table4(target, take(300), patience).await?;
 
-    let curve = match &args.day_curve {
-        Some(p) => DayCurve::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => DayCurve::embedded(),
-    };
+    let curve = args.day_curve()?;
     let period_s = args.period_s();
     // The busiest period offers half of the saturated rate: real-time upload must keep up, so
     // the comparison is about the shape of the flow, not about congestion.

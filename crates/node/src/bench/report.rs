@@ -6,7 +6,6 @@ use super::tables::DayRun;
 use crate::patient::bench::BenchFigures as RecordsFigures;
 use anyhow::Result;
 use medblock_bench::ceiling::Ceiling;
-use medblock_bench::day::DayCurve;
 use medblock_bench::output::ResultsDir;
 use medblock_bench::plots::{self, LoadPoint, RecordsRow, Table4Row};
 use medblock_bench::stats::Percentiles;
@@ -186,10 +185,7 @@ pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
     files.push(plots::latency_vs_load(&dir.path, &points)?);
     files.push(dir.write_csv("table4.csv", &r.table4)?);
     files.push(plots::table4(&dir.path, &r.table4)?);
-    let curve = match &args.day_curve {
-        Some(p) => DayCurve::parse(&std::fs::read_to_string(p)?)?,
-        None => DayCurve::embedded(),
-    };
+    let curve = args.day_curve()?;
     let t5 = &r.table5;
     let rows = medblock_bench::table5_rows(
         &curve,
