@@ -202,6 +202,22 @@ impl Orderer {
         });
     }
 
+    /// A block this node decided as a committee replica goes out once, on the blocks topic:
+    /// every node's router hands it to both its committer and its orderer. Nodes that learn a
+    /// block do not publish it again (gossipsub forwards it), and it is not also sent to every
+    /// peer directly: each copy costs every receiver a decryption, a decode and a check.
+    fn gossip_decided(&self, value: wire::DecidedValue) {
+        let gossip = wire::GossipMessage {
+            kind: Some(wire::gossip_message::Kind::Decided(value)),
+        };
+        let net = self.ctx.net.clone();
+        actix::spawn(async move {
+            if let Err(e) = net.publish(Topic::Blocks, gossip.encode_to_vec()).await {
+                tracing::debug!(error = %e, "decided block not gossiped");
+            }
+        });
+    }
+
     fn broadcast(&mut self, msg: wire::ConsensusMessage) {
         for peer in self.ctx.peers.keys() {
             self.send(peer, msg.clone());
@@ -235,6 +251,9 @@ impl Orderer {
     fn act(&mut self, actions: Vec<NodeAction>, ctx: &mut Context<Self>) {
         for action in actions {
             match action {
+                NodeAction::Broadcast(wire::ConsensusMessage {
+                    kind: Some(wire::consensus_message::Kind::Decided(value)),
+                }) => self.gossip_decided(value),
                 NodeAction::Broadcast(msg) => {
                     crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
                     self.broadcast(msg)
@@ -260,17 +279,10 @@ impl Orderer {
                 NodeAction::Decided(value) => {
                     crate::metrics::observe_decided(&self.ctx.metrics, &value);
                     self.remember_decided(&value);
-                    let value = *value;
-                    let gossip = wire::GossipMessage {
-                        kind: Some(wire::gossip_message::Kind::Decided(value.clone())),
-                    };
-                    let net = self.ctx.net.clone();
-                    actix::spawn(async move {
-                        if let Err(e) = net.publish(Topic::Blocks, gossip.encode_to_vec()).await {
-                            tracing::debug!(error = %e, "decided block not gossiped");
-                        }
+                    self.committer.do_send(Decided {
+                        value: *value,
+                        from: None,
                     });
-                    self.committer.do_send(Decided { value, from: None });
                 }
                 NodeAction::MyTurn { turn, .. } => {
                     if let Some(e) = &self.endorser {

@@ -5,7 +5,7 @@
 
 use crate::client::Client;
 use crate::clock::now_ms;
-use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
+use crate::committer::{ClaimReceived, Committer, Decided, ServeCatchUp};
 use crate::endorser::{Endorser, ReceiptsIn, UploadIn};
 use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted, TurnEndsFrom};
 use crate::peers::{admit, our_hello};
@@ -322,13 +322,13 @@ async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -
                 })
                 .await
             {
-                Ok(Ok(outcome)) => {
-                    if outcome != CommitOutcome::NotABlock {
-                        let msg = wire::ConsensusMessage {
-                            kind: Some(wire::consensus_message::Kind::Decided(to_orderer)),
-                        };
-                        routes.orderer.do_send(ConsensusIn { from: source, msg });
-                    }
+                Ok(Ok(_)) => {
+                    // Turn ends (not blocks) too: this is how nodes outside the committee learn
+                    // that a turn ended.
+                    let msg = wire::ConsensusMessage {
+                        kind: Some(wire::consensus_message::Kind::Decided(to_orderer)),
+                    };
+                    routes.orderer.do_send(ConsensusIn { from: source, msg });
                     Verdict::Accept
                 }
                 Ok(Err(_)) => Verdict::Reject,
