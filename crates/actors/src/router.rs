@@ -138,15 +138,14 @@ async fn dispatch(routes: &Routes, ev: NetworkEvent) {
             });
         }
         NetworkEvent::Gossip {
-            source,
+            propagated_by,
             topic,
             id,
             data,
-            ..
         } => {
             let routes = routes.clone();
             actix::spawn(async move {
-                let verdict = gossip(&routes, source, topic, &data).await;
+                let verdict = gossip(&routes, propagated_by, topic, &data).await;
                 routes.ctx.net.report_gossip(id, verdict).await;
             });
         }
@@ -301,13 +300,17 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
     }
 }
 
-async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -> Verdict {
+/// Checks and applies one gossip message. Gossip is unsigned on the wire: each payload proves
+/// its own origin (a commit certificate, a signed ledger claim, a signed consensus message, the
+/// CA's signature), and `neighbour` (authenticated by the connection) is only who forwarded it.
+async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]) -> Verdict {
     use wire::gossip_message::Kind;
     let ctx = &routes.ctx;
-    if !ctx.is_certified(&source, now_ms()) {
-        tracing::debug!(author = %source, "gossip from an uncertified author rejected");
+    if !ctx.is_certified(&neighbour, now_ms()) {
+        tracing::debug!(neighbour = %neighbour, "gossip forwarded by an uncertified peer rejected");
         return Verdict::Reject;
     }
+    let source = neighbour;
     let Ok(msg) = wire::GossipMessage::decode(data) else {
         return Verdict::Reject;
     };
@@ -336,14 +339,15 @@ async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -
             }
         }
         (Topic::Ledger, Some(Kind::LedgerClaim(claim))) => {
-            match routes
-                .committer
-                .send(ClaimReceived {
-                    author: source,
-                    claim,
-                })
-                .await
-            {
+            // The claim names its author; the committer checks the author's signature.
+            let Some(author) = claim_author(&claim) else {
+                return Verdict::Reject;
+            };
+            if !ctx.is_certified(&author, now_ms()) {
+                tracing::debug!(author = %author, "ledger claim of an uncertified node rejected");
+                return Verdict::Reject;
+            }
+            match routes.committer.send(ClaimReceived { author, claim }).await {
                 Ok(Ok(())) => Verdict::Accept,
                 Ok(Err(_)) => Verdict::Reject,
                 Err(_) => Verdict::Ignore,
@@ -381,6 +385,12 @@ async fn gossip(routes: &Routes, source: PublicKey, topic: Topic, data: &[u8]) -
         }
         _ => Verdict::Reject,
     }
+}
+
+/// The node a ledger claim says it is from (unchecked: the committer verifies the signature).
+fn claim_author(claim: &wire::LedgerClaim) -> Option<PublicKey> {
+    let body = wire::LedgerClaimBody::decode(claim.body.as_slice()).ok()?;
+    PublicKey::from_slice(&body.node_key).ok()
 }
 
 #[cfg(test)]

@@ -63,9 +63,8 @@ pub enum NetworkEvent {
     /// A gossip message, held by gossipsub until the node calls
     /// [`NetworkHandle::report_gossip`] with `id` (unreported messages are not forwarded).
     Gossip {
-        /// The key that signed the message (its author, not necessarily the neighbour).
-        source: PublicKey,
         /// The neighbour that forwarded it to us (the one penalised on `Verdict::Reject`).
+        /// Gossip is unsigned at this layer: the payload names and proves its own author.
         propagated_by: PublicKey,
         /// The topic it arrived on.
         topic: Topic,
