@@ -29,6 +29,15 @@ use std::time::Duration;
 /// (the paper's turn-based upload).
 pub const BLOCKS_PER_TURN: usize = 8;
 
+/// How long a primary with nothing due keeps its turn open for uploads about to arrive, while
+/// the network is busy. Short, because an empty turn holds every other region's records back;
+/// an upload that arrives meanwhile is proposed at once, without waiting for the end.
+const EMPTY_TURN_HOLD: Duration = Duration::from_millis(100);
+
+/// With no block for this long the network is idle: empty turns are then held a whole block
+/// interval, so idle endorsers do not spin through turns.
+const IDLE_AFTER_MS: u64 = 2_000;
+
 /// An upload from a client.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<wire::Receipt, wire::ErrorReply>")]
@@ -88,6 +97,8 @@ pub struct Endorser {
     rotation_ms: u64,
     in_flight: HashMap<u64, (Vec<EventKey>, Vec<u8>)>,
     waiting: Option<(u64, u64, Hash32)>,
+    /// The turn held open with nothing due (turn, height, previous): an upload resumes it.
+    held: Option<(u64, u64, Hash32)>,
     policy: wire::AccessPolicy,
     max_events: usize,
     block_interval: Duration,
@@ -113,6 +124,7 @@ impl Endorser {
             rotation_ms: 0,
             in_flight: HashMap::new(),
             waiting: None,
+            held: None,
             policy: wire::AccessPolicy {
                 version: 1,
                 challenge_ttl_ms: 60_000,
@@ -292,16 +304,18 @@ impl Endorser {
         }
         if events.is_empty() || self.blocks_this_turn >= BLOCKS_PER_TURN {
             if events.is_empty() && self.blocks_this_turn == 0 {
-                // Give uploads one block interval to arrive before handing the turn over.
-                ctx.run_later(self.block_interval, move |act, ctx| {
-                    if act.turn == Some(turn) && act.blocks_this_turn == 0 {
-                        act.quota_left = act.due_now(now_ms());
-                        if act.quota_left > 0 {
-                            act.blocks_this_turn = 0;
-                            act.propose(ctx, turn, height, previous);
-                        } else {
-                            act.finish_turn(turn);
-                        }
+                // Give uploads a moment to arrive before handing the turn over.
+                self.held = Some((turn, height, previous));
+                let idle = now_ms().saturating_sub(tip.timestamp_ms) > IDLE_AFTER_MS;
+                let hold = if idle {
+                    self.block_interval
+                } else {
+                    EMPTY_TURN_HOLD.min(self.block_interval)
+                };
+                ctx.run_later(hold, move |act, ctx| {
+                    if act.held == Some((turn, height, previous)) && !act.resume_held(ctx) {
+                        act.held = None;
+                        act.finish_turn(turn);
                     }
                 });
                 return;
@@ -377,6 +391,25 @@ impl Endorser {
             .unwrap_or(0)
     }
 
+    /// Proposes in the turn held open with nothing due, if something is due now; false if
+    /// still nothing is.
+    fn resume_held(&mut self, ctx: &mut Context<Self>) -> bool {
+        let Some((turn, height, previous)) = self.held else {
+            return false;
+        };
+        if self.turn != Some(turn) || self.blocks_this_turn != 0 {
+            self.held = None;
+            return false;
+        }
+        self.quota_left = self.due_now(now_ms());
+        if self.quota_left == 0 {
+            return false;
+        }
+        self.held = None;
+        self.propose(ctx, turn, height, previous);
+        true
+    }
+
     fn finish_turn(&mut self, turn: u64) {
         if self.turn == Some(turn) {
             tracing::info!(turn, blocks = self.blocks_this_turn, "ending turn");
@@ -402,7 +435,7 @@ impl Actor for Endorser {
 impl Handler<UploadIn> for Endorser {
     type Result = Result<wire::Receipt, wire::ErrorReply>;
 
-    fn handle(&mut self, msg: UploadIn, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: UploadIn, ctx: &mut Self::Context) -> Self::Result {
         let out = self.admit(msg.event, msg.upload_within_ms);
         match &out {
             Ok(_) => {
@@ -412,6 +445,9 @@ impl Handler<UploadIn> for Endorser {
                     .queue_depth
                     .with_label_values(&["pending"])
                     .inc();
+                if self.held.is_some() {
+                    self.resume_held(ctx);
+                }
             }
             Err(e) => {
                 Counters::inc(&self.ctx.counters.uploads_rejected);
@@ -474,6 +510,7 @@ impl Handler<EndorserNews> for Endorser {
                 }
                 self.in_flight.clear();
                 self.waiting = None;
+                self.held = None;
             }
         }
     }

@@ -66,7 +66,13 @@ struct Net {
     now: u64,
     /// Primaries propose nothing above this height (the lossless network has no delay).
     max_height: u64,
+    /// Messages this picks (from, to, message) are held back and delivered only once nothing
+    /// else is in flight: a network that reorders them behind everything else.
+    slow: Option<Slow>,
+    held: VecDeque<(usize, usize, wire::ConsensusMessage)>,
 }
+
+type Slow = fn(usize, usize, &wire::ConsensusMessage) -> bool;
 
 fn cfg() -> ConsensusConfig {
     ConsensusConfig {
@@ -114,6 +120,8 @@ impl Net {
             turns_seen: vec![Vec::new(); 11],
             now: 0,
             max_height: 12,
+            slow: None,
+            held: VecDeque::new(),
         };
         let mut first = Vec::new();
         for (i, k) in keys.iter().enumerate() {
@@ -233,13 +241,11 @@ impl Net {
         }
     }
 
-    /// Delivers everything queued, then fires due timers; repeats until `until`.
+    /// Delivers everything queued (held messages last), then fires due timers; repeats until
+    /// `until`.
     fn run(&mut self, until: u64) {
         loop {
-            while let Some((from, to, msg)) = self.queue.pop_front() {
-                let from = self.keys[from];
-                self.input(to, NodeInput::Message { from, msg });
-            }
+            self.deliver();
             let next = self.timers.iter().flatten().min().copied();
             match next {
                 Some(t) if t <= until => {
@@ -255,6 +261,46 @@ impl Net {
             }
         }
         self.now = until;
+    }
+
+    fn deliver(&mut self) {
+        loop {
+            while let Some((from, to, msg)) = self.queue.pop_front() {
+                if self.slow.is_some_and(|slow| slow(from, to, &msg)) {
+                    self.held.push_back((from, to, msg));
+                    continue;
+                }
+                let from = self.keys[from];
+                self.input(to, NodeInput::Message { from, msg });
+            }
+            let Some((from, to, msg)) = self.held.pop_front() else {
+                return;
+            };
+            let from = self.keys[from];
+            self.input(to, NodeInput::Message { from, msg });
+        }
+    }
+
+    /// The virtual time at which every node has decided `n` blocks (timers fire only when no
+    /// message is in flight, so a chain that needs no re-send decides at the time it started).
+    fn time_to_decide(&mut self, n: u64, limit: u64) -> Option<u64> {
+        loop {
+            self.deliver();
+            if self.chains.iter().all(|c| c.len() as u64 >= n) {
+                return Some(self.now);
+            }
+            let next = self.timers.iter().flatten().min().copied()?;
+            if next > limit {
+                return None;
+            }
+            self.now = self.now.max(next);
+            for i in 0..self.nodes.len() {
+                if self.timers[i].is_some_and(|x| x <= self.now) {
+                    self.timers[i] = None;
+                    self.input(i, NodeInput::Tick);
+                }
+            }
+        }
     }
 
     fn assert_agree(&self) -> u64 {
@@ -305,4 +351,46 @@ fn a_stalled_primary_is_skipped_by_its_committee() {
     assert!(net.turns_seen[7].iter().any(|t| t.1 == net.keys[0]));
     let st = net.nodes[7].status();
     assert!(st.stats.skipped_turns >= 1, "{st:?}");
+}
+
+fn is_beacon(m: &wire::ConsensusMessage) -> bool {
+    matches!(m.kind, Some(wire::consensus_message::Kind::Beacon(_)))
+}
+
+fn is_decision_news(m: &wire::ConsensusMessage) -> bool {
+    use wire::consensus_message::Kind;
+    match &m.kind {
+        Some(Kind::Decided(_)) => true,
+        Some(Kind::Vote(v)) => {
+            v.kind == medblock_core::consensus::statement::VoteKind::Commit as u32
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn proposals_that_overtake_the_turns_beacon_are_kept_for_the_committee() {
+    // Baseline: the time the chain takes on an orderly network.
+    let mut orderly = Net::new(&[]);
+    let baseline = orderly.time_to_decide(12, 60_000).expect("decides");
+    // Every beacon reaches the orderers only after everything else in flight: each turn's
+    // proposal and pre-prepare arrive before the replicas know the committee.
+    let mut net = Net::new(&[]);
+    net.slow = Some(|_, to, m| to >= 6 && is_beacon(m));
+    let t = net.time_to_decide(12, 60_000).expect("decides");
+    net.assert_agree();
+    assert_eq!(t, baseline, "no re-send was needed");
+}
+
+#[test]
+fn a_proposal_ahead_of_the_replicas_last_decision_is_checked_once_it_is_decided() {
+    let mut orderly = Net::new(&[]);
+    let baseline = orderly.time_to_decide(12, 60_000).expect("decides");
+    // Commit votes and decided blocks reach orderers 6 and 7 last: the primary's next
+    // proposal arrives before they decided the block under it.
+    let mut net = Net::new(&[]);
+    net.slow = Some(|_, to, m| (to == 6 || to == 7) && is_decision_news(m));
+    let t = net.time_to_decide(12, 60_000).expect("decides");
+    net.assert_agree();
+    assert_eq!(t, baseline, "no re-send was needed");
 }

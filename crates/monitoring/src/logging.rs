@@ -68,10 +68,16 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the global subscriber: `RUST_LOG` (default `info`), lines to stderr. Returns
-/// false if a subscriber was already installed.
+/// The filter when `RUST_LOG` is unset. Gossip ids are content hashes, so every committee
+/// replica that decides a block another replica already gossiped is told by gossipsub, at
+/// WARN, that the message "has already been published": expected, and not worth a line.
+pub const DEFAULT_FILTER: &str = "info,libp2p_gossipsub::behaviour=error";
+
+/// Installs the global subscriber: `RUST_LOG` (default [`DEFAULT_FILTER`]), lines to stderr.
+/// Returns false if a subscriber was already installed.
 pub fn init(format: LogFormat) -> bool {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -516,6 +516,11 @@ pub struct ConsensusNode {
     turns: Option<Turns>,
     early: VecDeque<(PublicKey, wire::ConsensusMessage)>,
     ahead: VecDeque<(PublicKey, wire::ConsensusMessage)>,
+    /// Proposals and PBFT messages of the current turn that arrived before its beacon named
+    /// the committee (messages travel on separate streams, so the primary's proposal can
+    /// overtake its beacon): replayed once this node's replica starts, instead of being lost
+    /// until a re-send.
+    unseated: VecDeque<(PublicKey, u64, Kind)>,
     next_height: u64,
     tip: Hash32,
     committed_next: u64,
@@ -600,6 +605,7 @@ impl ConsensusNode {
             turns: None,
             early: VecDeque::new(),
             ahead: VecDeque::new(),
+            unseated: VecDeque::new(),
             next_height: setup.start.start_height,
             tip: setup.start.chain_hash,
             committed_next: setup.start.start_height,
@@ -998,6 +1004,7 @@ impl ConsensusNode {
             Kind::TurnSkip(s) => self.turn_input(TurnInput::Skip(s), now_ms, check, out),
             Kind::EndTurn(env) => self.on_end_turn(env, now_ms, check, out),
             Kind::Proposal(env) => self.on_proposal(from, env, now_ms, check, out),
+            kind if self.awaiting_committee() => self.keep_unseated(from, kind),
             kind => {
                 let Some(m) = PbftMessage::from_wire(msg(kind)) else {
                     return;
@@ -1153,6 +1160,7 @@ impl ConsensusNode {
                 }
             }
         }
+        self.replay_unseated(now_ms, check, out);
         self.feed_pending_end(now_ms, check, out);
         self.maybe_need_proposal(out);
     }
@@ -1301,6 +1309,45 @@ impl ConsensusNode {
                 check,
                 out,
             );
+        } else if self.awaiting_committee() {
+            self.keep_unseated(from, Kind::Proposal(env));
+        }
+    }
+
+    /// An orderer in a turn whose beacon has not named the committee yet.
+    fn awaiting_committee(&self) -> bool {
+        self.orderer && self.replica.is_none() && self.committee_members().is_none()
+    }
+
+    fn keep_unseated(&mut self, from: PublicKey, kind: Kind) {
+        let Some((turn, _)) = self.current() else {
+            return;
+        };
+        if self.unseated.len() >= EARLY_CAPACITY {
+            self.unseated.pop_front();
+        }
+        self.unseated.push_back((from, turn, kind));
+    }
+
+    /// Replays the current turn's messages kept while its committee was unknown, once this
+    /// node's replica runs; drops them once the committee is known without this node.
+    fn replay_unseated(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        if self.unseated.is_empty() || self.awaiting_committee() {
+            return;
+        }
+        let kept: Vec<_> = self.unseated.drain(..).collect();
+        let (Some((turn, _)), true) = (self.current(), self.replica.is_some()) else {
+            return;
+        };
+        for (from, t, kind) in kept {
+            if t == turn {
+                self.on_turn_message(from, kind, now_ms, check, out);
+            }
         }
     }
 

@@ -207,6 +207,14 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<BenchReport> {
             committed: latencies.len(),
             committed_per_s: load::committed_rate(&samples),
             latency: Percentiles::from_samples(&latencies),
+            samples: samples
+                .iter()
+                .map(|s| report::LatencySample {
+                    offered_per_s: rate,
+                    sent_s: s.sent.as_secs_f64(),
+                    latency_ms: s.latency_ms(),
+                })
+                .collect(),
         };
         tracing::info!(
             rate,

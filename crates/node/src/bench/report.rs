@@ -38,6 +38,20 @@ pub struct RateFigures {
     pub committed_per_s: f64,
     /// Submit-to-commit latency.
     pub latency: Percentiles,
+    /// Every event of the run, to place the tail in time (`latency-samples.csv`).
+    #[serde(skip)]
+    pub samples: Vec<LatencySample>,
+}
+
+/// One row of `latency-samples.csv`: one open-loop event.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencySample {
+    /// The run's offered load, events per second.
+    pub offered_per_s: f64,
+    /// When the event was sent, seconds from the run's start.
+    pub sent_s: f64,
+    /// Submit-to-commit latency (empty when it did not commit).
+    pub latency_ms: Option<f64>,
 }
 
 /// Table 5: the same compressed day with real-time and with turn-based upload.
@@ -182,6 +196,8 @@ pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
         })
         .collect();
     files.push(dir.write_csv("throughput-latency.csv", &points)?);
+    let samples: Vec<&LatencySample> = r.rates.iter().flat_map(|f| &f.samples).collect();
+    files.push(dir.write_csv("latency-samples.csv", &samples)?);
     files.push(plots::latency_vs_load(&dir.path, &points)?);
     files.push(dir.write_csv("table4.csv", &r.table4)?);
     files.push(plots::table4(&dir.path, &r.table4)?);

@@ -168,6 +168,10 @@ pub struct Replica {
     /// the same bytes in the leader's pre-prepare are not checked again (a ledger block's check
     /// is two signature verifications per event).
     checked: BTreeMap<u64, (Option<Hash32>, Hash32)>,
+    /// Proposals that arrived before this replica decided the height below them: they cannot
+    /// be checked yet (their previous block is unknown) and are checked once it is decided.
+    /// Dropping them left the turn waiting for the primary's periodic re-send.
+    unchecked: BTreeMap<u64, wire::ProposedValue>,
     log: MessageLog,
     buffer: FutureBuffer,
     view_changes: ViewChanges,
@@ -212,6 +216,7 @@ impl Replica {
             prepared: None,
             pending: BTreeMap::new(),
             checked: BTreeMap::new(),
+            unchecked: BTreeMap::new(),
             log: MessageLog::default(),
             buffer,
             view_changes: ViewChanges::default(),
@@ -319,7 +324,9 @@ impl Replica {
             ReplicaInput::Propose { height, value } => {
                 // Invalid proposals never arm a timer: only the leader's fault triggers a view
                 // change, not the primary's.
-                if height >= self.next_height && height < self.next_height + HEIGHT_WINDOW {
+                if height > self.next_height && height < self.next_height + HEIGHT_WINDOW {
+                    self.unchecked.insert(height, value);
+                } else if height == self.next_height {
                     let previous = self.previous(height);
                     if let Ok(digest) = check.check_after(height, previous.as_ref(), &value, now_ms)
                     {
@@ -353,6 +360,7 @@ impl Replica {
                     self.stats.rejected += 1;
                 }
             }
+            self.check_unchecked(now_ms, check);
             self.maybe_propose(now_ms, check, out);
             if self.inbox.is_empty() {
                 break;
@@ -575,6 +583,20 @@ impl Replica {
         if self.changing.is_none() {
             let ready = self.buffer.take_ready(self.view, self.next_height);
             self.inbox.extend(ready);
+        }
+    }
+
+    /// Checks the proposal kept for the next height, now that the height below it is decided.
+    fn check_unchecked(&mut self, now_ms: u64, check: &dyn ValueCheck) {
+        let h = self.next_height;
+        self.unchecked.retain(|k, _| *k >= h);
+        let Some(value) = self.unchecked.remove(&h) else {
+            return;
+        };
+        let previous = self.previous(h);
+        if let Ok(digest) = check.check_after(h, previous.as_ref(), &value, now_ms) {
+            self.pending.insert(h, value);
+            self.checked.insert(h, (previous, digest));
         }
     }
 
