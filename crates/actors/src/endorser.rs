@@ -34,6 +34,9 @@ pub const BLOCKS_PER_TURN: usize = 8;
 /// an upload that arrives meanwhile is proposed at once, without waiting for the end.
 const EMPTY_TURN_HOLD: Duration = Duration::from_millis(100);
 
+/// The shortest rotation pacing assumes (two turns cannot be closer than a PBFT round).
+const MIN_ROTATION_MS: u64 = 10;
+
 /// With no block for this long the network is idle: empty turns are then held a whole block
 /// interval, so idle endorsers do not spin through turns.
 const IDLE_AFTER_MS: u64 = 2_000;
@@ -274,7 +277,7 @@ impl Endorser {
         let skip = self.in_flight_keys();
         self.quota_left = self
             .quota_left
-            .max(self.due_by(now_ms() + self.rotation_ms, &skip));
+            .max(self.due_by(now_ms() + self.horizon_ms(), &skip));
         let limit = self.max_events.min(self.quota_left);
         let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
             Ok(q) => q,
@@ -347,19 +350,30 @@ impl Endorser {
     }
 
     /// A turn of ours begins: measure the rotation and set the turn's quota.
+    ///
+    /// The quota is the pace times the time since our previous turn began (what that pace owes
+    /// since then), not times a guess of the rotation: under load turns come every few tens of
+    /// milliseconds, and a floor of one block interval made the quota several times the pace,
+    /// so records that may wait hours went out within minutes.
     fn begin_turn(&mut self, turn: u64) {
         let now = now_ms();
-        let floor = self.block_interval.as_millis() as u64;
         if let Some(prev) = self.last_turn_at_ms {
-            self.rotation_ms = now.saturating_sub(prev).max(floor);
+            self.rotation_ms = now.saturating_sub(prev).max(MIN_ROTATION_MS);
         } else {
             let regions = self.ctx.genesis.body.regions.len().max(1) as u64;
-            self.rotation_ms = floor * regions;
+            self.rotation_ms = self.block_interval.as_millis() as u64 * regions;
         }
         self.last_turn_at_ms = Some(now);
         self.turn = Some(turn);
         self.blocks_this_turn = 0;
         self.quota_left = self.due_now(now);
+    }
+
+    /// How long our next turn may take to come: the last rotation, and at least one block
+    /// interval (a busy turn of another region can take that long), so deferred records are
+    /// not left past their deadline.
+    fn horizon_ms(&self) -> u64 {
+        self.rotation_ms.max(self.block_interval.as_millis() as u64)
     }
 
     /// What pacing asks this turn to pack, from the queue's deadlines (events in flight are
@@ -368,7 +382,8 @@ impl Endorser {
         let skip = self.in_flight_keys();
         match self.pending.orders(&|k| skip.contains(k)) {
             Ok(deadlines) => {
-                let quota = pacing::turn_quota(&deadlines, now, self.rotation_ms);
+                let quota =
+                    pacing::turn_quota(&deadlines, now, self.rotation_ms, self.horizon_ms());
                 self.ctx
                     .metrics
                     .queue_depth

@@ -84,6 +84,59 @@ pub fn analyse(events: &[Committed], period_s: f64, periods: usize) -> Flow {
     }
 }
 
+/// The flow of one day inside a run of several consecutive days (the steady state of a
+/// network whose records may wait longer than a period): only commits within
+/// `[start_s, start_s + periods × period_s)` are counted, by period. Commits before the window
+/// belong to earlier days; commits after it are the next day's flow ([`Flow::after_day`]
+/// counts them, and they are *not* folded into the last period). In a steady state the day's
+/// committed total matches one day's arrivals; the caller reports both, so a schedule that
+/// pushes work out of the window cannot pass for a smooth one. The longest delay is over every
+/// event of the run.
+pub fn analyse_day_of_run(
+    events: &[Committed],
+    period_s: f64,
+    periods: usize,
+    start_s: f64,
+) -> Flow {
+    let mut per_period = vec![0u64; periods];
+    let mut after_day = 0;
+    let mut max_delay_s: f64 = 0.0;
+    let end_s = start_s + period_s * periods as f64;
+    for e in events {
+        max_delay_s = max_delay_s.max(e.committed_s - e.arrived_s);
+        if periods == 0 || period_s <= 0.0 || e.committed_s.is_nan() || e.committed_s < start_s {
+            continue;
+        }
+        if e.committed_s >= end_s {
+            after_day += 1;
+            continue;
+        }
+        let k = (((e.committed_s - start_s) / period_s) as usize).min(periods - 1);
+        if let Some(slot) = per_period.get_mut(k) {
+            *slot += 1;
+        }
+    }
+    let total: u64 = per_period.iter().sum();
+    let peak = per_period.iter().copied().max().unwrap_or(0);
+    Flow {
+        peak_over_mean: peak_over_mean(peak, total, periods),
+        mean: if periods == 0 {
+            0.0
+        } else {
+            total as f64 / periods as f64
+        },
+        per_period,
+        peak,
+        max_delay_s,
+        max_delay_periods: if period_s > 0.0 {
+            max_delay_s / period_s
+        } else {
+            0.0
+        },
+        after_day,
+    }
+}
+
 /// The lowest peak over mean of committed flow that ANY schedule can reach when each period's
 /// `arrivals` must be committed no earlier than their own period, at most `max_delay_periods`
 /// periods after it, and within the day (by the last period).
@@ -202,6 +255,31 @@ mod tests {
         assert_eq!(f.per_period, vec![1, 0, 2]);
         assert_eq!(f.after_day, 2);
         assert_eq!(f.per_period.iter().sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn a_day_of_a_run_counts_only_its_own_commits() {
+        // Periods of 10 s, 3 per day; the second day is [30, 60).
+        let events = [
+            at(0.0, 5.0),   // day 1
+            at(20.0, 31.0), // day 1's record committed in day 2, period 0
+            at(35.0, 45.0), // period 1
+            at(40.0, 59.9), // period 2
+            at(50.0, 61.0), // after the day
+            at(55.0, 95.0), // after the day, the longest delay
+        ];
+        let f = analyse_day_of_run(&events, 10.0, 3, 30.0);
+        assert_eq!(f.per_period, vec![1, 1, 1]);
+        assert_eq!(f.after_day, 2);
+        assert_eq!((f.peak, f.mean, f.peak_over_mean), (1, 1.0, 1.0));
+        assert_eq!(f.max_delay_s, 40.0);
+        assert_eq!(f.max_delay_periods, 4.0);
+        assert!(
+            analyse_day_of_run(&events, 10.0, 0, 30.0)
+                .per_period
+                .is_empty()
+        );
+        assert_eq!(analyse_day_of_run(&[], 10.0, 3, 30.0).peak_over_mean, 0.0);
     }
 
     #[test]

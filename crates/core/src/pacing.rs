@@ -26,12 +26,14 @@ pub fn deadline(now_ms: u64, upload_within_ms: u64) -> u64 {
 
 /// Events the primary should pack this turn.
 ///
-/// `deadlines_ms` are the pending events' deadlines in ascending order; `next_turn_ms` is how
-/// long until this endorser's next turn (its measured rotation). The answer is at least every
-/// event due before the next turn and at least the optimal-available pace over the turn, and
-/// never more than the queue.
-pub fn turn_quota(deadlines_ms: &[u64], now_ms: u64, next_turn_ms: u64) -> usize {
-    let horizon = now_ms.saturating_add(next_turn_ms);
+/// `deadlines_ms` are the pending events' deadlines in ascending order; `since_last_ms` is how
+/// long ago this endorser's previous turn began (what the pace owes is the pace times that);
+/// `horizon_ms` is how long its next turn may take to come (every event due by then goes now,
+/// so it should not be shorter than the rotation). The answer is at least every event due
+/// within the horizon and at least the optimal-available pace over `since_last_ms`, and never
+/// more than the queue.
+pub fn turn_quota(deadlines_ms: &[u64], now_ms: u64, since_last_ms: u64, horizon_ms: u64) -> usize {
+    let horizon = now_ms.saturating_add(horizon_ms);
     let mut quota = 0usize;
     for (i, d) in deadlines_ms.iter().enumerate() {
         let due = i + 1;
@@ -39,8 +41,9 @@ pub fn turn_quota(deadlines_ms: &[u64], now_ms: u64, next_turn_ms: u64) -> usize
             quota = due;
             continue;
         }
-        // Events due by d, at the pace that finishes them exactly at d, over one rotation.
-        let share = (due as u128 * next_turn_ms as u128).div_ceil((d - now_ms) as u128);
+        // Events due by d, at the pace that finishes them exactly at d, over the time since
+        // the previous turn.
+        let share = (due as u128 * since_last_ms as u128).div_ceil((d - now_ms) as u128);
         quota = quota.max(share.min(due as u128) as usize);
     }
     quota.min(deadlines_ms.len())
@@ -56,7 +59,7 @@ mod tests {
         let now = 10_000;
         // Received over the last seconds with no deferral: all due already.
         let d: Vec<u64> = (0..50).map(|i| now - 5_000 + i * 10).collect();
-        assert_eq!(turn_quota(&d, now, 1_000), 50);
+        assert_eq!(turn_quota(&d, now, 1_000, 1_000), 50);
     }
 
     #[test]
@@ -66,7 +69,7 @@ mod tests {
         let mut d: Vec<u64> = (0..10).map(|i| 500 + i).collect();
         d.extend((0..1000).map(|_| 100_000));
         // 10 + pace of 1010 over 100 rotations = max(10, ceil(1010/100)) = 11.
-        assert_eq!(turn_quota(&d, now, 1_000), 11);
+        assert_eq!(turn_quota(&d, now, 1_000, 1_000), 11);
     }
 
     #[test]
@@ -74,8 +77,23 @@ mod tests {
         let now = 0;
         let d = vec![3_600_000u64; 3_600];
         // One hour of slack, one second per rotation: one event per turn.
-        assert_eq!(turn_quota(&d, now, 1_000), 1);
-        assert_eq!(turn_quota(&[], now, 1_000), 0);
+        assert_eq!(turn_quota(&d, now, 1_000, 1_000), 1);
+        assert_eq!(turn_quota(&[], now, 1_000, 1_000), 0);
+    }
+
+    #[test]
+    fn the_pace_is_owed_for_the_time_since_the_last_turn_and_the_horizon_is_a_safety_margin() {
+        let now = 0;
+        // 1000 events due in 100 s; the last turn began 100 ms ago; turns may take 1 s to come.
+        let d = vec![100_000u64; 1_000];
+        assert_eq!(turn_quota(&d, now, 100, 1_000), 1);
+        assert_eq!(turn_quota(&d, now, 1_000, 1_000), 10);
+        // No time since the last turn: the pace owes nothing, but an event due within the
+        // horizon goes now.
+        assert_eq!(turn_quota(&d, now, 0, 1_000), 0);
+        let mut d2 = vec![800u64];
+        d2.extend(vec![100_000u64; 1_000]);
+        assert_eq!(turn_quota(&d2, now, 0, 1_000), 1);
     }
 
     #[test]
@@ -96,7 +114,7 @@ mod tests {
             let mut queue: Vec<u64> = slack.clone();
             let mut now = 0u64;
             while !queue.is_empty() {
-                let q = turn_quota(&queue, now, rotation);
+                let q = turn_quota(&queue, now, rotation, rotation);
                 prop_assert!(q <= queue.len());
                 // Whatever is left is due after this turn's horizon.
                 queue.drain(..q);
@@ -116,7 +134,9 @@ mod tests {
         ) {
             slack.sort_unstable();
             let relaxed: Vec<u64> = slack.iter().map(|s| s + extra).collect();
-            prop_assert!(turn_quota(&relaxed, 0, rotation) <= turn_quota(&slack, 0, rotation));
+            prop_assert!(
+                turn_quota(&relaxed, 0, rotation, rotation) <= turn_quota(&slack, 0, rotation, rotation)
+            );
         }
     }
 }

@@ -49,6 +49,10 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         "3",
         "--period-s",
         "1.5",
+        "--steady-days",
+        "2",
+        "--steady-period-s",
+        "0.5",
     ]);
     let r: serde_json::Value = serde_json::from_str(&out).expect("--json prints the report");
 
@@ -61,6 +65,8 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         "table5_realtime_peak_mean",
         "table5_turn_peak_mean",
         "table5_max_delay_periods",
+        "table5_steady_peak_mean",
+        "table5_steady_max_delay_periods",
     ] {
         assert!(num(&r, f).is_finite() && num(&r, f) >= 0.0, "{f}: {}", r[f]);
     }
@@ -111,6 +117,27 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         assert_eq!(arrivals, events);
     }
     assert!(num(&r["table5"], "turn_bound_peak_mean") > 1.0);
+    // The steady state: two days back to back, the second counted; no visit lost, none waited
+    // much longer than it was allowed to, and the day's flow never counts more than was sent.
+    let steady = &r["table5"]["steady"];
+    assert_eq!(steady["days"], 2);
+    assert_eq!(steady["lost"], 0, "steady state: visits lost");
+    let per_day = steady["plan"]["events"].as_u64().expect("events");
+    let flow: Vec<u64> = steady["flow"]["per_period"]
+        .as_array()
+        .expect("per_period")
+        .iter()
+        .filter_map(|v| v.as_u64())
+        .collect();
+    assert_eq!(flow.len(), 12);
+    let in_day = steady["committed_in_day"]
+        .as_u64()
+        .expect("committed_in_day");
+    assert_eq!(flow.iter().sum::<u64>(), in_day);
+    let after = steady["flow"]["after_day"].as_u64().expect("after_day");
+    assert!(in_day > 0 && in_day + after <= 2 * per_day);
+    let allowed_ms = num(&steady["plan"], "upload_within_ms");
+    assert!(num(&steady["flow"], "max_delay_s") * 1000.0 < allowed_ms + 30_000.0);
 
     // The results folder: CSV files, PNG plots, the report.
     let files: Vec<PathBuf> = r["files"]
@@ -132,7 +159,7 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
     for name in ["throughput-latency", "table4", "table5-fig7"] {
         assert!(is_png(&folder.join(format!("{name}.png"))), "{name}.png");
     }
-    for name in ["throughput-latency", "table4", "table5"] {
+    for name in ["throughput-latency", "latency-samples", "table4", "table5"] {
         let csv = std::fs::read_to_string(folder.join(format!("{name}.csv"))).expect("csv");
         assert!(csv.lines().count() > 1, "{name}.csv has rows");
     }

@@ -2,7 +2,7 @@
 //! folder, and the text for people.
 
 use super::BenchArgs;
-use super::tables::DayRun;
+use super::tables::{self, DayRun};
 use crate::patient::bench::BenchFigures as RecordsFigures;
 use anyhow::Result;
 use medblock_bench::ceiling::Ceiling;
@@ -43,6 +43,19 @@ pub struct RateFigures {
     pub samples: Vec<LatencySample>,
 }
 
+/// One row of `table5-steady.csv`: a period of the steady state's last day.
+#[derive(Debug, Clone, Serialize)]
+pub struct SteadyRow {
+    /// The period, as the day curve names it.
+    pub period: String,
+    /// Visits that arrived in it (each day).
+    pub arrivals: u64,
+    /// Records committed in it on the last day.
+    pub committed: u64,
+    /// The paper's MedBlock column for the period (GB/h), for comparison of shape.
+    pub paper_medblock_gb_per_h: f64,
+}
+
 /// One row of `latency-samples.csv`: one open-loop event.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencySample {
@@ -64,6 +77,8 @@ pub struct Table5 {
     /// The lowest peak/mean ANY schedule could reach on these arrivals if no record may wait
     /// more than one period (see `medblock_bench::flow::min_peak_over_mean_with_delay`).
     pub turn_bound_peak_mean: f64,
+    /// Records may wait most of a day: the flow of the last of several days.
+    pub steady: tables::SteadyRun,
 }
 
 /// Everything measured, as `--json` prints it.
@@ -103,6 +118,10 @@ pub struct BenchReport {
     pub table5_turn_peak_mean: f64,
     /// Table 5: the longest any record waited with turn-based upload, in periods.
     pub table5_max_delay_periods: f64,
+    /// Table 5, steady state (records may wait most of a day): peak/mean of the last day.
+    pub table5_steady_peak_mean: f64,
+    /// Table 5, steady state: the longest any record waited, in periods.
+    pub table5_steady_max_delay_periods: f64,
     /// The burst.
     pub burst: BurstFigures,
     /// The open-loop runs.
@@ -157,6 +176,8 @@ impl BenchReport {
             table5_realtime_peak_mean: p.table5.realtime.flow.peak_over_mean,
             table5_turn_peak_mean: p.table5.turn.flow.peak_over_mean,
             table5_max_delay_periods: p.table5.turn.flow.max_delay_periods,
+            table5_steady_peak_mean: p.table5.steady.flow.peak_over_mean,
+            table5_steady_max_delay_periods: p.table5.steady.flow.max_delay_periods,
             burst: p.burst,
             rates: p.rates,
             table4: p.table4,
@@ -210,6 +231,18 @@ pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
         &t5.turn.flow,
     );
     files.push(dir.write_csv("table5.csv", &rows)?);
+    let steady: Vec<SteadyRow> = curve
+        .periods
+        .iter()
+        .enumerate()
+        .map(|(k, p)| SteadyRow {
+            period: p.label(),
+            arrivals: t5.steady.arrivals.get(k).copied().unwrap_or(0),
+            committed: t5.steady.flow.per_period.get(k).copied().unwrap_or(0),
+            paper_medblock_gb_per_h: p.medblock_gb_per_h,
+        })
+        .collect();
+    files.push(dir.write_csv("table5-steady.csv", &steady)?);
     files.push(plots::table5(
         &dir.path,
         &curve,
@@ -331,6 +364,21 @@ pub fn print(r: &BenchReport) {
         t5.turn_bound_peak_mean,
         t5.realtime.flow.max_delay_periods,
         r.table5_max_delay_periods
+    );
+    let st = &t5.steady;
+    println!(
+        "steady state ({} days, records wait up to {} ms = {:.1} periods): last day's flow {:?}, \
+         peak/mean {:.2}, {} of {} arrivals committed within the day ({} after it), longest \
+         delay {:.2} periods",
+        st.days,
+        st.plan.upload_within_ms,
+        st.plan.upload_within_ms as f64 / (st.plan.period_s * 1000.0),
+        st.flow.per_period,
+        r.table5_steady_peak_mean,
+        st.committed_in_day,
+        st.arrivals.iter().sum::<u64>(),
+        st.flow.after_day,
+        r.table5_steady_max_delay_periods
     );
     if !r.records.is_empty() {
         println!("records of one patient (50 records), median ms:");

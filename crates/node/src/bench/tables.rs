@@ -6,6 +6,9 @@
 //!   two-hour period, real-time upload's flow in the paper), each period compressed to a few
 //!   seconds; the committed flow per period is counted by commit time, once with every record
 //!   urgent (real-time upload) and once with records allowed to wait (turn-based, paced upload).
+//! * Table 5's steady state: several compressed days back to back with records allowed to wait
+//!   most of a day (the paper's MedBlock column uploads the day's records through the night);
+//!   the flow of the last day is counted.
 
 use super::load::{self, Planned, Sample};
 use super::target::Target;
@@ -101,6 +104,81 @@ pub async fn day(target: &Target, curve: &DayCurve, first: u64, plan: DayPlan) -
         plan,
         arrivals: curve.arrivals_per_period(plan.events),
         flow: flow::analyse(&committed, plan.period_s, periods),
+        lost: samples.len() - committed.len(),
+    })
+}
+
+/// Several compressed days back to back; the flow of the last one.
+#[derive(Debug, Clone, Serialize)]
+pub struct SteadyRun {
+    /// Each day's plan.
+    pub plan: DayPlan,
+    /// Days run; the last is counted.
+    pub days: usize,
+    /// Arrivals per period of each day.
+    pub arrivals: Vec<u64>,
+    /// The last day's committed flow (commits after it are `after_day`), and the longest delay
+    /// of any record of the run.
+    pub flow: Flow,
+    /// Records committed within the last day: in a steady state, one day's arrivals.
+    pub committed_in_day: u64,
+    /// Visits not confirmed within the patience.
+    pub lost: usize,
+}
+
+/// Runs `days` compressed days back to back (the same curve each day) and counts the committed
+/// flow of the last day.
+pub async fn days(
+    target: &Target,
+    curve: &DayCurve,
+    first: u64,
+    plan: DayPlan,
+    days: usize,
+) -> Result<SteadyRun> {
+    let period = Duration::from_secs_f64(plan.period_s);
+    let periods = curve.periods.len();
+    let day = period * u32::try_from(periods).unwrap_or(u32::MAX);
+    let one_day = curve.arrival_offsets(plan.events, period);
+    let offsets: Vec<Duration> = (0..days)
+        .flat_map(|d| {
+            let shift = day * u32::try_from(d).unwrap_or(u32::MAX);
+            one_day.iter().map(move |o| *o + shift)
+        })
+        .collect();
+    let visits = load::visits(
+        &target.departments,
+        first,
+        offsets.len(),
+        plan.upload_within_ms,
+    );
+    let planned: Vec<Planned> = offsets
+        .iter()
+        .zip(visits)
+        .map(|(at, (department, visit))| Planned {
+            at: *at,
+            department,
+            visit,
+        })
+        .collect();
+    let patience = Duration::from_millis(plan.upload_within_ms) + Duration::from_secs(120);
+    let samples: Vec<Sample> = load::run(target, planned, patience).await?;
+    let committed: Vec<Committed> = samples
+        .iter()
+        .filter_map(|s| {
+            Some(Committed {
+                arrived_s: s.sent.as_secs_f64(),
+                committed_s: s.committed?.as_secs_f64(),
+            })
+        })
+        .collect();
+    let start_s = day.as_secs_f64() * days.saturating_sub(1) as f64;
+    let flow = flow::analyse_day_of_run(&committed, plan.period_s, periods, start_s);
+    Ok(SteadyRun {
+        plan,
+        days,
+        arrivals: curve.arrivals_per_period(plan.events),
+        committed_in_day: flow.per_period.iter().sum(),
+        flow,
         lost: samples.len() - committed.len(),
     })
 }
