@@ -62,17 +62,22 @@ pub fn analyse(events: &[Committed], period_s: f64, periods: usize) -> Flow {
         };
         per_period[k] += 1;
     }
+    summarise(per_period, max_delay_s, period_s, after_day)
+}
+
+/// The flow's figures from its per-period counts.
+fn summarise(per_period: Vec<u64>, max_delay_s: f64, period_s: f64, after_day: u64) -> Flow {
+    let periods = per_period.len();
     let total: u64 = per_period.iter().sum();
     let peak = per_period.iter().copied().max().unwrap_or(0);
-    let mean = if periods == 0 {
-        0.0
-    } else {
-        total as f64 / periods as f64
-    };
     Flow {
         peak_over_mean: peak_over_mean(peak, total, periods),
+        mean: if periods == 0 {
+            0.0
+        } else {
+            total as f64 / periods as f64
+        },
         per_period,
-        mean,
         peak,
         max_delay_s,
         max_delay_periods: if period_s > 0.0 {
@@ -116,25 +121,7 @@ pub fn analyse_day_of_run(
             *slot += 1;
         }
     }
-    let total: u64 = per_period.iter().sum();
-    let peak = per_period.iter().copied().max().unwrap_or(0);
-    Flow {
-        peak_over_mean: peak_over_mean(peak, total, periods),
-        mean: if periods == 0 {
-            0.0
-        } else {
-            total as f64 / periods as f64
-        },
-        per_period,
-        peak,
-        max_delay_s,
-        max_delay_periods: if period_s > 0.0 {
-            max_delay_s / period_s
-        } else {
-            0.0
-        },
-        after_day,
-    }
+    summarise(per_period, max_delay_s, period_s, after_day)
 }
 
 /// The lowest peak over mean of committed flow that ANY schedule can reach when each period's

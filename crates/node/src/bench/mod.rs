@@ -247,7 +247,9 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<BenchReport> {
     let weights: Vec<f64> = curve.periods.iter().map(|p| p.realtime_gb_per_h).collect();
     let peak = weights.iter().copied().fold(0.0, f64::max).max(1e-9);
     let total_weight: f64 = weights.iter().sum();
-    let events = (0.5 * burst.events_per_s * period_s * total_weight / peak).round() as u64;
+    let day_events =
+        |period_s: f64| (0.5 * burst.events_per_s * period_s * total_weight / peak).round() as u64;
+    let events = day_events(period_s);
     // Turn-based: a record may wait most of one period (the pace needs some of the period to
     // commit what became due at its end).
     let within = (period_s * 0.8 * 1000.0) as u64;
@@ -289,8 +291,7 @@ async fn measure(args: &BenchArgs, target: &Target) -> Result<BenchReport> {
     let steady_period_s = args.steady_period_s();
     let steady_days = args.steady_days.unwrap_or(3).max(1);
     let periods = curve.periods.len();
-    let steady_events =
-        (0.5 * burst.events_per_s * steady_period_s * total_weight / peak).round() as u64;
+    let steady_events = day_events(steady_period_s);
     let steady_within = (steady_period_s * periods.saturating_sub(1).max(1) as f64 * 1000.0) as u64;
     tracing::info!(
         days = steady_days,

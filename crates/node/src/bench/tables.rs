@@ -73,32 +73,7 @@ pub struct DayRun {
 pub async fn day(target: &Target, curve: &DayCurve, first: u64, plan: DayPlan) -> Result<DayRun> {
     let period = Duration::from_secs_f64(plan.period_s);
     let offsets = curve.arrival_offsets(plan.events, period);
-    let visits = load::visits(
-        &target.departments,
-        first,
-        offsets.len(),
-        plan.upload_within_ms,
-    );
-    let planned: Vec<Planned> = offsets
-        .iter()
-        .zip(visits)
-        .map(|(at, (department, visit))| Planned {
-            at: *at,
-            department,
-            visit,
-        })
-        .collect();
-    let patience = Duration::from_millis(plan.upload_within_ms) + Duration::from_secs(120);
-    let samples: Vec<Sample> = load::run(target, planned, patience).await?;
-    let committed: Vec<Committed> = samples
-        .iter()
-        .filter_map(|s| {
-            Some(Committed {
-                arrived_s: s.sent.as_secs_f64(),
-                committed_s: s.committed?.as_secs_f64(),
-            })
-        })
-        .collect();
+    let (samples, committed) = send_on_schedule(target, first, &offsets, &plan).await?;
     let periods = curve.periods.len();
     Ok(DayRun {
         plan,
@@ -145,6 +120,27 @@ pub async fn days(
             one_day.iter().map(move |o| *o + shift)
         })
         .collect();
+    let (samples, committed) = send_on_schedule(target, first, &offsets, &plan).await?;
+    let start_s = day.as_secs_f64() * days.saturating_sub(1) as f64;
+    let flow = flow::analyse_day_of_run(&committed, plan.period_s, periods, start_s);
+    Ok(SteadyRun {
+        plan,
+        days,
+        arrivals: curve.arrivals_per_period(plan.events),
+        committed_in_day: flow.per_period.iter().sum(),
+        flow,
+        lost: samples.len() - committed.len(),
+    })
+}
+
+/// Sends one visit at each offset (with the plan's allowed wait) and waits for every answer:
+/// the samples, and the committed ones as arrival and commit times.
+async fn send_on_schedule(
+    target: &Target,
+    first: u64,
+    offsets: &[Duration],
+    plan: &DayPlan,
+) -> Result<(Vec<Sample>, Vec<Committed>)> {
     let visits = load::visits(
         &target.departments,
         first,
@@ -162,7 +158,7 @@ pub async fn days(
         .collect();
     let patience = Duration::from_millis(plan.upload_within_ms) + Duration::from_secs(120);
     let samples: Vec<Sample> = load::run(target, planned, patience).await?;
-    let committed: Vec<Committed> = samples
+    let committed = samples
         .iter()
         .filter_map(|s| {
             Some(Committed {
@@ -171,14 +167,5 @@ pub async fn days(
             })
         })
         .collect();
-    let start_s = day.as_secs_f64() * days.saturating_sub(1) as f64;
-    let flow = flow::analyse_day_of_run(&committed, plan.period_s, periods, start_s);
-    Ok(SteadyRun {
-        plan,
-        days,
-        arrivals: curve.arrivals_per_period(plan.events),
-        committed_in_day: flow.per_period.iter().sum(),
-        flow,
-        lost: samples.len() - committed.len(),
-    })
+    Ok((samples, committed))
 }
