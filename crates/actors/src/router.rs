@@ -310,7 +310,6 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
         tracing::debug!(neighbour = %neighbour, "gossip forwarded by an uncertified peer rejected");
         return Verdict::Reject;
     }
-    let source = neighbour;
     let Ok(msg) = wire::GossipMessage::decode(data) else {
         return Verdict::Reject;
     };
@@ -321,7 +320,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                 .committer
                 .send(Decided {
                     value,
-                    from: Some(source),
+                    from: Some(neighbour),
                 })
                 .await
             {
@@ -331,7 +330,10 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                     let msg = wire::ConsensusMessage {
                         kind: Some(wire::consensus_message::Kind::Decided(to_orderer)),
                     };
-                    routes.orderer.do_send(ConsensusIn { from: source, msg });
+                    routes.orderer.do_send(ConsensusIn {
+                        from: neighbour,
+                        msg,
+                    });
                     Verdict::Accept
                 }
                 Ok(Err(_)) => Verdict::Reject,
@@ -354,7 +356,14 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
             }
         }
         (Topic::Consensus, Some(Kind::Consensus(msg))) => {
-            match routes.orderer.send(ConsensusIn { from: source, msg }).await {
+            match routes
+                .orderer
+                .send(ConsensusIn {
+                    from: neighbour,
+                    msg,
+                })
+                .await
+            {
                 Ok(()) => Verdict::Accept,
                 Err(_) => Verdict::Ignore,
             }

@@ -15,6 +15,15 @@ fn num(v: &serde_json::Value, field: &str) -> f64 {
         .unwrap_or_else(|| panic!("{field} is not a number in the report"))
 }
 
+/// The numbers of a JSON array (panics naming `what` if it is not one).
+fn u64s(v: &serde_json::Value, what: &str) -> Vec<u64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("{what} is not an array in the report"))
+        .iter()
+        .filter_map(|n| n.as_u64())
+        .collect()
+}
+
 fn is_png(path: &Path) -> bool {
     std::fs::read(path).is_ok_and(|b| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 1000)
 }
@@ -96,24 +105,14 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         let events = day["plan"]["events"].as_u64().expect("events");
         assert!(events > 0);
         assert_eq!(day["lost"], 0, "{mode}: visits lost");
-        let flow: Vec<u64> = day["flow"]["per_period"]
-            .as_array()
-            .expect("per_period")
-            .iter()
-            .filter_map(|v| v.as_u64())
-            .collect();
+        let flow = u64s(&day["flow"]["per_period"], "per_period");
         assert_eq!(flow.len(), 12);
         assert_eq!(
             flow.iter().sum::<u64>(),
             events,
             "{mode}: flow accounts for every visit"
         );
-        let arrivals: u64 = day["arrivals"]
-            .as_array()
-            .expect("arrivals")
-            .iter()
-            .filter_map(|v| v.as_u64())
-            .sum();
+        let arrivals: u64 = u64s(&day["arrivals"], "arrivals").iter().sum();
         assert_eq!(arrivals, events);
     }
     assert!(num(&r["table5"], "turn_bound_peak_mean") > 1.0);
@@ -123,12 +122,7 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
     assert_eq!(steady["days"], 2);
     assert_eq!(steady["lost"], 0, "steady state: visits lost");
     let per_day = steady["plan"]["events"].as_u64().expect("events");
-    let flow: Vec<u64> = steady["flow"]["per_period"]
-        .as_array()
-        .expect("per_period")
-        .iter()
-        .filter_map(|v| v.as_u64())
-        .collect();
+    let flow = u64s(&steady["flow"]["per_period"], "steady per_period");
     assert_eq!(flow.len(), 12);
     let in_day = steady["committed_in_day"]
         .as_u64()
