@@ -6,19 +6,20 @@
 
 use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
-use crate::endorser::{Endorser, UploadIn};
+use crate::endorser::{Endorser, UploadBatchIn};
 use crate::error::ActorError;
 use crate::orderer::EndorserChanged;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::event::{NewEvent, build_event};
 use medblock_core::keys::{Identity, PublicKey};
+use medblock_core::sha256;
 use medblock_core::{EventKey, wire};
 use medblock_storage::keyfile::{load_identity, save_identity};
-use medblock_storage::{EmrStore, EventQueue, RocksEmrStore};
+use medblock_storage::{EmrStore, EventQueue, LinkedEmr, QueuedEvent, RocksEmrStore};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -89,6 +90,32 @@ pub struct OutboxLen;
 /// Uploads a department keeps unanswered at once (see `Client::retry_due`).
 const MAX_IN_FLIGHT: usize = 256;
 
+/// Visits one flush of the intake records together at most: with one synced write to the EMR
+/// store and one to the outbox for all of them (group commit), a burst of visits costs a few
+/// fsyncs, not two per visit.
+const FLUSH_MAX: usize = 512;
+
+/// Events one upload request carries at most, and its encoded size at most (well under the
+/// network's message limit).
+const UPLOAD_BATCH_EVENTS: usize = 256;
+const UPLOAD_BATCH_BYTES: usize = 1 << 20;
+
+/// Patient keys kept in memory, so a visit does not read the registry file; the cache is
+/// emptied when it reaches this size.
+const PATIENT_CACHE: usize = 16_384;
+
+/// A visit waiting to be recorded, and who to tell.
+struct Intake {
+    visit: Visit,
+    recorded: oneshot::Sender<Result<SubmitOutcome, ActorError>>,
+    committed: Option<oneshot::Sender<SubmitOutcome>>,
+}
+
+/// Records the visits received since the last flush (see [`FLUSH_MAX`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushIntake;
+
 struct Attempt {
     endorser: PublicKey,
     at_ms: u64,
@@ -113,6 +140,11 @@ pub struct Client {
     meta: HashMap<EventKey, SubmitOutcome>,
     receipt_timeout_ms: u64,
     commit_timeout_ms: u64,
+    /// Visits received and not yet recorded.
+    intake: std::collections::VecDeque<Intake>,
+    flush_scheduled: bool,
+    /// Patients' keys read from the registry (see [`PATIENT_CACHE`]).
+    patients: HashMap<String, Identity>,
 }
 
 impl Client {
@@ -133,6 +165,9 @@ impl Client {
             receipt_timeout_ms: 3_000,
             // A primary may hold its turn for turn_timeout; give the events two turns.
             commit_timeout_ms: 2 * turn_timeout + 5_000,
+            intake: Default::default(),
+            flush_scheduled: false,
+            patients: HashMap::new(),
         }
     }
 
@@ -154,16 +189,25 @@ impl Client {
     }
 
     /// The patient's keys from the hospital's registry, created on first visit.
-    fn patient(&self, id: &str) -> Result<Identity, ActorError> {
+    fn patient(&mut self, id: &str) -> Result<Identity, ActorError> {
+        if let Some(known) = self.patients.get(id) {
+            return Ok(known.clone());
+        }
         let path = self.registry_path(id)?;
         std::fs::create_dir_all(&self.registry_dir)
             .map_err(|e| ActorError::Config(e.to_string()))?;
-        if path.exists() {
-            return Ok(load_identity(&path)?);
+        let identity = if path.exists() {
+            load_identity(&path)?
+        } else {
+            let identity = Identity::generate(&mut rand::rng());
+            save_identity(&path, id, &identity)?;
+            tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
+            identity
+        };
+        if self.patients.len() >= PATIENT_CACHE {
+            self.patients.clear();
         }
-        let identity = Identity::generate(&mut rand::rng());
-        save_identity(&path, id, &identity)?;
-        tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
+        self.patients.insert(id.to_owned(), identity.clone());
         Ok(identity)
     }
 
@@ -187,40 +231,24 @@ impl Client {
         Ok(self.registry_dir.join(format!("{safe}.key")))
     }
 
-    fn build(&mut self, visit: &Visit) -> Result<Recorded, ActorError> {
-        check_summary_size(
-            &visit.diagnosis,
-            &visit.examination_results,
-            &visit.treatment_plan,
-        )?;
+    /// The EMR of a visit: its own, or a FHIR Bundle of its summary when it brings none.
+    fn visit_emr(&self, visit: &Visit) -> Vec<u8> {
         let (hospital, department) = self.department();
-        let (hospital, department) = (hospital.to_owned(), department.to_owned());
-        // Without an EMR of its own, the visit's record is a FHIR Bundle of its summary.
-        let emr = visit
+        visit
             .emr
             .clone()
             .map(String::into_bytes)
             .unwrap_or_else(|| {
                 medblock_fhir::visit_bundle(&medblock_fhir::VisitEmr {
                     seed: rand::random(),
-                    hospital: &hospital,
-                    department: &department,
+                    hospital,
+                    department,
                     patient: &visit.patient,
                     diagnosis: &visit.diagnosis,
                     examination_results: &visit.examination_results,
                     treatment_plan: &visit.treatment_plan,
                 })
-            });
-        self.record(&Record {
-            patient: &visit.patient,
-            department: &department,
-            diagnosis: &visit.diagnosis,
-            examination_results: &visit.examination_results,
-            treatment_plan: &visit.treatment_plan,
-            record_id: None,
-            emr: &emr,
-            upload_within_ms: visit.upload_within_ms,
-        })
+            })
     }
 
     /// The signing key of `department` of this hospital: the node's own, or one of its extra
@@ -237,8 +265,66 @@ impl Client {
         })
     }
 
-    /// Stores the EMR, seals and signs the event for `r.department`, and puts it in the outbox.
-    fn record(&mut self, r: &Record<'_>) -> Result<Recorded, ActorError> {
+    /// Stores the EMRs, seals and signs each event for its department, and puts them in the
+    /// outbox: one synced write to the EMR store and one to the outbox for the whole batch.
+    /// A record that cannot be built (unknown department, bad patient id) is refused alone;
+    /// when a write fails, none of the batch is recorded.
+    fn record_many(
+        &mut self,
+        records: &[Record<'_>],
+    ) -> Result<Vec<Result<Recorded, ActorError>>, ActorError> {
+        let mut next = HashMap::new();
+        let built: Vec<Result<Recorded, ActorError>> = records
+            .iter()
+            .map(|r| self.build_one(r, &mut next))
+            .collect();
+        let links: Vec<LinkedEmr<'_>> = records
+            .iter()
+            .zip(&built)
+            .filter_map(|(r, b)| {
+                let b = b.as_ref().ok()?;
+                Some(LinkedEmr {
+                    record_id: &b.record_id,
+                    emr: r.emr,
+                    department: &b.outcome.department,
+                    sequence: b.outcome.sequence,
+                })
+            })
+            .collect();
+        if links.is_empty() {
+            return Ok(built);
+        }
+        let unrecorded = |e: medblock_storage::StorageError| ActorError::Unrecorded(e.to_string());
+        // The counters reach the write-ahead log now and are fsynced with the outbox below.
+        for (name, last) in &next {
+            self.outbox.set_counter(name, *last).map_err(unrecorded)?;
+        }
+        self.emr.put_linked_many(&links).map_err(unrecorded)?;
+        let queued: Vec<QueuedEvent> = built
+            .iter()
+            .filter_map(|b| b.as_ref().ok())
+            .map(|b| QueuedEvent {
+                order_ms: b.deadline_ms,
+                key: b.key,
+                bytes: b.bytes.clone(),
+            })
+            .collect();
+        // The outbox is in deadline order, like the endorser's queue.
+        self.outbox.insert_many(&queued).map_err(unrecorded)?;
+        for b in built.iter().flatten() {
+            self.ctx.metrics.upload_sent(b.key.0.0);
+            self.meta.insert(b.key, b.outcome.clone());
+        }
+        Ok(built)
+    }
+
+    /// Seals and signs one record with the next sequence number of its department (`next`
+    /// holds the numbers this batch has taken so far); writes nothing.
+    fn build_one(
+        &mut self,
+        r: &Record<'_>,
+        next: &mut HashMap<String, u64>,
+    ) -> Result<Recorded, ActorError> {
         let provider = self.provider(r.department)?.signing.clone();
         let patient = self.patient(r.patient)?;
         let hospital = self.department().0.to_owned();
@@ -249,22 +335,24 @@ impl Client {
         } else {
             format!("next_sequence/{department}")
         };
-        let sequence = self.outbox.counter(&counter)? + 1;
-        self.outbox.set_counter(&counter, sequence)?;
+        let last = match next.get(&counter) {
+            Some(n) => *n,
+            None => self.outbox.counter(&counter)?,
+        };
+        let sequence = last + 1;
+        next.insert(counter, sequence);
         let record_id = r
             .record_id
             .clone()
             .unwrap_or_else(|| format!("{department}/{sequence}"));
-        let emr_sha = self
-            .emr
-            .put_linked(&record_id, r.emr, &department, sequence)?;
+        let emr_sha = sha256(r.emr);
         let summary = wire::Summary {
             diagnosis: r.diagnosis.to_owned(),
             examination_results: r.examination_results.to_owned(),
             treatment_plan: r.treatment_plan.to_owned(),
             pointer: Some(wire::RecordPointer {
                 hospital: hospital.clone(),
-                record_id,
+                record_id: record_id.clone(),
             }),
             emr_sha256: emr_sha.0.to_vec(),
         };
@@ -285,24 +373,21 @@ impl Client {
         );
         let key = EventKey::new(&hospital, &department, sequence);
         let bytes = event.encode_to_vec();
-        // The outbox is in deadline order, like the endorser's queue.
         let deadline_ms = medblock_core::pacing::deadline(now_ms(), r.upload_within_ms);
-        self.outbox.insert(deadline_ms, &key, &bytes)?;
-        self.ctx.metrics.upload_sent(key.0.0);
-        let outcome = SubmitOutcome {
-            hospital,
-            department,
-            sequence,
-            patient_key: patient.signing.public().to_hex(),
-            emr_sha256: emr_sha.to_hex(),
-            height: 0,
-            block_hash: String::new(),
-            status: "accepted".into(),
-        };
-        self.meta.insert(key, outcome.clone());
         Ok(Recorded {
             key,
-            outcome,
+            outcome: SubmitOutcome {
+                hospital,
+                department,
+                sequence,
+                patient_key: patient.signing.public().to_hex(),
+                emr_sha256: emr_sha.to_hex(),
+                height: 0,
+                block_hash: String::new(),
+                status: "accepted".into(),
+            },
+            record_id,
+            event,
             bytes,
             deadline_ms,
         })
@@ -325,30 +410,69 @@ impl Client {
             .find(|c| Some(*c) != avoid)
     }
 
-    fn send(&mut self, key: EventKey, bytes: Vec<u8>, deadline_ms: u64, ctx: &mut Context<Self>) {
-        let avoid = self.attempts.get(&key).map(|a| a.endorser);
-        let Some(endorser) = self.pick_endorser(avoid) else {
-            tracing::warn!("no endorser known for our region yet");
-            return;
-        };
-        if avoid.is_some() {
-            Counters::inc(&self.ctx.counters.client_retries);
-            tracing::info!(endorser = %endorser, "resubmitting to another endorser");
+    /// Sends events to their endorsers, those for one endorser together in batches of at most
+    /// [`UPLOAD_BATCH_EVENTS`] events and [`UPLOAD_BATCH_BYTES`] bytes. An event that was sent
+    /// before goes to another endorser than last time.
+    fn send_many(&mut self, events: Vec<Outgoing>, ctx: &mut Context<Self>) {
+        let mut groups: Vec<(PublicKey, Vec<Outgoing>)> = Vec::new();
+        for out in events {
+            let avoid = self.attempts.get(&out.key).map(|a| a.endorser);
+            let Some(endorser) = self.pick_endorser(avoid) else {
+                tracing::warn!("no endorser known for our region yet");
+                return;
+            };
+            if avoid.is_some() {
+                Counters::inc(&self.ctx.counters.client_retries);
+                tracing::debug!(endorser = %endorser, "resubmitting to another endorser");
+            }
+            self.attempts.insert(
+                out.key,
+                Attempt {
+                    endorser,
+                    at_ms: now_ms(),
+                    accepted: false,
+                    deadline_ms: out.deadline_ms,
+                },
+            );
+            match groups.iter_mut().find(|(e, _)| *e == endorser) {
+                Some((_, g)) => g.push(out),
+                None => groups.push((endorser, vec![out])),
+            }
         }
-        self.attempts.insert(
-            key,
-            Attempt {
-                endorser,
-                at_ms: now_ms(),
-                accepted: false,
-                deadline_ms,
-            },
-        );
-        // A retry keeps the original deadline: only the time left goes to the endorser.
-        let upload_within_ms = deadline_ms.saturating_sub(now_ms());
-        let Ok(event) = wire::Event::decode(bytes.as_slice()) else {
-            let _ = self.outbox.remove([&key]);
-            return;
+        for (endorser, group) in groups {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for out in group {
+                let len = out.event.encoded_len();
+                if !batch.is_empty()
+                    && (batch.len() >= UPLOAD_BATCH_EVENTS || bytes + len > UPLOAD_BATCH_BYTES)
+                {
+                    self.send_batch(endorser, std::mem::take(&mut batch), ctx);
+                    bytes = 0;
+                }
+                bytes += len;
+                batch.push(out);
+            }
+            if !batch.is_empty() {
+                self.send_batch(endorser, batch, ctx);
+            }
+        }
+    }
+
+    /// One upload request to `endorser`; each event's attempt is marked accepted when the
+    /// signed batch receipt names it, or due for a prompt retry elsewhere when it is refused.
+    fn send_batch(&mut self, endorser: PublicKey, batch: Vec<Outgoing>, ctx: &mut Context<Self>) {
+        let keys: Vec<EventKey> = batch.iter().map(|o| o.key).collect();
+        let now = now_ms();
+        let uploads = wire::UploadBatch {
+            uploads: batch
+                .into_iter()
+                .map(|o| wire::Upload {
+                    event: Some(o.event),
+                    // A retry keeps the original deadline: only the time left goes along.
+                    upload_within_ms: o.deadline_ms.saturating_sub(now),
+                })
+                .collect(),
         };
         let local = self
             .local_endorser
@@ -357,28 +481,19 @@ impl Client {
         let net = self.ctx.net.clone();
         let fut = async move {
             if let Some(local) = local {
-                return match local
-                    .send(UploadIn {
-                        event,
-                        upload_within_ms,
-                    })
-                    .await
-                {
-                    Ok(Ok(r)) => Ok(r),
+                return match local.send(UploadBatchIn(uploads)).await {
+                    Ok(Ok(a)) => Ok(a),
                     Ok(Err(e)) => Err(e.message),
                     Err(e) => Err(e.to_string()),
                 };
             }
             let req = wire::NetRequest {
-                kind: Some(wire::net_request::Kind::Upload(wire::Upload {
-                    event: Some(event),
-                    upload_within_ms,
-                })),
+                kind: Some(wire::net_request::Kind::UploadBatch(uploads)),
             };
             match net.request(endorser, req).await {
                 Ok(wire::NetResponse {
-                    kind: Some(wire::net_response::Kind::Receipt(r)),
-                }) => Ok(r),
+                    kind: Some(wire::net_response::Kind::BatchAnswer(a)),
+                }) => Ok(a),
                 Ok(wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Error(e)),
                 }) => Err(e.message),
@@ -386,24 +501,115 @@ impl Client {
                 Err(e) => Err(e.to_string()),
             }
         };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
-            Ok(receipt) => {
-                let ok = verify_receipt(&receipt, &endorser);
-                if let Some(a) = act.attempts.get_mut(&key) {
-                    a.accepted = ok;
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let accepted = match res {
+                Ok(answer) => {
+                    for r in &answer.refused {
+                        let reason = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("");
+                        tracing::debug!(endorser = %endorser, reason, "upload not accepted");
+                    }
+                    accepted_keys(&answer, &endorser)
                 }
-                if !ok {
-                    tracing::warn!(endorser = %endorser, "receipt with a bad signature ignored");
+                Err(reason) => {
+                    tracing::debug!(endorser = %endorser, reason, "upload batch not accepted");
+                    HashSet::new()
                 }
-            }
-            Err(reason) => {
-                tracing::debug!(endorser = %endorser, reason, "upload not accepted");
-                // Retry promptly with another endorser.
+            };
+            for key in keys {
                 if let Some(a) = act.attempts.get_mut(&key) {
-                    a.at_ms = 0;
+                    if accepted.contains(&key) {
+                        a.accepted = true;
+                    } else if !a.accepted {
+                        // Retry promptly with another endorser.
+                        a.at_ms = 0;
+                    }
                 }
             }
         }));
+    }
+
+    /// Records what arrived since the last flush, at most [`FLUSH_MAX`] visits, and sends it.
+    fn flush_intake(&mut self, ctx: &mut Context<Self>) {
+        self.flush_scheduled = false;
+        let n = self.intake.len().min(FLUSH_MAX);
+        let taken: Vec<Intake> = self.intake.drain(..n).collect();
+        if !self.intake.is_empty() {
+            self.schedule_flush(ctx);
+        }
+        if taken.is_empty() {
+            return;
+        }
+        let mut visits = Vec::with_capacity(taken.len());
+        let mut emrs = Vec::with_capacity(taken.len());
+        let mut intakes = Vec::with_capacity(taken.len());
+        for i in taken {
+            match check_summary_size(
+                &i.visit.diagnosis,
+                &i.visit.examination_results,
+                &i.visit.treatment_plan,
+            ) {
+                Ok(()) => {
+                    emrs.push(self.visit_emr(&i.visit));
+                    visits.push(i.visit);
+                    intakes.push((i.recorded, i.committed));
+                }
+                Err(e) => {
+                    let _ = i.recorded.send(Err(e));
+                }
+            }
+        }
+        let own = self.department().1.to_owned();
+        let records: Vec<Record<'_>> = visits
+            .iter()
+            .zip(&emrs)
+            .map(|(v, emr)| Record {
+                patient: &v.patient,
+                department: &own,
+                diagnosis: &v.diagnosis,
+                examination_results: &v.examination_results,
+                treatment_plan: &v.treatment_plan,
+                record_id: None,
+                emr,
+                upload_within_ms: v.upload_within_ms,
+            })
+            .collect();
+        let recorded = match self.record_many(&records) {
+            Ok(r) => r,
+            Err(e) => {
+                let why = e.to_string();
+                for (tx, _) in intakes {
+                    let _ = tx.send(Err(ActorError::Unrecorded(why.clone())));
+                }
+                return;
+            }
+        };
+        let mut outgoing = Vec::with_capacity(recorded.len());
+        for (r, (recorded_tx, committed_tx)) in recorded.into_iter().zip(intakes) {
+            match r {
+                Ok(r) => {
+                    if let Some(tx) = committed_tx {
+                        self.waiters.entry(r.key).or_default().push(tx);
+                    }
+                    let _ = recorded_tx.send(Ok(r.outcome));
+                    outgoing.push(Outgoing {
+                        key: r.key,
+                        event: r.event,
+                        deadline_ms: r.deadline_ms,
+                    });
+                }
+                Err(e) => {
+                    let _ = recorded_tx.send(Err(e));
+                }
+            }
+        }
+        self.send_many(outgoing, ctx);
+    }
+
+    fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
+        if !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.notify(FlushIntake);
+        }
     }
 
     fn retry_due(&mut self, ctx: &mut Context<Self>) {
@@ -436,9 +642,21 @@ impl Client {
                 return;
             }
         };
+        let mut outgoing = Vec::with_capacity(due.len());
         for q in due {
-            self.send(q.key, q.bytes, q.order_ms, ctx);
+            match wire::Event::decode(q.bytes.as_slice()) {
+                Ok(event) => outgoing.push(Outgoing {
+                    key: q.key,
+                    event,
+                    deadline_ms: q.order_ms,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "an outbox entry does not decode; dropped");
+                    let _ = self.outbox.remove([&q.key]);
+                }
+            }
         }
+        self.send_many(outgoing, ctx);
     }
 }
 
@@ -446,8 +664,18 @@ impl Client {
 struct Recorded {
     key: EventKey,
     outcome: SubmitOutcome,
+    /// The EMR's id in the hospital database.
+    record_id: String,
+    event: wire::Event,
     /// The encoded event.
     bytes: Vec<u8>,
+    deadline_ms: u64,
+}
+
+/// An event on its way to an endorser.
+struct Outgoing {
+    key: EventKey,
+    event: wire::Event,
     deadline_ms: u64,
 }
 
@@ -473,17 +701,34 @@ fn check_summary_size(diagnosis: &str, exam: &str, plan: &str) -> Result<(), Act
     Ok(())
 }
 
-fn verify_receipt(receipt: &wire::Receipt, endorser: &PublicKey) -> bool {
+/// The events a batch answer's receipt acknowledges, when it is signed by `endorser` and names
+/// it; an answer whose receipt does not verify acknowledges nothing.
+fn accepted_keys(answer: &wire::BatchAnswer, endorser: &PublicKey) -> HashSet<EventKey> {
+    let Some(receipt) = &answer.receipt else {
+        return HashSet::new();
+    };
     let Ok(sig) = medblock_core::keys::Signature::from_slice(&receipt.signature) else {
-        return false;
+        return HashSet::new();
     };
-    let Ok(body) = wire::ReceiptBody::decode(receipt.body.as_slice()) else {
-        return false;
+    if endorser
+        .verify(
+            medblock_core::keys::purpose::RECEIPT_BATCH,
+            &receipt.body,
+            &sig,
+        )
+        .is_err()
+    {
+        tracing::warn!(endorser = %endorser, "batch receipt with a bad signature ignored");
+        return HashSet::new();
+    }
+    let Ok(body) = wire::ReceiptBatchBody::decode(receipt.body.as_slice()) else {
+        return HashSet::new();
     };
-    body.endorser_key == endorser.as_bytes()
-        && endorser
-            .verify(medblock_core::keys::purpose::RECEIPT, &receipt.body, &sig)
-            .is_ok()
+    body.receipts
+        .iter()
+        .filter(|r| r.endorser_key == endorser.as_bytes())
+        .map(|r| EventKey::new(&r.hospital, &r.department, r.sequence))
+        .collect()
 }
 
 impl Actor for Client {
@@ -503,36 +748,43 @@ impl Actor for Client {
 impl Handler<Submit> for Client {
     type Result = ResponseActFuture<Self, Result<Vec<SubmitOutcome>, ActorError>>;
 
+    /// Visits join the intake and are recorded with whatever else arrives before the next
+    /// flush (group commit); the answer comes once they are recorded, or committed.
     fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) -> Self::Result {
-        let mut receivers = Vec::new();
-        let mut outcomes = Vec::new();
-        for visit in &msg.visits {
-            match self.build(visit) {
-                Ok(r) => {
-                    let (tx, rx) = oneshot::channel();
-                    self.waiters.entry(r.key).or_default().push(tx);
-                    receivers.push(rx);
-                    outcomes.push(r.outcome);
-                    self.send(r.key, r.bytes, r.deadline_ms, ctx);
-                }
-                Err(e) => return Box::pin(actix::fut::ready(Err(e))),
-            }
+        let mut recorded = Vec::with_capacity(msg.visits.len());
+        let mut committed = Vec::new();
+        for visit in msg.visits {
+            let (recorded_tx, recorded_rx) = oneshot::channel();
+            let committed_tx = msg.wait_commit.then(|| {
+                let (tx, rx) = oneshot::channel();
+                committed.push(rx);
+                tx
+            });
+            self.intake.push_back(Intake {
+                visit,
+                recorded: recorded_tx,
+                committed: committed_tx,
+            });
+            recorded.push(recorded_rx);
         }
-        if !msg.wait_commit {
-            return Box::pin(actix::fut::ready(Ok(outcomes)));
-        }
+        self.schedule_flush(ctx);
         let timeout = msg.timeout;
         Box::pin(
             async move {
-                let all = futures::future::join_all(receivers);
+                let mut outcomes = Vec::with_capacity(recorded.len());
+                for r in futures::future::join_all(recorded).await {
+                    outcomes.push(r.map_err(|_| ActorError::Stopped)??);
+                }
+                if committed.is_empty() {
+                    return Ok(outcomes);
+                }
+                let all = futures::future::join_all(committed);
                 match tokio::time::timeout(timeout, all).await {
-                    Ok(results) => {
-                        let mut out = Vec::new();
-                        for (r, fallback) in results.into_iter().zip(outcomes) {
-                            out.push(r.unwrap_or(fallback));
-                        }
-                        Ok(out)
-                    }
+                    Ok(results) => Ok(results
+                        .into_iter()
+                        .zip(outcomes)
+                        .map(|(r, fallback)| r.unwrap_or(fallback))
+                        .collect()),
                     Err(_) => Err(ActorError::NotCommitted(format!(
                         "{} event(s) within {:?}",
                         outcomes.len(),
@@ -542,6 +794,14 @@ impl Handler<Submit> for Client {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<FlushIntake> for Client {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushIntake, ctx: &mut Self::Context) {
+        self.flush_intake(ctx);
     }
 }
 

@@ -14,12 +14,12 @@ use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::block::{PackRequest, pack_block};
 use medblock_core::codec::decode_bounded;
-use medblock_core::event::admit_event;
+use medblock_core::event::{MAX_UPLOAD_BATCH, admit_events};
 use medblock_core::keys::purpose;
 use medblock_core::pacing;
 use medblock_core::wire::{self, Role};
 use medblock_core::{ChainTip, EventKey, Hash32, ParsedEvent};
-use medblock_storage::{EventQueue, Ledger};
+use medblock_storage::{EventQueue, Ledger, QueuedEvent};
 use prost::Message as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -50,6 +50,11 @@ pub struct UploadIn {
     /// How long the department lets this record wait (0: with the next turn).
     pub upload_within_ms: u64,
 }
+
+/// Uploads from a client received in one request (see [`wire::UploadBatch`]).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<wire::BatchAnswer, wire::ErrorReply>")]
+pub struct UploadBatchIn(pub wire::UploadBatch);
 
 /// A client asks for receipts.
 #[derive(Debug, Message)]
@@ -150,8 +155,18 @@ impl Endorser {
         event_hash: &[u8],
         at: Option<(u64, Hash32)>,
     ) -> wire::Receipt {
+        self.sign_receipt(self.receipt_body(status, parsed_key, event_hash, at))
+    }
+
+    fn receipt_body(
+        &self,
+        status: wire::ReceiptStatus,
+        parsed_key: (&str, &str, u64),
+        event_hash: &[u8],
+        at: Option<(u64, Hash32)>,
+    ) -> wire::ReceiptBody {
         let (hospital, department, sequence) = parsed_key;
-        let body = wire::ReceiptBody {
+        wire::ReceiptBody {
             status: status as i32,
             hospital: hospital.to_owned(),
             department: department.to_owned(),
@@ -162,7 +177,10 @@ impl Endorser {
             block_id: at.map(|a| a.1.0.to_vec()).unwrap_or_default(),
             issued_at_ms: now_ms(),
         }
-        .encode_to_vec();
+    }
+
+    fn sign_receipt(&self, body: wire::ReceiptBody) -> wire::Receipt {
+        let body = body.encode_to_vec();
         wire::Receipt {
             signature: self
                 .ctx
@@ -180,63 +198,123 @@ impl Endorser {
         Some((loc.height, id))
     }
 
+    /// The paper's Step 2 for uploads received together: each event is checked on its own
+    /// (structure, hash, both signatures in one ed25519 batch, the department's certificate),
+    /// the new ones are persisted in the pending queue with one synced write, and each gets the
+    /// body of its receipt (accepted, or committed when the ledger already has it) or a refusal.
     fn admit(
         &mut self,
-        event: wire::Event,
-        upload_within_ms: u64,
-    ) -> Result<wire::Receipt, wire::ErrorReply> {
+        uploads: Vec<wire::Upload>,
+    ) -> Vec<Result<wire::ReceiptBody, wire::ErrorReply>> {
         let refuse = |code: wire::error_reply::Code, message: String| wire::ErrorReply {
             code: code as i32,
             message,
         };
         if !self.elected {
-            return Err(refuse(
-                wire::error_reply::Code::NotEndorser,
-                format!("{} is not its region's elected endorser", self.ctx.name),
-            ));
+            let why = format!("{} is not its region's elected endorser", self.ctx.name);
+            return uploads
+                .iter()
+                .map(|_| Err(refuse(wire::error_reply::Code::NotEndorser, why.clone())))
+                .collect();
         }
         let now = now_ms();
-        let bytes = event.encode_to_vec();
-        let parsed = {
+        let mut within = Vec::with_capacity(uploads.len());
+        let mut events = Vec::with_capacity(uploads.len());
+        for up in uploads {
+            within.push(up.upload_within_ms);
+            events.push(up.event.unwrap_or_default());
+        }
+        let checked = {
             let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-            admit_event(&bytes, &trust, now)
-                .map_err(|e| refuse(wire::error_reply::Code::Rejected, e.to_string()))?
+            admit_events(events, &trust, now)
         };
-        let key = parsed.key();
-        let id = (
-            parsed.body.hospital.as_str(),
-            parsed.body.department.as_str(),
-            parsed.body.sequence,
-        );
-        if let Some(at) = self.committed_at(&key) {
-            return Ok(self.receipt(
-                wire::ReceiptStatus::Committed,
+        let mut out = Vec::with_capacity(checked.len());
+        let mut queued = Vec::new();
+        for (parsed, within) in checked.into_iter().zip(within) {
+            let parsed = match parsed {
+                Ok(p) => p,
+                Err(e) => {
+                    out.push(Err(refuse(
+                        wire::error_reply::Code::Rejected,
+                        e.to_string(),
+                    )));
+                    continue;
+                }
+            };
+            let key = parsed.key();
+            let id = (
+                parsed.body.hospital.as_str(),
+                parsed.body.department.as_str(),
+                parsed.body.sequence,
+            );
+            if let Some(at) = self.committed_at(&key) {
+                out.push(Ok(self.receipt_body(
+                    wire::ReceiptStatus::Committed,
+                    id,
+                    &parsed.body.event_hash,
+                    Some(at),
+                )));
+                continue;
+            }
+            out.push(Ok(self.receipt_body(
+                wire::ReceiptStatus::Accepted,
                 id,
                 &parsed.body.event_hash,
-                Some(at),
-            ));
+                None,
+            )));
+            let mut stamped = parsed.event;
+            stamped.received_at_ms = now;
+            // The queue is in deadline order: urgent records (deadline now) by upload time.
+            queued.push(QueuedEvent {
+                order_ms: pacing::deadline(now, within),
+                key,
+                bytes: stamped.encode_to_vec(),
+            });
         }
-        let mut stamped = parsed.event.clone();
-        stamped.received_at_ms = now;
-        // The queue is in deadline order: urgent records (deadline now) by upload time.
-        self.pending
-            .insert(
-                pacing::deadline(now, upload_within_ms),
-                &key,
-                &stamped.encode_to_vec(),
-            )
-            .map_err(|e| {
-                refuse(
-                    wire::error_reply::Code::Busy,
-                    format!("could not persist the event: {e}"),
-                )
-            })?;
-        Ok(self.receipt(
-            wire::ReceiptStatus::Accepted,
-            id,
-            &parsed.body.event_hash,
-            None,
-        ))
+        if let Err(e) = self.pending.insert_many(&queued) {
+            // Nothing of this batch was persisted: no acceptance may be acknowledged.
+            let why = format!("could not persist the event: {e}");
+            for r in out.iter_mut() {
+                if r.as_ref()
+                    .is_ok_and(|b| b.status == wire::ReceiptStatus::Accepted as i32)
+                {
+                    *r = Err(refuse(wire::error_reply::Code::Busy, why.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Counts what [`Endorser::admit`] decided and wakes a held turn when something arrived.
+    fn admitted(
+        &mut self,
+        answers: &[Result<wire::ReceiptBody, wire::ErrorReply>],
+        ctx: &mut Context<Self>,
+    ) {
+        let mut accepted = 0;
+        for a in answers {
+            match a {
+                Ok(_) => accepted += 1,
+                Err(e) => {
+                    Counters::inc(&self.ctx.counters.uploads_rejected);
+                    tracing::debug!(reason = %e.message, "upload refused");
+                }
+            }
+        }
+        if accepted == 0 {
+            return;
+        }
+        for _ in 0..accepted {
+            Counters::inc(&self.ctx.counters.uploads_accepted);
+        }
+        self.ctx
+            .metrics
+            .queue_depth
+            .with_label_values(&["pending"])
+            .add(accepted as i64);
+        if self.held.is_some() {
+            self.resume_held(ctx);
+        }
     }
 
     fn in_flight_keys(&self) -> HashSet<EventKey> {
@@ -273,11 +351,20 @@ impl Endorser {
             });
             return;
         }
-        // Records that became due during the turn (urgent uploads) join the turn's quota.
+        // Records due before our next turn can come join the turn's quota. Once the turn has
+        // proposed, only records due now (urgent uploads that arrived meanwhile) extend it: a
+        // deferred record entering the horizon mid-turn is safe until the next turn (the horizon
+        // covers a rotation), and taking it would hold every other region back for a whole
+        // PBFT round per trickle of a few records.
         let skip = self.in_flight_keys();
+        let due_within = if self.blocks_this_turn == 0 {
+            self.horizon_ms()
+        } else {
+            0
+        };
         self.quota_left = self
             .quota_left
-            .max(self.due_by(now_ms() + self.horizon_ms(), &skip));
+            .max(self.due_by(now_ms() + due_within, &skip));
         let limit = self.max_events.min(self.quota_left);
         let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
             Ok(q) => q,
@@ -451,25 +538,59 @@ impl Handler<UploadIn> for Endorser {
     type Result = Result<wire::Receipt, wire::ErrorReply>;
 
     fn handle(&mut self, msg: UploadIn, ctx: &mut Self::Context) -> Self::Result {
-        let out = self.admit(msg.event, msg.upload_within_ms);
-        match &out {
-            Ok(_) => {
-                Counters::inc(&self.ctx.counters.uploads_accepted);
-                self.ctx
-                    .metrics
-                    .queue_depth
-                    .with_label_values(&["pending"])
-                    .inc();
-                if self.held.is_some() {
-                    self.resume_held(ctx);
-                }
-            }
-            Err(e) => {
-                Counters::inc(&self.ctx.counters.uploads_rejected);
-                tracing::debug!(reason = %e.message, "upload refused");
+        let answers = self.admit(vec![wire::Upload {
+            event: Some(msg.event),
+            upload_within_ms: msg.upload_within_ms,
+        }]);
+        self.admitted(&answers, ctx);
+        let answer = answers.into_iter().next().unwrap_or_else(|| {
+            Err(wire::ErrorReply {
+                code: wire::error_reply::Code::Malformed as i32,
+                message: "empty upload".into(),
+            })
+        });
+        answer.map(|body| self.sign_receipt(body))
+    }
+}
+
+impl Handler<UploadBatchIn> for Endorser {
+    type Result = Result<wire::BatchAnswer, wire::ErrorReply>;
+
+    fn handle(&mut self, msg: UploadBatchIn, ctx: &mut Self::Context) -> Self::Result {
+        let n = msg.0.uploads.len();
+        if n > MAX_UPLOAD_BATCH {
+            Counters::inc(&self.ctx.counters.uploads_rejected);
+            return Err(wire::ErrorReply {
+                code: wire::error_reply::Code::Malformed as i32,
+                message: format!("{n} uploads in one batch; at most {MAX_UPLOAD_BATCH}"),
+            });
+        }
+        let answers = self.admit(msg.0.uploads);
+        self.admitted(&answers, ctx);
+        let mut receipts = Vec::new();
+        let mut refused = Vec::new();
+        for (i, a) in answers.into_iter().enumerate() {
+            match a {
+                Ok(body) => receipts.push(body),
+                Err(error) => refused.push(wire::UploadRefusal {
+                    index: i as u32,
+                    error: Some(error),
+                }),
             }
         }
-        out
+        let receipt = (!receipts.is_empty()).then(|| {
+            let body = wire::ReceiptBatchBody { receipts }.encode_to_vec();
+            wire::BatchReceipt {
+                signature: self
+                    .ctx
+                    .identity
+                    .signing
+                    .sign(purpose::RECEIPT_BATCH, &body)
+                    .to_vec(),
+                body,
+            }
+        });
+        Ok(wire::BatchAnswer { receipt, refused })
     }
 }
 

@@ -27,6 +27,10 @@ pub enum ActorError {
     /// The event was accepted but not committed in time.
     #[error("event {0} was not committed in time; it stays in the outbox and will be retried")]
     NotCommitted(String),
+    /// A batch of visits could not be written to the hospital's store or the outbox: none of
+    /// them was recorded, and none was acknowledged.
+    #[error("the visit could not be recorded: {0}")]
+    Unrecorded(String),
     /// An actor is gone (the node is shutting down).
     #[error("the node is shutting down")]
     Stopped,

@@ -6,7 +6,7 @@
 use crate::client::Client;
 use crate::clock::now_ms;
 use crate::committer::{ClaimReceived, Committer, Decided, ServeCatchUp};
-use crate::endorser::{Endorser, ReceiptsIn, UploadIn};
+use crate::endorser::{Endorser, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted, TurnEndsFrom};
 use crate::peers::{admit, our_hello};
 use crate::shared::{Counters, Ctx};
@@ -276,6 +276,23 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
             {
                 Ok(Ok(r)) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Receipt(r)),
+                },
+                Ok(Err(e)) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::Error(e)),
+                },
+                Err(_) => error(Code::Busy, "endorser unavailable"),
+            }
+        }
+        Kind::UploadBatch(batch) => {
+            let Some(endorser) = &routes.endorser else {
+                return error(
+                    Code::NotEndorser,
+                    format!("{} is not an endorser", ctx.name),
+                );
+            };
+            match endorser.send(UploadBatchIn(batch)).await {
+                Ok(Ok(a)) => wire::NetResponse {
+                    kind: Some(wire::net_response::Kind::BatchAnswer(a)),
                 },
                 Ok(Err(e)) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Error(e)),

@@ -54,6 +54,8 @@ pub mod purpose {
     pub const REVOCATIONS: &str = "medblock/revocations/v1";
     /// An endorser acknowledging an upload.
     pub const RECEIPT: &str = "medblock/receipt/v1";
+    /// An endorser acknowledging a batch of uploads at once (one signature for the batch).
+    pub const RECEIPT_BATCH: &str = "medblock/receipt-batch/v1";
     /// A visitor answering an access-control challenge.
     pub const ACCESS_CHALLENGE: &str = "medblock/access-challenge/v1";
     /// A serving peer signing a query response.

@@ -632,7 +632,11 @@ impl SwarmTask {
                 | net_request::Kind::Consensus(_)
                 | net_request::Kind::CatchUp(_),
             ) => true,
-            Some(net_request::Kind::Upload(_) | net_request::Kind::Receipts(_)) => false,
+            Some(
+                net_request::Kind::Upload(_)
+                | net_request::Kind::UploadBatch(_)
+                | net_request::Kind::Receipts(_),
+            ) => false,
             // Light-node queries (query.proto) never take the consensus channel.
             Some(
                 net_request::Kind::Challenge(_)

@@ -28,8 +28,30 @@ pub trait EmrStore: Send + Sync {
         department: &str,
         sequence: u64,
     ) -> Result<Hash32, StorageError>;
+    /// [`EmrStore::put_linked`] for many records at once. A store that can should write them
+    /// together (the embedded one does, with one fsync), so a burst of visits does not cost one
+    /// synced write each. Returns each record's SHA-256, in order.
+    fn put_linked_many(&self, records: &[LinkedEmr<'_>]) -> Result<Vec<Hash32>, StorageError> {
+        records
+            .iter()
+            .map(|r| self.put_linked(r.record_id, r.emr, r.department, r.sequence))
+            .collect()
+    }
     /// The record id the event (`department`, `sequence`) points to, if this store holds it.
     fn linked(&self, department: &str, sequence: u64) -> Result<Option<String>, StorageError>;
+}
+
+/// One EMR for [`EmrStore::put_linked_many`]: the record and the event that points to it.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkedEmr<'a> {
+    /// The record's id in the hospital database.
+    pub record_id: &'a str,
+    /// The full record.
+    pub emr: &'a [u8],
+    /// The department of the event that points to it.
+    pub department: &'a str,
+    /// That event's sequence number.
+    pub sequence: u64,
 }
 
 /// Column family of the event → record id links.
@@ -98,6 +120,19 @@ impl EmrStore for RocksEmrStore {
         department: &str,
         sequence: u64,
     ) -> Result<Hash32, StorageError> {
+        let hashes = self.put_linked_many(&[LinkedEmr {
+            record_id,
+            emr,
+            department,
+            sequence,
+        }])?;
+        hashes.first().copied().ok_or_else(|| StorageError::Rocks {
+            path: self.path.clone(),
+            reason: "no hash for the record written".into(),
+        })
+    }
+
+    fn put_linked_many(&self, records: &[LinkedEmr<'_>]) -> Result<Vec<Hash32>, StorageError> {
         let links = self
             .db
             .cf_handle(LINKS)
@@ -106,14 +141,20 @@ impl EmrStore for RocksEmrStore {
                 reason: "links column family missing".into(),
             })?;
         let mut batch = rocksdb::WriteBatch::default();
-        batch.put(record_id.as_bytes(), emr);
-        batch.put_cf(&links, link_key(department, sequence), record_id.as_bytes());
+        for r in records {
+            batch.put(r.record_id.as_bytes(), r.emr);
+            batch.put_cf(
+                &links,
+                link_key(r.department, r.sequence),
+                r.record_id.as_bytes(),
+            );
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db
             .write_opt(batch, &wo)
             .map_err(|e| StorageError::rocks(&self.path, e))?;
-        Ok(sha256(emr))
+        Ok(records.iter().map(|r| sha256(r.emr)).collect())
     }
 
     fn linked(&self, department: &str, sequence: u64) -> Result<Option<String>, StorageError> {

@@ -14,7 +14,7 @@ pub mod patient_events;
 pub mod queue;
 
 pub use audit::LedgerHashes;
-pub use emr::{EmrStore, RocksEmrStore};
+pub use emr::{EmrStore, LinkedEmr, RocksEmrStore};
 pub use error::StorageError;
 pub use ledger::{EventLocation, Ledger, OpenCheck};
 pub use patient_events::PatientEvent;

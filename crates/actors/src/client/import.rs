@@ -4,7 +4,7 @@
 //! is stored. A visit whose record id the hospital database already holds was imported before
 //! and is skipped, so importing the same file twice records nothing twice.
 
-use super::{Client, Record, Recorded, SubmitOutcome, check_summary_size};
+use super::{Client, FLUSH_MAX, Outgoing, Record, Recorded, SubmitOutcome, check_summary_size};
 use crate::error::ActorError;
 use actix::prelude::*;
 use medblock_storage::EmrStore as _;
@@ -93,64 +93,88 @@ impl Handler<Import> for Client {
         }
         let mut receivers = Vec::new();
         let mut outcomes = Vec::new();
+        let mut fresh = Vec::new();
         for v in &msg.visits {
             match self.emr.contains(&v.record_id) {
-                Ok(true) => {
-                    outcomes.push((
-                        None,
-                        ImportOutcome {
-                            outcome: SubmitOutcome {
-                                hospital: self.department().0.to_owned(),
-                                department: v.department.clone(),
-                                sequence: 0,
-                                patient_key: String::new(),
-                                emr_sha256: String::new(),
-                                height: 0,
-                                block_hash: String::new(),
-                                status: "already imported".into(),
-                            },
-                            record_id: v.record_id.clone(),
-                            emr_bytes: v.emr.len() as u64,
-                            event_bytes: 0,
+                Ok(true) => outcomes.push((
+                    None,
+                    ImportOutcome {
+                        outcome: SubmitOutcome {
+                            hospital: self.department().0.to_owned(),
+                            department: v.department.clone(),
+                            sequence: 0,
+                            patient_key: String::new(),
+                            emr_sha256: String::new(),
+                            height: 0,
+                            block_hash: String::new(),
+                            status: "already imported".into(),
                         },
-                    ));
-                    continue;
-                }
-                Ok(false) => {}
+                        record_id: v.record_id.clone(),
+                        emr_bytes: v.emr.len() as u64,
+                        event_bytes: 0,
+                    },
+                )),
+                Ok(false) => fresh.push(v),
                 Err(e) => return Box::pin(actix::fut::ready(Err(e.into()))),
             }
-            let recorded = self.record(&Record {
-                patient: &v.patient,
-                department: &v.department,
-                diagnosis: &v.diagnosis,
-                examination_results: &v.examination_results,
-                treatment_plan: &v.treatment_plan,
-                record_id: Some(v.record_id.clone()),
-                emr: v.emr.as_bytes(),
-                upload_within_ms: 0,
-            });
-            match recorded {
-                Ok(Recorded {
-                    key,
-                    outcome,
-                    bytes,
-                    deadline_ms,
-                }) => {
-                    let (tx, rx) = oneshot::channel();
-                    self.waiters.entry(key).or_default().push(tx);
-                    receivers.push(rx);
-                    outcomes.push((
-                        Some(receivers.len() - 1),
-                        ImportOutcome {
-                            outcome,
-                            record_id: v.record_id.clone(),
-                            emr_bytes: v.emr.len() as u64,
-                            event_bytes: bytes.len() as u64,
-                        },
-                    ));
-                    self.send(key, bytes, deadline_ms, ctx);
-                }
+        }
+        // Recorded in batches, each with one write to the EMR store and one to the outbox.
+        for chunk in fresh.chunks(FLUSH_MAX) {
+            let records: Vec<Record<'_>> = chunk
+                .iter()
+                .map(|v| Record {
+                    patient: &v.patient,
+                    department: &v.department,
+                    diagnosis: &v.diagnosis,
+                    examination_results: &v.examination_results,
+                    treatment_plan: &v.treatment_plan,
+                    record_id: Some(v.record_id.clone()),
+                    emr: v.emr.as_bytes(),
+                    upload_within_ms: 0,
+                })
+                .collect();
+            let recorded = match self.record_many(&records) {
+                Ok(r) => r,
                 Err(e) => return Box::pin(actix::fut::ready(Err(e))),
+            };
+            let mut outgoing = Vec::with_capacity(recorded.len());
+            let mut refused = None;
+            for (v, r) in chunk.iter().zip(recorded) {
+                match r {
+                    Ok(Recorded {
+                        key,
+                        outcome,
+                        event,
+                        bytes,
+                        deadline_ms,
+                        ..
+                    }) => {
+                        let (tx, rx) = oneshot::channel();
+                        self.waiters.entry(key).or_default().push(tx);
+                        receivers.push(rx);
+                        outcomes.push((
+                            Some(receivers.len() - 1),
+                            ImportOutcome {
+                                outcome,
+                                record_id: v.record_id.clone(),
+                                emr_bytes: v.emr.len() as u64,
+                                event_bytes: bytes.len() as u64,
+                            },
+                        ));
+                        outgoing.push(Outgoing {
+                            key,
+                            event,
+                            deadline_ms,
+                        });
+                    }
+                    Err(e) => {
+                        refused.get_or_insert(e);
+                    }
+                }
+            }
+            self.send_many(outgoing, ctx);
+            if let Some(e) = refused {
+                return Box::pin(actix::fut::ready(Err(e)));
             }
         }
         if !msg.wait_commit || receivers.is_empty() {
