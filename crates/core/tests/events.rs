@@ -477,3 +477,68 @@ fn provider_certified_by_another_ca_is_unknown_here() {
         Err(LedgerError::Certificate(CertificateError::Unknown { .. }))
     ));
 }
+
+#[test]
+fn a_batch_of_uploads_is_judged_event_by_event() {
+    use medblock_core::event::admit_events;
+    let mut fx = Fixture::new(41);
+    let good: Vec<wire::Event> = (1..=4).map(|i| fx.event(i)).collect();
+    let mut bad_sig = fx.event(5);
+    bad_sig.patient_signature = fx.patient.signing.sign(purpose::EVENT, b"other").to_vec();
+    // A key with a certificate, but not for this hospital's department.
+    let stranger = medblock_core::keys::Identity::generate(&mut fx.rng);
+    let patient = fx.patient.clone();
+    let uncertified = fx.event_with(
+        6,
+        &patient,
+        &stranger.signing,
+        DEPARTMENT,
+        &summary(6),
+        true,
+    );
+    let oversized = wire::Event {
+        encrypted_summary: vec![0; limits::MAX_EVENT_BYTES + 1],
+        ..fx.event(7)
+    };
+    let malformed = wire::Event {
+        body: vec![0xff; 20],
+        ..fx.event(8)
+    };
+    let mut batch = good.clone();
+    batch.insert(1, bad_sig);
+    batch.insert(3, uncertified);
+    batch.push(oversized);
+    batch.push(malformed);
+    let out = admit_events(batch, &fx.trust, NOW);
+    assert_eq!(out.len(), 8);
+    let accepted: Vec<u64> = out
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|p| p.body.sequence))
+        .collect();
+    assert_eq!(accepted, vec![1, 2, 3, 4], "the good events, in order");
+    assert!(matches!(
+        out[1],
+        Err(LedgerError::BadPatientSignature { sequence: 5, .. })
+    ));
+    assert!(
+        matches!(out[3], Err(LedgerError::Certificate(_))),
+        "{:?}",
+        out[3]
+    );
+    assert!(matches!(
+        out[6],
+        Err(LedgerError::Malformed { what: "event", .. })
+    ));
+    assert!(out[7].is_err());
+    // A batch of good events only is admitted whole, as one by one.
+    let again: Vec<_> = admit_events(good.clone(), &fx.trust, NOW)
+        .into_iter()
+        .map(|r| r.map(|p| p.key()))
+        .collect();
+    let alone: Vec<_> = good
+        .iter()
+        .map(|e| admit_event(&e.encode_to_vec(), &fx.trust, NOW).map(|p| p.key()))
+        .collect();
+    assert_eq!(again, alone);
+    assert!(admit_events(Vec::new(), &fx.trust, NOW).is_empty());
+}

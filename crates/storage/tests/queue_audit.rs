@@ -53,6 +53,70 @@ fn queue_keeps_upload_order_survives_reopen_and_ignores_retries() {
 }
 
 #[test]
+fn a_batch_is_queued_in_one_write_keeping_retries_and_repeats_in_their_first_place() {
+    use medblock_storage::{EmrStore, LinkedEmr, QueuedEvent, RocksEmrStore};
+    let dir = tempfile::tempdir().unwrap();
+    let a = EventKey::new("h1", "cardiology", 1);
+    let b = EventKey::new("h1", "cardiology", 2);
+    let c = EventKey::new("h1", "cardiology", 3);
+    let item = |order_ms, key, bytes: &[u8]| QueuedEvent {
+        order_ms,
+        key,
+        bytes: bytes.to_vec(),
+    };
+    {
+        let q = EventQueue::open(dir.path().join("q").as_path()).unwrap();
+        q.insert(500, &a, b"a").unwrap();
+        // `a` is already queued, `b` comes twice in the batch: each keeps its first place.
+        let placed = q
+            .insert_many(&[
+                item(100, b, b"b"),
+                item(50, a, b"a2"),
+                item(300, c, b"c"),
+                item(10, b, b"b2"),
+            ])
+            .unwrap();
+        assert_eq!(placed, vec![100, 500, 300, 100]);
+        assert!(q.insert_many(&[]).unwrap().is_empty());
+    }
+    let q = EventQueue::open(dir.path().join("q").as_path()).unwrap();
+    assert_eq!(q.orders(&|_| false).unwrap(), vec![100, 300, 500]);
+    assert_eq!(q.get(&a).unwrap().as_deref(), Some(&b"a"[..]));
+    assert_eq!(q.get(&b).unwrap().as_deref(), Some(&b"b"[..]));
+
+    // The hospital's EMRs of a batch, each linked to its event, and their hashes in order.
+    let emr = RocksEmrStore::open(dir.path().join("emr").as_path()).unwrap();
+    let records = [
+        LinkedEmr {
+            record_id: "cardiology/1",
+            emr: b"first record",
+            department: "cardiology",
+            sequence: 1,
+        },
+        LinkedEmr {
+            record_id: "cardiology/2",
+            emr: b"second record",
+            department: "cardiology",
+            sequence: 2,
+        },
+    ];
+    let hashes = emr.put_linked_many(&records).unwrap();
+    assert_eq!(
+        hashes,
+        vec![
+            medblock_core::sha256(b"first record"),
+            medblock_core::sha256(b"second record")
+        ]
+    );
+    assert_eq!(emr.get("cardiology/2").unwrap(), b"second record");
+    assert_eq!(
+        emr.linked("cardiology", 1).unwrap().as_deref(),
+        Some("cardiology/1")
+    );
+    assert_eq!(emr.linked("cardiology", 3).unwrap(), None);
+}
+
+#[test]
 fn an_event_rewritten_on_disk_changes_the_ledger_hash() {
     let dir = tempfile::tempdir().unwrap();
     let mut r = rng(7);

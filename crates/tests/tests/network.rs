@@ -374,3 +374,184 @@ fn deferrable_records_are_spread_over_turns_while_urgent_ones_go_with_the_next_t
         "the last deferrable record took {elapsed:?}"
     );
 }
+
+#[test]
+fn many_visits_submitted_at_once_are_numbered_without_gaps_or_repeats_and_all_commit() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    let node = c.node(c.index("h1-cardiology")).node.clone();
+    // 300 hospital systems' requests at once, one visit each: the department records them in
+    // groups (one write per group), and each must still get its own sequence number.
+    let outcomes = block_on(async move {
+        let mut tasks = Vec::new();
+        for (i, v) in visits("burst", 300, 40).into_iter().enumerate() {
+            let node = node.clone();
+            tasks.push(tokio::spawn(async move {
+                let out = node
+                    .submit(vec![v], true, Duration::from_secs(120))
+                    .await
+                    .unwrap_or_else(|e| panic!("visit {i}: {e}"));
+                out.into_iter().next().expect("one outcome")
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.push(t.await.expect("submitter"));
+        }
+        all
+    });
+    assert!(outcomes.iter().all(|o| o.status == "committed"));
+    let sequences: BTreeSet<u64> = outcomes.iter().map(|o| o.sequence).collect();
+    assert_eq!(sequences.len(), 300, "a sequence number was given twice");
+    assert_eq!(sequences.iter().next(), Some(&1));
+    assert_eq!(sequences.iter().last(), Some(&300));
+    assert_eq!(
+        c.status(c.index("h1-cardiology")).counters["uploads_accepted"]
+            + c.status(c.index("r1-endorser-a")).counters["uploads_accepted"]
+            + c.status(c.index("r1-endorser-b")).counters["uploads_accepted"],
+        300,
+        "each visit admitted once by an endorser"
+    );
+    wait_same_ledger(&c, 1, Duration::from_secs(30));
+}
+
+#[test]
+fn an_upload_batch_is_judged_event_by_event_under_one_signed_receipt() {
+    use medblock_core::event::{NewEvent, build_event};
+    use medblock_core::keys::{Identity, PublicKey, Signature, purpose};
+    use medblock_core::wire::{self, error_reply::Code, net_request, net_response};
+    use prost::Message as _;
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    let dept = c.index("h1-cardiology");
+    let provider = c.options(dept).identity;
+    let region = c
+        .status(dept)
+        .endorsers
+        .into_iter()
+        .find(|r| r.region == "region-1")
+        .and_then(|r| r.endorser)
+        .expect("region-1 has an endorser");
+    let endorser = PublicKey::from_hex(&region).expect("endorser key");
+    let patient = Identity::generate(&mut rand::rng());
+    let event = |sequence: u64| {
+        let summary = wire::Summary {
+            diagnosis: format!("batch visit {sequence}"),
+            ..Default::default()
+        };
+        build_event(
+            &NewEvent {
+                summary: &summary,
+                sequence,
+                hospital: "h1",
+                department: "cardiology",
+                patient: &patient.signing,
+                patient_sealing: &patient.sealing.public(),
+                provider: &provider.signing,
+                regulator: None,
+                created_at_ms: medblock_actors::clock::now_ms(),
+            },
+            &mut rand::rng(),
+        )
+    };
+    // Sequences far above the department's own, so its client never collides with them.
+    let mut events: Vec<wire::Event> = (0..6).map(|i| event(1_000_000 + i)).collect();
+    // #2: the department's signature does not cover this body.
+    events[2].provider_signature = provider.signing.sign(purpose::EVENT, b"other").to_vec();
+    // #4: not an event at all.
+    events[4] = wire::Event {
+        body: vec![0xff; 40],
+        ..Default::default()
+    };
+    let batch = wire::NetRequest {
+        kind: Some(net_request::Kind::UploadBatch(wire::UploadBatch {
+            uploads: events
+                .iter()
+                .map(|e| wire::Upload {
+                    event: Some(e.clone()),
+                    upload_within_ms: 0,
+                })
+                .collect(),
+        })),
+    };
+    let net = c.node(dept).node.ctx.net.clone();
+    let answer = block_on(async move { net.request(endorser, batch).await }).expect("answered");
+    let Some(net_response::Kind::BatchAnswer(answer)) = answer.kind else {
+        panic!("not a batch answer: {answer:?}");
+    };
+    let refused: Vec<(u32, i32)> = answer
+        .refused
+        .iter()
+        .map(|r| (r.index, r.error.as_ref().map_or(0, |e| e.code)))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(2, Code::Rejected as i32), (4, Code::Rejected as i32)]
+    );
+    let receipt = answer.receipt.expect("a receipt for the accepted events");
+    let sig = Signature::from_slice(&receipt.signature).expect("signature");
+    assert!(
+        endorser
+            .verify(purpose::RECEIPT_BATCH, &receipt.body, &sig)
+            .is_ok()
+    );
+    // The same signature is not a receipt for one event (its own domain).
+    assert!(
+        endorser
+            .verify(purpose::RECEIPT, &receipt.body, &sig)
+            .is_err()
+    );
+    let body = wire::ReceiptBatchBody::decode(receipt.body.as_slice()).expect("body");
+    let acked: Vec<u64> = body.receipts.iter().map(|r| r.sequence).collect();
+    assert_eq!(acked, vec![1_000_000, 1_000_001, 1_000_003, 1_000_005]);
+    assert!(
+        body.receipts
+            .iter()
+            .all(|r| r.status == wire::ReceiptStatus::Accepted as i32
+                && r.endorser_key == endorser.as_bytes())
+    );
+    // The accepted events are committed; the refused ones are neither queued nor committed.
+    let net = c.node(dept).node.ctx.net.clone();
+    let receipts = move || {
+        let net = net.clone();
+        let query = wire::NetRequest {
+            kind: Some(net_request::Kind::Receipts(wire::ReceiptQuery {
+                hospital: "h1".into(),
+                department: "cardiology".into(),
+                sequences: (1_000_000..1_000_006).collect(),
+            })),
+        };
+        let answer = block_on(async move { net.request(endorser, query).await });
+        let Ok(wire::NetResponse {
+            kind: Some(net_response::Kind::Receipts(list)),
+        }) = answer
+        else {
+            return Vec::new();
+        };
+        list.receipts
+            .iter()
+            .filter_map(|r| wire::ReceiptBody::decode(r.body.as_slice()).ok())
+            .map(|b| (b.sequence, b.status))
+            .collect::<Vec<_>>()
+    };
+    let committed = wire::ReceiptStatus::Committed as i32;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = receipts();
+        if now.iter().filter(|(_, st)| *st == committed).count() == acked.len() {
+            let seen: Vec<u64> = now.iter().map(|(s, _)| *s).collect();
+            assert_eq!(
+                seen, acked,
+                "the refused events are unknown to the endorser"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "accepted events not committed: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
