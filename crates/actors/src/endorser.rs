@@ -351,20 +351,18 @@ impl Endorser {
             });
             return;
         }
-        // Records due before our next turn can come join the turn's quota. Once the turn has
-        // proposed, only records due now (urgent uploads that arrived meanwhile) extend it: a
-        // deferred record entering the horizon mid-turn is safe until the next turn (the horizon
-        // covers a rotation), and taking it would hold every other region back for a whole
-        // PBFT round per trickle of a few records.
+        // The turn packs what is due before our next turn can come, as it stands when the turn
+        // proposes its first block. Records that arrive after that, even urgent ones, wait for
+        // our next turn: extending the turn for each trickle of arrivals cost a whole PBFT
+        // round per trickle and held every other region's records back for up to
+        // BLOCKS_PER_TURN rounds (under steady load, turns of 8 small blocks and a rotation
+        // of over a second, against one block and about a hundred milliseconds).
         let skip = self.in_flight_keys();
-        let due_within = if self.blocks_this_turn == 0 {
-            self.horizon_ms()
-        } else {
-            0
-        };
-        self.quota_left = self
-            .quota_left
-            .max(self.due_by(now_ms() + due_within, &skip));
+        if self.blocks_this_turn == 0 {
+            self.quota_left = self
+                .quota_left
+                .max(self.due_by(now_ms() + self.horizon_ms(), &skip));
+        }
         let limit = self.max_events.min(self.quota_left);
         let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
             Ok(q) => q,

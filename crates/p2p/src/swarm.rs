@@ -38,6 +38,8 @@ const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/medblock/kad/1");
 const IDENTIFY_VERSION: &str = "/medblock/1";
 /// Room for gossipsub's envelope (topic, framing) above the payload limit.
 const GOSSIP_OVERHEAD: usize = 4096;
+/// Peers each node keeps in its gossip mesh per topic (gossipsub's D; its default is 6).
+const GOSSIP_MESH: usize = 4;
 /// How long `spawn` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -89,6 +91,18 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         .validation_mode(ValidationMode::Anonymous)
         .message_id_fn(content_id)
         .heartbeat_interval(Duration::from_secs(1))
+        // A block is published by each replica of its committee: flooding each copy to every
+        // peer sent a loaded 10-node network up to 4 × 9 copies of each block before the mesh
+        // even forwarded it. Publishing to the mesh and a mesh of 4 (a permissioned network of
+        // tens of nodes, every one a known, scored peer) still reach everyone within a few
+        // hops, and a node that misses a block catches up by request-response anyway.
+        .flood_publish(false)
+        .mesh_n(GOSSIP_MESH)
+        .mesh_n_low(GOSSIP_MESH - 1)
+        .mesh_n_high(2 * GOSSIP_MESH)
+        .mesh_outbound_min(GOSSIP_MESH / 2 - 1)
+        // Peers we already have a block from are told not to send it again.
+        .idontwant_on_publish(true)
         .build()
         .map_err(|e| P2pError::InvalidConfig(format!("gossipsub: {e}")))?;
     let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_cfg)
