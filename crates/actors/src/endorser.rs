@@ -469,6 +469,13 @@ impl Endorser {
             Ok(deadlines) => {
                 let quota =
                     pacing::turn_quota(&deadlines, now, self.rotation_ms, self.horizon_ms());
+                // Re-synced here, where the queue is read anyway: admissions and commits only
+                // move the gauge by what they saw.
+                self.ctx
+                    .metrics
+                    .queue_depth
+                    .with_label_values(&["pending"])
+                    .set(i64::try_from(deadlines.len() + skip.len()).unwrap_or(i64::MAX));
                 self.ctx
                     .metrics
                     .queue_depth
@@ -528,6 +535,11 @@ impl Actor for Endorser {
         ctx.set_mailbox_capacity(4096);
         if let Ok(n) = self.pending.len() {
             tracing::info!(pending = n, "endorser ready");
+            self.ctx
+                .metrics
+                .queue_depth
+                .with_label_values(&["pending"])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 }
@@ -656,12 +668,18 @@ impl Handler<BlockCommitted> for Endorser {
     fn handle(&mut self, msg: BlockCommitted, _: &mut Self::Context) {
         self.in_flight.remove(&msg.height);
         self.in_flight.retain(|h, _| *h > msg.height);
-        if let Err(e) = self.pending.remove(msg.event_keys.iter()) {
-            tracing::error!(error = %e, "could not clear committed events from the pending queue");
-        }
-        if let Ok(n) = self.pending.len() {
-            let depth = self.ctx.metrics.queue_depth.with_label_values(&["pending"]);
-            depth.set(i64::try_from(n).unwrap_or(i64::MAX));
+        // The gauge follows the removals; counting the queue instead read all of it once a
+        // block, thousands of entries during a burst.
+        match self.pending.remove(msg.event_keys.iter()) {
+            Ok(n) => self
+                .ctx
+                .metrics
+                .queue_depth
+                .with_label_values(&["pending"])
+                .sub(i64::try_from(n).unwrap_or(i64::MAX)),
+            Err(e) => {
+                tracing::error!(error = %e, "could not clear committed events from the pending queue");
+            }
         }
     }
 }

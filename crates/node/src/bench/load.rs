@@ -24,16 +24,22 @@ impl Sample {
     }
 }
 
-/// A visit ready to send: the department and the JSON body of one visit.
+/// Visits ready to send in one request: the department and the JSON body of each visit.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    /// When to send it, from the run's start.
+    /// When to send them, from the run's start.
     pub at: Duration,
     /// Where.
     pub department: usize,
-    /// The visit (JSON as `/submit` takes it).
-    pub visit: serde_json::Value,
+    /// The visits (JSON as `/submit` takes them): one, as a hospital system sends each visit
+    /// as it happens, or a batch, as it hands in a backlog.
+    pub visits: Vec<serde_json::Value>,
 }
+
+/// Visits per request in a burst: a hospital system handing in its backlog sends it in batches,
+/// not a request per visit, so the load generator (on the same cores as the network it
+/// measures) spends its time on the network's work rather than on HTTP requests.
+pub const BURST_BATCH: usize = 50;
 
 /// Synthetic visits, `count` of them, spread over the departments round-robin, numbered from
 /// `first` (so runs do not repeat a visit), each allowed to wait `upload_within_ms`.
@@ -71,7 +77,8 @@ pub fn visits(
     out
 }
 
-/// Sends every planned visit at its time and waits for all answers.
+/// Sends every planned request at its time and waits for all answers; one sample per visit
+/// (the visits of one request share its send and commit times).
 pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Result<Vec<Sample>> {
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(plan.len());
@@ -87,21 +94,23 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
         let url = format!("{}/submit", dept.url);
         tasks.push(tokio::spawn(async move {
             let sent = start.elapsed();
+            let n = p.visits.len();
             let body = serde_json::json!({
-                "visits": [p.visit],
+                "visits": p.visits,
                 "wait": true,
                 "timeout_ms": patience.as_millis() as u64,
             });
             let ok = submit(&http, &url, &body, patience).await;
-            Sample {
+            let sample = Sample {
                 sent,
                 committed: ok.then(|| start.elapsed()),
-            }
+            };
+            vec![sample; n]
         }));
     }
     let mut samples = Vec::with_capacity(tasks.len());
     for t in tasks {
-        samples.push(t.await?);
+        samples.extend(t.await?);
     }
     Ok(samples)
 }
@@ -137,14 +146,23 @@ async fn submit(
 
 /// `count` visits all at once.
 pub fn burst(target: &Target, first: u64, count: usize) -> Vec<Planned> {
-    visits(&target.departments, first, count, 0)
-        .into_iter()
-        .map(|(department, visit)| Planned {
-            at: Duration::ZERO,
-            department,
-            visit,
-        })
-        .collect()
+    let mut per: Vec<Vec<serde_json::Value>> = vec![Vec::new(); target.departments.len()];
+    for (department, visit) in visits(&target.departments, first, count, 0) {
+        if let Some(v) = per.get_mut(department) {
+            v.push(visit);
+        }
+    }
+    let mut out = Vec::new();
+    for (department, visits) in per.into_iter().enumerate() {
+        for chunk in visits.chunks(BURST_BATCH) {
+            out.push(Planned {
+                at: Duration::ZERO,
+                department,
+                visits: chunk.to_vec(),
+            });
+        }
+    }
+    out
 }
 
 /// `rate` visits per second for `seconds`, evenly spaced.
@@ -156,7 +174,7 @@ pub fn open_loop(target: &Target, first: u64, rate: f64, seconds: f64) -> Vec<Pl
         .map(|(i, (department, visit))| Planned {
             at: Duration::from_secs_f64(i as f64 / rate.max(1e-9)),
             department,
-            visit,
+            visits: vec![visit],
         })
         .collect()
 }

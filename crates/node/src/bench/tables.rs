@@ -153,7 +153,7 @@ async fn send_on_schedule(
         .map(|(at, (department, visit))| Planned {
             at: *at,
             department,
-            visit,
+            visits: vec![visit],
         })
         .collect();
     let patience = Duration::from_millis(plan.upload_within_ms) + Duration::from_secs(120);
