@@ -418,8 +418,9 @@ impl Client {
         for out in events {
             let avoid = self.attempts.get(&out.key).map(|a| a.endorser);
             let Some(endorser) = self.pick_endorser(avoid) else {
+                // The rest stays in the outbox for the next retry tick.
                 tracing::warn!("no endorser known for our region yet");
-                return;
+                break;
             };
             if avoid.is_some() {
                 Counters::inc(&self.ctx.counters.client_retries);
