@@ -68,6 +68,10 @@ pub struct SubmitOutcome {
     pub block_hash: String,
     /// "committed" or "accepted".
     pub status: String,
+    /// When this node saw the record committed (ms since the Unix epoch; 0 while only
+    /// accepted): the ledger's time, not when the answer reached the caller.
+    #[serde(default)]
+    pub committed_at_ms: u64,
 }
 
 /// Submit visits; answers once every one is committed (or the timeout passes).
@@ -92,8 +96,13 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// Visits one flush of the intake records together at most: with one synced write to the EMR
 /// store and one to the outbox for all of them (group commit), a burst of visits costs a few
-/// fsyncs, not two per visit.
-const FLUSH_MAX: usize = 512;
+/// fsyncs, not two per visit. Small enough that a flush (sealing and signing each visit) holds
+/// the node's thread for milliseconds, not a tenth of a second.
+const FLUSH_MAX: usize = 256;
+
+/// Visits an import records with one write at most (an import is one request; it yields to
+/// nothing in between, so its batches can be larger).
+pub(crate) const IMPORT_BATCH: usize = 512;
 
 /// Events one upload request carries at most, and its encoded size at most (well under the
 /// network's message limit).
@@ -110,11 +119,6 @@ struct Intake {
     recorded: oneshot::Sender<Result<SubmitOutcome, ActorError>>,
     committed: Option<oneshot::Sender<SubmitOutcome>>,
 }
-
-/// Records the visits received since the last flush (see [`FLUSH_MAX`]).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct FlushIntake;
 
 struct Attempt {
     endorser: PublicKey,
@@ -385,6 +389,7 @@ impl Client {
                 height: 0,
                 block_hash: String::new(),
                 status: "accepted".into(),
+                committed_at_ms: 0,
             },
             record_id,
             event,
@@ -609,7 +614,14 @@ impl Client {
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            ctx.notify(FlushIntake);
+            // After a yield: the node's network task and its other actors share this thread,
+            // and back-to-back flushes would keep them from sending what was just recorded
+            // (a burst's first uploads left only once every visit of it was built).
+            ctx.spawn(
+                tokio::task::yield_now()
+                    .into_actor(self)
+                    .map(|(), act, ctx| act.flush_intake(ctx)),
+            );
         }
     }
 
@@ -798,14 +810,6 @@ impl Handler<Submit> for Client {
     }
 }
 
-impl Handler<FlushIntake> for Client {
-    type Result = ();
-
-    fn handle(&mut self, _: FlushIntake, ctx: &mut Self::Context) {
-        self.flush_intake(ctx);
-    }
-}
-
 impl Handler<BlockCommitted> for Client {
     type Result = ();
 
@@ -825,6 +829,7 @@ impl Handler<BlockCommitted> for Client {
                 o.height = msg.height;
                 o.block_hash = msg.block_id.to_hex();
                 o.status = "committed".into();
+                o.committed_at_ms = now_ms();
                 o
             });
             if let (Some(o), Some(ws)) = (outcome, self.waiters.remove(&key)) {

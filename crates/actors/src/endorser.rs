@@ -103,6 +103,10 @@ pub struct Endorser {
     /// When our previous turn began: the rotation pacing spreads the backlog over.
     last_turn_at_ms: Option<u64>,
     rotation_ms: u64,
+    /// When pacing last settled what it was owed, and the time it was owed for but no whole
+    /// event paid yet (see [`pacing::Quota`]).
+    paced_at_ms: Option<u64>,
+    unpaid_ms: u64,
     in_flight: HashMap<u64, (Vec<EventKey>, Vec<u8>)>,
     waiting: Option<(u64, u64, Hash32)>,
     /// The turn held open with nothing due (turn, height, previous): an upload resumes it.
@@ -130,6 +134,8 @@ impl Endorser {
             quota_left: 0,
             last_turn_at_ms: None,
             rotation_ms: 0,
+            paced_at_ms: None,
+            unpaid_ms: 0,
             in_flight: HashMap::new(),
             waiting: None,
             held: None,
@@ -436,10 +442,11 @@ impl Endorser {
 
     /// A turn of ours begins: measure the rotation and set the turn's quota.
     ///
-    /// The quota is the pace times the time since our previous turn began (what that pace owes
+    /// The quota is the pace times the time since pacing last settled (what that pace owes
     /// since then), not times a guess of the rotation: under load turns come every few tens of
     /// milliseconds, and a floor of one block interval made the quota several times the pace,
-    /// so records that may wait hours went out within minutes.
+    /// so records that may wait hours went out within minutes. The fraction of an event a turn
+    /// owes is carried to the next turn rather than rounded up.
     fn begin_turn(&mut self, turn: u64) {
         let now = now_ms();
         if let Some(prev) = self.last_turn_at_ms {
@@ -463,12 +470,20 @@ impl Endorser {
 
     /// What pacing asks this turn to pack, from the queue's deadlines (events in flight are
     /// already proposed).
-    fn due_now(&self, now: u64) -> usize {
+    fn due_now(&mut self, now: u64) -> usize {
         let skip = self.in_flight_keys();
         match self.pending.orders(&|k| skip.contains(k)) {
             Ok(deadlines) => {
-                let quota =
-                    pacing::turn_quota(&deadlines, now, self.rotation_ms, self.horizon_ms());
+                // The pace is owed for the time since it was last settled (a rotation before
+                // the first turn), plus what earlier turns left unpaid.
+                let since = self
+                    .paced_at_ms
+                    .map_or(self.rotation_ms, |at| now.saturating_sub(at));
+                let owed = self.unpaid_ms.saturating_add(since);
+                let q = pacing::paced_quota(&deadlines, now, owed, self.horizon_ms());
+                self.paced_at_ms = Some(now);
+                self.unpaid_ms = owed.saturating_sub(q.paid_ms);
+                let quota = q.events;
                 // Re-synced here, where the queue is read anyway: admissions and commits only
                 // move the gauge by what they saw.
                 self.ctx

@@ -14,6 +14,10 @@ pub struct Sample {
     pub sent: Duration,
     /// When its commit was confirmed, from the run's start (None: failed or timed out).
     pub committed: Option<Duration>,
+    /// When the department saw it committed, from the run's start, as its answer says. With
+    /// thousands of requests held open (records that may wait a day), the answer can reach the
+    /// load generator well after the commit; flows per period are counted on this clock.
+    pub ledger_committed: Option<Duration>,
 }
 
 impl Sample {
@@ -81,6 +85,7 @@ pub fn visits(
 /// (the visits of one request share its send and commit times).
 pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Result<Vec<Sample>> {
     let start = Instant::now();
+    let start_unix_ms = unix_ms();
     let mut tasks = Vec::with_capacity(plan.len());
     for p in plan {
         let Some(dept) = target.departments.get(p.department) else {
@@ -100,12 +105,28 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                 "wait": true,
                 "timeout_ms": patience.as_millis() as u64,
             });
-            let ok = submit(&http, &url, &body, patience).await;
-            let sample = Sample {
-                sent,
-                committed: ok.then(|| start.elapsed()),
-            };
-            vec![sample; n]
+            match submit(&http, &url, &body, patience).await {
+                Some(at) if at.len() == n => {
+                    let committed = Some(start.elapsed());
+                    at.into_iter()
+                        .map(|at_ms| Sample {
+                            sent,
+                            committed,
+                            ledger_committed: at_ms
+                                .and_then(|ms| ms.checked_sub(start_unix_ms))
+                                .map(Duration::from_millis),
+                        })
+                        .collect()
+                }
+                _ => vec![
+                    Sample {
+                        sent,
+                        committed: None,
+                        ledger_committed: None,
+                    };
+                    n
+                ],
+            }
         }));
     }
     let mut samples = Vec::with_capacity(tasks.len());
@@ -115,32 +136,48 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
     Ok(samples)
 }
 
+/// Milliseconds since the Unix epoch, the clock the departments' answers use.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Posts visits and waits for the answer: for each visit, when the department saw it
+/// committed (None inside when the answer does not say); None when any visit was not
+/// committed.
 async fn submit(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     patience: Duration,
-) -> bool {
+) -> Option<Vec<Option<u64>>> {
     let answer = http
         .post(url)
         .timeout(patience + Duration::from_secs(10))
         .json(body)
         .send()
-        .await;
-    let Ok(answer) = answer.and_then(|r| r.error_for_status()) else {
-        return false;
-    };
-    let Ok(outcomes) = answer.json::<serde_json::Value>().await else {
-        return false;
-    };
+        .await
+        .ok()?
+        .error_for_status()
+        .ok()?;
+    let outcomes = answer.json::<serde_json::Value>().await.ok()?;
     // The answer is the list of outcomes (or an object holding it).
     let list = outcomes
         .as_array()
-        .or_else(|| outcomes.get("outcomes").and_then(|o| o.as_array()));
-    list.is_some_and(|l| {
-        !l.is_empty()
-            && l.iter()
-                .all(|o| o.get("status").and_then(|s| s.as_str()) == Some("committed"))
+        .or_else(|| outcomes.get("outcomes").and_then(|o| o.as_array()))?;
+    let committed = !list.is_empty()
+        && list
+            .iter()
+            .all(|o| o.get("status").and_then(|s| s.as_str()) == Some("committed"));
+    committed.then(|| {
+        list.iter()
+            .map(|o| {
+                o.get("committed_at_ms")
+                    .and_then(|v| v.as_u64())
+                    .filter(|ms| *ms > 0)
+            })
+            .collect()
     })
 }
 

@@ -163,7 +163,7 @@ async fn send_on_schedule(
         .filter_map(|s| {
             Some(Committed {
                 arrived_s: s.sent.as_secs_f64(),
-                committed_s: s.committed?.as_secs_f64(),
+                committed_s: s.ledger_committed.or(s.committed)?.as_secs_f64(),
             })
         })
         .collect();
