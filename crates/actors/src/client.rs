@@ -68,6 +68,10 @@ pub struct SubmitOutcome {
     pub block_hash: String,
     /// "committed" or "accepted".
     pub status: String,
+    /// When this node recorded the visit (ms since the Unix epoch): its upload deadline runs
+    /// from here.
+    #[serde(default)]
+    pub recorded_at_ms: u64,
     /// When this node saw the record committed (ms since the Unix epoch; 0 while only
     /// accepted): the ledger's time, not when the answer reached the caller.
     #[serde(default)]
@@ -377,7 +381,8 @@ impl Client {
         );
         let key = EventKey::new(&hospital, &department, sequence);
         let bytes = event.encode_to_vec();
-        let deadline_ms = medblock_core::pacing::deadline(now_ms(), r.upload_within_ms);
+        let now = now_ms();
+        let deadline_ms = medblock_core::pacing::deadline(now, r.upload_within_ms);
         Ok(Recorded {
             key,
             outcome: SubmitOutcome {
@@ -389,6 +394,7 @@ impl Client {
                 height: 0,
                 block_hash: String::new(),
                 status: "accepted".into(),
+                recorded_at_ms: now,
                 committed_at_ms: 0,
             },
             record_id,

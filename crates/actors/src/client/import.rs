@@ -108,6 +108,7 @@ impl Handler<Import> for Client {
                             height: 0,
                             block_hash: String::new(),
                             status: "already imported".into(),
+                            recorded_at_ms: 0,
                             committed_at_ms: 0,
                         },
                         record_id: v.record_id.clone(),

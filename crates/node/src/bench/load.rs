@@ -18,6 +18,10 @@ pub struct Sample {
     /// thousands of requests held open (records that may wait a day), the answer can reach the
     /// load generator well after the commit; flows per period are counted on this clock.
     pub ledger_committed: Option<Duration>,
+    /// When the department recorded it, from the run's start, as its answer says: the record's
+    /// arrival at the hospital, which a load generator holding thousands of requests open may
+    /// send later than planned.
+    pub ledger_recorded: Option<Duration>,
 }
 
 impl Sample {
@@ -108,13 +112,16 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
             match submit(&http, &url, &body, patience).await {
                 Some(at) if at.len() == n => {
                     let committed = Some(start.elapsed());
+                    let on_run_clock = |ms: Option<u64>| {
+                        ms.and_then(|ms| ms.checked_sub(start_unix_ms))
+                            .map(Duration::from_millis)
+                    };
                     at.into_iter()
-                        .map(|at_ms| Sample {
+                        .map(|(recorded_ms, committed_ms)| Sample {
                             sent,
                             committed,
-                            ledger_committed: at_ms
-                                .and_then(|ms| ms.checked_sub(start_unix_ms))
-                                .map(Duration::from_millis),
+                            ledger_committed: on_run_clock(committed_ms),
+                            ledger_recorded: on_run_clock(recorded_ms),
                         })
                         .collect()
                 }
@@ -123,6 +130,7 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                         sent,
                         committed: None,
                         ledger_committed: None,
+                        ledger_recorded: None,
                     };
                     n
                 ],
@@ -143,15 +151,15 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Posts visits and waits for the answer: for each visit, when the department saw it
-/// committed (None inside when the answer does not say); None when any visit was not
-/// committed.
+/// Posts visits and waits for the answer: for each visit, when the department recorded it and
+/// when it saw it committed (None inside when the answer does not say); None when any visit
+/// was not committed.
 async fn submit(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     patience: Duration,
-) -> Option<Vec<Option<u64>>> {
+) -> Option<Vec<(Option<u64>, Option<u64>)>> {
     let answer = http
         .post(url)
         .timeout(patience + Duration::from_secs(10))
@@ -173,9 +181,8 @@ async fn submit(
     committed.then(|| {
         list.iter()
             .map(|o| {
-                o.get("committed_at_ms")
-                    .and_then(|v| v.as_u64())
-                    .filter(|ms| *ms > 0)
+                let ms = |field: &str| o.get(field).and_then(|v| v.as_u64()).filter(|ms| *ms > 0);
+                (ms("recorded_at_ms"), ms("committed_at_ms"))
             })
             .collect()
     })

@@ -162,7 +162,7 @@ async fn send_on_schedule(
         .iter()
         .filter_map(|s| {
             Some(Committed {
-                arrived_s: s.sent.as_secs_f64(),
+                arrived_s: s.ledger_recorded.unwrap_or(s.sent).as_secs_f64(),
                 committed_s: s.ledger_committed.or(s.committed)?.as_secs_f64(),
             })
         })
