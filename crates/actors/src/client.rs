@@ -100,8 +100,9 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// Visits one flush of the intake records together at most: with one synced write to the EMR
 /// store and one to the outbox for all of them (group commit), a burst of visits costs a few
-/// fsyncs, not two per visit. Small enough that a flush (sealing and signing each visit) holds
-/// the node's thread for milliseconds, not a tenth of a second.
+/// fsyncs, not two per visit. Small enough that a burst's first uploads leave while the rest
+/// of it is still being sealed and signed; large enough to keep uploads in few requests (on an
+/// 8,000-visit burst, 64 per flush gave about 1,970 committed events/s, 256 about 2,140).
 const FLUSH_MAX: usize = 256;
 
 /// Visits an import records with one write at most (an import is one request; it yields to
@@ -620,9 +621,9 @@ impl Client {
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            // After a yield: the node's network task and its other actors share this thread,
-            // and back-to-back flushes would keep them from sending what was just recorded
-            // (a burst's first uploads left only once every visit of it was built).
+            // After a yield, so back-to-back flushes do not monopolise the client's arbiter:
+            // its mailbox (new visits join the next flush) and the uploads already in flight
+            // are served in between.
             ctx.spawn(
                 tokio::task::yield_now()
                     .into_actor(self)
