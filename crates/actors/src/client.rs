@@ -100,14 +100,8 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// Visits one flush of the intake records together at most: with one synced write to the EMR
 /// store and one to the outbox for all of them (group commit), a burst of visits costs a few
-/// fsyncs, not two per visit. Small enough that a burst's first uploads leave while the rest
-/// of it is still being sealed and signed; large enough to keep uploads in few requests (on an
-/// 8,000-visit burst, 64 per flush gave about 1,970 committed events/s, 256 about 2,140).
-const FLUSH_MAX: usize = 256;
-
-/// Visits an import records with one write at most (an import is one request; it yields to
-/// nothing in between, so its batches can be larger).
-pub(crate) const IMPORT_BATCH: usize = 512;
+/// fsyncs, not two per visit; an import records in batches of this size too.
+const FLUSH_MAX: usize = 512;
 
 /// Events one upload request carries at most, and its encoded size at most (well under the
 /// network's message limit).
@@ -117,6 +111,11 @@ const UPLOAD_BATCH_BYTES: usize = 1 << 20;
 /// Patient keys kept in memory, so a visit does not read the registry file; the cache is
 /// emptied when it reaches this size.
 const PATIENT_CACHE: usize = 16_384;
+
+/// Records the visits received since the last flush (see [`FLUSH_MAX`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushIntake;
 
 /// A visit waiting to be recorded, and who to tell.
 struct Intake {
@@ -621,14 +620,9 @@ impl Client {
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
         if !self.flush_scheduled {
             self.flush_scheduled = true;
-            // After a yield, so back-to-back flushes do not monopolise the client's arbiter:
-            // its mailbox (new visits join the next flush) and the uploads already in flight
-            // are served in between.
-            ctx.spawn(
-                tokio::task::yield_now()
-                    .into_actor(self)
-                    .map(|(), act, ctx| act.flush_intake(ctx)),
-            );
+            // A notification runs once the mailbox is drained: every visit already received
+            // joins this flush.
+            ctx.notify(FlushIntake);
         }
     }
 
@@ -814,6 +808,14 @@ impl Handler<Submit> for Client {
             }
             .into_actor(self),
         )
+    }
+}
+
+impl Handler<FlushIntake> for Client {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushIntake, ctx: &mut Self::Context) {
+        self.flush_intake(ctx);
     }
 }
 

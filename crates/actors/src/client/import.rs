@@ -4,7 +4,7 @@
 //! is stored. A visit whose record id the hospital database already holds was imported before
 //! and is skipped, so importing the same file twice records nothing twice.
 
-use super::{Client, IMPORT_BATCH, Outgoing, Record, Recorded, SubmitOutcome, check_summary_size};
+use super::{Client, FLUSH_MAX, Outgoing, Record, Recorded, SubmitOutcome, check_summary_size};
 use crate::error::ActorError;
 use actix::prelude::*;
 use medblock_storage::EmrStore as _;
@@ -121,7 +121,7 @@ impl Handler<Import> for Client {
             }
         }
         // Recorded in batches, each with one write to the EMR store and one to the outbox.
-        for chunk in fresh.chunks(IMPORT_BATCH) {
+        for chunk in fresh.chunks(FLUSH_MAX) {
             let records: Vec<Record<'_>> = chunk
                 .iter()
                 .map(|v| Record {
