@@ -240,23 +240,19 @@ impl Client {
     }
 
     /// The EMR of a visit: its own, or a FHIR Bundle of its summary when it brings none.
-    fn visit_emr(&self, visit: &Visit) -> Vec<u8> {
+    fn visit_emr(&self, visit: &mut Visit) -> Vec<u8> {
         let (hospital, department) = self.department();
-        visit
-            .emr
-            .clone()
-            .map(String::into_bytes)
-            .unwrap_or_else(|| {
-                medblock_fhir::visit_bundle(&medblock_fhir::VisitEmr {
-                    seed: rand::random(),
-                    hospital,
-                    department,
-                    patient: &visit.patient,
-                    diagnosis: &visit.diagnosis,
-                    examination_results: &visit.examination_results,
-                    treatment_plan: &visit.treatment_plan,
-                })
+        visit.emr.take().map(String::into_bytes).unwrap_or_else(|| {
+            medblock_fhir::visit_bundle(&medblock_fhir::VisitEmr {
+                seed: rand::random(),
+                hospital,
+                department,
+                patient: &visit.patient,
+                diagnosis: &visit.diagnosis,
+                examination_results: &visit.examination_results,
+                treatment_plan: &visit.treatment_plan,
             })
+        })
     }
 
     /// The signing key of `department` of this hospital: the node's own, or one of its extra
@@ -282,10 +278,19 @@ impl Client {
         records: &[Record<'_>],
     ) -> Result<Vec<Result<Recorded, ActorError>>, ActorError> {
         let mut next = HashMap::new();
-        let built: Vec<Result<Recorded, ActorError>> = records
-            .iter()
-            .map(|r| self.build_one(r, &mut next))
-            .collect();
+        // The encoded events go straight to the outbox write; the records keep their size.
+        let mut queued = Vec::with_capacity(records.len());
+        let mut built: Vec<Result<Recorded, ActorError>> = Vec::with_capacity(records.len());
+        for r in records {
+            built.push(self.build_one(r, &mut next).map(|(recorded, bytes)| {
+                queued.push(QueuedEvent {
+                    order_ms: recorded.deadline_ms,
+                    key: recorded.key,
+                    bytes,
+                });
+                recorded
+            }));
+        }
         let links: Vec<LinkedEmr<'_>> = records
             .iter()
             .zip(&built)
@@ -308,15 +313,6 @@ impl Client {
             self.outbox.set_counter(name, *last).map_err(unrecorded)?;
         }
         self.emr.put_linked_many(&links).map_err(unrecorded)?;
-        let queued: Vec<QueuedEvent> = built
-            .iter()
-            .filter_map(|b| b.as_ref().ok())
-            .map(|b| QueuedEvent {
-                order_ms: b.deadline_ms,
-                key: b.key,
-                bytes: b.bytes.clone(),
-            })
-            .collect();
         // The outbox is in deadline order, like the endorser's queue.
         self.outbox.insert_many(&queued).map_err(unrecorded)?;
         for b in built.iter().flatten() {
@@ -327,12 +323,13 @@ impl Client {
     }
 
     /// Seals and signs one record with the next sequence number of its department (`next`
-    /// holds the numbers this batch has taken so far); writes nothing.
+    /// holds the numbers this batch has taken so far); writes nothing. Returns the record and
+    /// its encoded event.
     fn build_one(
         &mut self,
         r: &Record<'_>,
         next: &mut HashMap<String, u64>,
-    ) -> Result<Recorded, ActorError> {
+    ) -> Result<(Recorded, Vec<u8>), ActorError> {
         let provider = self.provider(r.department)?.signing.clone();
         let patient = self.patient(r.patient)?;
         let hospital = self.department().0.to_owned();
@@ -383,7 +380,7 @@ impl Client {
         let bytes = event.encode_to_vec();
         let now = now_ms();
         let deadline_ms = medblock_core::pacing::deadline(now, r.upload_within_ms);
-        Ok(Recorded {
+        let recorded = Recorded {
             key,
             outcome: SubmitOutcome {
                 hospital,
@@ -399,9 +396,10 @@ impl Client {
             },
             record_id,
             event,
-            bytes,
+            event_bytes: bytes.len(),
             deadline_ms,
-        })
+        };
+        Ok((recorded, bytes))
     }
 
     /// The endorser to use: the elected one of our region, or, after it failed us, the next
@@ -554,14 +552,14 @@ impl Client {
         let mut visits = Vec::with_capacity(taken.len());
         let mut emrs = Vec::with_capacity(taken.len());
         let mut intakes = Vec::with_capacity(taken.len());
-        for i in taken {
+        for mut i in taken {
             match check_summary_size(
                 &i.visit.diagnosis,
                 &i.visit.examination_results,
                 &i.visit.treatment_plan,
             ) {
                 Ok(()) => {
-                    emrs.push(self.visit_emr(&i.visit));
+                    emrs.push(self.visit_emr(&mut i.visit));
                     visits.push(i.visit);
                     intakes.push((i.recorded, i.committed));
                 }
@@ -681,8 +679,8 @@ struct Recorded {
     /// The EMR's id in the hospital database.
     record_id: String,
     event: wire::Event,
-    /// The encoded event.
-    bytes: Vec<u8>,
+    /// Size of the encoded event (what goes on the ledger).
+    event_bytes: usize,
     deadline_ms: u64,
 }
 

@@ -186,16 +186,14 @@ impl Endorser {
     }
 
     fn sign_receipt(&self, body: wire::ReceiptBody) -> wire::Receipt {
-        let body = body.encode_to_vec();
-        wire::Receipt {
-            signature: self
-                .ctx
-                .identity
-                .signing
-                .sign(purpose::RECEIPT, &body)
-                .to_vec(),
-            body,
-        }
+        let (body, signature) = self.signed(purpose::RECEIPT, body.encode_to_vec());
+        wire::Receipt { body, signature }
+    }
+
+    /// `body` and this endorser's signature over it for `purpose`.
+    fn signed(&self, purpose: &str, body: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+        let signature = self.ctx.identity.signing.sign(purpose, &body).to_vec();
+        (body, signature)
     }
 
     fn committed_at(&self, key: &EventKey) -> Option<(u64, Hash32)> {
@@ -604,16 +602,11 @@ impl Handler<UploadBatchIn> for Endorser {
             }
         }
         let receipt = (!receipts.is_empty()).then(|| {
-            let body = wire::ReceiptBatchBody { receipts }.encode_to_vec();
-            wire::BatchReceipt {
-                signature: self
-                    .ctx
-                    .identity
-                    .signing
-                    .sign(purpose::RECEIPT_BATCH, &body)
-                    .to_vec(),
-                body,
-            }
+            let (body, signature) = self.signed(
+                purpose::RECEIPT_BATCH,
+                wire::ReceiptBatchBody { receipts }.encode_to_vec(),
+            );
+            wire::BatchReceipt { body, signature }
         });
         Ok(wire::BatchAnswer { receipt, refused })
     }

@@ -147,7 +147,7 @@ impl Handler<Import> for Client {
                         key,
                         outcome,
                         event,
-                        bytes,
+                        event_bytes,
                         deadline_ms,
                         ..
                     }) => {
@@ -160,7 +160,7 @@ impl Handler<Import> for Client {
                                 outcome,
                                 record_id: v.record_id.clone(),
                                 emr_bytes: v.emr.len() as u64,
-                                event_bytes: bytes.len() as u64,
+                                event_bytes: event_bytes as u64,
                             },
                         ));
                         outgoing.push(Outgoing {
