@@ -116,6 +116,9 @@ async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResp
     }
 }
 
+/// How long an idle client connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(120);
+
 /// Starts serving on an already bound listener (so the address is known before the node
 /// announces it). The returned server runs until stopped.
 pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
@@ -133,6 +136,10 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
             .route("/revocations", web::post().to(revocations))
     })
     .workers(1)
+    // An idle connection is kept open longer than a pooling client (reqwest's 90 s) keeps it:
+    // a server closing first races the client's next request on it, which then fails without
+    // reaching the node, and a submit cannot be blindly retried.
+    .keep_alive(KEEP_ALIVE)
     .disable_signals()
     .listen(listener)?
     .run())

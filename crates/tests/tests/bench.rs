@@ -104,7 +104,11 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         let day = &r["table5"][mode];
         let events = day["plan"]["events"].as_u64().expect("events");
         assert!(events > 0);
-        assert_eq!(day["lost"], 0, "{mode}: visits lost");
+        assert_eq!(
+            day["lost"], 0,
+            "{mode}: visits lost: {}",
+            day["lost_reasons"]
+        );
         let flow = u64s(&day["flow"]["per_period"], "per_period");
         assert_eq!(flow.len(), 12);
         assert_eq!(
@@ -120,7 +124,11 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
     // much longer than it was allowed to, and the day's flow never counts more than was sent.
     let steady = &r["table5"]["steady"];
     assert_eq!(steady["days"], 2);
-    assert_eq!(steady["lost"], 0, "steady state: visits lost");
+    assert_eq!(
+        steady["lost"], 0,
+        "steady state: visits lost: {}",
+        steady["lost_reasons"]
+    );
     let per_day = steady["plan"]["events"].as_u64().expect("events");
     let flow = u64s(&steady["flow"]["per_period"], "steady per_period");
     assert_eq!(flow.len(), 12);

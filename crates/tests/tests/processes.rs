@@ -195,6 +195,13 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
                     .is_some_and(|e| e.iter().all(|r| !r["endorser"].is_null()))
         })
     });
+    // A hospital system's pooled connection, idle for longer than a server's usual keep-alive
+    // (actix's default is 5 s), must still be open when its next request goes: a server that
+    // closes first makes that request fail without reaching the node.
+    let idle_client = {
+        let http = https[8].clone();
+        std::thread::spawn(move || idle_connection_still_answers(&http, Duration::from_secs(7)))
+    };
     // Each hospital submits a JSON file of visits through its department node.
     let submit = |http: &str, prefix: &str, count: usize| {
         let visits: Vec<serde_json::Value> = (0..count)
@@ -238,4 +245,39 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
             .all(|s| s["flagged"].as_array().is_some_and(|f| f.is_empty()))
     );
     let _ = Path::new(".");
+    if let Err(e) = idle_client.join().expect("idle client thread") {
+        panic!("an idle keep-alive connection was not served: {e}");
+    }
+}
+
+/// `GET /healthz` twice on one HTTP/1.1 connection, `idle` apart; both must be answered 200.
+fn idle_connection_still_answers(http: &str, idle: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(http).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {http}\r\n\r\n");
+    for round in 0..2 {
+        if round == 1 {
+            std::thread::sleep(idle);
+        }
+        conn.write_all(request.as_bytes())
+            .map_err(|e| format!("request {round}: {e}"))?;
+        // The answer is small: read its head and its `{"status":"ok"}` body.
+        let mut buf = [0u8; 1024];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"}") {
+            let n = conn
+                .read(&mut buf)
+                .map_err(|e| format!("answer {round}: {e}"))?;
+            if n == 0 {
+                return Err(format!("answer {round}: the node closed the connection"));
+            }
+            got.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        if !got.starts_with(b"HTTP/1.1 200") {
+            return Err(format!("answer {round}: {}", String::from_utf8_lossy(&got)));
+        }
+    }
+    Ok(())
 }

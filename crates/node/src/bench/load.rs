@@ -22,6 +22,46 @@ pub struct Sample {
     /// arrival at the hospital, which a load generator holding thousands of requests open may
     /// send later than planned.
     pub ledger_recorded: Option<Duration>,
+    /// Why it was not confirmed (None when committed).
+    pub failure: Option<Failure>,
+}
+
+/// Why a visit was not confirmed: a lost visit must say whether the network lost it or the
+/// request never got through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The department could not be reached, or the connection broke before an answer.
+    Unreachable,
+    /// No answer within the patience.
+    TimedOut,
+    /// The department answered with an error status (the HTTP code).
+    Refused(u16),
+    /// The answer was not a list of outcomes.
+    BadAnswer,
+    /// The answer says the visit was accepted but not (yet) committed.
+    NotCommitted,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Unreachable => write!(f, "unreachable"),
+            Failure::TimedOut => write!(f, "timed out"),
+            Failure::Refused(code) => write!(f, "refused ({code})"),
+            Failure::BadAnswer => write!(f, "bad answer"),
+            Failure::NotCommitted => write!(f, "not committed"),
+        }
+    }
+}
+
+/// Lost visits counted by why they were lost.
+pub fn failures(samples: &[Sample]) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in samples.iter().filter_map(|s| s.failure) {
+        *out.entry(f.to_string()).or_insert(0) += 1;
+    }
+    out
 }
 
 impl Sample {
@@ -110,7 +150,7 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                 "timeout_ms": patience.as_millis() as u64,
             });
             match submit(&http, &url, &body, patience).await {
-                Some(at) if at.len() == n => {
+                Ok(at) if at.len() == n => {
                     let committed = Some(start.elapsed());
                     let on_run_clock = |ms: Option<u64>| {
                         ms.and_then(|ms| ms.checked_sub(start_unix_ms))
@@ -122,18 +162,29 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                             committed,
                             ledger_committed: on_run_clock(committed_ms),
                             ledger_recorded: on_run_clock(recorded_ms),
+                            failure: None,
                         })
                         .collect()
                 }
-                _ => vec![
-                    Sample {
-                        sent,
-                        committed: None,
-                        ledger_committed: None,
-                        ledger_recorded: None,
+                outcome => {
+                    let failure = match outcome {
+                        Ok(_) => Failure::BadAnswer,
+                        Err((failure, detail)) => {
+                            tracing::warn!(%url, visits = n, %failure, detail, "visits not confirmed");
+                            failure
+                        }
                     };
-                    n
-                ],
+                    vec![
+                        Sample {
+                            sent,
+                            committed: None,
+                            ledger_committed: None,
+                            ledger_recorded: None,
+                            failure: Some(failure),
+                        };
+                        n
+                    ]
+                }
             }
         }));
     }
@@ -152,40 +203,69 @@ fn unix_ms() -> u64 {
 }
 
 /// Posts visits and waits for the answer: for each visit, when the department recorded it and
-/// when it saw it committed (None inside when the answer does not say); None when any visit
-/// was not committed.
+/// when it saw it committed (None inside when the answer does not say); why not, with the
+/// details, when any visit was not committed.
 async fn submit(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     patience: Duration,
-) -> Option<Vec<(Option<u64>, Option<u64>)>> {
+) -> std::result::Result<Vec<(Option<u64>, Option<u64>)>, (Failure, String)> {
+    let transport = |e: reqwest::Error| {
+        let failure = if e.is_timeout() {
+            Failure::TimedOut
+        } else {
+            Failure::Unreachable
+        };
+        // reqwest's message names the request; the cause is in the source chain.
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            detail.push_str(": ");
+            detail.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        (failure, detail)
+    };
     let answer = http
         .post(url)
         .timeout(patience + Duration::from_secs(10))
         .json(body)
         .send()
         .await
-        .ok()?
-        .error_for_status()
-        .ok()?;
-    let outcomes = answer.json::<serde_json::Value>().await.ok()?;
+        .map_err(transport)?;
+    let code = answer.status();
+    if !code.is_success() {
+        let text = answer.text().await.unwrap_or_default();
+        return Err((Failure::Refused(code.as_u16()), text));
+    }
+    let outcomes = answer
+        .json::<serde_json::Value>()
+        .await
+        .map_err(transport)?;
     // The answer is the list of outcomes (or an object holding it).
-    let list = outcomes
+    let Some(list) = outcomes
         .as_array()
-        .or_else(|| outcomes.get("outcomes").and_then(|o| o.as_array()))?;
-    let committed = !list.is_empty()
-        && list
-            .iter()
-            .all(|o| o.get("status").and_then(|s| s.as_str()) == Some("committed"));
-    committed.then(|| {
-        list.iter()
-            .map(|o| {
-                let ms = |field: &str| o.get(field).and_then(|v| v.as_u64()).filter(|ms| *ms > 0);
-                (ms("recorded_at_ms"), ms("committed_at_ms"))
-            })
-            .collect()
-    })
+        .or_else(|| outcomes.get("outcomes").and_then(|o| o.as_array()))
+    else {
+        return Err((Failure::BadAnswer, outcomes.to_string()));
+    };
+    if let Some(o) = list
+        .iter()
+        .find(|o| o.get("status").and_then(|s| s.as_str()) != Some("committed"))
+    {
+        return Err((Failure::NotCommitted, o.to_string()));
+    }
+    if list.is_empty() {
+        return Err((Failure::BadAnswer, "no outcomes".into()));
+    }
+    Ok(list
+        .iter()
+        .map(|o| {
+            let ms = |field: &str| o.get(field).and_then(|v| v.as_u64()).filter(|ms| *ms > 0);
+            (ms("recorded_at_ms"), ms("committed_at_ms"))
+        })
+        .collect())
 }
 
 /// `count` visits all at once.

@@ -67,6 +67,8 @@ pub struct DayRun {
     pub flow: Flow,
     /// Visits not confirmed within the patience.
     pub lost: usize,
+    /// The lost visits by why they were lost.
+    pub lost_reasons: std::collections::BTreeMap<String, usize>,
 }
 
 /// Runs one compressed day and counts the committed flow per period.
@@ -80,6 +82,7 @@ pub async fn day(target: &Target, curve: &DayCurve, first: u64, plan: DayPlan) -
         arrivals: curve.arrivals_per_period(plan.events),
         flow: flow::analyse(&committed, plan.period_s, periods),
         lost: samples.len() - committed.len(),
+        lost_reasons: load::failures(&samples),
     })
 }
 
@@ -99,6 +102,8 @@ pub struct SteadyRun {
     pub committed_in_day: u64,
     /// Visits not confirmed within the patience.
     pub lost: usize,
+    /// The lost visits by why they were lost.
+    pub lost_reasons: std::collections::BTreeMap<String, usize>,
 }
 
 /// Runs `days` compressed days back to back (the same curve each day) and counts the committed
@@ -130,6 +135,7 @@ pub async fn days(
         committed_in_day: flow.per_period.iter().sum(),
         flow,
         lost: samples.len() - committed.len(),
+        lost_reasons: load::failures(&samples),
     })
 }
 
