@@ -83,6 +83,8 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
         Counters::get(&c.consensus_send_failures),
     );
     Metrics::sync_counter(&m.client_retries, Counters::get(&c.client_retries));
+    Metrics::sync_counter(&m.record_writes, Counters::get(&c.record_writes));
+    Metrics::sync_counter(&m.records_written, Counters::get(&c.records_written));
     Metrics::sync_counter(
         &m.signature_verifications,
         medblock_core::keys::verifications(),

@@ -162,6 +162,8 @@ fn counters(c: &Counters) -> std::collections::BTreeMap<String, u64> {
         ("consensus_rejected", &c.consensus_rejected),
         ("consensus_send_failures", &c.consensus_send_failures),
         ("client_retries", &c.client_retries),
+        ("record_writes", &c.record_writes),
+        ("records_written", &c.records_written),
         ("peers_refused", &c.peers_refused),
     ]
     .into_iter()

@@ -33,6 +33,11 @@ pub struct Counters {
     pub consensus_send_failures: AtomicU64,
     /// Client retries to another endorser.
     pub client_retries: AtomicU64,
+    /// Group commits of a department: synced writes that recorded visits (several visits
+    /// each under load; see `client::GROUP_COMMIT_WINDOW`).
+    pub record_writes: AtomicU64,
+    /// Visits those writes recorded.
+    pub records_written: AtomicU64,
     /// Peers refused at the handshake (no valid certificate, revoked, wrong network).
     pub peers_refused: AtomicU64,
 }

@@ -109,6 +109,11 @@ pub struct Metrics {
     pub consensus_send_failures: IntCounter,
     /// Department uploads retried with another endorser.
     pub client_retries: IntCounter,
+    /// A department's synced writes that recorded visits: with `records_written`, how well
+    /// group commit batches them (fsyncs per visit).
+    pub record_writes: IntCounter,
+    /// Visits a department recorded.
+    pub records_written: IntCounter,
     /// Ed25519 signatures this node has verified: summed over nodes and divided by committed
     /// events, the protocol's verification cost per event (what `medblock bench` reports).
     pub signature_verifications: IntCounter,
@@ -244,6 +249,12 @@ impl Metrics {
                 "Consensus messages not delivered.",
             )?,
             client_retries: counter(&r, "client_retries_total", "Uploads retried elsewhere.")?,
+            record_writes: counter(
+                &r,
+                "record_writes_total",
+                "Synced writes that recorded visits (group commits).",
+            )?,
+            records_written: counter(&r, "records_written_total", "Visits recorded.")?,
             signature_verifications: counter(
                 &r,
                 "signature_verifications_total",

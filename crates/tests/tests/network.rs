@@ -417,6 +417,52 @@ fn many_visits_submitted_at_once_are_numbered_without_gaps_or_repeats_and_all_co
 }
 
 #[test]
+fn visits_sent_one_by_one_a_millisecond_apart_share_synced_writes() {
+    let mut c = Cluster::create(standard(), test_params());
+    c.start_all();
+    c.wait_ready(Duration::from_secs(30));
+    let dept = c.index("h1-cardiology");
+    let before = c.status(dept).counters;
+    let node = c.node(dept).node.clone();
+    // A hospital system sending each visit as it happens, one request per visit, 1 ms apart:
+    // each visit would be alone in the department's mailbox, and without a group-commit window
+    // would cost its own synced writes.
+    let started = std::time::Instant::now();
+    let outcomes = block_on(async move {
+        let mut tasks = Vec::new();
+        for v in visits("trickle", 100, 10) {
+            let node = node.clone();
+            tasks.push(tokio::spawn(async move {
+                node.submit(vec![v], false, Duration::from_secs(60)).await
+            }));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("submitter").expect("recorded"));
+        }
+        all
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(outcomes.len(), 100);
+    let sequences: BTreeSet<u64> = outcomes.iter().map(|o| o.sequence).collect();
+    assert_eq!(sequences.len(), 100, "a sequence number was given twice");
+    let after = c.status(dept).counters;
+    let written = after["records_written"] - before["records_written"];
+    let writes = after["record_writes"] - before["record_writes"];
+    assert_eq!(written, 100, "every visit recorded once");
+    // Each write covers at least one window of arrivals (a loaded machine that spaces the
+    // visits further apart stretches the run, and the bound with it).
+    let window = medblock_actors::client::GROUP_COMMIT_WINDOW;
+    let bound = elapsed.as_millis() / window.as_millis().max(1) + 2;
+    assert!(
+        u128::from(writes) <= bound,
+        "{writes} synced writes for 100 visits sent 1 ms apart over {elapsed:?}: no group commit"
+    );
+    wait_same_ledger(&c, 1, Duration::from_secs(30));
+}
+
+#[test]
 fn an_upload_batch_is_judged_event_by_event_under_one_signed_receipt() {
     use medblock_core::event::{NewEvent, build_event};
     use medblock_core::keys::{Identity, PublicKey, Signature, purpose};

@@ -110,6 +110,7 @@ impl Handler<Import> for Client {
                             status: "already imported".into(),
                             recorded_at_ms: 0,
                             committed_at_ms: 0,
+                            ordered_at_ms: 0,
                         },
                         record_id: v.record_id.clone(),
                         emr_bytes: v.emr.len() as u64,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 /// One submitted visit and what became of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
+    /// The department it went to (index in the target's departments).
+    pub department: usize,
     /// When it was sent, from the run's start.
     pub sent: Duration,
     /// When its commit was confirmed, from the run's start (None: failed or timed out).
@@ -22,6 +24,9 @@ pub struct Sample {
     /// arrival at the hospital, which a load generator holding thousands of requests open may
     /// send later than planned.
     pub ledger_recorded: Option<Duration>,
+    /// When the ledger ordered it (its block's orderer timestamp), from the run's start: the
+    /// same on every node, however late the department saw the block.
+    pub ledger_ordered: Option<Duration>,
     /// Why it was not confirmed (None when committed).
     pub failure: Option<Failure>,
 }
@@ -141,6 +146,7 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
         }
         let http = target.http().clone();
         let url = format!("{}/submit", dept.url);
+        let department = p.department;
         tasks.push(tokio::spawn(async move {
             let sent = start.elapsed();
             let n = p.visits.len();
@@ -157,11 +163,13 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                             .map(Duration::from_millis)
                     };
                     at.into_iter()
-                        .map(|(recorded_ms, committed_ms)| Sample {
+                        .map(|t| Sample {
+                            department,
                             sent,
                             committed,
-                            ledger_committed: on_run_clock(committed_ms),
-                            ledger_recorded: on_run_clock(recorded_ms),
+                            ledger_committed: on_run_clock(t.committed_ms),
+                            ledger_recorded: on_run_clock(t.recorded_ms),
+                            ledger_ordered: on_run_clock(t.ordered_ms),
                             failure: None,
                         })
                         .collect()
@@ -176,10 +184,12 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                     };
                     vec![
                         Sample {
+                            department,
                             sent,
                             committed: None,
                             ledger_committed: None,
                             ledger_recorded: None,
+                            ledger_ordered: None,
                             failure: Some(failure),
                         };
                         n
@@ -202,15 +212,22 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Posts visits and waits for the answer: for each visit, when the department recorded it and
-/// when it saw it committed (None inside when the answer does not say); why not, with the
-/// details, when any visit was not committed.
+/// The times an answer gives for one visit (None when it does not say).
+struct Times {
+    recorded_ms: Option<u64>,
+    committed_ms: Option<u64>,
+    ordered_ms: Option<u64>,
+}
+
+/// Posts visits and waits for the answer: for each visit, when the department recorded it,
+/// when it saw it committed and when the ledger ordered it; why not, with the details, when
+/// any visit was not committed.
 async fn submit(
     http: &reqwest::Client,
     url: &str,
     body: &serde_json::Value,
     patience: Duration,
-) -> std::result::Result<Vec<(Option<u64>, Option<u64>)>, (Failure, String)> {
+) -> std::result::Result<Vec<Times>, (Failure, String)> {
     let transport = |e: reqwest::Error| {
         let failure = if e.is_timeout() {
             Failure::TimedOut
@@ -263,7 +280,11 @@ async fn submit(
         .iter()
         .map(|o| {
             let ms = |field: &str| o.get(field).and_then(|v| v.as_u64()).filter(|ms| *ms > 0);
-            (ms("recorded_at_ms"), ms("committed_at_ms"))
+            Times {
+                recorded_ms: ms("recorded_at_ms"),
+                committed_ms: ms("committed_at_ms"),
+                ordered_ms: ms("ordered_at_ms"),
+            }
         })
         .collect())
 }

@@ -243,6 +243,7 @@ pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
         })
         .collect();
     files.push(dir.write_csv("table5-steady.csv", &steady)?);
+    files.push(dir.write_csv("table5-steady-events.csv", &t5.steady.events)?);
     files.push(plots::table5(
         &dir.path,
         &curve,

@@ -104,6 +104,26 @@ pub struct SteadyRun {
     pub lost: usize,
     /// The lost visits by why they were lost.
     pub lost_reasons: std::collections::BTreeMap<String, usize>,
+    /// Every visit of the run (`table5-steady-events.csv`), to find the late ones.
+    #[serde(skip)]
+    pub events: Vec<SteadyEvent>,
+}
+
+/// One visit of the steady-state run, seconds from the run's start (empty when unknown).
+#[derive(Debug, Clone, Serialize)]
+pub struct SteadyEvent {
+    /// The department it was submitted through (index in the testnet's departments).
+    pub department: usize,
+    /// Sent by the load generator.
+    pub sent_s: f64,
+    /// Recorded by the department.
+    pub recorded_s: Option<f64>,
+    /// Ordered by the ledger (its block's orderer timestamp).
+    pub ordered_s: Option<f64>,
+    /// Seen committed by the department.
+    pub committed_s: Option<f64>,
+    /// The answer reached the load generator.
+    pub answered_s: Option<f64>,
 }
 
 /// Runs `days` compressed days back to back (the same curve each day) and counts the committed
@@ -126,6 +146,18 @@ pub async fn days(
         })
         .collect();
     let (samples, committed) = send_on_schedule(target, first, &offsets, &plan).await?;
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    let events = samples
+        .iter()
+        .map(|s| SteadyEvent {
+            department: s.department,
+            sent_s: s.sent.as_secs_f64(),
+            recorded_s: secs(s.ledger_recorded),
+            ordered_s: secs(s.ledger_ordered),
+            committed_s: secs(s.ledger_committed),
+            answered_s: secs(s.committed),
+        })
+        .collect();
     let start_s = day.as_secs_f64() * days.saturating_sub(1) as f64;
     let flow = flow::analyse_day_of_run(&committed, plan.period_s, periods, start_s);
     Ok(SteadyRun {
@@ -136,6 +168,7 @@ pub async fn days(
         flow,
         lost: samples.len() - committed.len(),
         lost_reasons: load::failures(&samples),
+        events,
     })
 }
 
