@@ -76,6 +76,7 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         "table5_max_delay_periods",
         "table5_steady_peak_mean",
         "table5_steady_max_delay_periods",
+        "table5_steady_max_overdue_periods",
     ] {
         assert!(num(&r, f).is_finite() && num(&r, f) >= 0.0, "{f}: {}", r[f]);
     }

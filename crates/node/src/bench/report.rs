@@ -122,6 +122,9 @@ pub struct BenchReport {
     pub table5_steady_peak_mean: f64,
     /// Table 5, steady state: the longest any record waited, in periods.
     pub table5_steady_max_delay_periods: f64,
+    /// Table 5, steady state: the longest any record waited beyond the wait it was allowed,
+    /// in periods (0 when every record met its deadline).
+    pub table5_steady_max_overdue_periods: f64,
     /// The burst.
     pub burst: BurstFigures,
     /// The open-loop runs.
@@ -178,6 +181,7 @@ impl BenchReport {
             table5_max_delay_periods: p.table5.turn.flow.max_delay_periods,
             table5_steady_peak_mean: p.table5.steady.flow.peak_over_mean,
             table5_steady_max_delay_periods: p.table5.steady.flow.max_delay_periods,
+            table5_steady_max_overdue_periods: p.table5.steady.max_overdue_periods(),
             burst: p.burst,
             rates: p.rates,
             table4: p.table4,
@@ -370,7 +374,7 @@ pub fn print(r: &BenchReport) {
     println!(
         "steady state ({} days, records wait up to {} ms = {:.1} periods): last day's flow {:?}, \
          peak/mean {:.2}, {} of {} arrivals committed within the day ({} after it), longest \
-         delay {:.2} periods",
+         delay {:.2} periods ({:.2} beyond the allowed wait), {} lost {:?}",
         st.days,
         st.plan.upload_within_ms,
         st.plan.upload_within_ms as f64 / (st.plan.period_s * 1000.0),
@@ -379,7 +383,10 @@ pub fn print(r: &BenchReport) {
         st.committed_in_day,
         st.arrivals.iter().sum::<u64>(),
         st.flow.after_day,
-        r.table5_steady_max_delay_periods
+        r.table5_steady_max_delay_periods,
+        r.table5_steady_max_overdue_periods,
+        st.lost,
+        st.lost_reasons
     );
     if !r.records.is_empty() {
         println!("records of one patient (50 records), median ms:");
