@@ -103,6 +103,9 @@ pub struct Endorser {
     /// When our previous turn began: the rotation pacing spreads the backlog over.
     last_turn_at_ms: Option<u64>,
     rotation_ms: u64,
+    /// The typical rotation (see [`pacing::typical_rotation_ms`]), excluding the one just
+    /// measured until the turn's quota is set.
+    typical_rotation_ms: u64,
     /// When pacing last settled what it was owed, and the time it was owed for but no whole
     /// event paid yet (see [`pacing::Quota`]).
     paced_at_ms: Option<u64>,
@@ -134,6 +137,7 @@ impl Endorser {
             quota_left: 0,
             last_turn_at_ms: None,
             rotation_ms: 0,
+            typical_rotation_ms: 0,
             paced_at_ms: None,
             unpaid_ms: 0,
             in_flight: HashMap::new(),
@@ -456,14 +460,24 @@ impl Endorser {
         self.last_turn_at_ms = Some(now);
         self.turn = Some(turn);
         self.blocks_this_turn = 0;
+        if self.typical_rotation_ms == 0 {
+            self.typical_rotation_ms = self.rotation_ms;
+        }
+        // The quota is set against the rotations before this one: a stall just measured is
+        // not repaid at once (see `pacing::owed_ms`).
         self.quota_left = self.due_now(now);
+        self.typical_rotation_ms =
+            pacing::typical_rotation_ms(self.typical_rotation_ms, self.rotation_ms);
     }
 
-    /// How long our next turn may take to come: the last rotation, and at least one block
+    /// How long our next turn may take to come: the typical rotation, and at least one block
     /// interval (a busy turn of another region can take that long), so deferred records are
-    /// not left past their deadline.
+    /// not left past their deadline. One long rotation (a stall) does not widen it at once:
+    /// that made every record due within the stall's length urgent in the next turn, a spike
+    /// in the committed flow right after the dip.
     fn horizon_ms(&self) -> u64 {
-        self.rotation_ms.max(self.block_interval.as_millis() as u64)
+        self.typical_rotation_ms
+            .max(self.block_interval.as_millis() as u64)
     }
 
     /// What pacing asks this turn to pack, from the queue's deadlines (events in flight are
@@ -477,7 +491,7 @@ impl Endorser {
                 let since = self
                     .paced_at_ms
                     .map_or(self.rotation_ms, |at| now.saturating_sub(at));
-                let owed = self.unpaid_ms.saturating_add(since);
+                let owed = pacing::owed_ms(self.unpaid_ms, since, self.typical_rotation_ms);
                 let q = pacing::paced_quota(&deadlines, now, owed, self.horizon_ms());
                 self.paced_at_ms = Some(now);
                 self.unpaid_ms = owed.saturating_sub(q.paid_ms);

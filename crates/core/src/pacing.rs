@@ -35,6 +35,32 @@ pub struct Quota {
     pub paid_ms: u64,
 }
 
+/// Typical rotations of pace one turn pays for at most (see [`owed_ms`]).
+pub const MAX_OWED_ROTATIONS: u64 = 2;
+
+/// The time one turn owes the pace for: what earlier turns left unpaid plus the time since
+/// pacing last settled, at most [`MAX_OWED_ROTATIONS`] typical rotations. After a stall (a slow PBFT
+/// round, a view change, a busy machine) repaying the whole stall in one turn spikes the
+/// committed flow right after a dip; capped, the stall's share stays in the queue and the pace,
+/// recomputed from the queue every turn, rises a little for every later turn instead. Deadlines
+/// do not depend on the cap: events due within the horizon always go.
+pub fn owed_ms(unpaid_ms: u64, since_ms: u64, typical_rotation_ms: u64) -> u64 {
+    unpaid_ms.saturating_add(since_ms).min(
+        typical_rotation_ms
+            .saturating_mul(MAX_OWED_ROTATIONS)
+            .max(1),
+    )
+}
+
+/// The typical rotation after one more measured: an exponential average (weight 1/4), so one
+/// long rotation (a stall) neither stretches the horizon nor lets a turn repay the stall at once.
+pub fn typical_rotation_ms(typical_ms: u64, measured_ms: u64) -> u64 {
+    if typical_ms == 0 {
+        return measured_ms;
+    }
+    (typical_ms.saturating_mul(3).saturating_add(measured_ms)) / 4
+}
+
 /// Events the primary should pack this turn (see [`paced_quota`]).
 pub fn turn_quota(deadlines_ms: &[u64], now_ms: u64, since_last_ms: u64, horizon_ms: u64) -> usize {
     paced_quota(deadlines_ms, now_ms, since_last_ms, horizon_ms).events
@@ -149,6 +175,48 @@ mod tests {
                 paid_ms: 0
             }
         );
+    }
+
+    #[test]
+    fn a_stall_is_not_repaid_in_one_turn_and_the_deadlines_still_hold() {
+        // 1000 events due in 100 s; a turn every 100 ms, except for a 2 s stall at 10 s.
+        let run = |cap: bool| {
+            let mut queue = vec![100_000u64; 1_000];
+            let (mut unpaid, mut last, mut now) = (0u64, 0u64, 100u64);
+            let mut largest_after_stall = 0;
+            while now <= 100_000 && !queue.is_empty() {
+                if !(10_000..12_000).contains(&now) {
+                    let since = now - last;
+                    let owed = if cap {
+                        owed_ms(unpaid, since, 100)
+                    } else {
+                        unpaid + since
+                    };
+                    let q = paced_quota(&queue, now, owed, 100);
+                    unpaid = owed - q.paid_ms;
+                    last = now;
+                    if now >= 12_000 {
+                        largest_after_stall = largest_after_stall.max(q.events);
+                    }
+                    queue.drain(..q.events);
+                }
+                now += 100;
+            }
+            (largest_after_stall, queue.len())
+        };
+        let (capped, left) = run(true);
+        assert_eq!(left, 0, "every event committed by its deadline");
+        // The pace is about one event per turn: after the stall, a turn packs at most a few.
+        assert!(capped <= 3, "a turn after the stall packed {capped}");
+        // Repaying the stall at once packs the 2 s of pace in one turn.
+        let (uncapped, _) = run(false);
+        assert!(uncapped >= 15, "uncapped: {uncapped}");
+        assert_eq!(owed_ms(50, 5_000, 100), 200);
+        assert_eq!(owed_ms(10, 90, 100), 100);
+        // One 2 s rotation among 100 ms ones moves the typical rotation by a quarter of it.
+        assert_eq!(typical_rotation_ms(100, 2_100), 600);
+        assert_eq!(typical_rotation_ms(600, 100), 475);
+        assert_eq!(typical_rotation_ms(0, 300), 300);
     }
 
     #[test]
