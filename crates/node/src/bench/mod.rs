@@ -44,7 +44,8 @@ pub struct BenchArgs {
     /// Where results folders go (default: DIR/results).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Events of the saturating burst (default 4000, quick 1000).
+    /// Events of the saturating burst (default 8000, quick 1000): about four seconds at
+    /// saturation, so the first turn's ramp and the last block's tail do not weigh on the rate.
     #[arg(long)]
     pub burst: Option<usize>,
     /// Offered loads for the open-loop runs, events/s, comma-separated (default: 25, 50 and
@@ -81,7 +82,7 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     fn burst(&self) -> usize {
-        self.burst.unwrap_or(if self.quick { 1000 } else { 4000 })
+        self.burst.unwrap_or(if self.quick { 1000 } else { 8000 })
     }
     fn seconds(&self) -> f64 {
         self.seconds.unwrap_or(if self.quick { 6.0 } else { 20.0 })
