@@ -164,8 +164,9 @@ pub struct Client {
     /// Visits received and not yet recorded.
     intake: std::collections::VecDeque<Intake>,
     flush_scheduled: bool,
-    /// The scheduled flush waits out [`GROUP_COMMIT_WINDOW`].
-    flush_scheduled_later: bool,
+    /// The scheduled flush waiting out [`GROUP_COMMIT_WINDOW`], to cancel when a backlog is
+    /// written at once.
+    flush_timer: Option<actix::SpawnHandle>,
     /// Patients' keys read from the registry (see [`PATIENT_CACHE`]).
     patients: HashMap<String, Identity>,
 }
@@ -190,7 +191,7 @@ impl Client {
             commit_timeout_ms: 2 * turn_timeout + 5_000,
             intake: Default::default(),
             flush_scheduled: false,
-            flush_scheduled_later: false,
+            flush_timer: None,
             patients: HashMap::new(),
         }
     }
@@ -563,7 +564,7 @@ impl Client {
     /// Records what arrived since the last flush, at most [`FLUSH_MAX`] visits, and sends it.
     fn flush_intake(&mut self, ctx: &mut Context<Self>) {
         self.flush_scheduled = false;
-        self.flush_scheduled_later = false;
+        self.flush_timer = None;
         let n = self.intake.len().min(FLUSH_MAX);
         let taken: Vec<Intake> = self.intake.drain(..n).collect();
         if !self.intake.is_empty() {
@@ -639,8 +640,11 @@ impl Client {
     }
 
     fn schedule_flush(&mut self, ctx: &mut Context<Self>) {
-        if self.intake.len() >= GROUP_COMMIT_NOW && self.flush_scheduled_later {
-            // A backlog built up while the window runs: write it now.
+        if self.intake.len() >= GROUP_COMMIT_NOW
+            && let Some(timer) = self.flush_timer.take()
+        {
+            // A backlog built up while the window runs: write it now instead.
+            ctx.cancel_future(timer);
             self.flush_scheduled = false;
         }
         if !self.flush_scheduled {
@@ -648,11 +652,9 @@ impl Client {
             if self.intake.len() >= GROUP_COMMIT_NOW {
                 // A notification runs once the mailbox is drained: every visit already
                 // received joins this flush.
-                self.flush_scheduled_later = false;
                 ctx.notify(FlushIntake);
             } else {
-                self.flush_scheduled_later = true;
-                ctx.notify_later(FlushIntake, GROUP_COMMIT_WINDOW);
+                self.flush_timer = Some(ctx.notify_later(FlushIntake, GROUP_COMMIT_WINDOW));
             }
         }
     }
