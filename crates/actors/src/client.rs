@@ -333,10 +333,7 @@ impl Client {
         // The outbox is in deadline order, like the endorser's queue.
         self.outbox.insert_many(&queued).map_err(unrecorded)?;
         Counters::inc(&self.ctx.counters.record_writes);
-        self.ctx
-            .counters
-            .records_written
-            .fetch_add(links.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Counters::add(&self.ctx.counters.records_written, links.len() as u64);
         for b in built.iter().flatten() {
             self.ctx.metrics.upload_sent(b.key.0.0);
             self.meta.insert(b.key, b.outcome.clone());

@@ -39,11 +39,11 @@ pub struct Quota {
 pub const MAX_OWED_ROTATIONS: u64 = 2;
 
 /// The time one turn owes the pace for: what earlier turns left unpaid plus the time since
-/// pacing last settled, at most [`MAX_OWED_ROTATIONS`] typical rotations. After a stall (a slow PBFT
-/// round, a view change, a busy machine) repaying the whole stall in one turn spikes the
-/// committed flow right after a dip; capped, the stall's share stays in the queue and the pace,
-/// recomputed from the queue every turn, rises a little for every later turn instead. Deadlines
-/// do not depend on the cap: events due within the horizon always go.
+/// pacing last settled, at most [`MAX_OWED_ROTATIONS`] typical rotations. After a stall (a slow
+/// PBFT round, a view change, a busy machine) repaying the whole stall in one turn spikes the
+/// committed flow right after a dip; capped, the stall's share stays in the queue and the
+/// pace, recomputed from the queue every turn, rises a little for every later turn instead.
+/// Deadlines do not depend on the cap: events due within the horizon always go.
 pub fn owed_ms(unpaid_ms: u64, since_ms: u64, typical_rotation_ms: u64) -> u64 {
     unpaid_ms.saturating_add(since_ms).min(
         typical_rotation_ms

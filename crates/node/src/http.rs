@@ -119,6 +119,10 @@ async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResp
 /// How long an idle client connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(120);
 
+/// How long this crate's own HTTP clients (bench, import) keep an idle pooled connection: well
+/// under [`KEEP_ALIVE`], so a request never goes out on a connection the node is closing.
+pub const CLIENT_IDLE: Duration = Duration::from_secs(30);
+
 /// Starts serving on an already bound listener (so the address is known before the node
 /// announces it). The returned server runs until stopped.
 pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {

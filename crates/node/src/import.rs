@@ -288,9 +288,8 @@ pub async fn run(args: ImportArgs) -> Result<(Vec<BundleResult>, ImportSummary)>
     let files = bundle_files(&args.paths)?;
     let started = Instant::now();
     let bar = progress(args.quiet || args.json, files.len());
-    // Idle connections are dropped before the node closes them (see `http::KEEP_ALIVE`).
     let http = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_idle_timeout(crate::http::CLIENT_IDLE)
         .build()?;
     let args = Arc::new(args);
     let mut set = tokio::task::JoinSet::new();

@@ -33,8 +33,7 @@ pub struct Sample {
 
 /// Why a visit was not confirmed: a lost visit must say whether the network lost it or the
 /// request never got through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The department could not be reached, or the connection broke before an answer.
     Unreachable,
@@ -175,13 +174,14 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                         .collect()
                 }
                 outcome => {
-                    let failure = match outcome {
-                        Ok(_) => Failure::BadAnswer,
-                        Err((failure, detail)) => {
-                            tracing::warn!(%url, visits = n, %failure, detail, "visits not confirmed");
-                            failure
-                        }
+                    let (failure, detail) = match outcome {
+                        Ok(at) => (
+                            Failure::BadAnswer,
+                            format!("{} outcomes for {n} visits", at.len()),
+                        ),
+                        Err(e) => e,
                     };
+                    tracing::warn!(%url, visits = n, %failure, detail, "visits not confirmed");
                     vec![
                         Sample {
                             department,

@@ -73,9 +73,7 @@ impl Target {
             .count();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
-            // Idle connections are dropped well before the node closes them (see
-            // `http::KEEP_ALIVE`), so a visit is never sent on a connection being closed.
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(crate::http::CLIENT_IDLE)
             .build()
             .context("HTTP client")?;
         Ok(Self {
