@@ -40,6 +40,8 @@ pub struct BlockCommitted {
     pub event_keys: Vec<EventKey>,
     /// The endorser that packed it.
     pub endorser: PublicKey,
+    /// Whether it ends its primary's turn (its header's flag).
+    pub last_of_turn: bool,
 }
 
 /// A decided value, from the local orderer or from gossip.
@@ -57,8 +59,11 @@ pub struct Decided {
 pub enum CommitOutcome {
     /// Appended at this height (and possibly buffered successors after it).
     Committed(u64),
-    /// Already on the ledger.
+    /// Already on the ledger (checked).
     AlreadyHave,
+    /// Names, in its certificate, a block id this ledger already holds at that height: a
+    /// copy of a block we have, dropped unchecked (and not forwarded).
+    Duplicate,
     /// For a later height: kept until the gap is filled by catch-up.
     Buffered,
     /// Not a block (nothing to append).
@@ -165,6 +170,19 @@ impl Committer {
     }
 
     /// Verifies and appends one decided value whose height is the next one.
+    /// Whether `value`'s certificate names the block this ledger holds at `height`. The claim
+    /// is unverified, which is enough to skip a copy: the block stored there was verified.
+    fn have_claimed_block(&self, value: &wire::DecidedValue, height: u64) -> bool {
+        let Some(claimed) = value
+            .certificate
+            .as_ref()
+            .and_then(|c| Hash32::from_slice(&c.block_id))
+        else {
+            return false;
+        };
+        matches!(self.ledger.block_id_at(height), Ok(Some(id)) if id == claimed)
+    }
+
     fn apply(&mut self, value: &wire::DecidedValue) -> Result<CommitOutcome, DecidedError> {
         let Some(decided) = verify_decided(
             value,
@@ -217,6 +235,7 @@ impl Committer {
             tip: new_tip,
             event_keys: block.event_keys().collect(),
             endorser,
+            last_of_turn: block.header.last_of_turn,
         };
         tracing::info!(height, block = %block.id, events = block.events.len(), "block committed");
         for s in &self.subscribers {
@@ -409,6 +428,13 @@ impl Handler<Decided> for Committer {
             .map(|c| c.height)
             .unwrap_or(0);
         let tip = self.ledger.tip().height;
+        if height <= tip && self.have_claimed_block(&msg.value, height) {
+            // Another replica's copy of a block we hold (each committee replica publishes its
+            // own certificate, so up to a committee's worth of copies arrive): nothing to
+            // verify. Parsing it first cost every node a full parse and hash of every copy.
+            Counters::inc(&self.ctx.counters.decided_copies_skipped);
+            return Ok(CommitOutcome::Duplicate);
+        }
         if height > tip + 1 {
             // Check the certificate before keeping it, so junk cannot fill the buffer.
             verify_decided(

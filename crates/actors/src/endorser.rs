@@ -41,6 +41,14 @@ const MIN_ROTATION_MS: u64 = 10;
 /// interval, so idle endorsers do not spin through turns.
 const IDLE_AFTER_MS: u64 = 2_000;
 
+/// A block proposed and not yet committed.
+#[derive(Debug)]
+struct InFlight {
+    keys: Vec<EventKey>,
+    payload: Vec<u8>,
+    last_of_turn: bool,
+}
+
 /// An upload from a client.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<wire::Receipt, wire::ErrorReply>")]
@@ -110,7 +118,10 @@ pub struct Endorser {
     /// event paid yet (see [`pacing::Quota`]).
     paced_at_ms: Option<u64>,
     unpaid_ms: u64,
-    in_flight: HashMap<u64, (Vec<EventKey>, Vec<u8>)>,
+    in_flight: HashMap<u64, InFlight>,
+    /// The turn's last block is proposed (flagged `last_of_turn`): the turn ends when it is
+    /// decided, and nothing more is packed in it.
+    turn_closed: bool,
     waiting: Option<(u64, u64, Hash32)>,
     /// The turn held open with nothing due (turn, height, previous): an upload resumes it.
     held: Option<(u64, u64, Hash32)>,
@@ -141,6 +152,7 @@ impl Endorser {
             paced_at_ms: None,
             unpaid_ms: 0,
             in_flight: HashMap::new(),
+            turn_closed: false,
             waiting: None,
             held: None,
             policy: wire::AccessPolicy {
@@ -328,7 +340,7 @@ impl Endorser {
     fn in_flight_keys(&self) -> HashSet<EventKey> {
         self.in_flight
             .values()
-            .flat_map(|(k, _)| k.iter().copied())
+            .flat_map(|f| f.keys.iter().copied())
             .collect()
     }
 
@@ -337,14 +349,19 @@ impl Endorser {
         if self.turn != Some(turn) {
             return;
         }
-        if let Some((_, payload)) = self.in_flight.get(&height) {
+        if let Some(f) = self.in_flight.get(&height) {
             // Asked again (a PBFT view change): the same block.
             if let Some(o) = &self.orderer {
                 o.do_send(Propose {
                     height,
-                    payload: payload.clone(),
+                    payload: f.payload.clone(),
+                    last_of_turn: f.last_of_turn,
                 });
             }
+            return;
+        }
+        if self.turn_closed {
+            // The turn's last block is out; consensus ends the turn when it is decided.
             return;
         }
         let tip = self.ledger.tip();
@@ -379,6 +396,8 @@ impl Endorser {
                 Vec::new()
             }
         };
+        // Fewer than asked for: the queue holds nothing more to pack right now.
+        let drained = queued.len() < limit;
         // Drop anything committed meanwhile (a retry that reached two endorsers).
         let mut committed = Vec::new();
         let mut events: Vec<ParsedEvent> = Vec::new();
@@ -420,6 +439,15 @@ impl Endorser {
             return;
         }
         let keys: Vec<EventKey> = events.iter().map(ParsedEvent::key).collect();
+        self.blocks_this_turn += 1;
+        self.quota_left = self.quota_left.saturating_sub(keys.len());
+        // The turn ends with this block when nothing more would be packed in it: its quota is
+        // spent, the queue is drained, or its block budget is used. Ending it with the block
+        // saves the separate turn-end round (a whole PBFT round per turn, most of a turn
+        // under steady load, where turns carry one block). Uploads that arrive meanwhile go
+        // with our next turn, as they would have after a separate end.
+        let last_of_turn =
+            self.quota_left == 0 || drained || self.blocks_this_turn >= BLOCKS_PER_TURN;
         let mut block = pack_block(
             &PackRequest {
                 tip: ChainTip { ..tip },
@@ -427,18 +455,37 @@ impl Endorser {
                 region: self.ctx.region(),
                 policy: self.policy.clone(),
                 packed_at_ms: now_ms(),
+                last_of_turn,
             },
             events,
         );
         // The primary stamps the ordering time; the committee checks it against the chain.
         block.orderer_timestamp_ms = now_ms().max(tip.timestamp_ms);
         let payload = block.encode_to_vec();
-        tracing::info!(turn, height, events = keys.len(), "proposing block");
-        self.blocks_this_turn += 1;
-        self.quota_left = self.quota_left.saturating_sub(keys.len());
-        self.in_flight.insert(height, (keys, payload.clone()));
+        tracing::info!(
+            turn,
+            height,
+            events = keys.len(),
+            last_of_turn,
+            "proposing block"
+        );
+        if last_of_turn {
+            self.turn_closed = true;
+        }
+        self.in_flight.insert(
+            height,
+            InFlight {
+                keys,
+                payload: payload.clone(),
+                last_of_turn,
+            },
+        );
         if let Some(o) = &self.orderer {
-            o.do_send(Propose { height, payload });
+            o.do_send(Propose {
+                height,
+                payload,
+                last_of_turn,
+            });
         }
     }
 
@@ -459,6 +506,7 @@ impl Endorser {
         }
         self.last_turn_at_ms = Some(now);
         self.turn = Some(turn);
+        self.turn_closed = false;
         self.blocks_this_turn = 0;
         if self.typical_rotation_ms == 0 {
             self.typical_rotation_ms = self.rotation_ms;

@@ -84,6 +84,10 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
     );
     Metrics::sync_counter(&m.client_retries, Counters::get(&c.client_retries));
     Metrics::sync_counter(&m.record_writes, Counters::get(&c.record_writes));
+    Metrics::sync_counter(
+        &m.decided_copies_skipped,
+        Counters::get(&c.decided_copies_skipped),
+    );
     Metrics::sync_counter(&m.records_written, Counters::get(&c.records_written));
     Metrics::sync_counter(
         &m.signature_verifications,

@@ -158,6 +158,7 @@ fn counters(c: &Counters) -> std::collections::BTreeMap<String, u64> {
         ("blocks_committed", &c.blocks_committed),
         ("events_committed", &c.events_committed),
         ("decided_rejected", &c.decided_rejected),
+        ("decided_copies_skipped", &c.decided_copies_skipped),
         ("ledger_mismatches", &c.ledger_mismatches),
         ("consensus_rejected", &c.consensus_rejected),
         ("consensus_send_failures", &c.consensus_send_failures),

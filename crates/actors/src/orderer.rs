@@ -39,6 +39,8 @@ pub struct Propose {
     pub height: u64,
     /// The encoded block.
     pub payload: Vec<u8>,
+    /// The primary's last block of its turn: the turn ends once it is decided.
+    pub last_of_turn: bool,
 }
 
 /// The local primary has nothing more to propose in `turn`.
@@ -444,6 +446,7 @@ impl Handler<Propose> for Orderer {
             NodeInput::Propose {
                 height: msg.height,
                 payload: msg.payload,
+                last_of_turn: msg.last_of_turn,
             },
             ctx,
         );
@@ -479,6 +482,7 @@ impl Handler<BlockCommitted> for Orderer {
                 height: msg.height,
                 block_id: msg.block_id,
                 turn: msg.turn,
+                last_of_turn: msg.last_of_turn,
             },
             ctx,
         );

@@ -5,7 +5,7 @@
 
 use crate::client::Client;
 use crate::clock::now_ms;
-use crate::committer::{ClaimReceived, Committer, Decided, ServeCatchUp};
+use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
 use crate::endorser::{Endorser, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted, TurnEndsFrom};
 use crate::peers::{admit, our_hello};
@@ -341,7 +341,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                 })
                 .await
             {
-                Ok(Ok(_)) => {
+                Ok(Ok(outcome)) => {
                     // Turn ends (not blocks) too: this is how nodes outside the committee learn
                     // that a turn ended.
                     let msg = wire::ConsensusMessage {
@@ -351,7 +351,13 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                         from: neighbour,
                         msg,
                     });
-                    Verdict::Accept
+                    if outcome == CommitOutcome::Duplicate {
+                        // Another replica's copy of a block this node holds, unchecked: not
+                        // forwarded (gossipsub forwarded the first copy this node accepted).
+                        Verdict::Ignore
+                    } else {
+                        Verdict::Accept
+                    }
                 }
                 Ok(Err(_)) => Verdict::Reject,
                 Err(_) => Verdict::Ignore,

@@ -25,6 +25,8 @@ pub struct Counters {
     pub events_committed: AtomicU64,
     /// Decided values refused (bad certificate, bad block).
     pub decided_rejected: AtomicU64,
+    /// Copies of a block already on the ledger (one per committee replica), dropped unparsed.
+    pub decided_copies_skipped: AtomicU64,
     /// Ledger-hash claims that disagreed with this node's ledger.
     pub ledger_mismatches: AtomicU64,
     /// Consensus messages refused (unauthorized sender, malformed).

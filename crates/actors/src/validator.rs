@@ -81,6 +81,13 @@ impl ChainValidator for BlockCheck<'_> {
         })?;
         Ok(medblock_core::block_id(&block))
     }
+
+    fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal> {
+        medblock_core::block::ends_turn(payload).map_err(|e| InvalidProposal {
+            height,
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// A decided block, checked: its block, its commit certificate and what to keep to serve it.

@@ -47,6 +47,15 @@ pub fn decode_block(bytes: &[u8]) -> Result<wire::Block, LedgerError> {
     decode_bounded("block", bytes, limits::MAX_BLOCK_BYTES)
 }
 
+/// Whether an encoded block is its primary's last of the turn, read from its header without
+/// decoding (copying) its events.
+pub fn ends_turn(bytes: &[u8]) -> Result<bool, LedgerError> {
+    let head: wire::BlockHeaderOnly = decode_bounded("block", bytes, limits::MAX_BLOCK_BYTES)?;
+    let header: wire::BlockHeader =
+        decode_bounded("block header", &head.header, limits::MAX_HEADER_BYTES)?;
+    Ok(header.last_of_turn)
+}
+
 /// The order events go in a block: by upload (receipt) time, ties broken by event key, so every
 /// endorser packs the same events the same way.
 pub fn upload_order(a: &ParsedEvent, b: &ParsedEvent) -> std::cmp::Ordering {
@@ -86,6 +95,8 @@ pub struct PackRequest<'a> {
     pub policy: wire::AccessPolicy,
     /// The endorser's clock.
     pub packed_at_ms: u64,
+    /// The primary's last block of its turn (see `BlockHeader::last_of_turn`).
+    pub last_of_turn: bool,
 }
 
 /// Packs `events` (already admitted, receipt time set) into a signed block, sorted by upload
@@ -109,6 +120,7 @@ pub fn pack_block(req: &PackRequest<'_>, mut events: Vec<ParsedEvent>) -> wire::
         region: req.region.to_owned(),
         packed_at_ms: req.packed_at_ms,
         event_count: events.len() as u32,
+        last_of_turn: req.last_of_turn,
     }
     .encode_to_vec();
     wire::Block {

@@ -257,6 +257,7 @@ impl World {
                     reader_roles: vec![Role::Regulator as i32],
                 },
                 packed_at_ms: timestamp_ms,
+                last_of_turn: false,
             },
             events,
         );

@@ -10,15 +10,22 @@ use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::{Hash32, tagged_hash, wire};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
-/// Blocks: height, previous id, a nonce.
-struct Blocks;
+/// Blocks: height, previous id, a nonce. Counts the full checks it makes per height (a ledger
+/// block's full check verifies every event signature, so a repeat is real work).
+#[derive(Default)]
+struct Blocks {
+    checks: RefCell<BTreeMap<u64, u32>>,
+}
 
-fn block(height: u64, previous: &Hash32, nonce: u64) -> Vec<u8> {
+/// A block: height, previous id, a nonce and whether it ends its primary's turn.
+fn block(height: u64, previous: &Hash32, nonce: u64, last_of_turn: bool) -> Vec<u8> {
     let mut v = height.to_be_bytes().to_vec();
     v.extend_from_slice(previous.as_bytes());
     v.extend_from_slice(&nonce.to_be_bytes());
+    v.push(u8::from(last_of_turn));
     v
 }
 
@@ -34,7 +41,7 @@ impl ChainValidator for Blocks {
             height,
             reason: r.to_string(),
         };
-        if payload.len() != 48 {
+        if payload.len() != 49 {
             return Err(bad("length"));
         }
         let h = payload
@@ -47,12 +54,36 @@ impl ChainValidator for Blocks {
         if payload.get(8..40) != Some(previous.as_bytes().as_slice()) {
             return Err(bad("previous"));
         }
+        *self.checks.borrow_mut().entry(height).or_default() += 1;
         Ok(tagged_hash("test-block", &[payload]))
+    }
+
+    fn decided_id(
+        &self,
+        _height: u64,
+        _previous: &Hash32,
+        payload: &[u8],
+        _now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        Ok(tagged_hash("test-block", &[payload]))
+    }
+
+    fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal> {
+        match payload.get(48) {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            _ => Err(InvalidProposal {
+                height,
+                reason: "malformed".to_string(),
+            }),
+        }
     }
 }
 
 struct Net {
     nodes: Vec<ConsensusNode>,
+    /// Each node's validator.
+    blocks: Vec<Blocks>,
     keys: Vec<PublicKey>,
     timers: Vec<Option<u64>>,
     queue: VecDeque<(usize, usize, wire::ConsensusMessage)>,
@@ -60,6 +91,13 @@ struct Net {
     proposed: Vec<u64>,
     /// Blocks each primary proposes per turn before ending it.
     per_turn: u64,
+    /// Whether primaries flag their last block of a turn (ending the turn with it) instead of
+    /// ending it with a separate turn end.
+    flag_last: bool,
+    /// Signed ends of turn sent (each one a PBFT round of its own).
+    end_turns_sent: usize,
+    /// Primaries sign proposals whose last-of-turn flag contradicts their block's.
+    contradict_flag: bool,
     /// Nodes that never answer `NeedProposal` (stalled primaries).
     stalled: Vec<bool>,
     turns_seen: Vec<Vec<(u64, PublicKey)>>,
@@ -110,12 +148,16 @@ impl Net {
         };
         let mut net = Net {
             nodes: Vec::new(),
+            blocks: (0..11).map(|_| Blocks::default()).collect(),
             keys: pubs.clone(),
             timers: vec![None; 11],
             queue: VecDeque::new(),
             chains: vec![BTreeMap::new(); 11],
             proposed: vec![0; 11],
             per_turn: 2,
+            flag_last: false,
+            end_turns_sent: 0,
+            contradict_flag: false,
             stalled: (0..11).map(|i| stall.contains(&i)).collect(),
             turns_seen: vec![Vec::new(); 11],
             now: 0,
@@ -152,12 +194,17 @@ impl Net {
     }
 
     fn input(&mut self, i: usize, input: NodeInput) {
-        let acts = self.nodes[i].handle(input, self.now, &Blocks);
+        let acts = self.nodes[i].handle(input, self.now, &self.blocks[i]);
         self.dispatch(i, acts);
     }
 
     fn dispatch(&mut self, i: usize, acts: Vec<NodeAction>) {
         for a in acts {
+            if let NodeAction::Broadcast(m) | NodeAction::Multicast { msg: m, .. } = &a
+                && matches!(m.kind, Some(wire::consensus_message::Kind::EndTurn(_)))
+            {
+                self.end_turns_sent += 1;
+            }
             match a {
                 NodeAction::Broadcast(m) => {
                     for j in 0..self.nodes.len() {
@@ -193,9 +240,12 @@ impl Net {
                             height: c.height,
                             block_id: id,
                             turn: c.turn,
+                            // Committed right after `Decided`: the node already knows the
+                            // block (and whether it ended the turn).
+                            last_of_turn: false,
                         },
                         self.now,
-                        &Blocks,
+                        &self.blocks[i],
                     );
                     self.dispatch(i, acts);
                 }
@@ -209,12 +259,14 @@ impl Net {
                         NodeInput::EndMyTurn
                     } else {
                         self.proposed[i] += 1;
+                        let last = self.flag_last && self.proposed[i] >= self.per_turn;
                         NodeInput::Propose {
                             height,
-                            payload: block(height, &previous, i as u64),
+                            payload: block(height, &previous, i as u64, last),
+                            last_of_turn: last != self.contradict_flag,
                         }
                     };
-                    let acts = self.nodes[i].handle(input, self.now, &Blocks);
+                    let acts = self.nodes[i].handle(input, self.now, &self.blocks[i]);
                     self.dispatch(i, acts);
                 }
                 NodeAction::MyTurn { .. } => self.proposed[i] = 0,
@@ -341,6 +393,48 @@ fn regions_elect_primaries_rotate_and_all_nodes_decide_one_chain() {
 }
 
 #[test]
+fn a_primarys_flagged_last_block_ends_its_turn_without_a_turn_end_round() {
+    let mut net = Net::new(&[]);
+    net.flag_last = true;
+    net.run(20_000);
+    assert_eq!(net.assert_agree(), 12, "every node decided all 12 blocks");
+    let st = net.nodes[6].status();
+    assert!(st.turn.unwrap_or(0) >= 5, "turns rotate: {st:?}");
+    for i in 1..11 {
+        let n = net.turns_seen[i].len().min(net.turns_seen[0].len());
+        assert_eq!(net.turns_seen[i][..n], net.turns_seen[0][..n]);
+    }
+    let primaries: Vec<PublicKey> = net.turns_seen[0].iter().map(|t| t.1).collect();
+    assert!(primaries.windows(2).all(|w| w[0] != w[1]));
+    // Two blocks per turn, the second flagged: six turns end with their blocks, and no
+    // primary ever sends a separate end of turn.
+    assert_eq!(net.end_turns_sent, 0, "a primary ended a turn on its own");
+    assert!(st.stats.turn_ends >= 6, "{st:?}");
+    // The same network with separate ends of turn sends one per full turn.
+    let mut separate = Net::new(&[]);
+    separate.run(20_000);
+    assert!(separate.end_turns_sent >= 5, "{}", separate.end_turns_sent);
+}
+
+#[test]
+fn a_proposal_whose_last_of_turn_flag_contradicts_its_block_is_never_decided() {
+    // The flag in the primary's signed proposal is what the committee acts on; the block's is
+    // what its id (the certificate) binds. A primary that signs one and packs the other could
+    // split the nodes on where its turn ended, so the committee refuses such proposals.
+    let mut net = Net::new(&[]);
+    net.flag_last = true;
+    net.contradict_flag = true;
+    net.run(20_000);
+    assert_eq!(
+        net.assert_agree(),
+        0,
+        "a contradicting proposal was decided"
+    );
+    let st = net.nodes[6].status();
+    assert!(st.stats.skipped_turns >= 1, "{st:?}");
+}
+
+#[test]
 fn a_stalled_primary_is_skipped_by_its_committee() {
     // Node 0 (north's first candidate, elected) never proposes.
     let mut net = Net::new(&[0]);
@@ -380,6 +474,27 @@ fn proposals_that_overtake_the_turns_beacon_are_kept_for_the_committee() {
     let t = net.time_to_decide(12, 60_000).expect("decides");
     net.assert_agree();
     assert_eq!(t, baseline, "no re-send was needed");
+}
+
+#[test]
+fn an_orderer_checks_each_block_once_when_its_pre_prepare_waits_for_the_block_under_it() {
+    // As above: orderers 6 and 7 hear of each decision last, so both the primary's next
+    // proposal and the leader's pre-prepare of it wait for the block under them. Checking a
+    // ledger block verifies every event signature: the pre-prepare must reuse the proposal's
+    // check, not repeat it.
+    let mut net = Net::new(&[]);
+    net.slow = Some(|_, to, m| (to == 6 || to == 7) && is_decision_news(m));
+    net.time_to_decide(12, 60_000).expect("decides");
+    net.assert_agree();
+    for i in 6..11 {
+        let checks = net.blocks[i].checks.borrow();
+        assert!(!checks.is_empty(), "orderer {i} checked blocks");
+        let repeated: Vec<_> = checks.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            repeated.is_empty(),
+            "orderer {i} checked these heights more than once: {repeated:?}"
+        );
+    }
 }
 
 #[test]

@@ -114,6 +114,9 @@ pub struct Metrics {
     pub record_writes: IntCounter,
     /// Visits a department recorded.
     pub records_written: IntCounter,
+    /// Copies of blocks already committed (each committee replica publishes its own), dropped
+    /// without being parsed: against blocks committed, how much gossip repeats itself.
+    pub decided_copies_skipped: IntCounter,
     /// Ed25519 signatures this node has verified: summed over nodes and divided by committed
     /// events, the protocol's verification cost per event (what `medblock bench` reports).
     pub signature_verifications: IntCounter,
@@ -255,6 +258,11 @@ impl Metrics {
                 "Synced writes that recorded visits (group commits).",
             )?,
             records_written: counter(&r, "records_written_total", "Visits recorded.")?,
+            decided_copies_skipped: counter(
+                &r,
+                "decided_copies_skipped_total",
+                "Copies of committed blocks dropped unparsed.",
+            )?,
             signature_verifications: counter(
                 &r,
                 "signature_verifications_total",

@@ -15,7 +15,7 @@ use medblock_core::cert::TrustStore;
 use medblock_core::consensus::pbft::{ReplicaAction, ReplicaInput, ValueCheck};
 use medblock_core::consensus::{
     Beacon, ConsensusConfig, InvalidProposal, PrimaryCheck, ProposalValidator, certificate,
-    pbft::Replica, select_committee, statement,
+    pbft::Replica, select_committee,
 };
 use medblock_core::crumbs::pseudonym;
 use medblock_core::event::admit_event;
@@ -239,6 +239,7 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
                 region: "region-1",
                 policy: policy.clone(),
                 packed_at_ms: now_ms(),
+                last_of_turn: false,
             },
             events,
         );
@@ -354,19 +355,16 @@ fn proposal(
     height: u64,
     block: &wire::Block,
 ) -> wire::ProposedValue {
-    let body = wire::ProposalBody {
+    // The demo runs one turn per block through PBFT alone: no turn bookkeeping to end.
+    let env = medblock_core::consensus::node::sign_proposal(
+        primary,
         turn,
         height,
-        primary_key: primary.public().as_bytes().to_vec(),
-        payload: block.encode_to_vec(),
-    }
-    .encode_to_vec();
-    let signature = primary.sign(statement::PROPOSAL, &body).to_vec();
+        block.encode_to_vec(),
+        false,
+    );
     wire::ProposedValue {
-        kind: Some(wire::proposed_value::Kind::Proposal(wire::SignedEnvelope {
-            body,
-            signature,
-        })),
+        kind: Some(wire::proposed_value::Kind::Proposal(env)),
     }
 }
 

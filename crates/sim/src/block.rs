@@ -5,6 +5,9 @@
 use medblock_core::consensus::{ChainValidator, InvalidProposal, ProposalValidator};
 use medblock_core::{Hash32, tagged_hash};
 
+/// Bytes before the events: height, previous id, nonce, last-of-turn flag, event count.
+const HEAD: usize = 53;
+
 /// A fake event: its upload time and whether its signatures would verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimEvent {
@@ -23,6 +26,8 @@ pub struct SimBlock {
     pub previous: Hash32,
     /// Makes two blocks for one height differ (an equivocating primary).
     pub nonce: u64,
+    /// The primary's last block of its turn (bound by the id, like a ledger block's header).
+    pub last_of_turn: bool,
     /// Events, sorted by upload time.
     pub events: Vec<SimEvent>,
 }
@@ -30,10 +35,11 @@ pub struct SimBlock {
 impl SimBlock {
     /// Fixed-layout encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(52 + 9 * self.events.len());
+        let mut v = Vec::with_capacity(HEAD + 9 * self.events.len());
         v.extend_from_slice(&self.height.to_be_bytes());
         v.extend_from_slice(self.previous.as_bytes());
         v.extend_from_slice(&self.nonce.to_be_bytes());
+        v.push(u8::from(self.last_of_turn));
         v.extend_from_slice(&(self.events.len() as u32).to_be_bytes());
         for e in &self.events {
             v.extend_from_slice(&e.uploaded_at_ms.to_be_bytes());
@@ -50,13 +56,18 @@ impl SimBlock {
         let height = u64_at(0)?;
         let previous = Hash32::from_slice(b.get(8..40)?)?;
         let nonce = u64_at(40)?;
-        let n = u32::from_be_bytes(b.get(48..52)?.try_into().ok()?) as usize;
-        if b.len() != 52 + 9 * n {
+        let last_of_turn = match *b.get(48)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let n = u32::from_be_bytes(b.get(49..HEAD)?.try_into().ok()?) as usize;
+        if b.len() != HEAD + 9 * n {
             return None;
         }
         let mut events = Vec::with_capacity(n);
         for i in 0..n {
-            let at = 52 + 9 * i;
+            let at = HEAD + 9 * i;
             events.push(SimEvent {
                 uploaded_at_ms: u64_at(at)?,
                 valid: *b.get(at + 8)? == 1,
@@ -66,6 +77,7 @@ impl SimBlock {
             height,
             previous,
             nonce,
+            last_of_turn,
             events,
         })
     }
@@ -120,5 +132,14 @@ impl ChainValidator for SimValidator {
                 reason: "does not extend the decided chain".to_string(),
             }),
         }
+    }
+
+    fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal> {
+        SimBlock::decode(payload)
+            .map(|b| b.last_of_turn)
+            .ok_or_else(|| InvalidProposal {
+                height,
+                reason: "malformed block".to_string(),
+            })
     }
 }

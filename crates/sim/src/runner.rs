@@ -5,7 +5,7 @@
 use crate::block::{SimBlock, SimEvent, SimValidator};
 use crate::network::NetworkModel;
 use crate::node::SimNode;
-use medblock_core::consensus::node::sign_proposal;
+use medblock_core::consensus::node::{ChainValidator, sign_proposal};
 use medblock_core::consensus::pbft::{PbftMessage, messages};
 use medblock_core::consensus::statement::{self, VoteKind};
 use medblock_core::consensus::{
@@ -512,12 +512,17 @@ impl Sim<'_> {
                     let Some(id) = Hash32::from_slice(&c.block_id) else {
                         continue;
                     };
+                    // As a committer does: the flag from the committed block itself.
+                    let last_of_turn = decided_payload(&dv)
+                        .and_then(|p| ChainValidator::ends_turn(&SimValidator, c.height, &p).ok())
+                        .unwrap_or(false);
                     nodes[i].chain.push(id);
                     nodes[i].decided.push(*dv);
                     let input = NodeInput::Committed {
                         height: c.height,
                         block_id: id,
                         turn: c.turn,
+                        last_of_turn,
                     };
                     let acts = nodes[i].node.handle(input, now, &SimValidator);
                     self.dispatch(nodes, q, i, acts, now);
@@ -544,9 +549,12 @@ impl Sim<'_> {
                         let invalid = self.world.behaviour == Behaviour::InvalidPrimary
                             && self.world.region_of[i] == Some(0)
                             && self.rng.next_u32().is_multiple_of(2);
+                        // As a live endorser does: the turn's last block ends it.
+                        let last = nodes[i].proposed_this_turn >= self.cfg.blocks_per_turn;
                         NodeInput::Propose {
                             height,
-                            payload: block(height, previous, 0, invalid, now),
+                            payload: block(height, previous, 0, (invalid, last), now),
+                            last_of_turn: last,
                         }
                     };
                     let acts = nodes[i].node.handle(input, now, &SimValidator);
@@ -581,7 +589,13 @@ fn pick_peer(rng: &mut ChaCha20Rng, n: usize, me: usize) -> usize {
 }
 
 /// A simulator block at `height` extending `previous`.
-fn block(height: u64, previous: Hash32, nonce: u64, invalid: bool, now: u64) -> Vec<u8> {
+fn block(
+    height: u64,
+    previous: Hash32,
+    nonce: u64,
+    (invalid, last_of_turn): (bool, bool),
+    now: u64,
+) -> Vec<u8> {
     let events = (0..3u64)
         .map(|i| SimEvent {
             uploaded_at_ms: now + i,
@@ -592,9 +606,22 @@ fn block(height: u64, previous: Hash32, nonce: u64, invalid: bool, now: u64) -> 
         height,
         previous,
         nonce,
+        last_of_turn,
         events,
     }
     .encode()
+}
+
+/// The block of a decided value, if it is one.
+fn decided_payload(dv: &wire::DecidedValue) -> Option<Vec<u8>> {
+    match dv.value.as_ref()?.kind.as_ref()? {
+        wire::proposed_value::Kind::Proposal(env) => {
+            wire::ProposalBody::decode(env.body.as_slice())
+                .ok()
+                .map(|b| b.payload)
+        }
+        wire::proposed_value::Kind::TurnEnd(_) => None,
+    }
 }
 
 /// Rewrites what Byzantine orderer `from` sends to `to`; `None` drops it.
@@ -626,18 +653,20 @@ fn byzantine(
             let primary = PublicKey::from_slice(&pbody.primary_key).ok()?;
             let pkey = world.keys.get(world.index(&primary)?)?;
             let old = SimBlock::decode(&pbody.payload)?;
-            // The colluding primary signs a second, different block for the same height.
+            // The colluding primary signs a second, different block for the same height, one
+            // that disagrees on whether the turn ends with it.
+            let flipped = !pbody.last_of_turn;
             let payload = block(
                 pbody.height,
                 old.previous,
                 1 + rng.next_u64() % 1000,
-                false,
+                (false, flipped),
                 7,
             );
             body.digest = medblock_core::tagged_hash("medblock-sim/block/v1", &[&payload])
                 .0
                 .to_vec();
-            let alt = sign_proposal(pkey, pbody.turn, pbody.height, payload);
+            let alt = sign_proposal(pkey, pbody.turn, pbody.height, payload, flipped);
             body.value = Some(wire::ProposedValue {
                 kind: Some(wire::proposed_value::Kind::Proposal(alt)),
             });

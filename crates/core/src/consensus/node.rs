@@ -8,8 +8,10 @@
 //! # How turns hand over
 //!
 //! A turn whose beacon is known (so it has a committee) ends only by a value its committee
-//! decides with PBFT: a `TurnEnd` at the next height, carrying the primary's signed end of turn
-//! when the primary ended it, or none when the committee skips a stalled primary (no progress
+//! decides with PBFT: the primary's block flagged `last_of_turn` (the turn ends with it, and
+//! the next starts one height up), or a `TurnEnd` at the next height, carrying the primary's
+//! signed end of turn when the primary ended it with nothing to propose, or none when the
+//! committee skips a stalled primary (no progress
 //! for half of `turn_timeout_ms` on the members that prepare it, the full timeout on the leader
 //! that proposes it) or one its region replaced. PBFT decides one value per height, so once a
 //! turn end is decided at height `h`, no block of that turn can ever be decided at `h` or above:
@@ -118,6 +120,9 @@ pub enum NodeInput {
         height: u64,
         /// The encoded block.
         payload: Vec<u8>,
+        /// The primary's last block of the turn: once decided, the turn ends with it (no
+        /// separate turn-end round, which cost every turn a whole PBFT round).
+        last_of_turn: bool,
     },
     /// The local primary has nothing more to propose this turn.
     EndMyTurn,
@@ -130,6 +135,8 @@ pub enum NodeInput {
         block_id: Hash32,
         /// The turn its certificate is for.
         turn: u64,
+        /// Whether the block ends its turn ([`ChainValidator::ends_turn`] of its payload).
+        last_of_turn: bool,
     },
     /// The driver's failure detector: `region`'s endorser looks crashed.
     SuspectEndorser {
@@ -240,6 +247,12 @@ pub trait ChainValidator {
     ) -> Result<Hash32, InvalidProposal> {
         self.validate(height, previous, payload, now_ms)
     }
+
+    /// Whether the payload is its primary's last block of the turn. The flag must be bound by
+    /// the id `validate` returns (a ledger block carries it in its header), so that every node
+    /// that follows a certificate agrees on where the turn ended; the primary's proposal must
+    /// say the same.
+    fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal>;
 }
 
 /// Why a node could not start.
@@ -342,18 +355,21 @@ pub fn turn_end_id(turn: u64, height: u64, previous: &Hash32) -> Hash32 {
     )
 }
 
-/// Signs a block proposal of the primary (what [`NodeInput::Propose`] sends).
+/// Signs a block proposal of the primary (what [`NodeInput::Propose`] sends); `last_of_turn`
+/// ends the turn with this block once it is decided.
 pub fn sign_proposal(
     key: &SigningKey,
     turn: u64,
     height: u64,
     payload: Vec<u8>,
+    last_of_turn: bool,
 ) -> wire::SignedEnvelope {
     let body = wire::ProposalBody {
         turn,
         height,
         primary_key: key.public().as_bytes().to_vec(),
         payload,
+        last_of_turn,
     }
     .encode_to_vec();
     let signature = key.sign(statement::PROPOSAL, &body).to_vec();
@@ -370,7 +386,8 @@ fn turn_of(kind: &Kind) -> Option<u64> {
         M::decode(e.body.as_slice()).ok()
     }
     match kind {
-        Kind::Proposal(e) => body::<wire::ProposalBody>(e).map(|b| b.turn),
+        // The head only: decoding the whole body copied the block to read one number.
+        Kind::Proposal(e) => body::<wire::ProposalHead>(e).map(|b| b.turn),
         Kind::EndTurn(e) => body::<wire::EndTurnBody>(e).map(|b| b.turn),
         Kind::PrePrepare(e) => body::<wire::PrePrepareBody>(e).map(|b| b.turn),
         Kind::ViewChange(e) => body::<wire::ViewChangeBody>(e).map(|b| b.turn),
@@ -379,6 +396,17 @@ fn turn_of(kind: &Kind) -> Option<u64> {
         Kind::Beacon(b) => Some(b.turn),
         Kind::TurnSkip(s) => Some(s.turn),
         _ => None,
+    }
+}
+
+/// Whether a decided value is a block its primary flagged as the last of its turn. The flag is
+/// inside the primary's signed proposal, checked with the value.
+fn ends_its_turn(dv: &wire::DecidedValue) -> bool {
+    match dv.value.as_ref().and_then(|v| v.kind.as_ref()) {
+        Some(wire::proposed_value::Kind::Proposal(env)) => {
+            wire::ProposalHead::decode(env.body.as_slice()).is_ok_and(|h| h.last_of_turn)
+        }
+        _ => false,
     }
 }
 
@@ -445,13 +473,17 @@ impl NodeCheck<'_> {
         match &value.kind {
             Some(wire::proposed_value::Kind::Proposal(env)) => {
                 let body = open_proposal(env, &self.primary, self.turn, height).map_err(bad)?;
-                if self.certified {
+                let id = if self.certified {
                     self.validator
                         .decided_id(height, previous, &body.payload, now_ms)
                 } else {
                     self.validator
                         .validate(height, previous, &body.payload, now_ms)
+                }?;
+                if self.validator.ends_turn(height, &body.payload)? != body.last_of_turn {
+                    return Err(bad("last-of-turn flag differs from the block's"));
                 }
+                Ok(id)
             }
             Some(wire::proposed_value::Kind::TurnEnd(te)) => {
                 if te.turn != self.turn {
@@ -667,15 +699,21 @@ impl ConsensusNode {
                 self.timer = None;
                 self.on_tick(now_ms, check, &mut out)
             }
-            NodeInput::Propose { height, payload } => {
-                self.on_propose(height, payload, now_ms, check, &mut out)
-            }
+            NodeInput::Propose {
+                height,
+                payload,
+                last_of_turn,
+            } => self.on_propose(height, payload, last_of_turn, now_ms, check, &mut out),
             NodeInput::EndMyTurn => self.on_end_my_turn(now_ms, check, &mut out),
             NodeInput::Committed {
                 height,
                 block_id,
                 turn,
-            } => self.on_committed(height, block_id, turn, now_ms, &mut out),
+                last_of_turn,
+            } => {
+                let block = (height, block_id, turn, last_of_turn);
+                self.on_committed(block, now_ms, check, &mut out)
+            }
             NodeInput::SuspectEndorser { region } => self.on_suspect(&region, now_ms, &mut out),
         }
         if self.replay_early && self.turns.is_some() {
@@ -1205,6 +1243,7 @@ impl ConsensusNode {
         &mut self,
         height: u64,
         payload: Vec<u8>,
+        last_of_turn: bool,
         now_ms: u64,
         check: &dyn ChainValidator,
         out: &mut Vec<NodeAction>,
@@ -1225,7 +1264,7 @@ impl ConsensusNode {
             self.reject("proposal for another height", out);
             return;
         }
-        let env = sign_proposal(&self.key, turn, height, payload);
+        let env = sign_proposal(&self.key, turn, height, payload, last_of_turn);
         self.my_proposal = Some((turn, height, env.clone()));
         out.push(NodeAction::Multicast {
             to: members,
@@ -1283,7 +1322,7 @@ impl ConsensusNode {
         let Some((turn, primary)) = self.current() else {
             return;
         };
-        let Ok(body) = wire::ProposalBody::decode(env.body.as_slice()) else {
+        let Ok(body) = wire::ProposalHead::decode(env.body.as_slice()) else {
             self.reject("undecodable proposal", out);
             return;
         };
@@ -1519,6 +1558,7 @@ impl ConsensusNode {
             dv.value.as_ref().and_then(|v| v.kind.as_ref()),
             Some(wire::proposed_value::Kind::TurnEnd(_))
         );
+        let last_of_turn = !is_end && ends_its_turn(&dv);
         if from_replica {
             out.push(NodeAction::Broadcast(msg(Kind::Decided(dv.clone()))));
         }
@@ -1584,6 +1624,9 @@ impl ConsensusNode {
                 certificate,
             };
             self.drive_replica(input, now_ms, check, out);
+        }
+        if last_of_turn {
+            self.end_turn_with(turn, height, id, now_ms, out);
         }
         self.after_turn_change(now_ms, check, out);
     }
@@ -1739,12 +1782,12 @@ impl ConsensusNode {
         Ok((verified.height, id, cert.turn, beacon))
     }
 
+    /// The driver committed (`height`, `block_id`, `turn`, `last_of_turn`).
     fn on_committed(
         &mut self,
-        height: u64,
-        block_id: Hash32,
-        turn: u64,
+        (height, block_id, turn, last_of_turn): (u64, Hash32, u64, bool),
         now_ms: u64,
+        check: &dyn ChainValidator,
         out: &mut Vec<NodeAction>,
     ) {
         if height < self.next_height {
@@ -1787,9 +1830,47 @@ impl ConsensusNode {
         if let Some(r) = self.replica.as_mut() {
             r.resume_at(self.next_height, None, block_id);
         }
+        if last_of_turn && self.end_turn_with(turn, height, block_id, now_ms, out) {
+            self.after_turn_change(now_ms, check, out);
+            return;
+        }
         // A primary whose committer learned the block first asks for its next block now, not
         // at the next tick.
         self.maybe_need_proposal(out);
+    }
+
+    /// The block decided at `height` was its primary's last of `turn`: when `turn` is the
+    /// current one, it ends here, as a decided turn end would one height up, and the next turn
+    /// starts at `height + 1`. No block of `turn` can be decided above it: every replica leaves
+    /// the turn on deciding this block, and PBFT decides heights in order. Returns whether the
+    /// turn changed.
+    fn end_turn_with(
+        &mut self,
+        turn: u64,
+        height: u64,
+        block_id: Hash32,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) -> bool {
+        if self.turns.as_ref().is_none_or(|t| t.turn() != turn) {
+            return false;
+        }
+        self.stats.turn_ends += 1;
+        let r = self.turns.as_mut().map(|t| {
+            t.advance(
+                turn.saturating_add(1),
+                height.saturating_add(1),
+                block_id,
+                now_ms,
+            )
+        });
+        match r {
+            Some(Ok(acts)) => {
+                self.turn_actions(acts, now_ms, out);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn serve(&mut self, to: PublicKey, req: &wire::CatchUpRequest, out: &mut Vec<NodeAction>) {

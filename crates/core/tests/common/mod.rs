@@ -210,6 +210,7 @@ impl Fixture {
             region: REGION,
             policy: policy(),
             packed_at_ms: NOW + 1_000,
+            last_of_turn: false,
         }
     }
 
@@ -285,6 +286,7 @@ pub fn block_from_parts(
         region: REGION.into(),
         packed_at_ms: NOW + 1_000,
         event_count: events.len() as u32,
+        last_of_turn: false,
     };
     let mut block = wire::Block {
         header: Vec::new(),

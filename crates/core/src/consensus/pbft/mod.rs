@@ -426,6 +426,10 @@ impl Replica {
             }
             return Ok(());
         }
+        // The primary's proposal of this height may still wait in `unchecked` (it arrived
+        // before the block under it was decided, and the decision released this pre-prepare
+        // first): check it now, so the pre-prepare reuses that check instead of repeating it.
+        self.check_unchecked(now_ms, check);
         let previous = self.previous(pp.height);
         let valid = match self.known_digest(pp.height, previous.as_ref(), &pp.value) {
             Some(d) => d == pp.digest,
