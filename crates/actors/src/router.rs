@@ -341,7 +341,11 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                 })
                 .await
             {
-                Ok(Ok(outcome)) => {
+                // Another replica's copy of a block this node holds, unchecked: not forwarded
+                // (gossipsub forwarded the first copy this node accepted), and not handed to
+                // the orderer, which learned the block when it was committed (`BlockCommitted`).
+                Ok(Ok(CommitOutcome::Duplicate)) => Verdict::Ignore,
+                Ok(Ok(_)) => {
                     // Turn ends (not blocks) too: this is how nodes outside the committee learn
                     // that a turn ended.
                     let msg = wire::ConsensusMessage {
@@ -351,13 +355,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                         from: neighbour,
                         msg,
                     });
-                    if outcome == CommitOutcome::Duplicate {
-                        // Another replica's copy of a block this node holds, unchecked: not
-                        // forwarded (gossipsub forwarded the first copy this node accepted).
-                        Verdict::Ignore
-                    } else {
-                        Verdict::Accept
-                    }
+                    Verdict::Accept
                 }
                 Ok(Err(_)) => Verdict::Reject,
                 Err(_) => Verdict::Ignore,
