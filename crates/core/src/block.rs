@@ -304,6 +304,23 @@ impl VerifiedBlock {
         Hash32::from_slice(&self.header.previous_hash).unwrap_or(Hash32::ZERO)
     }
 
+    /// Checks that no event is recorded under a recording authorization its patient revoked in
+    /// a block below this one (orderers before voting, committers before appending).
+    pub fn check_revocations(
+        &self,
+        revoked: &crate::authorization::RevokedAuthorizations,
+    ) -> Result<(), LedgerError> {
+        let height = self.height();
+        crate::event::check_revocations(&self.events, revoked, height).map_err(|(index, reason)| {
+            BlockError::BadEvent {
+                height,
+                index,
+                reason: Box::new(reason),
+            }
+            .into()
+        })
+    }
+
     /// Checks the block follows `tip`: next height, previous hash, orderer time not going back.
     pub fn check_extends(&self, tip: &ChainTip) -> Result<(), BlockError> {
         if self.header.height != tip.height + 1 {

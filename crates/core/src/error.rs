@@ -41,6 +41,9 @@ pub enum LedgerError {
         /// The key error.
         source: KeyError,
     },
+    /// The patient's recording authorization does not cover the event, or was revoked.
+    #[error("{0}")]
+    Authorization(#[from] crate::authorization::AuthorizationError),
     /// The patient's signature over the event body does not verify.
     #[error("patient signature does not verify (event {sequence} of {hospital}/{department})")]
     BadPatientSignature {

@@ -4,12 +4,16 @@
 //! Parsing ([`ParsedEvent::parse`]) checks structure and the event hash; signature checks are a
 //! separate step so a block can verify all its events in one batch.
 
+use crate::authorization::{
+    AuthorizationCache, AuthorizationError, ParsedAuthorization, RevokedAuthorizations,
+    VerifiedAuthorization,
+};
 use crate::cert::TrustStore;
 use crate::codec::{decode_bounded, limits};
 use crate::crumbs::{Pseudonym, pseudonym};
 use crate::error::{CertificateError, LedgerError};
 use crate::hash::{Hash32, sha256, tagged_hash};
-use crate::keys::{PublicKey, SealingPublic, Signature, SigningKey, purpose, verify_batch};
+use crate::keys::{PublicKey, SealingPublic, Signature, SigningKey, purpose, verify_batch_mixed};
 use crate::sealing::{SummaryBinding, seal};
 use crate::wire::{self, Role};
 use prost::Message;
@@ -39,34 +43,128 @@ pub struct NewEvent<'a> {
 }
 
 /// Seals the summary and signs the event with the patient's and the department's keys
-/// (the paper's Step 1). The receipt time is left for the endorser.
+/// (the paper's Step 1, the patient countersigning at the desk). The receipt time is left for
+/// the endorser.
 pub fn build_event<R: CryptoRng + ?Sized>(new: &NewEvent<'_>, rng: &mut R) -> wire::Event {
-    let binding = SummaryBinding {
-        sequence: new.sequence,
-        hospital: new.hospital.to_owned(),
-        department: new.department.to_owned(),
-        patient_key: new.patient.public(),
-    };
-    let mut recipients = vec![*new.patient_sealing];
-    recipients.extend(new.regulator.copied());
-    let encrypted_summary = seal(new.summary, &binding, &recipients, rng);
-    let body = wire::EventBody {
-        sequence: new.sequence,
-        hospital: new.hospital.to_owned(),
-        department: new.department.to_owned(),
-        patient_key: new.patient.public().as_bytes().to_vec(),
-        provider_key: new.provider.public().as_bytes().to_vec(),
-        event_hash: sha256(&encrypted_summary).0.to_vec(),
-        created_at_ms: new.created_at_ms,
-    }
-    .encode_to_vec();
+    let (body, encrypted_summary) = sealed_body(
+        Header {
+            summary: new.summary,
+            sequence: new.sequence,
+            hospital: new.hospital,
+            department: new.department,
+            patient: new.patient.public(),
+            patient_sealing: new.patient_sealing,
+            provider: new.provider.public(),
+            regulator: new.regulator,
+            created_at_ms: new.created_at_ms,
+        },
+        Vec::new(),
+        rng,
+    );
     wire::Event {
         patient_signature: new.patient.sign(purpose::EVENT, &body).to_vec(),
         provider_signature: new.provider.sign(purpose::EVENT, &body).to_vec(),
         body,
         encrypted_summary,
         received_at_ms: 0,
+        authorization: Vec::new(),
     }
+}
+
+/// What a department needs to record a visit under the patient's recording authorization,
+/// without the patient's private key (see [`crate::authorization`]).
+#[derive(Debug, Clone)]
+pub struct NewAuthorizedEvent<'a> {
+    /// The summary to seal.
+    pub summary: &'a wire::Summary,
+    /// Unique per (hospital, department): the department's next sequence number.
+    pub sequence: u64,
+    /// The department's hospital.
+    pub hospital: &'a str,
+    /// The department.
+    pub department: &'a str,
+    /// The patient's authorization, from the hospital's registry: it names his public keys.
+    pub authorization: &'a VerifiedAuthorization,
+    /// The department's signing key, certified with role CLIENT.
+    pub provider: &'a SigningKey,
+    /// The regulator's sealing key when genesis names one.
+    pub regulator: Option<&'a SealingPublic>,
+    /// The department's clock.
+    pub created_at_ms: u64,
+}
+
+/// Seals the summary to the patient's sealing key (and the regulator's), binds the patient's
+/// authorization and signs with the department's key. The patient's signature is the one he
+/// made over the authorization at enrolment.
+pub fn build_authorized_event<R: CryptoRng + ?Sized>(
+    new: &NewAuthorizedEvent<'_>,
+    rng: &mut R,
+) -> wire::Event {
+    let auth = new.authorization;
+    let (body, encrypted_summary) = sealed_body(
+        Header {
+            summary: new.summary,
+            sequence: new.sequence,
+            hospital: new.hospital,
+            department: new.department,
+            patient: auth.parsed.patient,
+            patient_sealing: &auth.parsed.sealing,
+            provider: new.provider.public(),
+            regulator: new.regulator,
+            created_at_ms: new.created_at_ms,
+        },
+        auth.parsed.hash.0.to_vec(),
+        rng,
+    );
+    wire::Event {
+        patient_signature: auth.signed.signature.to_vec(),
+        provider_signature: new.provider.sign(purpose::EVENT, &body).to_vec(),
+        body,
+        encrypted_summary,
+        received_at_ms: 0,
+        authorization: auth.signed.body.clone(),
+    }
+}
+
+struct Header<'a> {
+    summary: &'a wire::Summary,
+    sequence: u64,
+    hospital: &'a str,
+    department: &'a str,
+    patient: PublicKey,
+    patient_sealing: &'a SealingPublic,
+    provider: PublicKey,
+    regulator: Option<&'a SealingPublic>,
+    created_at_ms: u64,
+}
+
+/// The encoded body and the sealed summary it names.
+fn sealed_body<R: CryptoRng + ?Sized>(
+    h: Header<'_>,
+    authorization_hash: Vec<u8>,
+    rng: &mut R,
+) -> (Vec<u8>, Vec<u8>) {
+    let binding = SummaryBinding {
+        sequence: h.sequence,
+        hospital: h.hospital.to_owned(),
+        department: h.department.to_owned(),
+        patient_key: h.patient,
+    };
+    let mut recipients = vec![*h.patient_sealing];
+    recipients.extend(h.regulator.copied());
+    let encrypted_summary = seal(h.summary, &binding, &recipients, rng);
+    let body = wire::EventBody {
+        sequence: h.sequence,
+        hospital: h.hospital.to_owned(),
+        department: h.department.to_owned(),
+        patient_key: h.patient.as_bytes().to_vec(),
+        provider_key: h.provider.as_bytes().to_vec(),
+        event_hash: sha256(&encrypted_summary).0.to_vec(),
+        created_at_ms: h.created_at_ms,
+        authorization_hash,
+    }
+    .encode_to_vec();
+    (body, encrypted_summary)
 }
 
 /// The identity of an event across the whole ledger: the same (hospital, department, sequence)
@@ -108,6 +206,9 @@ pub struct ParsedEvent {
     pub event_hash: Hash32,
     /// The patient's pseudonym (bread-crumb key).
     pub pseudonym: Pseudonym,
+    /// The patient's recording authorization when he did not sign the body himself; the
+    /// patient signature is then over its bytes.
+    pub authorization: Option<ParsedAuthorization>,
 }
 
 impl ParsedEvent {
@@ -157,7 +258,9 @@ impl ParsedEvent {
         } else {
             crate::sealing::decode_sealed(&event.encrypted_summary)?;
         }
+        let authorization = parse_authorization(&event, &body, &patient)?;
         Ok(Self {
+            authorization,
             pseudonym: pseudonym(&patient),
             event,
             body,
@@ -169,10 +272,21 @@ impl ParsedEvent {
         })
     }
 
-    /// Checks the patient's and the department's signatures over the body bytes.
+    /// What the patient signed and for which purpose: the body when he countersigned, his
+    /// recording authorization otherwise.
+    pub fn patient_signed(&self) -> (&'static str, &[u8]) {
+        match self.authorization {
+            Some(_) => (purpose::AUTHORIZATION, self.event.authorization.as_slice()),
+            None => (purpose::EVENT, self.event.body.as_slice()),
+        }
+    }
+
+    /// Checks the patient's and the department's signatures (the patient's over the body or
+    /// over his recording authorization).
     pub fn verify_signatures(&self) -> Result<(), LedgerError> {
+        let (patient_purpose, patient_signed) = self.patient_signed();
         self.patient
-            .verify(purpose::EVENT, &self.event.body, &self.patient_signature)
+            .verify(patient_purpose, patient_signed, &self.patient_signature)
             .map_err(|_| LedgerError::BadPatientSignature {
                 sequence: self.body.sequence,
                 hospital: self.body.hospital.clone(),
@@ -247,8 +361,36 @@ impl ParsedEvent {
     }
 }
 
+/// Parses the recording authorization an event carries, if any, and checks it against the
+/// event: bound by the body's hash, the same patient, covering the hospital, the department and
+/// the creation time. An access record carries none (its author signs it himself).
+fn parse_authorization(
+    event: &wire::Event,
+    body: &wire::EventBody,
+    patient: &PublicKey,
+) -> Result<Option<ParsedAuthorization>, LedgerError> {
+    if event.authorization.is_empty() && body.authorization_hash.is_empty() {
+        return Ok(None);
+    }
+    if crate::access::record::is_access(body) {
+        return Err(LedgerError::Malformed {
+            what: "access record",
+            reason: "an access record is signed by its author, not under an authorization".into(),
+        });
+    }
+    let auth = ParsedAuthorization::parse(&event.authorization)?;
+    if auth.hash.as_bytes().as_slice() != body.authorization_hash {
+        return Err(AuthorizationError::HashMismatch.into());
+    }
+    if auth.patient != *patient {
+        return Err(AuthorizationError::WrongPatient.into());
+    }
+    auth.covers(&body.hospital, &body.department, body.created_at_ms)?;
+    Ok(Some(auth))
+}
+
 /// Full check of one event as an endorser receives it (the paper's Step 2): structure, hash,
-/// both signatures, and the department's certificate at `now_ms`.
+/// both signatures, the patient's authorization, and the department's certificate at `now_ms`.
 pub fn admit_event(
     bytes: &[u8],
     trust: &TrustStore,
@@ -263,14 +405,27 @@ pub fn admit_event(
 /// Uploads an endorser takes in one request at most (see [`admit_events`]).
 pub const MAX_UPLOAD_BATCH: usize = 1024;
 
-/// [`admit_event`] for a batch of uploads, each judged on its own: one malformed, badly signed
-/// or uncertified event is refused without refusing the others. The signatures of the events
-/// that parse are checked in one ed25519 batch (about twice as fast as one by one); only when
-/// that batch fails is each event checked alone, to find the bad ones.
+/// What [`admit_events`] checks an upload against besides the trust store.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// Authorizations revoked on the ledger so far.
+    pub revoked: RevokedAuthorizations,
+    /// Authorization signatures already verified.
+    pub cache: AuthorizationCache,
+}
+
+/// [`admit_event`] for a batch of uploads, each judged on its own: one malformed, badly signed,
+/// uncertified or unauthorized event is refused without refusing the others. The signatures of
+/// the events that parse are checked in one ed25519 batch (about twice as fast as one by one),
+/// an authorization signature once per batch and not again once cached; only when that batch
+/// fails is each event checked alone, to find the bad ones. `height` is the height the events
+/// would be decided at, at the earliest (the next block), for revocations.
 pub fn admit_events(
     events: Vec<wire::Event>,
     trust: &TrustStore,
     now_ms: u64,
+    admission: &mut Admission,
+    height: u64,
 ) -> Vec<Result<ParsedEvent, LedgerError>> {
     let mut out: Vec<Result<ParsedEvent, LedgerError>> = events
         .into_iter()
@@ -285,16 +440,16 @@ pub fn admit_events(
                     ),
                 });
             }
-            ParsedEvent::from_wire(e)
+            let parsed = ParsedEvent::from_wire(e)?;
+            if let Some(a) = &parsed.authorization {
+                admission.revoked.check(&a.id(), height)?;
+            }
+            Ok(parsed)
         })
         .collect();
     let parsed: Vec<&ParsedEvent> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
-    let mut items = Vec::with_capacity(parsed.len() * 2);
-    for e in &parsed {
-        items.push((&e.patient, e.event.body.as_slice(), &e.patient_signature));
-        items.push((&e.provider, e.event.body.as_slice(), &e.provider_signature));
-    }
-    let all_signed = !items.is_empty() && verify_batch(purpose::EVENT, &items).is_ok();
+    let all_signed = !parsed.is_empty()
+        && verify_batch_mixed(&signature_items(parsed.iter().copied(), &admission.cache)).is_ok();
     for slot in out.iter_mut() {
         let checked = match slot {
             Ok(e) => {
@@ -307,22 +462,79 @@ pub fn admit_events(
             }
             Err(_) => continue,
         };
-        if let Err(err) = checked {
-            *slot = Err(err);
+        match checked {
+            Err(err) => *slot = Err(err),
+            Ok(()) => {
+                if let Ok(e) = slot
+                    && let Some(a) = &e.authorization
+                {
+                    admission.cache.insert(a.hash, &e.patient_signature);
+                }
+            }
         }
     }
     out
 }
 
+/// The signatures to verify for `events`: each department's over its body, and each patient's
+/// over the body or over his authorization, an authorization signature only once (a batch of
+/// one patient's visits carries the same one) and not at all when already in `cache`.
+fn signature_items<'a>(
+    events: impl Iterator<Item = &'a ParsedEvent>,
+    cache: &AuthorizationCache,
+) -> Vec<(&'static str, &'a PublicKey, &'a [u8], &'a Signature)> {
+    let mut items = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in events {
+        items.push((
+            purpose::EVENT,
+            &e.provider,
+            e.event.body.as_slice(),
+            &e.provider_signature,
+        ));
+        match &e.authorization {
+            Some(a) => {
+                if cache.contains(&a.hash, &e.patient_signature)
+                    || !seen.insert((a.hash, *e.patient_signature.as_bytes()))
+                {
+                    continue;
+                }
+                items.push((
+                    purpose::AUTHORIZATION,
+                    &e.patient,
+                    e.event.authorization.as_slice(),
+                    &e.patient_signature,
+                ));
+            }
+            None => items.push((
+                purpose::EVENT,
+                &e.patient,
+                e.event.body.as_slice(),
+                &e.patient_signature,
+            )),
+        }
+    }
+    items
+}
+
 /// Verifies the two signatures of every event in one ed25519 batch; when the batch fails, finds
 /// and reports the first bad event.
 pub fn verify_event_signatures(events: &[ParsedEvent]) -> Result<(), (usize, LedgerError)> {
-    let mut items = Vec::with_capacity(events.len() * 2);
-    for e in events {
-        items.push((&e.patient, e.event.body.as_slice(), &e.patient_signature));
-        items.push((&e.provider, e.event.body.as_slice(), &e.provider_signature));
-    }
-    if verify_batch(purpose::EVENT, &items).is_ok() {
+    verify_event_signatures_cached(events, &mut AuthorizationCache::default())
+}
+
+/// [`verify_event_signatures`], skipping authorization signatures `cache` already holds and
+/// remembering the ones verified here.
+pub fn verify_event_signatures_cached(
+    events: &[ParsedEvent],
+    cache: &mut AuthorizationCache,
+) -> Result<(), (usize, LedgerError)> {
+    if verify_batch_mixed(&signature_items(events.iter(), cache)).is_ok() {
+        for e in events {
+            if let Some(a) = &e.authorization {
+                cache.insert(a.hash, &e.patient_signature);
+            }
+        }
         return Ok(());
     }
     for (i, e) in events.iter().enumerate() {
@@ -339,4 +551,19 @@ pub fn verify_event_signatures(events: &[ParsedEvent]) -> Result<(), (usize, Led
             },
         ),
     ))
+}
+
+/// Checks that no event of a block at `height` is recorded under an authorization its patient
+/// revoked in an earlier block.
+pub fn check_revocations(
+    events: &[ParsedEvent],
+    revoked: &RevokedAuthorizations,
+    height: u64,
+) -> Result<(), (usize, LedgerError)> {
+    for (i, e) in events.iter().enumerate() {
+        if let Some(a) = &e.authorization {
+            revoked.check(&a.id(), height).map_err(|err| (i, err.into()))?;
+        }
+    }
+    Ok(())
 }

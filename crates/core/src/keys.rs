@@ -60,6 +60,10 @@ pub mod purpose {
     pub const ACCESS_CHALLENGE: &str = "medblock/access-challenge/v1";
     /// A serving peer signing a query response.
     pub const QUERY_RESPONSE: &str = "medblock/query-response/v1";
+    /// A patient authorizing a hospital's departments to record his visits.
+    pub const AUTHORIZATION: &str = "medblock/recording-authorization/v1";
+    /// A patient enrolling at a hospital under his local id there.
+    pub const ENROLMENT: &str = "medblock/enrolment/v1";
 }
 
 /// An Ed25519 public key: identifies a patient, a department, a node or the CA.
@@ -261,22 +265,33 @@ pub fn verify_batch(
     purpose: &'static str,
     items: &[(&PublicKey, &[u8], &Signature)],
 ) -> Result<(), KeyError> {
+    let mixed: Vec<(&'static str, &PublicKey, &[u8], &Signature)> =
+        items.iter().map(|(k, m, s)| (purpose, *k, *m, *s)).collect();
+    verify_batch_mixed(&mixed).map_err(|_| KeyError::BadSignature { purpose })
+}
+
+/// [`verify_batch`] where each signature has its own purpose (an event's department signs its
+/// body, the patient his recording authorization): one ed25519 batch for all of them.
+pub fn verify_batch_mixed(
+    items: &[(&'static str, &PublicKey, &[u8], &Signature)],
+) -> Result<(), KeyError> {
+    let purpose = items.first().map(|i| i.0).unwrap_or(purpose::EVENT);
     if items.is_empty() {
         return Ok(());
     }
     VERIFICATIONS.fetch_add(items.len() as u64, Ordering::Relaxed);
     let msgs: Vec<Vec<u8>> = items
         .iter()
-        .map(|(_, m, _)| domain_message(purpose, m))
+        .map(|(p, _, m, _)| domain_message(p, m))
         .collect();
     let msg_refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
     let sigs: Vec<ed25519_dalek::Signature> = items
         .iter()
-        .map(|(_, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
+        .map(|(_, _, _, s)| ed25519_dalek::Signature::from_bytes(&s.0))
         .collect();
     let keys = items
         .iter()
-        .map(|(k, _, _)| k.dalek())
+        .map(|(_, k, _, _)| k.dalek())
         .collect::<Result<Vec<_>, _>>()?;
     ed25519_dalek::verify_batch(&msg_refs, &sigs, &keys)
         .map_err(|_| KeyError::BadSignature { purpose })

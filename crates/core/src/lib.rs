@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod authorization;
 pub mod block;
 pub mod cert;
 pub mod codec;

@@ -53,6 +53,7 @@ pub fn build_access_event(
         provider_key: key,
         event_hash: sha256(&payload).0.to_vec(),
         created_at_ms,
+        authorization_hash: Vec::new(),
     }
     .encode_to_vec();
     let signature = author.sign(purpose::EVENT, &body).to_vec();
@@ -62,6 +63,7 @@ pub fn build_access_event(
         provider_signature: signature,
         encrypted_summary: payload,
         received_at_ms: 0,
+        authorization: Vec::new(),
     }
 }
 
@@ -87,6 +89,7 @@ pub fn parse_record(
             PublicKey::from_slice(&r.grantee_key).is_ok()
         }
         (Some(Kind::Read(r)), READ_DEPARTMENT) => PublicKey::from_slice(&r.patient_key).is_ok(),
+        (Some(Kind::RevokeAuthorization(r)), CONSENT_DEPARTMENT) => !r.hospital.is_empty(),
         _ => false,
     };
     if !ok {
