@@ -222,6 +222,10 @@ impl Committer {
             .map_err(|e| DecidedError::Block(e.to_string()))?;
         self.hashes
             .push(height, &block_content_digest(&block.block));
+        {
+            let mut revoked = self.ctx.revoked.write().unwrap_or_else(|e| e.into_inner());
+            revoked.fold_block(height, &block.events);
+        }
         Counters::inc(&self.ctx.counters.blocks_committed);
         self.ctx.counters.events_committed.fetch_add(
             block.events.len() as u64,

@@ -14,7 +14,8 @@ use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::block::{PackRequest, pack_block};
 use medblock_core::codec::decode_bounded;
-use medblock_core::event::{MAX_UPLOAD_BATCH, admit_events};
+use medblock_core::authorization::AuthorizationCache;
+use medblock_core::event::{Admission, MAX_UPLOAD_BATCH, admit_events};
 use medblock_core::keys::purpose;
 use medblock_core::pacing;
 use medblock_core::wire::{self, Role};
@@ -99,6 +100,9 @@ pub enum EndorserNews {
 /// The endorser actor.
 pub struct Endorser {
     ctx: Ctx,
+    /// Patients' authorization signatures already verified (one per patient and hospital,
+    /// not one per visit).
+    authorizations: AuthorizationCache,
     ledger: Arc<Ledger>,
     pending: EventQueue,
     orderer: Option<Recipient<Propose>>,
@@ -135,6 +139,7 @@ impl Endorser {
     pub fn new(ctx: Ctx, ledger: Arc<Ledger>, pending: EventQueue) -> Self {
         let params = &ctx.genesis.params;
         Self {
+            authorizations: AuthorizationCache::default(),
             max_events: params.max_block_events.max(1) as usize,
             block_interval: Duration::from_millis(params.block_interval_ms.max(10)),
             ctx,
@@ -246,7 +251,13 @@ impl Endorser {
         }
         let checked = {
             let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-            admit_events(events, &trust, now)
+            let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
+            let admission = Admission {
+                revoked: &revoked,
+                cache: &mut self.authorizations,
+                height: self.ledger.tip().height + 1,
+            };
+            admit_events(events, &trust, now, admission)
         };
         let mut out = Vec::with_capacity(checked.len());
         let mut queued = Vec::new();

@@ -362,6 +362,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         identity: opts.identity.clone(),
         membership,
         trust: RwLock::new(trust),
+        revoked: RwLock::new(ledger.revoked_authorizations()),
         net,
         peers: PeerBook::default(),
         counters: Counters::default(),

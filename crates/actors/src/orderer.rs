@@ -179,8 +179,10 @@ impl Orderer {
         let now = now_ms();
         let actions = {
             let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+            let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
             let check = BlockCheck {
                 trust: &trust,
+                revoked: &revoked,
                 tips: &self.tips,
                 max_events: self.max_events,
                 max_skew_ms: self.ctx.genesis.params.max_clock_skew_ms,
@@ -239,10 +241,20 @@ impl Orderer {
         let Ok(body) = wire::ProposalBody::decode(env.body.as_slice()) else {
             return;
         };
-        // Decided means certified: the header is all the tip needs.
-        if let Ok(tip) = medblock_core::block::decode_block(&body.payload)
-            .and_then(|b| VerifiedBlock::tip_of(&b))
-        {
+        // Decided means certified: the header is all the tip needs, and the access records
+        // all the revocations (the next proposal is checked against them before the committer
+        // has appended this block).
+        let Ok(block) = medblock_core::block::decode_block(&body.payload) else {
+            return;
+        };
+        if let Ok(tip) = VerifiedBlock::tip_of(&block) {
+            let revocations = medblock_core::authorization::revocations_in_block(&block);
+            if !revocations.is_empty() {
+                let mut revoked = self.ctx.revoked.write().unwrap_or_else(|e| e.into_inner());
+                for id in revocations {
+                    revoked.insert(id, tip.height);
+                }
+            }
             self.tips.insert(tip.height, tip);
             while self.tips.len() > 256 {
                 self.tips.pop_first();

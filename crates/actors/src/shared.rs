@@ -75,6 +75,10 @@ pub struct Shared {
     pub membership: Membership,
     /// Certificates and revocations known to the node.
     pub trust: RwLock<TrustStore>,
+    /// Patients' recording authorizations revoked on the ledger: folded by the committer from
+    /// every block it appends (and rebuilt from the ledger's index at start), and by the
+    /// orderer from every block decided, so endorsers, orderers and committers refuse the same.
+    pub revoked: RwLock<medblock_core::authorization::RevokedAuthorizations>,
     /// The p2p network.
     pub net: NetworkHandle,
     /// Peers and their handshake state.

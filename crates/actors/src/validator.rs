@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 pub struct BlockCheck<'a> {
     /// Certificates (the endorser's must be valid, unrevoked, role ENDORSER).
     pub trust: &'a TrustStore,
+    /// Recording authorizations revoked in decided blocks: an event under one is refused.
+    pub revoked: &'a medblock_core::authorization::RevokedAuthorizations,
     /// Decided tips by height (0 = genesis).
     pub tips: &'a BTreeMap<u64, ChainTip>,
     /// Genesis limit on events per block.
@@ -62,6 +64,9 @@ impl ChainValidator for BlockCheck<'_> {
             .map_err(|e| bad(e.to_string()))?;
         block
             .authorize(self.trust, now_ms)
+            .map_err(|e| bad(e.to_string()))?;
+        block
+            .check_revocations(self.revoked)
             .map_err(|e| bad(e.to_string()))?;
         Ok(block.id)
     }

@@ -465,6 +465,28 @@ impl RevokedAuthorizations {
     }
 }
 
+/// The authorizations a decided block revokes, found without parsing its visits: only the
+/// events its signature collection lists at the access hospital are decoded. For a node that
+/// follows decided blocks whose certificates vouch for them (the orderer).
+pub fn revocations_in_block(block: &wire::Block) -> Vec<AuthorizationId> {
+    let Ok(collection) = decode_bounded::<wire::SignatureCollection>(
+        "signature collection",
+        &block.signature_collection,
+        crate::codec::limits::MAX_BLOCK_BYTES,
+    ) else {
+        return Vec::new();
+    };
+    collection
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.hospital == crate::access::record::ACCESS_HOSPITAL)
+        .filter_map(|(i, _)| block.events.get(i))
+        .filter_map(|bytes| crate::event::ParsedEvent::parse(bytes).ok())
+        .filter_map(|e| revocation_of(&e))
+        .collect()
+}
+
 /// The authorization an access event revokes, if it is a patient's authorization revocation.
 pub fn revocation_of(event: &crate::event::ParsedEvent) -> Option<AuthorizationId> {
     if !crate::access::record::is_access(&event.body) {

@@ -406,26 +406,26 @@ pub fn admit_event(
 pub const MAX_UPLOAD_BATCH: usize = 1024;
 
 /// What [`admit_events`] checks an upload against besides the trust store.
-#[derive(Debug, Default)]
-pub struct Admission {
+#[derive(Debug)]
+pub struct Admission<'a> {
     /// Authorizations revoked on the ledger so far.
-    pub revoked: RevokedAuthorizations,
+    pub revoked: &'a RevokedAuthorizations,
     /// Authorization signatures already verified.
-    pub cache: AuthorizationCache,
+    pub cache: &'a mut AuthorizationCache,
+    /// The height the events would be decided at, at the earliest (the next block).
+    pub height: u64,
 }
 
 /// [`admit_event`] for a batch of uploads, each judged on its own: one malformed, badly signed,
 /// uncertified or unauthorized event is refused without refusing the others. The signatures of
 /// the events that parse are checked in one ed25519 batch (about twice as fast as one by one),
 /// an authorization signature once per batch and not again once cached; only when that batch
-/// fails is each event checked alone, to find the bad ones. `height` is the height the events
-/// would be decided at, at the earliest (the next block), for revocations.
+/// fails is each event checked alone, to find the bad ones.
 pub fn admit_events(
     events: Vec<wire::Event>,
     trust: &TrustStore,
     now_ms: u64,
-    admission: &mut Admission,
-    height: u64,
+    admission: Admission<'_>,
 ) -> Vec<Result<ParsedEvent, LedgerError>> {
     let mut out: Vec<Result<ParsedEvent, LedgerError>> = events
         .into_iter()
@@ -442,14 +442,14 @@ pub fn admit_events(
             }
             let parsed = ParsedEvent::from_wire(e)?;
             if let Some(a) = &parsed.authorization {
-                admission.revoked.check(&a.id(), height)?;
+                admission.revoked.check(&a.id(), admission.height)?;
             }
             Ok(parsed)
         })
         .collect();
     let parsed: Vec<&ParsedEvent> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
     let all_signed = !parsed.is_empty()
-        && verify_batch_mixed(&signature_items(parsed.iter().copied(), &admission.cache)).is_ok();
+        && verify_batch_mixed(&signature_items(parsed.iter().copied(), admission.cache)).is_ok();
     for slot in out.iter_mut() {
         let checked = match slot {
             Ok(e) => {

@@ -480,7 +480,20 @@ fn provider_certified_by_another_ca_is_unknown_here() {
 
 #[test]
 fn a_batch_of_uploads_is_judged_event_by_event() {
-    use medblock_core::event::admit_events;
+    use medblock_core::authorization::{AuthorizationCache, RevokedAuthorizations};
+    use medblock_core::event::{Admission, admit_events};
+    let revoked = RevokedAuthorizations::default();
+    let mut cache = AuthorizationCache::default();
+    fn admission<'a>(
+        revoked: &'a RevokedAuthorizations,
+        cache: &'a mut AuthorizationCache,
+    ) -> Admission<'a> {
+        Admission {
+            revoked,
+            cache,
+            height: 1,
+        }
+    }
     let mut fx = Fixture::new(41);
     let good: Vec<wire::Event> = (1..=4).map(|i| fx.event(i)).collect();
     let mut bad_sig = fx.event(5);
@@ -509,7 +522,7 @@ fn a_batch_of_uploads_is_judged_event_by_event() {
     batch.insert(3, uncertified);
     batch.push(oversized);
     batch.push(malformed);
-    let out = admit_events(batch, &fx.trust, NOW);
+    let out = admit_events(batch, &fx.trust, NOW, admission(&revoked, &mut cache));
     assert_eq!(out.len(), 8);
     let accepted: Vec<u64> = out
         .iter()
@@ -531,7 +544,7 @@ fn a_batch_of_uploads_is_judged_event_by_event() {
     ));
     assert!(out[7].is_err());
     // A batch of good events only is admitted whole, as one by one.
-    let again: Vec<_> = admit_events(good.clone(), &fx.trust, NOW)
+    let again: Vec<_> = admit_events(good.clone(), &fx.trust, NOW, admission(&revoked, &mut cache))
         .into_iter()
         .map(|r| r.map(|p| p.key()))
         .collect();
@@ -540,5 +553,5 @@ fn a_batch_of_uploads_is_judged_event_by_event() {
         .map(|e| admit_event(&e.encode_to_vec(), &fx.trust, NOW).map(|p| p.key()))
         .collect();
     assert_eq!(again, alone);
-    assert!(admit_events(Vec::new(), &fx.trust, NOW).is_empty());
+    assert!(admit_events(Vec::new(), &fx.trust, NOW, admission(&revoked, &mut cache)).is_empty());
 }

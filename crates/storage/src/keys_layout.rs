@@ -25,6 +25,33 @@ pub fn proof_key(height: u64) -> [u8; 9] {
     k
 }
 
+/// `r`: prefix of the recording authorizations patients revoked (see [`revocation_key`]).
+pub const REVOCATION_PREFIX: u8 = b'r';
+
+/// `r` + patient key + serial + hospital: a revoked recording authorization; the value is the
+/// height of the block that holds the revocation.
+pub fn revocation_key(id: &medblock_core::authorization::AuthorizationId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41 + id.hospital.len());
+    k.push(REVOCATION_PREFIX);
+    k.extend_from_slice(id.patient.as_bytes());
+    k.extend_from_slice(&id.serial.to_be_bytes());
+    k.extend_from_slice(id.hospital.as_bytes());
+    k
+}
+
+/// The authorization a [`revocation_key`] names.
+pub fn parse_revocation_key(k: &[u8]) -> Option<medblock_core::authorization::AuthorizationId> {
+    let rest = k.strip_prefix(&[REVOCATION_PREFIX])?;
+    let patient = medblock_core::PublicKey::from_slice(rest.get(..32)?).ok()?;
+    let serial = u64::from_be_bytes(rest.get(32..40)?.try_into().ok()?);
+    let hospital = String::from_utf8(rest.get(40..)?.to_vec()).ok()?;
+    Some(medblock_core::authorization::AuthorizationId {
+        patient,
+        hospital,
+        serial,
+    })
+}
+
 /// `h` + height: the id of the block at that height.
 pub fn height_key(height: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

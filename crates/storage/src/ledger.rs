@@ -6,6 +6,7 @@
 
 use crate::error::StorageError;
 use crate::keys_layout::*;
+use medblock_core::authorization::{RevokedAuthorizations, revocation_of};
 use medblock_core::block::block_id;
 use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
 use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
@@ -41,6 +42,9 @@ pub struct Ledger {
     path: PathBuf,
     tip: RwLock<ChainTip>,
     max_block_events: usize,
+    /// Recording authorizations revoked by blocks on this ledger (persisted in `meta` with each
+    /// block, loaded at open): a block under a revoked authorization is refused here too.
+    revoked: RwLock<RevokedAuthorizations>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -79,12 +83,45 @@ impl Ledger {
             path: path.to_path_buf(),
             tip: RwLock::new(ChainTip::GENESIS),
             max_block_events,
+            revoked: RwLock::new(RevokedAuthorizations::default()),
         };
         let tip = ledger.read_tip()?;
+        let revoked = ledger.read_revocations()?;
+        *ledger.revoked.get_mut().unwrap_or_else(|e| e.into_inner()) = revoked;
         *ledger.tip.get_mut().unwrap_or_else(|e| e.into_inner()) = tip;
         ledger.verify_chain(check)?;
         tracing::debug!(path = %path.display(), height = tip.height, tip = %tip.id, "ledger opened");
         Ok(ledger)
+    }
+
+    /// Every recording authorization revoked on this ledger, with the height of its revocation.
+    pub fn revoked_authorizations(&self) -> RevokedAuthorizations {
+        self.revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn read_revocations(&self) -> Result<RevokedAuthorizations, StorageError> {
+        let mut out = RevokedAuthorizations::default();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_META)?,
+            IteratorMode::From(&[REVOCATION_PREFIX], Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
+            if k.first() != Some(&REVOCATION_PREFIX) {
+                break;
+            }
+            let height = v
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            if let (Some(id), Some(height)) = (parse_revocation_key(&k), height) {
+                out.insert(id, height);
+            }
+        }
+        Ok(out)
     }
 
     /// The directory of the database.
@@ -158,6 +195,8 @@ impl Ledger {
         block
             .check_extends(&tip_guard)
             .map_err(medblock_core::LedgerError::from)?;
+        let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        block.check_revocations(&revoked)?;
         for e in &block.events {
             if self.event_location(&e.key())?.is_some() {
                 return Err(StorageError::DuplicateEvent {
@@ -205,12 +244,21 @@ impl Ledger {
         if let Some(proof) = proof {
             batch.put_cf(cf_meta, proof_key(height), proof);
         }
+        let revocations: Vec<_> = block.events.iter().filter_map(revocation_of).collect();
+        for id in &revocations {
+            if revoked.revoked_at(id).is_none() {
+                batch.put_cf(cf_meta, revocation_key(id), height.to_be_bytes());
+            }
+        }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db
             .write_opt(batch, &wo)
             .map_err(|e| StorageError::rocks(&self.path, e))?;
         *tip_guard = new_tip;
+        for id in revocations {
+            revoked.insert(id, height);
+        }
         Ok(new_tip)
     }
 
