@@ -418,7 +418,20 @@ impl Endorser {
                 continue;
             }
             match ParsedEvent::parse(&q.bytes) {
-                Ok(p) => events.push(p),
+                Ok(p) => {
+                    // The patient revoked the authorization since the event was admitted: the
+                    // committee would refuse the whole block, so the event is dropped here.
+                    let revoked = p.authorization.as_ref().and_then(|a| {
+                        let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
+                        revoked.check(&a.id(), height).err()
+                    });
+                    if let Some(why) = revoked {
+                        tracing::warn!(event = ?q.key, error = %why, "dropping a pending event");
+                        committed.push(q.key);
+                        continue;
+                    }
+                    events.push(p)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "dropping an unparseable pending event");
                     committed.push(q.key);
