@@ -13,6 +13,11 @@ struct Cli {
     /// RUST_LOG.
     #[arg(long, global = true)]
     log_format: Option<medblock_monitoring::logging::LogFormat>,
+    /// Log lines on stderr. `medblock patient ...` otherwise writes them to its log file
+    /// ($MEDBLOCK_PATIENT_LOG, else $XDG_STATE_HOME/medblock/patient.log, else
+    /// ~/.local/state/medblock/patient.log); other commands always log to stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,10 +50,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    medblock_monitoring::logging::init(
-        cli.log_format
-            .unwrap_or_else(medblock_monitoring::logging::LogFormat::from_env),
-    );
+    let format = cli
+        .log_format
+        .unwrap_or_else(medblock_monitoring::logging::LogFormat::from_env);
+    if matches!(cli.command, Command::Patient(_)) {
+        medblock_node::patient::logs::init(cli.verbose, format);
+    } else {
+        medblock_monitoring::logging::init(format);
+    }
     match cli.command {
         Command::Demo(args) => {
             let report = medblock_node::demo::run(&args)?;

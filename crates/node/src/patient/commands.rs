@@ -2,7 +2,7 @@
 
 use super::error::PatientError;
 use super::session::LightNode;
-use super::{keys, view};
+use super::{authz, enrol, keys, view};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use medblock_core::keys::{PublicKey, SealingPublic};
@@ -76,6 +76,26 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign, offline, one line of a hospital's bulk onboarding file (JSON Lines: `{"patient_id",
+    /// "enrolment": hex}`, no challenge) for a hospital that takes patients' public keys in bulk.
+    /// The line goes to stdout (append it to the file); what it consents to, to stderr.
+    Authorize {
+        /// The patient's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The hospital (its name in genesis).
+        #[arg(long)]
+        hospital: String,
+        /// The patient's id (MRN) at that hospital, exactly as it keeps it.
+        #[arg(long)]
+        patient_id: String,
+        /// Departments that may record his visits, comma-separated; every one when absent.
+        #[arg(long, value_delimiter = ',')]
+        departments: Vec<String>,
+        /// Days the authorization lasts.
+        #[arg(long, default_value_t = super::enrol::DEFAULT_VALID_DAYS)]
+        valid_days: u64,
+    },
     /// Restore a key file from a backup.
     Restore {
         /// The backup.
@@ -90,12 +110,63 @@ pub enum KeysCommand {
     },
 }
 
+/// `medblock patient authorization ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthorizationCommand {
+    /// The recording authorizations his records were made under, and those he revoked.
+    List(Conn),
+    /// Revoke a recording authorization: from the block that holds the revocation on, the
+    /// hospital can record nothing more under it. Earlier records stay valid.
+    Revoke {
+        /// How to reach the network.
+        #[command(flatten)]
+        conn: Conn,
+        /// The hospital it was given to.
+        #[arg(long)]
+        hospital: String,
+        /// Its serial (`enroll` and `authorization list` show it).
+        #[arg(long)]
+        serial: u64,
+        /// Seconds to wait for the revocation to be on the ledger.
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+    },
+}
+
 /// `medblock patient ...`.
 #[derive(Debug, Subcommand)]
 pub enum PatientCommand {
-    /// Create, back up and restore the patient's keys.
+    /// Create, back up and restore the patient's keys; sign bulk enrolment lines.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Enrol at a hospital: sign its fresh challenge and a recording authorization (which
+    /// departments may record your visits while you are away, for how long).
+    Enroll {
+        /// The patient's key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The hospital department node's HTTP address (e.g. http://127.0.0.1:8080).
+        #[arg(long)]
+        hospital_node: String,
+        /// Your id (MRN) at that hospital, exactly as it keeps it.
+        #[arg(long)]
+        patient_id: String,
+        /// Departments that may record your visits, comma-separated; every one when absent.
+        #[arg(long, value_delimiter = ',')]
+        departments: Vec<String>,
+        /// Days the authorization lasts.
+        #[arg(long, default_value_t = super::enrol::DEFAULT_VALID_DAYS)]
+        valid_days: u64,
+        /// Seconds to wait for the hospital node.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your recording authorizations: list them, revoke one.
+    #[command(subcommand)]
+    Authorization(AuthorizationCommand),
     /// All the patient's records across hospitals, grouped by department, newest first.
     Records(Conn),
     /// Decrypt one summary.
@@ -115,10 +186,11 @@ pub enum PatientCommand {
         /// Which record.
         #[command(flatten)]
         record: RecordRef,
-        /// The hospital department's node (multiaddr); the first --peer when absent.
+        /// The hospital department's node (multiaddr); when absent, the node is found from the
+        /// record's pointer, genesis's certificates and discovery.
         #[arg(long)]
         hospital_peer: Option<String>,
-        /// Write the EMR here instead of printing it.
+        /// Write the EMR to this file (owner-only), or to stdout with `-`.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -193,6 +265,30 @@ pub fn run(cmd: PatientCommand) -> Result<()> {
     if let PatientCommand::Keys(k) = cmd {
         return run_keys(k);
     }
+    if let PatientCommand::Enroll {
+        key,
+        hospital_node,
+        patient_id,
+        departments,
+        valid_days,
+        timeout,
+        json,
+    } = cmd
+    {
+        let identity = load_identity(&key)?;
+        let consent = enrol::Consent::new(departments, valid_days)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let view = rt.block_on(enrol::enroll(
+            &identity,
+            &hospital_node,
+            &patient_id,
+            &consent,
+            Duration::from_secs(timeout.max(1)),
+        ))?;
+        return print(json, &view, |v| println!("{}", v.human()));
+    }
     if let PatientCommand::Bench(args) = &cmd {
         let figures = super::bench::run(args)?;
         return print(args.json, &figures, |f| super::bench::print(f));
@@ -211,6 +307,25 @@ fn run_keys(cmd: KeysCommand) -> Result<()> {
         public: String,
         sealing_public: String,
     }
+    if let KeysCommand::Authorize {
+        key,
+        hospital,
+        patient_id,
+        departments,
+        valid_days,
+    } = cmd
+    {
+        let identity = load_identity(&key)?;
+        let consent = enrol::Consent::new(departments, valid_days)?;
+        let (line, view) = enrol::bulk_line(&identity, &hospital, &patient_id, &consent)?;
+        println!("{line}");
+        eprintln!(
+            "{}",
+            view.human()
+                .replacen("Enrolled at", "Signed for the bulk enrolment file of", 1)
+        );
+        return Ok(());
+    }
     let (json, path, id) = match cmd {
         KeysCommand::Create { out, label, json } => {
             (json, out.clone(), keys::create(&out, &label)?)
@@ -221,6 +336,7 @@ fn run_keys(cmd: KeysCommand) -> Result<()> {
             out.clone(),
             keys::restore(&backup, &out, "patient (restored)")?,
         ),
+        KeysCommand::Authorize { .. } => return Ok(()),
     };
     let v = KeyView {
         path: path.display().to_string(),
@@ -237,7 +353,64 @@ fn run_keys(cmd: KeysCommand) -> Result<()> {
 
 async fn run_network(cmd: PatientCommand) -> Result<()> {
     match cmd {
-        PatientCommand::Keys(_) | PatientCommand::Bench(_) => Ok(()),
+        PatientCommand::Keys(_) | PatientCommand::Bench(_) | PatientCommand::Enroll { .. } => {
+            Ok(())
+        }
+        PatientCommand::Authorization(AuthorizationCommand::List(conn)) => {
+            let (node, patient) = connect(&conn).await?;
+            let answer = node.records(&patient).await;
+            node.shutdown().await;
+            let list = authz::list(&answer?.records);
+            print(conn.json, &list, |l| {
+                if l.is_empty() {
+                    println!("No recording authorization on your records yet.");
+                }
+                for a in l {
+                    let departments = if a.departments.is_empty() {
+                        "every department".to_owned()
+                    } else {
+                        a.departments.join(", ")
+                    };
+                    let window = if a.not_before.is_empty() {
+                        "window unknown (no record under it)".to_owned()
+                    } else {
+                        format!("{} to {}", a.not_before, a.not_after)
+                    };
+                    println!(
+                        "{} serial {}: {departments}, {window}, {} records",
+                        a.hospital, a.serial, a.records
+                    );
+                    if let Some(h) = a.revoked_at_height {
+                        println!("  revoked at height {h}");
+                    }
+                    if a.refused_records > 0 {
+                        println!(
+                            "  {} records after the revocation: INVALID (no honest node decides them)",
+                            a.refused_records
+                        );
+                    }
+                }
+            })
+        }
+        PatientCommand::Authorization(AuthorizationCommand::Revoke {
+            conn,
+            hospital,
+            serial,
+            wait,
+        }) => {
+            let (node, _) = connect(&conn).await?;
+            let res =
+                revoke_authorization(&node, &hospital, serial, Duration::from_secs(wait.max(1)))
+                    .await;
+            node.shutdown().await;
+            let r = res?;
+            print(conn.json, &r, |r| {
+                println!(
+                    "Authorization {} at {} revoked: on the ledger at height {} (block {}). {} can record nothing more under it; your earlier records stay valid.",
+                    r.serial, r.hospital, r.height, r.block_hash, r.hospital
+                )
+            })
+        }
         PatientCommand::Records(conn) => {
             let (node, patient) = connect(&conn).await?;
             let answer = node.records(&patient).await;
@@ -252,9 +425,12 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
                         r.department,
                         r.height,
                         r.sequence,
-                        r.timestamp,
-                        &r.block_hash[..16]
+                        r.time,
+                        r.block_hash.get(..16).unwrap_or(&r.block_hash)
                     );
+                    if let Some(why) = &r.refused {
+                        println!("    INVALID: {why}");
+                    }
                 }
             })
         }
@@ -295,19 +471,35 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             .await;
             node.shutdown().await;
             let (mut view, emr) = res?;
-            if let Some(path) = &out {
-                std::fs::write(path, &emr)?;
-                view.emr = None;
-            }
-            print(conn.json, &view, |v| {
-                println!(
-                    "EMR {} verified: SHA-256 {} matches the ledger",
-                    v.record_id, v.sha256
-                );
-                if out.is_none() {
-                    println!("{}", String::from_utf8_lossy(&emr));
+            let to_stdout = out.as_deref() == Some(std::path::Path::new("-"));
+            match &out {
+                Some(path) if !to_stdout => {
+                    write_private(path, &emr)?;
+                    view.emr = None;
+                    view.out = Some(path.display().to_string());
                 }
-            })
+                Some(_) => {}
+                None => view.emr = None,
+            }
+            if conn.json {
+                return print(true, &view, |_| {});
+            }
+            let said = format!(
+                "EMR {} of {} fetched from {}; SHA-256 {} matches the ledger",
+                view.record_id, view.hospital, view.fetched_from, view.sha256
+            );
+            if to_stdout {
+                use std::io::Write;
+                eprintln!("{said}");
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(&emr)?;
+                stdout.flush()?;
+            } else if let Some(path) = &view.out {
+                println!("{said}\nWritten to {path} ({} bytes).", view.bytes);
+            } else {
+                println!("{said}\nNot written: give --out FILE (or --out - for the screen).");
+            }
+            Ok(())
         }
         PatientCommand::Verify(conn) => {
             let (node, patient) = connect(&conn).await?;
@@ -316,7 +508,7 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             let v = res?;
             print(conn.json, &v, |v| {
                 println!(
-                    "{} records verified (Merkle proofs, commit certificates) by {} peers; none left out",
+                    "{} records verified (Merkle proofs, commit certificates, the patient's and the department's signatures, recording authorizations not revoked) by {} peers; none left out",
                     v.records, v.peers
                 )
             })
@@ -388,6 +580,13 @@ pub async fn show(
 /// What `fetch --json` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct FetchView {
+    /// The hospital that keeps the EMR (the record's pointer).
+    pub hospital: String,
+    /// The key of the department node it came from (hex).
+    pub fetched_from: String,
+    /// The file it was written to (`--out`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
     /// The EMR's record id.
     pub record_id: String,
     /// Its SHA-256 (hex), equal to the ledger's.
@@ -396,13 +595,15 @@ pub struct FetchView {
     pub bytes: usize,
     /// The EMR itself when it is JSON, as hospitals keep it: a FHIR R4 Bundle (imported
     /// encounters and hand-entered visits alike), so `fetch --json` hands the record to FHIR
-    /// tooling as it is. Absent when written to `--out` or when the hospital keeps another format.
+    /// tooling as it is. Present only with `--out -`, and when the hospital keeps JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub emr: Option<serde_json::Value>,
 }
 
-/// Fetches a record's EMR from its hospital's department node and checks its SHA-256 against
-/// the summary's (on the ledger).
+/// Fetches a record's EMR from the hospital that keeps it and checks its SHA-256 against the
+/// summary's (on the ledger). The hospital is the one the record's pointer names; its node is
+/// found among those genesis certifies for it, through the light node's peers and Kademlia
+/// ([`LightNode::find_emr`]), unless `hospital_peer` names it.
 pub async fn fetch(
     node: &mut LightNode,
     patient: &PublicKey,
@@ -411,16 +612,32 @@ pub async fn fetch(
     conn: &Conn,
 ) -> Result<(FetchView, Vec<u8>), PatientError> {
     let (checked, summary) = show(node, patient, record).await?;
-    let peer = match hospital_peer.or(conn.peers.first().map(String::as_str)) {
-        Some(addr) => node.add_peer(addr).await?,
-        None => first_peer(node).await?,
+    let hospital = if summary.emr_hospital.is_empty() {
+        checked.event.body.hospital.clone()
+    } else {
+        summary.emr_hospital.clone()
     };
-    let emr = node
-        .emr_from(peer, &checked, &summary.emr_record_id)
-        .await?;
+    let (peer, emr) = match hospital_peer {
+        Some(addr) => {
+            let peer = node.add_peer(addr).await?;
+            (
+                peer,
+                node.emr_from(peer, &checked, &summary.emr_record_id)
+                    .await?,
+            )
+        }
+        None => {
+            let patience = Duration::from_secs(conn.timeout.max(1).saturating_mul(3));
+            node.find_emr(&checked, &hospital, &summary.emr_record_id, patience)
+                .await?
+        }
+    };
     check_emr(&summary, &emr)?;
     Ok((
         FetchView {
+            hospital,
+            fetched_from: peer.to_hex(),
+            out: None,
             record_id: summary.emr_record_id.clone(),
             sha256: summary.emr_sha256.clone(),
             bytes: emr.len(),
@@ -454,11 +671,14 @@ pub struct VerifyView {
 }
 
 /// Checks the patient's records with every known peer that answers, each answer against the
-/// others: any proof failure or left-out record is an error.
+/// others: any proof failure, left-out record, or record under an authorization he had revoked
+/// before its block is an error.
 pub async fn verify(node: &LightNode, patient: &PublicKey) -> Result<VerifyView, PatientError> {
     let mut answers = Vec::new();
     for p in node.known_peers().await {
-        answers.push(node.records_from(p, patient).await?);
+        let answer = node.records_from(p, patient).await?;
+        authz::check_not_revoked(&answer.records)?;
+        answers.push(answer);
     }
     for a in &answers {
         for b in &answers {
@@ -534,4 +754,115 @@ pub async fn grant(
     let record = view::grant(&node.identity, grantee, sealing, name, &picked)?;
     let r = node.upload_access(answer.peer, &record).await?;
     Ok(UploadView::of(&r))
+}
+
+/// Writes `bytes` to `path`, readable by its owner only (an EMR is medical data).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // An existing file keeps its mode on open: make it owner-only too.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// What `authorization revoke` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedView {
+    /// The hospital.
+    pub hospital: String,
+    /// The serial revoked.
+    pub serial: u64,
+    /// Height of the block that holds the revocation.
+    pub height: u64,
+    /// That block's id (hex).
+    pub block_hash: String,
+    /// The endorser that accepted it (hex key).
+    pub endorser: String,
+}
+
+/// Revokes his authorization `serial` at `hospital`: uploads the revocation (an access record
+/// signed by him) through a peer, checks the endorser's receipt, and waits until his own
+/// verified records show it on the ledger.
+pub async fn revoke_authorization(
+    node: &LightNode,
+    hospital: &str,
+    serial: u64,
+    wait: Duration,
+) -> Result<RevokedView, PatientError> {
+    if hospital.is_empty() || hospital == medblock_core::access::record::ACCESS_HOSPITAL {
+        return Err(PatientError::Usage(format!(
+            "--hospital {hospital:?} is not a hospital"
+        )));
+    }
+    let me = node.key();
+    let record = authz::revoke_record(hospital, serial);
+    let event = medblock_core::access::record::build_access_event(
+        &node.identity.signing,
+        rand::random(),
+        &record,
+        now_ms(),
+    );
+    let parsed = medblock_core::event::ParsedEvent::from_wire(event.clone())?;
+    let mut last = None;
+    let mut receipt = None;
+    for peer in node.known_peers().await {
+        match node.upload_access_event(peer, event.clone()).await {
+            Ok(r) => {
+                receipt = Some(node.check_receipt(&r, &parsed)?);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "upload refused; trying another peer");
+                last = Some(e);
+            }
+        }
+    }
+    let receipt = match (receipt, last) {
+        (Some(r), _) => r,
+        (None, Some(e)) => return Err(e),
+        (None, None) => return Err(PatientError::NoPeer("no peer given".into())),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match node.records(&me).await {
+            Ok(answer) => {
+                if let Some(r) = answer
+                    .records
+                    .iter()
+                    .find(|r| r.event.event_hash == parsed.event_hash)
+                {
+                    return Ok(RevokedView {
+                        hospital: hospital.to_owned(),
+                        serial,
+                        height: r.height,
+                        block_hash: r.block_id.to_hex(),
+                        endorser: hex::encode(&receipt.endorser_key),
+                    });
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "records not read yet"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(PatientError::NotCommitted(format!(
+                "the revocation of authorization {serial} at {hospital}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

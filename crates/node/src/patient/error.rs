@@ -47,4 +47,45 @@ pub enum PatientError {
     /// A bad argument.
     #[error("{0}")]
     Usage(String),
+    /// The hospital's node refused an enrolment step, with its typed reason.
+    #[error("the hospital node refused ({status} {code}): {message}")]
+    Hospital {
+        /// HTTP status.
+        status: u16,
+        /// The error kind it named (`code`).
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The hospital's node could not be reached or answered something unreadable.
+    #[error("hospital node {node}: {reason}")]
+    Http {
+        /// The address asked.
+        node: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A record under a recording authorization the patient had revoked on the ledger before
+    /// the record's block: no honest node decides it.
+    #[error(
+        "record {record} (height {height}) is under authorization {serial} at {hospital}, which the patient revoked at height {revoked_at}"
+    )]
+    RevokedAuthorization {
+        /// hospital/department#sequence.
+        record: String,
+        /// Height of its block.
+        height: u64,
+        /// The authorization's hospital.
+        hospital: String,
+        /// Its serial.
+        serial: u64,
+        /// Height of the block holding the revocation.
+        revoked_at: u64,
+    },
+    /// An endorser's receipt that does not check (signature, certificate, or another event).
+    #[error("the endorser's receipt does not check: {0}")]
+    BadReceipt(String),
+    /// Waited in vain for an upload to reach the ledger.
+    #[error("{0} was accepted but is not on the ledger yet; run `authorization list` later")]
+    NotCommitted(String),
 }

@@ -6,11 +6,15 @@
 //! The same commands serve a grantee (`--patient` names whose records) and the regulator genesis
 //! names (each of its reads is put on the ledger by the serving peer before it answers).
 
+pub mod authz;
 pub mod bench;
 pub mod commands;
+pub mod enrol;
 pub mod error;
 pub mod keys;
+pub mod logs;
 pub mod session;
+pub mod time;
 pub mod view;
 
 pub use commands::{PatientCommand, run};

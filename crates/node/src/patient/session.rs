@@ -9,10 +9,12 @@ use medblock_core::access::proof::{CheckedRecord, Verifier, find_omission};
 use medblock_core::access::query::{query_hash, sign_query};
 use medblock_core::access::record::build_access_event;
 use medblock_core::access::response::verify_result;
+use medblock_core::event::ParsedEvent;
 use medblock_core::genesis::{VerifiedGenesis, verify_genesis};
-use medblock_core::keys::{Identity, PublicKey};
+use medblock_core::keys::{Identity, PublicKey, Signature, purpose};
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, Verdict};
+use prost::Message;
 use std::time::Duration;
 
 /// A verified answer from one peer.
@@ -291,6 +293,16 @@ impl LightNode {
         record: &wire::AccessRecord,
     ) -> Result<wire::Receipt, PatientError> {
         let event = build_access_event(&self.identity.signing, rand::random(), record, now_ms());
+        self.upload_access_event(peer, event).await
+    }
+
+    /// Uploads an access event already built (signed twice by this key) through `peer`;
+    /// returns the endorser's receipt.
+    pub async fn upload_access_event(
+        &self,
+        peer: PublicKey,
+        event: wire::Event,
+    ) -> Result<wire::Receipt, PatientError> {
         match self
             .request(
                 peer,
@@ -301,6 +313,126 @@ impl LightNode {
             wire::net_response::Kind::Receipt(r) => Ok(r),
             _ => Err(PatientError::Unexpected),
         }
+    }
+
+    /// Checks an endorser's receipt for `event`: signed (purpose receipt) by a key genesis
+    /// certifies as an endorser, for this event's hash and name.
+    pub fn check_receipt(
+        &self,
+        receipt: &wire::Receipt,
+        event: &ParsedEvent,
+    ) -> Result<wire::ReceiptBody, PatientError> {
+        let bad = |r: String| PatientError::BadReceipt(r);
+        let body = wire::ReceiptBody::decode(receipt.body.as_slice())
+            .map_err(|e| bad(format!("body does not decode: {e}")))?;
+        let endorser = PublicKey::from_slice(&body.endorser_key)
+            .map_err(|e| bad(format!("endorser key: {e}")))?;
+        let cert = self
+            .genesis
+            .trust
+            .get(&endorser)
+            .ok_or_else(|| bad(format!("{endorser} has no certificate in genesis")))?;
+        if !cert.has_role(wire::Role::Endorser) {
+            return Err(bad(format!("{endorser} is not certified as an endorser")));
+        }
+        let signature = Signature::from_slice(&receipt.signature)
+            .map_err(|e| bad(format!("signature: {e}")))?;
+        endorser
+            .verify(purpose::RECEIPT, &receipt.body, &signature)
+            .map_err(|_| bad("the endorser's signature does not verify".into()))?;
+        let b = &event.body;
+        if body.event_hash != event.event_hash.as_bytes().as_slice()
+            || body.hospital != b.hospital
+            || body.department != b.department
+            || body.sequence != b.sequence
+        {
+            return Err(bad("it names another event".into()));
+        }
+        Ok(body)
+    }
+
+    /// The keys of the department nodes that may hold the EMRs of `hospital`, as genesis
+    /// certifies them (role client, that hospital): the record's provider first, then the
+    /// record's department, then the hospital's others.
+    pub fn emr_holders(
+        &self,
+        hospital: &str,
+        department: &str,
+        provider: &PublicKey,
+    ) -> Vec<PublicKey> {
+        let mut certs: Vec<_> = self
+            .genesis
+            .trust
+            .certificates()
+            .filter(|c| c.has_role(wire::Role::Client) && c.body.hospital == hospital)
+            .collect();
+        certs.sort_by_key(|c| {
+            (
+                c.key != *provider,
+                c.body.department != department,
+                c.body.serial,
+            )
+        });
+        certs.iter().map(|c| c.key).collect()
+    }
+
+    /// Finds the node that keeps `record`'s EMR (`record_id` at `hospital`, from the record's
+    /// pointer) and fetches it: each node genesis certifies for that hospital is asked in
+    /// turn (the light node dials it through the addresses its peers and Kademlia gave),
+    /// again until `patience` runs out while discovery goes on. A node that answers it keeps
+    /// no such record is passed over; the last refusal is the error when none has it.
+    pub async fn find_emr(
+        &self,
+        record: &CheckedRecord,
+        hospital: &str,
+        record_id: &str,
+        patience: Duration,
+    ) -> Result<(PublicKey, Vec<u8>), PatientError> {
+        let holders = self.emr_holders(
+            hospital,
+            &record.event.body.department,
+            &record.event.provider,
+        );
+        if holders.is_empty() {
+            return Err(PatientError::NoPeer(format!(
+                "genesis certifies no department node of hospital {hospital:?}"
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut denied: Option<PatientError> = None;
+        let mut failures: Vec<String>;
+        loop {
+            failures = Vec::new();
+            let mut unreachable = false;
+            for &peer in &holders {
+                match self.emr_from(peer, record, record_id).await {
+                    Ok(emr) => return Ok((peer, emr)),
+                    Err(PatientError::Denied(AccessError::NoSuchRecord(m))) => {
+                        failures.push(format!("{peer}: no such record ({m})"));
+                    }
+                    Err(e @ PatientError::Denied(_)) => {
+                        failures.push(format!("{peer}: {e}"));
+                        denied = Some(e);
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %peer, error = %e, "EMR holder not reached");
+                        failures.push(format!("{peer}: {e}"));
+                        unreachable = true;
+                    }
+                }
+            }
+            if let Some(e) = denied {
+                return Err(e);
+            }
+            if !unreachable || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(PatientError::NoPeer(format!(
+            "no node of hospital {hospital} gave the EMR {record_id}: {}",
+            failures.join("; ")
+        )))
     }
 
     /// Public block heads from `peer`.

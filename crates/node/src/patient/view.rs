@@ -2,7 +2,9 @@
 //! Opening needs the right key: the patient's and the regulator's are recipients of the sealed
 //! summary; a grantee opens through the wrap the patient put on the ledger.
 
+use super::authz;
 use super::error::PatientError;
+use super::time::local_datetime;
 use medblock_core::access::proof::CheckedRecord;
 use medblock_core::access::record::{Grants, is_access, record_of};
 use medblock_core::keys::{Identity, PublicKey};
@@ -26,6 +28,16 @@ pub struct RecordView {
     pub timestamp: u64,
     /// SHA-256 of the sealed summary (hex).
     pub event_hash: String,
+    /// When the endorser received it, local ISO date-time.
+    pub time: String,
+    /// The serial of the recording authorization it was made under (absent when he signed
+    /// the record himself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_serial: Option<u64>,
+    /// Why it does not count, when it does not: it sits under an authorization he had
+    /// revoked in an earlier block (no honest node decides such a record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl RecordView {
@@ -39,17 +51,25 @@ impl RecordView {
             sequence: r.event.body.sequence,
             timestamp: r.event.event.received_at_ms,
             event_hash: r.event.event_hash.to_hex(),
+            time: local_datetime(r.event.event.received_at_ms),
+            authorization_serial: r.event.authorization.as_ref().map(|a| a.body.serial),
+            refused: None,
         }
     }
 }
 
 /// The visits among `records` (access records left out), grouped by department (hospital, then
-/// department) and newest first within each.
+/// department) and newest first within each; a record under an authorization the patient had
+/// revoked before its block is flagged (`refused`).
 pub fn visits(records: &[CheckedRecord]) -> Vec<RecordView> {
+    let revoked = authz::revocations(records);
     let mut out: Vec<RecordView> = records
         .iter()
         .filter(|r| !is_access(&r.event.body))
-        .map(RecordView::of)
+        .map(|r| RecordView {
+            refused: authz::problem(r, &revoked).map(|e| e.to_string()),
+            ..RecordView::of(r)
+        })
         .collect();
     out.sort_by(|a, b| {
         (&a.hospital, &a.department)
