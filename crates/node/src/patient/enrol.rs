@@ -12,6 +12,7 @@ use medblock_core::authorization::{
     validate_patient_id,
 };
 use medblock_core::keys::Identity;
+use medblock_core::wire;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -159,6 +160,29 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Signs, with the patient's key, the recording authorization `consent` gives `hospital` and
+/// the enrolment as `patient_id` over `nonce` (empty for a bulk file), at `now_ms`.
+pub fn sign(
+    identity: &Identity,
+    hospital: &str,
+    patient_id: &str,
+    nonce: &[u8],
+    consent: &Consent,
+    now_ms: u64,
+) -> (wire::Enrolment, AuthorizationTerms) {
+    let terms = consent.terms(hospital, now_ms);
+    let authorization = sign_authorization(&identity.signing, &identity.sealing.public(), &terms);
+    let enrolment = sign_enrolment(
+        &identity.signing,
+        hospital,
+        patient_id,
+        nonce,
+        &authorization,
+        now_ms,
+    );
+    (enrolment, terms)
+}
+
 /// POSTs `body` to `node``path` and decodes the answer; a refusal becomes
 /// [`PatientError::Hospital`] with the node's code and message.
 async fn post<T: serde::de::DeserializeOwned>(
@@ -241,14 +265,12 @@ pub async fn enroll(
             "the challenge looks expired (clocks apart?); trying anyway"
         );
     }
-    let terms = consent.terms(&challenge.hospital, now);
-    let authorization = sign_authorization(&identity.signing, &identity.sealing.public(), &terms);
-    let enrolment = sign_enrolment(
-        &identity.signing,
+    let (enrolment, terms) = sign(
+        identity,
         &challenge.hospital,
         patient_id,
         &nonce,
-        &authorization,
+        consent,
         now,
     );
     let answer: EnrolView = post(
@@ -282,16 +304,7 @@ pub fn bulk_line(
         return Err(PatientError::Usage("--hospital is empty".into()));
     }
     let now = now_ms();
-    let terms = consent.terms(hospital, now);
-    let authorization = sign_authorization(&identity.signing, &identity.sealing.public(), &terms);
-    let enrolment = sign_enrolment(
-        &identity.signing,
-        hospital,
-        patient_id,
-        &[],
-        &authorization,
-        now,
-    );
+    let (enrolment, terms) = sign(identity, hospital, patient_id, &[], consent, now);
     let line = serde_json::json!({
         "patient_id": patient_id,
         "enrolment": hex::encode(enrolment.encode_to_vec()),
