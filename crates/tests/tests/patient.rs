@@ -48,11 +48,25 @@ fn key_of(c: &Cluster, name: &str) -> PublicKey {
     c.node(c.index(name)).node.ctx.key()
 }
 
-fn registry(c: &Cluster, department: &str, patient: &str) -> std::path::PathBuf {
-    node_dir(c.dir.path(), department)
-        .join("data")
-        .join("patients")
-        .join(format!("{patient}.key"))
+/// A patient's key file, made on his side (the hospitals never see it).
+fn patient_key(c: &Cluster, patient: &str) -> (std::path::PathBuf, Identity) {
+    let path = c.dir.path().join(format!("{patient}.key"));
+    let id = medblock_node::patient::keys::create(&path, patient).expect("patient key");
+    (path, id)
+}
+
+/// Enrols `patient` as `mrn` at `department`'s hospital: the node's challenge, answered by his
+/// signed enrolment and recording authorization (every department, 30 days).
+fn enrol(c: &Cluster, department: &str, patient: &Identity, mrn: &str) {
+    use medblock_node::patient::enrol::{Consent, sign};
+    let node = c.node(c.index(department)).node.clone();
+    let desk = node.patients().expect("a department node");
+    let ch = desk.challenge(mrn).expect("challenge");
+    let nonce = hex::decode(&ch.nonce).expect("nonce");
+    let consent = Consent::new(Vec::new(), 30).expect("consent");
+    let now = medblock_actors::clock::now_ms();
+    let (enrolment, _) = sign(patient, &ch.hospital, mrn, &nonce, &consent, now);
+    desk.enrol(&enrolment).expect("enrolled");
 }
 
 fn submit(c: &Cluster, department: &str, patient: &str, n: usize) -> Vec<SubmitOutcome> {
@@ -147,16 +161,12 @@ async fn rogue(
 #[test]
 fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_detected() {
     let mut c = network();
+    let (alice_key, alice) = patient_key(&c, "alice");
+    enrol(&c, "h1-cardiology", &alice, "alice");
     let at_h1 = submit(&c, "h1-cardiology", "alice", 4);
-    // The same patient visits the second hospital with the same key.
-    let to = registry(&c, "h2-oncology", "alice");
-    std::fs::create_dir_all(to.parent().expect("registry dir")).expect("h2 registry");
-    std::fs::copy(
-        registry(&c, "h1-cardiology", "alice"),
-        registry(&c, "h2-oncology", "alice"),
-    )
-    .expect("key carried to h2");
-    let at_h2 = submit(&c, "h2-oncology", "alice", 3);
+    // The same patient visits the second hospital with the same key, under its own MRN there.
+    enrol(&c, "h2-oncology", &alice, "H2-000117");
+    let at_h2 = submit(&c, "h2-oncology", "H2-000117", 3);
     let top = at_h1
         .iter()
         .chain(&at_h2)
@@ -164,7 +174,6 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         .max()
         .unwrap_or(0);
     wait_height(&c, &["orderer-1", "orderer-2", "orderer-4"], top);
-    let alice = load_identity(&registry(&c, "h1-cardiology", "alice")).expect("alice's key");
     let me = alice.signing.public();
     let (o1, o2, h1) = (
         key_of(&c, "orderer-1"),
@@ -325,7 +334,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
     // names.
     let out = std::process::Command::new(common::bin::medblock())
         .args(["patient", "records", "--json", "--key"])
-        .arg(registry(&c, "h1-cardiology", "alice"))
+        .arg(&alice_key)
         .arg("--genesis")
         .arg(c.dir.path().join(files::GENESIS))
         .args([
@@ -522,10 +531,11 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
 #[test]
 fn consent_grants_then_revokes_a_doctor_and_regulator_reads_are_on_the_ledger() {
     let c = network();
+    let (_, bob) = patient_key(&c, "bob");
+    enrol(&c, "h1-cardiology", &bob, "bob");
     let visits = submit(&c, "h1-cardiology", "bob", 3);
     let top = visits.iter().map(|o| o.height).max().unwrap_or(0);
     wait_height(&c, &["orderer-1", "orderer-2"], top);
-    let bob = load_identity(&registry(&c, "h1-cardiology", "bob")).expect("bob's key");
     let bob_key = bob.signing.public();
     let doctor = Identity::generate(&mut rand::rng());
     let regulator = load_identity(&node_dir(c.dir.path(), "regulator").join(files::NODE_KEY))
