@@ -3,7 +3,8 @@
 //! - `patient enroll` over HTTP (challenge, recording authorization, enrolment), then visits
 //!   recorded under that authorization while he is away;
 //! - `patient fetch` with no `--hospital-peer`: the EMR's node found from the record's pointer,
-//!   genesis's certificates and discovery (his light node knows only two orderers);
+//!   genesis's certificates and discovery (his light node knows only two orderers), for him and
+//!   for a doctor he grants the record;
 //! - a revoked authorization stops new uploads for him at that hospital, while his earlier
 //!   records stay readable and verifiable to him; `authorization list` shows the revocation;
 //! - the command line: no log lines at the default level, local ISO dates, `fetch --out FILE`
@@ -13,10 +14,11 @@ mod common;
 
 use common::cluster::{Cluster, block_on, standard, test_params};
 use medblock_actors::client::{SubmitOutcome, Visit};
+use medblock_core::keys::Identity;
 use medblock_core::sha256;
 use medblock_node::ca::files;
 use medblock_node::patient::commands::{
-    Conn, RecordRef, fetch, revoke_authorization, show, verify,
+    Conn, RecordRef, fetch, grant, revoke_authorization, show, verify,
 };
 use medblock_node::patient::enrol::{self, Consent};
 use medblock_node::patient::{LightNode, authz, keys, view};
@@ -170,6 +172,38 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
             c.node(c.index("h1-cardiology")).node.ctx.key().to_hex()
         );
         assert_eq!(fetched.hospital, "h1");
+
+        // A doctor he grants this record fetches its EMR the same way, from his own light node
+        // that knows two orderers only.
+        let doctor = Identity::generate(&mut rand::rng());
+        let doc_key = doctor.signing.public();
+        grant(
+            &node,
+            &me,
+            &doc_key,
+            &doctor.sealing.public(),
+            "Dr. Grey",
+            &[format!("h1/cardiology/{}", first.sequence)],
+        )
+        .await
+        .expect("grant accepted");
+        let mut doc = LightNode::start(doctor.clone(), &c.genesis, &peers, T)
+            .await
+            .expect("doctor's light node");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while show(&doc, &me, &first).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the grant never reached the ledger"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let (by_doctor, doc_emr) = fetch(&mut doc, &me, &first, None, &conn(peers.clone()))
+            .await
+            .expect("the grantee finds the EMR's node too");
+        assert_eq!(doc_emr, emr);
+        assert_eq!(by_doctor.fetched_from, fetched.fetched_from);
+        doc.shutdown().await;
 
         // He revokes the authorization: on the ledger, receipt checked.
         let revoked = revoke_authorization(&node, "h1", serial, Duration::from_secs(90))
