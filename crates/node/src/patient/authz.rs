@@ -133,3 +133,96 @@ pub fn list(records: &[CheckedRecord]) -> Vec<AuthorizationView> {
     }
     out.into_values().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medblock_core::access::record::build_access_event;
+    use medblock_core::authorization::{AuthorizationTerms, VerifiedAuthorization};
+    use medblock_core::event::{NewAuthorizedEvent, ParsedEvent, build_authorized_event};
+    use medblock_core::hash::Hash32;
+    use medblock_core::keys::Identity;
+
+    fn checked(event: wire::Event, height: u64) -> CheckedRecord {
+        CheckedRecord {
+            height,
+            block_id: Hash32::default(),
+            index: 0,
+            event: ParsedEvent::from_wire(event).expect("event parses"),
+        }
+    }
+
+    /// A record above his revocation's block is flagged; one below (or in it) is valid, and
+    /// `list` reports the authorization, its window and its revocation.
+    #[test]
+    fn records_after_the_revocation_are_flagged() {
+        let rng = &mut rand::rng();
+        let patient = Identity::generate(rng);
+        let department = Identity::generate(rng);
+        let terms = AuthorizationTerms {
+            hospital: "h1".into(),
+            departments: vec!["cardiology".into()],
+            serial: 7,
+            not_before_ms: 1_000,
+            not_after_ms: 10_000_000,
+        };
+        let signed = medblock_core::authorization::sign_authorization(
+            &patient.signing,
+            &patient.sealing.public(),
+            &terms,
+        );
+        let auth = VerifiedAuthorization::from_signed(signed).expect("authorization");
+        let visit = |sequence: u64, height: u64| {
+            let summary = wire::Summary {
+                diagnosis: format!("visit {sequence}"),
+                ..Default::default()
+            };
+            checked(
+                build_authorized_event(
+                    &NewAuthorizedEvent {
+                        summary: &summary,
+                        sequence,
+                        hospital: "h1",
+                        department: "cardiology",
+                        authorization: &auth,
+                        provider: &department.signing,
+                        regulator: None,
+                        created_at_ms: 5_000,
+                    },
+                    &mut rand::rng(),
+                ),
+                height,
+            )
+        };
+        let revocation = checked(
+            build_access_event(&patient.signing, 1, &revoke_record("h1", 7), 6_000),
+            10,
+        );
+        let records = vec![visit(1, 5), visit(2, 10), revocation, visit(3, 11)];
+        let revoked = revocations(&records);
+        assert!(problem(&records[0], &revoked).is_none());
+        assert!(problem(&records[1], &revoked).is_none(), "same block");
+        let e = problem(&records[3], &revoked).expect("flagged");
+        assert!(matches!(
+            e,
+            PatientError::RevokedAuthorization {
+                serial: 7,
+                revoked_at: 10,
+                height: 11,
+                ..
+            }
+        ));
+        assert!(check_not_revoked(&records).is_err());
+        assert!(check_not_revoked(&records[..3]).is_ok());
+        let list = list(&records);
+        assert_eq!(list.len(), 1);
+        let a = &list[0];
+        assert_eq!((a.hospital.as_str(), a.serial), ("h1", 7));
+        assert_eq!(a.departments, vec!["cardiology"]);
+        assert_eq!((a.not_before_ms, a.not_after_ms), (1_000, 10_000_000));
+        assert_eq!((a.records, a.refused_records), (3, 1));
+        assert_eq!(a.revoked_at_height, Some(10));
+        let views = super::super::view::visits(&records);
+        assert_eq!(views.iter().filter(|v| v.refused.is_some()).count(), 1);
+    }
+}
