@@ -423,6 +423,56 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
             matches!(e, PatientError::Proof(ProofError::Certificate { .. })),
             "{e}"
         );
+
+        // A fake peer that serves a record whose recording authorization was tampered with:
+        // the patient's signature over it swapped for another's (the event hash, hence the
+        // Merkle path, is unchanged), or its window widened (no longer the signed bytes, nor
+        // the ones the department's signature binds). Each is refused.
+        let stranger = Identity::generate(&mut rand::rng());
+        for tamper in 0..2 {
+            let forger = Identity::generate(&mut rand::rng());
+            let signer = forger.signing.clone();
+            let mut forged = honest_body.clone();
+            let r = forged
+                .records
+                .iter_mut()
+                .find(|r| {
+                    wire::Event::decode(r.event.as_slice())
+                        .is_ok_and(|e| !e.authorization.is_empty())
+                })
+                .expect("a record under his authorization");
+            let mut e = wire::Event::decode(r.event.as_slice()).expect("event");
+            if tamper == 0 {
+                e.patient_signature = stranger
+                    .signing
+                    .sign(purpose::AUTHORIZATION, &e.authorization)
+                    .to_vec();
+            } else {
+                let mut a = wire::RecordingAuthorizationBody::decode(e.authorization.as_slice())
+                    .expect("authorization");
+                a.not_after_ms = u64::MAX;
+                e.authorization = a.encode_to_vec();
+            }
+            r.event = e.encode_to_vec();
+            let (forger_addr, forger_net) = rogue(forger.clone(), move |q| {
+                sign_result(
+                    &signer,
+                    &medblock_core::access::query::query_hash(q),
+                    forged.clone(),
+                )
+            })
+            .await;
+            node.add_peer(&forger_addr).await.expect("dial forger");
+            let e = node
+                .records_from(forger.signing.public(), &me)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(e, PatientError::Proof(ProofError::BadRecord { .. })),
+                "tamper {tamper}: {e}"
+            );
+            forger_net.shutdown().await;
+        }
         node.shutdown().await;
 
         // With the liar first and an honest peer second, the light node asks the second.
