@@ -153,6 +153,10 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
+    FindPeer {
+        peer: PeerId,
+        reply: oneshot::Sender<Vec<String>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -291,6 +295,15 @@ impl NetworkHandle {
         self.call(|reply| Command::Peers { reply })
             .await
             .unwrap_or_default()
+    }
+
+    /// Looks `peer` up in the Kademlia DHT (a closest-peers walk towards its id) and returns
+    /// the addresses found for it, each ending in `/p2p/<peer id>` (empty when no node knows
+    /// it); Kademlia keeps them, so a later [`NetworkHandle::request`] to `peer` can dial it.
+    /// A connected peer's addresses are returned at once.
+    pub async fn find_peer(&self, peer: PublicKey) -> Result<Vec<String>, P2pError> {
+        let peer = to_peer_id(&peer)?;
+        self.call(|reply| Command::FindPeer { peer, reply }).await
     }
 
     /// A snapshot of the network counters.

@@ -233,6 +233,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         shared: shared.clone(),
         pending_requests: HashMap::new(),
         pending_dials: HashMap::new(),
+        pending_finds: HashMap::new(),
         peers: HashMap::new(),
         target_peers: cfg.target_peers,
         stop: None,
@@ -328,6 +329,8 @@ struct SwarmTask {
     pending_requests:
         HashMap<OutboundRequestId, (PublicKey, oneshot::Sender<Result<NetResponse, P2pError>>)>,
     pending_dials: HashMap<ConnectionId, (String, oneshot::Sender<Result<(), P2pError>>)>,
+    /// Kademlia walks looking for one peer's addresses ([`Command::FindPeer`]).
+    pending_finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Vec<String>>)>,
     peers: HashMap<PeerId, PeerState>,
     target_peers: usize,
     /// Set by a shutdown command: the task stops and then acknowledges.
@@ -721,6 +724,43 @@ impl SwarmTask {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
+        if let kad::Event::OutboundQueryProgressed {
+            id,
+            result: kad::QueryResult::GetClosestPeers(result),
+            step,
+            ..
+        } = &event
+        {
+            let Some((target, _)) = self.pending_finds.get(id) else {
+                return;
+            };
+            let target = *target;
+            let found = match result {
+                Ok(ok) => &ok.peers,
+                Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+            };
+            let addrs: Vec<Multiaddr> = found
+                .iter()
+                .filter(|p| p.peer_id == target)
+                .flat_map(|p| p.addrs.iter().cloned())
+                .collect();
+            if addrs.is_empty() && !step.last {
+                return;
+            }
+            if let Some((_, reply)) = self.pending_finds.remove(id) {
+                let mut out = Vec::with_capacity(addrs.len());
+                for a in addrs {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&target, a.clone());
+                    out.push(with_peer(a, target).to_string());
+                }
+                debug!(peer = %target, found = out.len(), "Kademlia lookup finished");
+                let _ = reply.send(out);
+            }
+            return;
+        }
         if let kad::Event::RoutingUpdated {
             peer, is_new_peer, ..
         } = event
@@ -850,6 +890,23 @@ impl SwarmTask {
                     .collect();
                 let _ = reply.send(peers);
             }
+            Command::FindPeer { peer, reply } => {
+                if let Some(state) = self.peers.get(&peer) {
+                    let addrs = if state.listen.is_empty() {
+                        &state.connected_on
+                    } else {
+                        &state.listen
+                    };
+                    let out = addrs
+                        .iter()
+                        .map(|a| with_peer(a.clone(), peer).to_string())
+                        .collect();
+                    let _ = reply.send(out);
+                } else {
+                    let id = self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                    self.pending_finds.insert(id, (peer, reply));
+                }
+            }
             Command::Shutdown { reply } => self.stop = Some(reply),
         }
     }
@@ -890,6 +947,15 @@ impl SwarmTask {
                 let _ = reply.send(Err(dial_error(text, None, &e)));
             }
         }
+    }
+}
+
+/// `addr` ending in `/p2p/<peer>` (added when absent).
+fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with(Protocol::P2p(peer))
     }
 }
 

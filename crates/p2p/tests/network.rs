@@ -491,3 +491,41 @@ async fn publish_without_peers_and_bad_config_are_typed_errors() {
     cfg.event_capacity = 0;
     assert!(matches!(spawn(cfg).await, Err(P2pError::InvalidConfig(_))));
 }
+
+/// A node that does not dial what Kademlia tells it (target of one peer) finds another node's
+/// address by a DHT lookup, and can then send it a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_peer_returns_a_node_address_from_the_dht() {
+    let a = start(config(41, vec![])).await;
+    let c = start(config(43, vec![a.addr()])).await;
+    let mut cfg = config(42, vec![a.addr()]);
+    cfg.target_peers = 1;
+    let b = start(cfg).await;
+    let kc = c.key();
+    wait_until("C joined A", || async { connected_to(&a.net, &[kc]).await }).await;
+    let deadline = Instant::now() + DEADLINE;
+    let found = loop {
+        let found = b.net.find_peer(kc).await.unwrap_or_default();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "B never found C through the DHT");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let c_port = c.addr().split('/').nth(4).map(str::to_owned);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.split('/').nth(4).map(str::to_owned) == c_port
+                && f.ends_with(&medblock_p2p::peer_id_string(&kc))),
+        "{found:?} does not hold {}",
+        c.addr()
+    );
+    // An unknown key finds nothing (the walk ends without it).
+    let nobody = signing(99).public();
+    let none = tokio::time::timeout(DEADLINE, b.net.find_peer(nobody))
+        .await
+        .unwrap_or_else(|_| panic!("the lookup never ended"))
+        .unwrap_or_else(|e| panic!("lookup failed: {e}"));
+    assert!(none.is_empty(), "{none:?}");
+}

@@ -37,6 +37,7 @@ pub struct LightNode {
     verifier: Verifier,
     net: NetworkHandle,
     peers: Vec<PublicKey>,
+    timeout: Duration,
     pump: tokio::task::JoinHandle<()>,
 }
 
@@ -71,6 +72,7 @@ impl LightNode {
             genesis,
             net,
             peers: Vec::new(),
+            timeout,
             pump,
         };
         for p in peers {
@@ -418,6 +420,7 @@ impl LightNode {
                         tracing::debug!(peer = %peer, error = %e, "EMR holder not reached");
                         failures.push(format!("{peer}: {e}"));
                         unreachable = true;
+                        self.look_up(peer).await;
                     }
                 }
             }
@@ -433,6 +436,22 @@ impl LightNode {
             "no node of hospital {hospital} gave the EMR {record_id}: {}",
             failures.join("; ")
         )))
+    }
+
+    /// Looks `peer` up in the DHT and dials the first address found, so the next request to
+    /// it can reach it (a node the light node was not connected to and Kademlia had not told it
+    /// about yet).
+    async fn look_up(&self, peer: PublicKey) {
+        let found = tokio::time::timeout(self.timeout, self.net.find_peer(peer)).await;
+        let Ok(Ok(addrs)) = found else {
+            return;
+        };
+        tracing::debug!(%peer, addrs = addrs.len(), "looked up in the DHT");
+        for a in addrs {
+            if self.net.dial(a).await.is_ok() {
+                return;
+            }
+        }
     }
 
     /// Public block heads from `peer`.
