@@ -441,10 +441,11 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             let (_, s) = out?;
             print(conn.json, &s, |s| {
                 println!(
-                    "{}/{}#{}: {}\n  examination: {}\n  plan: {}\n  EMR {} at {} (sha256 {})",
+                    "{}/{}#{} ({}): {}\n  examination: {}\n  plan: {}\n  EMR {} at {} (sha256 {})",
                     s.record.hospital,
                     s.record.department,
                     s.record.sequence,
+                    s.record.time,
                     s.diagnosis,
                     s.examination_results,
                     s.treatment_plan,
@@ -529,7 +530,10 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             node.shutdown().await;
             let r = res?;
             print(conn.json, &r, |r| {
-                println!("grant accepted by the endorser: {r:?}")
+                println!(
+                    "Grant {} by the endorser (access record #{}); it takes effect once on the ledger.",
+                    r.status, r.sequence
+                )
             })
         }
         PatientCommand::Revoke { conn, grantee_key } => {
@@ -540,7 +544,10 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             node.shutdown().await;
             let r = UploadView::of(&res?);
             print(conn.json, &r, |r| {
-                println!("revocation accepted by the endorser: {r:?}")
+                println!(
+                    "Revocation {} by the endorser (access record #{}); it takes effect once on the ledger.",
+                    r.status, r.sequence
+                )
             })
         }
     }
