@@ -40,7 +40,8 @@ enum Command {
     /// Drive a running testnet: throughput, latency, the signature ceiling, the paper's Tables
     /// 4 and 5 and records lookups; CSV and PNG files in a results folder named after the run.
     Bench(medblock_node::bench::BenchArgs),
-    /// A patient's light node: keys, records, show, fetch, verify, grant, revoke.
+    /// A patient's light node: keys, enroll, authorization, records, show, fetch, verify, grant,
+    /// revoke.
     #[command(subcommand)]
     Patient(medblock_node::patient::PatientCommand),
     /// A local network of node processes: up, status, add, remove, kill, restart, down.

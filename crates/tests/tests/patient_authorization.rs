@@ -414,4 +414,26 @@ fn the_patient_cli_prints_no_log_lines_and_fetch_writes_the_emr_owner_only() {
         out.contains("h1 serial") && out.contains("cardiology") && out.contains("1 records"),
         "{out}"
     );
+    let (ok, json, err) = run(with(&["authorization", "list"], &["--json"]));
+    assert!(ok, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&json).expect("list --json");
+    let serial = list[0]["serial"].as_u64().expect("serial").to_string();
+    assert!(list[0]["not_after"].is_string() && list[0]["revoked_at_height"].is_null());
+
+    // authorization revoke: on the ledger when it returns; the list then says at which height.
+    let (ok, out, err) = run(with(
+        &["authorization", "revoke"],
+        &["--hospital", "h1", "--serial", &serial],
+    ));
+    assert!(ok, "revoke failed: {err}");
+    assert!(err.is_empty() && !has_log_line(&out), "{out}\n{err}");
+    assert!(out.contains("revoked") && out.contains("height"), "{out}");
+    let (ok, out, err) = run(with(&["authorization", "list"], &[]));
+    assert!(ok, "{err}");
+    assert!(out.contains("revoked at height"), "{out}");
+    // His record stays valid and verifiable.
+    let (ok, out, err) = run(with(&["verify"], &[]));
+    assert!(ok, "verify failed: {err}");
+    // His visit and his revocation, both on the ledger.
+    assert!(out.contains("2 records verified"), "{out}");
 }
