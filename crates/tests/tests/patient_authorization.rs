@@ -172,6 +172,7 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
             c.node(c.index("h1-cardiology")).node.ctx.key().to_hex()
         );
         assert_eq!(fetched.hospital, "h1");
+        assert_eq!(fetched.fetched_from_name, "h1-cardiology");
 
         // A doctor he grants this record fetches its EMR the same way, from his own light node
         // that knows two orderers only.

@@ -487,7 +487,7 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             }
             let said = format!(
                 "EMR {} of {} fetched from {}; SHA-256 {} matches the ledger",
-                view.record_id, view.hospital, view.fetched_from, view.sha256
+                view.record_id, view.hospital, view.fetched_from_name, view.sha256
             );
             if to_stdout {
                 use std::io::Write;
@@ -591,6 +591,8 @@ pub struct FetchView {
     pub hospital: String,
     /// The key of the department node it came from (hex).
     pub fetched_from: String,
+    /// That node's name, as its certificate in genesis gives it.
+    pub fetched_from_name: String,
     /// The file it was written to (`--out`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub out: Option<String>,
@@ -644,6 +646,7 @@ pub async fn fetch(
         FetchView {
             hospital,
             fetched_from: peer.to_hex(),
+            fetched_from_name: node.name_of(&peer),
             out: None,
             record_id: summary.emr_record_id.clone(),
             sha256: summary.emr_sha256.clone(),

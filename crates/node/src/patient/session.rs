@@ -102,6 +102,16 @@ impl LightNode {
         all
     }
 
+    /// The name genesis's certificate gives `key` (its hex when it has none).
+    pub fn name_of(&self, key: &PublicKey) -> String {
+        self.genesis
+            .trust
+            .get(key)
+            .map(|c| c.body.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| key.to_hex())
+    }
+
     /// This visitor's key.
     pub fn key(&self) -> PublicKey {
         self.identity.signing.public()
@@ -354,8 +364,9 @@ impl LightNode {
     }
 
     /// The keys of the department nodes that may hold the EMRs of `hospital`, as genesis
-    /// certifies them (role client, that hospital): the record's provider first, then the
-    /// record's department, then the hospital's others.
+    /// certifies them (role client, that hospital): nodes first (a certificate naming a libp2p
+    /// peer id; a department key a node holds besides its own names none), among them the
+    /// record's provider first, then the record's department, then the hospital's others.
     pub fn emr_holders(
         &self,
         hospital: &str,
@@ -370,6 +381,7 @@ impl LightNode {
             .collect();
         certs.sort_by_key(|c| {
             (
+                c.body.peer_id.is_empty(),
                 c.key != *provider,
                 c.body.department != department,
                 c.body.serial,
