@@ -540,9 +540,11 @@ async fn run_network(cmd: PatientCommand) -> Result<()> {
             let grantee = parse_key(&grantee_key)?;
             let (node, _) = connect(&conn).await?;
             let peer = first_peer(&node).await?;
-            let res = node.upload_access(peer, &view::revoke(&grantee)).await;
+            let res = node
+                .upload_access_checked(peer, &view::revoke(&grantee))
+                .await;
             node.shutdown().await;
-            let r = UploadView::of(&res?);
+            let r = UploadView::of_body(&res?.0);
             print(conn.json, &r, |r| {
                 println!(
                     "Revocation {} by the endorser (access record #{}); it takes effect once on the ledger.",
@@ -716,9 +718,8 @@ pub struct UploadView {
 }
 
 impl UploadView {
-    fn of(r: &medblock_core::wire::Receipt) -> Self {
-        use prost::Message;
-        let body = medblock_core::wire::ReceiptBody::decode(r.body.as_slice()).unwrap_or_default();
+    /// The view of a receipt body whose signature checked.
+    fn of_body(body: &medblock_core::wire::ReceiptBody) -> Self {
         Self {
             status: if body.status == medblock_core::wire::ReceiptStatus::Committed as i32 {
                 "committed".into()
@@ -762,8 +763,8 @@ pub async fn grant(
         picked.push(view::find(&answer.records, h, d, seq)?);
     }
     let record = view::grant(&node.identity, grantee, sealing, name, &picked)?;
-    let r = node.upload_access(answer.peer, &record).await?;
-    Ok(UploadView::of(&r))
+    let (body, _) = node.upload_access_checked(answer.peer, &record).await?;
+    Ok(UploadView::of_body(&body))
 }
 
 /// Writes `bytes` to `path`, readable by its owner only (an EMR is medical data).

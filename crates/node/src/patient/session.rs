@@ -308,6 +308,20 @@ impl LightNode {
         self.upload_access_event(peer, event).await
     }
 
+    /// Uploads an access record (consent grant or revocation, authorization revocation) through
+    /// `peer` and checks the endorser's receipt for it ([`LightNode::check_receipt`]); returns
+    /// the receipt's body and the event's hash.
+    pub async fn upload_access_checked(
+        &self,
+        peer: PublicKey,
+        record: &wire::AccessRecord,
+    ) -> Result<(wire::ReceiptBody, medblock_core::Hash32), PatientError> {
+        let event = build_access_event(&self.identity.signing, rand::random(), record, now_ms());
+        let parsed = ParsedEvent::from_wire(event.clone())?;
+        let receipt = self.upload_access_event(peer, event).await?;
+        Ok((self.check_receipt(&receipt, &parsed)?, parsed.event_hash))
+    }
+
     /// Uploads an access event already built (signed twice by this key) through `peer`;
     /// returns the endorser's receipt.
     pub async fn upload_access_event(
