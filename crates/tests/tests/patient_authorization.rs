@@ -21,7 +21,7 @@ use medblock_node::patient::commands::{
     Conn, RecordRef, fetch, grant, revoke_authorization, show, verify,
 };
 use medblock_node::patient::enrol::{self, Consent};
-use medblock_node::patient::{LightNode, authz, keys, view};
+use medblock_node::patient::{LightNode, PatientError, authz, keys, view};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -136,6 +136,15 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
         .block_on(enrol::enroll(&alice, &h1, "MRN 0001", &consent, T))
         .unwrap_err();
     assert!(e.to_string().contains("not valid"), "{e}");
+    // Another key cannot take his id: the hospital's typed refusal reaches the patient.
+    let mallory = Identity::generate(&mut rand::rng());
+    let e = rt
+        .block_on(enrol::enroll(&mallory, &h1, "MRN-0001", &consent, T))
+        .unwrap_err();
+    assert!(
+        matches!(e, PatientError::Hospital { status: 409, .. }),
+        "{e}"
+    );
 
     // Visits recorded while he is away, under his authorization.
     let top = committed(
