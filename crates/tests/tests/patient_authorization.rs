@@ -130,8 +130,7 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
     assert_eq!(enrolled.patient_key, me.to_hex());
     assert!(enrolled.not_before.contains('T') && enrolled.not_after.contains('T'));
     let serial = enrolled.serial;
-    // Enrolling again with the same key and a new authorization renews; a bad id is refused
-    // before anything is sent.
+    // A malformed id is refused before anything is sent.
     let e = rt
         .block_on(enrol::enroll(&alice, &h1, "MRN 0001", &consent, T))
         .unwrap_err();
