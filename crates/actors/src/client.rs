@@ -1,6 +1,10 @@
 //! The client: a hospital department (the paper's Steps 1 and 7). It keeps the full EMR in the
-//! hospital's database, seals the summary to the patient (and the regulator genesis names),
-//! signs with the patient's and the department's keys, and submits to its region's endorser.
+//! hospital's database, seals the summary to the patient's public sealing key (and the regulator
+//! genesis names), binds the recording authorization the patient signed at enrolment (his
+//! signature, see [`medblock_core::authorization`]), signs with the department's key, and
+//! submits to its region's endorser. A visit for a patient not enrolled in the hospital's
+//! registry ([`crate::registry`]), or whose authorization does not cover it, is refused before
+//! anything is written. The node never holds a patient's private key.
 //! Every event stays in a durable outbox until it is committed; one that gets no receipt in time
 //! is resubmitted to another endorser (the sequence number makes the retry idempotent).
 
@@ -9,18 +13,18 @@ use crate::committer::BlockCommitted;
 use crate::endorser::{Endorser, UploadBatchIn};
 use crate::error::ActorError;
 use crate::orderer::EndorserChanged;
+use crate::registry::PatientDesk;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
-use medblock_core::event::{NewEvent, build_event};
+use medblock_core::event::{NewAuthorizedEvent, build_authorized_event};
 use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::sha256;
 use medblock_core::{EventKey, wire};
-use medblock_storage::keyfile::{load_identity, save_identity};
 use medblock_storage::{EmrStore, EventQueue, LinkedEmr, QueuedEvent, RocksEmrStore};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -29,7 +33,7 @@ pub mod import;
 /// One visit to record: what a department enters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Visit {
-    /// The patient's identifier at the hospital (the registry maps it to his MedBlock key).
+    /// The patient's local id at the hospital (MRN), exactly as enrolled in its registry.
     pub patient: String,
     /// Diagnosis.
     pub diagnosis: String,
@@ -121,10 +125,6 @@ const GROUP_COMMIT_NOW: usize = 64;
 const UPLOAD_BATCH_EVENTS: usize = 256;
 const UPLOAD_BATCH_BYTES: usize = 1 << 20;
 
-/// Patient keys kept in memory, so a visit does not read the registry file; the cache is
-/// emptied when it reaches this size.
-const PATIENT_CACHE: usize = 16_384;
-
 /// Records the visits received since the last flush (see [`FLUSH_MAX`]).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -150,7 +150,8 @@ pub struct Client {
     ctx: Ctx,
     outbox: EventQueue,
     emr: RocksEmrStore,
-    registry_dir: PathBuf,
+    /// The patient registry (its entries are cached in memory there).
+    registry: Arc<PatientDesk>,
     /// Keys of the other departments of this hospital the node submits for (see
     /// [`crate::departments`]).
     departments: HashMap<String, Identity>,
@@ -167,19 +168,22 @@ pub struct Client {
     /// The scheduled flush waiting out [`GROUP_COMMIT_WINDOW`], to cancel when a backlog is
     /// written at once.
     flush_timer: Option<actix::SpawnHandle>,
-    /// Patients' keys read from the registry (see [`PATIENT_CACHE`]).
-    patients: HashMap<String, Identity>,
 }
 
 impl Client {
     /// A client over its outbox, the hospital's EMR database and its patient registry.
-    pub fn new(ctx: Ctx, outbox: EventQueue, emr: RocksEmrStore, registry_dir: PathBuf) -> Self {
+    pub fn new(
+        ctx: Ctx,
+        outbox: EventQueue,
+        emr: RocksEmrStore,
+        registry: Arc<PatientDesk>,
+    ) -> Self {
         let turn_timeout = ctx.genesis.params.turn_timeout_ms.max(1000);
         Self {
             ctx,
             outbox,
             emr,
-            registry_dir,
+            registry,
             departments: HashMap::new(),
             local_endorser: None,
             endorser: None,
@@ -192,7 +196,6 @@ impl Client {
             intake: Default::default(),
             flush_scheduled: false,
             flush_timer: None,
-            patients: HashMap::new(),
         }
     }
 
@@ -213,47 +216,14 @@ impl Client {
         (b.hospital.as_str(), b.department.as_str())
     }
 
-    /// The patient's keys from the hospital's registry, created on first visit.
-    fn patient(&mut self, id: &str) -> Result<Identity, ActorError> {
-        if let Some(known) = self.patients.get(id) {
-            return Ok(known.clone());
-        }
-        let path = self.registry_path(id)?;
-        std::fs::create_dir_all(&self.registry_dir)
-            .map_err(|e| ActorError::Config(e.to_string()))?;
-        let identity = if path.exists() {
-            load_identity(&path)?
-        } else {
-            let identity = Identity::generate(&mut rand::rng());
-            save_identity(&path, id, &identity)?;
-            tracing::info!(patient = id, key = %identity.signing.public(), "patient registered");
-            identity
-        };
-        if self.patients.len() >= PATIENT_CACHE {
-            self.patients.clear();
-        }
-        self.patients.insert(id.to_owned(), identity.clone());
-        Ok(identity)
-    }
-
-    /// The registry file of a patient id (checked, not created).
-    fn registry_path(&self, id: &str) -> Result<PathBuf, ActorError> {
-        let safe: String = id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if safe.is_empty() || safe.len() > 128 {
-            return Err(ActorError::BadRequest(format!(
-                "patient id {id:?} is empty or too long"
-            )));
-        }
-        Ok(self.registry_dir.join(format!("{safe}.key")))
+    /// The enrolled patient's registry entry, when his authorization lets `department` record
+    /// a visit now (see [`PatientDesk::authorization_for`]).
+    fn patient(
+        &self,
+        id: &str,
+        department: &str,
+    ) -> Result<Arc<medblock_storage::RegistryEntry>, ActorError> {
+        Ok(self.registry.authorization_for(id, department, now_ms())?)
     }
 
     /// The EMR of a visit: its own, or a FHIR Bundle of its summary when it brings none.
@@ -350,7 +320,7 @@ impl Client {
         next: &mut HashMap<String, u64>,
     ) -> Result<(Recorded, Vec<u8>), ActorError> {
         let provider = self.provider(r.department)?.signing.clone();
-        let patient = self.patient(r.patient)?;
+        let patient = self.patient(r.patient, r.department)?;
         let hospital = self.department().0.to_owned();
         let department = r.department.to_owned();
         // The node's own department keeps the counter name it always had.
@@ -381,14 +351,13 @@ impl Client {
             emr_sha256: emr_sha.0.to_vec(),
         };
         let regulator = self.ctx.genesis.regulator_sealing;
-        let event = build_event(
-            &NewEvent {
+        let event = build_authorized_event(
+            &NewAuthorizedEvent {
                 summary: &summary,
                 sequence,
                 hospital: &hospital,
                 department: &department,
-                patient: &patient.signing,
-                patient_sealing: &patient.sealing.public(),
+                authorization: &patient.authorization,
                 provider: &provider,
                 regulator: regulator.as_ref(),
                 created_at_ms: now_ms(),
@@ -405,7 +374,7 @@ impl Client {
                 hospital,
                 department,
                 sequence,
-                patient_key: patient.signing.public().to_hex(),
+                patient_key: patient.patient_key().to_hex(),
                 emr_sha256: emr_sha.to_hex(),
                 height: 0,
                 block_hash: String::new(),
@@ -795,6 +764,14 @@ impl Handler<Submit> for Client {
     /// Visits join the intake and are recorded with whatever else arrives before the next
     /// flush (group commit); the answer comes once they are recorded, or committed.
     fn handle(&mut self, msg: Submit, ctx: &mut Self::Context) -> Self::Result {
+        // Every visit's patient is enrolled and authorizes this department, or nothing of the
+        // request is recorded.
+        let own = self.department().1.to_owned();
+        for v in &msg.visits {
+            if let Err(e) = self.patient(&v.patient, &own) {
+                return Box::pin(actix::fut::ready(Err(e)));
+            }
+        }
         let mut recorded = Vec::with_capacity(msg.visits.len());
         let mut committed = Vec::new();
         for visit in msg.visits {

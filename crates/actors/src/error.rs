@@ -34,6 +34,9 @@ pub enum ActorError {
     /// An actor is gone (the node is shutting down).
     #[error("the node is shutting down")]
     Stopped,
+    /// A patient's enrolment, or a visit for a patient not enrolled or not authorizing it.
+    #[error(transparent)]
+    Patient(#[from] crate::registry::EnrolError),
     /// A request from an operator or an API caller was malformed.
     #[error("bad request: {0}")]
     BadRequest(String),

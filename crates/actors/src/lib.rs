@@ -10,6 +10,8 @@
 //!   sorted by upload time when its turn comes (Step 3) and ends its turn (Step 8).
 //! * [`client::Client`] is a hospital department: it seals, signs and submits (Step 1), keeps
 //!   each event in a durable outbox until it is committed, and retries another endorser (Step 7).
+//!   It records a visit only for a patient enrolled in [`registry::PatientDesk`], under the
+//!   recording authorization he signed there; it never holds a patient's private key.
 //!
 //! [`node::start`] wires them to the p2p network; [`router`] is the only code that reads the
 //! network's events. Each actor runs on its own Arbiter (thread), so signature checks and
@@ -28,6 +30,7 @@ pub mod node;
 pub mod orderer;
 pub mod peers;
 pub mod query;
+pub mod registry;
 pub mod router;
 pub mod shared;
 pub mod validator;

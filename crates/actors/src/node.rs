@@ -27,7 +27,8 @@ use std::time::Duration;
 /// What a node needs to start.
 #[derive(Clone)]
 pub struct NodeOptions {
-    /// Where the node keeps its ledger, queues and (for departments) EMRs and patient keys.
+    /// Where the node keeps its ledger, queues and (for departments) EMRs and the patient
+    /// registry (public keys and authorizations only).
     pub data_dir: PathBuf,
     /// The node's keys.
     pub identity: Identity,
@@ -140,6 +141,8 @@ pub struct RunningNode {
     pub endorser: Option<Addr<Endorser>>,
     /// The client, on department nodes.
     pub client: Option<Addr<Client>>,
+    /// The patient registry and enrolment challenges, on department nodes.
+    pub patients: Option<Arc<crate::registry::PatientDesk>>,
     arbiters: Arc<Mutex<Vec<Arbiter>>>,
 }
 
@@ -248,6 +251,16 @@ impl RunningNode {
                 timeout,
             })
             .await?
+    }
+
+    /// The patient registry's front desk, on a department node.
+    pub fn patients(&self) -> Result<&Arc<crate::registry::PatientDesk>, ActorError> {
+        self.patients.as_ref().ok_or_else(|| {
+            ActorError::BadRequest(format!(
+                "{} is not a department node: it keeps no patient registry",
+                self.ctx.name
+            ))
+        })
     }
 
     /// Imports visits filed under named departments of this hospital (see
@@ -393,13 +406,23 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     let tip = ledger.tip();
     let start_turn = start_turn_of(ledger.block_at(tip.height)?.as_ref());
     let orderer_state = Orderer::new(ctx.clone(), committer.clone(), tip, start_turn)?;
-    let client_state = if ctx.has_role(Role::Client) {
+    let patients = if ctx.has_role(Role::Client) {
+        let registry = medblock_storage::PatientRegistry::open(&opts.data_dir.join("registry"))
+            .map_err(|e| ActorError::Config(format!("patient registry: {e}")))?;
+        Some(Arc::new(crate::registry::PatientDesk::new(
+            ctx.clone(),
+            registry,
+        )))
+    } else {
+        None
+    };
+    let client_state = if let Some(desk) = &patients {
         Some(
             Client::new(
                 ctx.clone(),
                 EventQueue::open(&opts.data_dir.join("outbox"))?,
                 RocksEmrStore::open(&opts.data_dir.join("emr"))?,
-                opts.data_dir.join("patients"),
+                desk.clone(),
             )
             .with_departments(crate::departments::load(
                 &opts.data_dir.join("departments"),
@@ -455,6 +478,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         orderer,
         endorser,
         client,
+        patients,
         arbiters: Arc::new(Mutex::new(arbiters)),
     })
 }

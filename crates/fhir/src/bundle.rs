@@ -368,6 +368,36 @@ impl Bundle {
             None => String::new(),
         }
     }
+
+    /// The id the hospital's patient registry knows the Patient by (his local id, MRN): the
+    /// value of the Patient's `identifier` whose `type` has the HL7 v2-0203 code `MR` (medical
+    /// record number; the first such one), or, when it has none, [`Bundle::patient_id`].
+    /// Synthea writes an MR identifier equal to the resource id.
+    pub fn registry_id(&self) -> String {
+        self.patient()
+            .and_then(|p| mrn(&p.resource))
+            .unwrap_or_else(|| self.patient_id())
+    }
+}
+
+/// The HL7 v2-0203 identifier type of a medical record number.
+const MR_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
+
+/// The value of a Patient resource's first MR identifier (ignoring ones without a value).
+fn mrn(patient: &Value) -> Option<String> {
+    patient["identifier"]
+        .as_array()?
+        .iter()
+        .find(|id| {
+            id["type"]["coding"].as_array().is_some_and(|codings| {
+                codings.iter().any(|c| {
+                    c["code"].as_str() == Some("MR")
+                        && c["system"].as_str().is_none_or(|s| s == MR_SYSTEM)
+                })
+            }) && id["value"].as_str().is_some_and(|v| !v.is_empty())
+        })
+        .and_then(|id| id["value"].as_str())
+        .map(str::to_owned)
 }
 
 /// FHIR resource type names are capitalised ASCII letters (`Patient`, `DiagnosticReport`).

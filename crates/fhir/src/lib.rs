@@ -35,7 +35,8 @@ pub use visit::{VisitEmr, visit_bundle};
 pub struct PatientImport {
     /// The validated bundle.
     pub bundle: Bundle,
-    /// The patient's id (the hospital registry's key).
+    /// The patient's local id at the hospital, the registry's key ([`Bundle::registry_id`]:
+    /// the Patient's MR identifier, else its resource id).
     pub patient_id: String,
     /// Its encounters.
     pub encounters: Vec<EncounterRecord>,
@@ -47,7 +48,7 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<PatientImport, FhirError
     let bundle = Bundle::from_bytes(file, bytes)?;
     let encounters = encounters(&bundle);
     Ok(PatientImport {
-        patient_id: bundle.patient_id(),
+        patient_id: bundle.registry_id(),
         encounters,
         bundle,
     })

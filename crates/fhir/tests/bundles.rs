@@ -329,3 +329,22 @@ fn a_patients_records_merge_into_one_bundle_with_each_resource_once() {
     let e = merge_emrs([("record-7", b"not json".as_slice())]).expect_err("bad");
     assert_eq!(e.file(), "record-7");
 }
+
+#[test]
+fn the_registry_id_is_the_patients_mr_identifier_else_its_resource_id() {
+    let mut v = good();
+    v["entry"][0]["resource"]["identifier"] = json!([
+        {"system": "https://github.com/synthetichealth/synthea", "value": "not-the-mrn"},
+        {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": "SS"}]}, "value": "999-82-5655"},
+        {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+            "code": "MR"}]}, "system": "http://hospital.example", "value": "MRN-0042"}
+    ]);
+    let imp = import_bytes(FILE, &bytes(&v)).expect("valid");
+    assert_eq!(imp.patient_id, "MRN-0042");
+    assert_eq!(imp.bundle.patient_id(), "p1");
+    // No MR identifier: the resource id.
+    v["entry"][0]["resource"]["identifier"] = json!([{"value": "x"}]);
+    let imp = import_bytes(FILE, &bytes(&v)).expect("valid");
+    assert_eq!(imp.patient_id, "p1");
+}

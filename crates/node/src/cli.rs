@@ -150,6 +150,9 @@ pub enum ClientCommand {
     /// Import FHIR R4 patient bundles (.json, .json.bz2, or directories of them): one event per
     /// encounter, filed under the department its type maps to, the EMR kept as a FHIR Bundle.
     Import(crate::import::ImportArgs),
+    /// Enrol patients from a bulk file (JSON Lines of offline-signed enrolments; see README,
+    /// "Enrolment"); refused lines are reported by number, the others enrolled.
+    EnrollBulk(crate::bulk::BulkArgs),
 }
 
 /// Options of `client submit`.
@@ -355,6 +358,7 @@ pub fn client(cmd: ClientCommand) -> Result<()> {
     let a = match cmd {
         ClientCommand::Submit(a) => a,
         ClientCommand::Import(a) => return crate::import::cli(a),
+        ClientCommand::EnrollBulk(a) => return crate::bulk::cli(a),
     };
     let visits: Vec<Visit> = match (&a.file, &a.patient, &a.diagnosis) {
         (Some(f), _, _) => {

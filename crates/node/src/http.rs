@@ -1,6 +1,7 @@
 //! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), `/metrics` (Prometheus
 //! text), and the department API `POST /submit` and `POST /import` (visits filed under named
 //! departments, with their EMRs); `POST /revocations` takes a CA-signed list to apply and gossip.
+//! The patient enrolment routes (`/patients/...`) are in [`crate::enrol`].
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use medblock_actors::ActorError;
@@ -48,7 +49,13 @@ fn default_wait_ms() -> u64 {
 }
 
 fn error_response(e: &ActorError) -> HttpResponse {
-    let body = serde_json::json!({ "error": e.to_string() });
+    let code = match e {
+        ActorError::Patient(p) => return crate::enrol::error_response(p),
+        ActorError::BadRequest(_) => "bad_request",
+        ActorError::NotCommitted(_) => "not_committed",
+        _ => "unavailable",
+    };
+    let body = serde_json::json!({ "error": e.to_string(), "code": code });
     match e {
         ActorError::BadRequest(_) => HttpResponse::BadRequest().json(body),
         ActorError::NotCommitted(_) => HttpResponse::Accepted().json(body),
@@ -138,6 +145,7 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
             .route("/submit", web::post().to(submit))
             .route("/import", web::post().to(import))
             .route("/revocations", web::post().to(revocations))
+            .configure(crate::enrol::routes)
     })
     .workers(1)
     // An idle connection is kept open longer than a pooling client (reqwest's 90 s) keeps it:

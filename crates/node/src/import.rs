@@ -3,9 +3,12 @@
 //! Each file is read and validated whole by `medblock-fhir` here, in the importer; a bad bundle
 //! is reported (file and entry) and nothing of it is sent. A good bundle's encounters go in one
 //! `POST /import` to the hospital's node, which checks them all before storing the first EMR,
-//! files each under its department (the node holds a certified key per department), finds or
-//! creates the patient's MedBlock key in its registry, and answers once the events are
-//! committed. Bundles go through `--concurrency` at a time; a progress bar runs on stderr and a
+//! files each under its department (the node holds a certified key per department), and answers
+//! once the events are committed. The bundle's patient must be enrolled in the hospital's
+//! registry under the Patient's local id (its MR identifier, else its resource id; see
+//! [`medblock_fhir::Bundle::registry_id`]) with an authorization that covers the departments: a
+//! bundle whose patient is not is refused whole (the error names the file and the patient) and
+//! nothing of it is stored. Bundles go through `--concurrency` at a time; a progress bar runs on stderr and a
 //! summary ends the run.
 
 use crate::http::ImportBody;
@@ -53,7 +56,8 @@ pub struct ImportArgs {
 pub struct BundleResult {
     /// The file.
     pub file: String,
-    /// The FHIR Patient id (empty if the bundle was refused).
+    /// The patient's local id the registry matched (MR identifier, else the FHIR Patient id;
+    /// empty if the bundle did not parse).
     pub patient_id: String,
     /// The patient's MedBlock key (hex; empty when nothing was recorded).
     pub patient_key: String,
@@ -213,10 +217,17 @@ async fn post(
         .with_context(|| format!("no node answering at {node}"))?;
     let status = r.status();
     let text = r.text().await?;
-    anyhow::ensure!(
-        status.is_success() && status != 202,
-        "node answered {status}: {text}"
-    );
+    if !status.is_success() || status == 202 {
+        // The node's own message when it gives one (e.g. "patient X is not enrolled at ...").
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        if status.is_client_error() {
+            anyhow::bail!("node answered {status}: {message}; nothing of the bundle was imported");
+        }
+        anyhow::bail!("node answered {status}: {message}");
+    }
     Ok(serde_json::from_str(&text)?)
 }
 

@@ -2,10 +2,12 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod bulk;
 pub mod ca;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod enrol;
 pub mod http;
 pub mod import;
 pub mod localnet;

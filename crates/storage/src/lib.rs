@@ -12,6 +12,7 @@ pub mod keys_layout;
 pub mod ledger;
 pub mod patient_events;
 pub mod queue;
+pub mod registry;
 
 pub use audit::LedgerHashes;
 pub use emr::{EmrStore, LinkedEmr, RocksEmrStore};
@@ -19,3 +20,4 @@ pub use error::StorageError;
 pub use ledger::{EventLocation, Ledger, OpenCheck};
 pub use patient_events::PatientEvent;
 pub use queue::{EventQueue, QueuedEvent};
+pub use registry::{EnrolStatus, PatientRegistry, RegistryEntry, RegistryError};

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::cluster::{Cluster, block_on, standard, test_params, visits};
+use common::cluster::{Cluster, block_on, standard, test_params};
+use common::enrol::enrol_visits_in_process;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -14,7 +15,20 @@ fn committers(c: &Cluster) -> Vec<usize> {
         .collect()
 }
 
-/// Submits through a department node and waits for every commit.
+/// `n` synthetic visits for `patients` patients, enrolled at department node `name` first.
+fn visits_at(
+    c: &Cluster,
+    name: &str,
+    prefix: &str,
+    n: usize,
+    patients: usize,
+) -> Vec<medblock_actors::client::Visit> {
+    let v = common::cluster::visits(prefix, n, patients);
+    enrol_visits_in_process(&c.node(c.index(name)).node, &v);
+    v
+}
+
+/// Submits through a department node (its patients enrolled first) and waits for every commit.
 fn submit(
     c: &Cluster,
     name: &str,
@@ -22,7 +36,7 @@ fn submit(
     n: usize,
 ) -> Vec<medblock_actors::client::SubmitOutcome> {
     let node = c.node(c.index(name)).node.clone();
-    let v = visits(prefix, n, 25);
+    let v = visits_at(c, name, prefix, n, 25);
     block_on(async move { node.submit(v, true, Duration::from_secs(120)).await })
         .expect("all visits committed")
 }
@@ -119,10 +133,8 @@ fn killed_endorser_is_replaced_by_election_and_waiting_clients_retry_without_los
         .expect("endorser node");
     // Uploads in flight while the endorser dies: submitted without waiting, then killed.
     let node = c.node(c.index("h1-cardiology")).node.clone();
-    let pending = block_on(async move {
-        node.submit(visits("during", 40, 10), false, Duration::from_secs(5))
-            .await
-    })
+    let during = visits_at(&c, "h1-cardiology", "during", 40, 10);
+    let pending = block_on(async move { node.submit(during, false, Duration::from_secs(5)).await })
     .expect("accepted");
     c.kill(victim);
     // Region-1 elects the other candidate.
@@ -343,11 +355,11 @@ fn deferrable_records_are_spread_over_turns_while_urgent_ones_go_with_the_next_t
     submit(&c, "h1-cardiology", "warm", 1);
     let node = c.node(c.index("h1-cardiology")).node.clone();
     let within = 6_000u64;
-    let mut deferred = visits("later", 40, 10);
+    let mut deferred = visits_at(&c, "h1-cardiology", "later", 40, 10);
     for v in &mut deferred {
         v.upload_within_ms = within;
     }
-    let urgent = visits("now", 1, 1);
+    let urgent = visits_at(&c, "h1-cardiology", "now", 1, 1);
     let (later, now) = block_on(async move {
         let start = std::time::Instant::now();
         let later = {
@@ -388,11 +400,12 @@ fn many_visits_submitted_at_once_are_numbered_without_gaps_or_repeats_and_all_co
     c.start_all();
     c.wait_ready(Duration::from_secs(30));
     let node = c.node(c.index("h1-cardiology")).node.clone();
+    let burst = visits_at(&c, "h1-cardiology", "burst", 300, 40);
     // 300 hospital systems' requests at once, one visit each: the department records them in
     // groups (one write per group), and each must still get its own sequence number.
     let outcomes = block_on(async move {
         let mut tasks = Vec::new();
-        for (i, v) in visits("burst", 300, 40).into_iter().enumerate() {
+        for (i, v) in burst.into_iter().enumerate() {
             let node = node.clone();
             tasks.push(tokio::spawn(async move {
                 let out = node
@@ -431,13 +444,14 @@ fn visits_sent_one_by_one_a_millisecond_apart_share_synced_writes() {
     let dept = c.index("h1-cardiology");
     let before = c.status(dept).counters;
     let node = c.node(dept).node.clone();
+    let trickle = visits_at(&c, "h1-cardiology", "trickle", 100, 10);
     // A hospital system sending each visit as it happens, one request per visit, 1 ms apart:
     // each visit would be alone in the department's mailbox, and without a group-commit window
     // would cost its own synced writes.
     let started = std::time::Instant::now();
     let outcomes = block_on(async move {
         let mut tasks = Vec::new();
-        for v in visits("trickle", 100, 10) {
+        for v in trickle {
             let node = node.clone();
             tasks.push(tokio::spawn(async move {
                 node.submit(vec![v], false, Duration::from_secs(60)).await

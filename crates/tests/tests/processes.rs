@@ -1,6 +1,7 @@
 //! The first network scenario with separate `medblock node run` processes, set up with the same
 //! commands an operator types: `ca init`, `ca issue`, `ca genesis`, `node init`, `node run`,
-//! `client submit` and `status --json`.
+//! `client enroll-bulk` (patients whose keys were made on their side), `client submit` and
+//! `status --json`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -202,8 +203,26 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
         let http = https[8].clone();
         std::thread::spawn(move || idle_connection_still_answers(&http, Duration::from_secs(7)))
     };
-    // Each hospital submits a JSON file of visits through its department node.
+    // Each hospital enrols its 20 patients from a bulk file of enrolments they signed offline,
+    // then submits a JSON file of visits through its department node.
     let submit = |http: &str, prefix: &str, count: usize| {
+        let lines: Vec<String> = (0..20)
+            .map(|k| {
+                let patient = medblock_core::keys::Identity::generate(&mut rand::rng());
+                common::enrol::bulk_line(&patient, prefix, &format!("{prefix}-{k}"))
+            })
+            .collect();
+        let bulk = root.join(format!("{prefix}-patients.jsonl"));
+        std::fs::write(&bulk, lines.join("\n")).expect("write");
+        let enrolled = medblock(&[
+            "client",
+            "enroll-bulk",
+            "--node",
+            &format!("http://{http}"),
+            bulk.to_str().expect("utf8"),
+            "--json",
+        ]);
+        assert_eq!(enrolled["enrolled"], 20, "{enrolled}");
         let visits: Vec<serde_json::Value> = (0..count)
             .map(|i| serde_json::json!({"patient": format!("{prefix}-{}", i % 20), "diagnosis": format!("d{i}")}))
             .collect();

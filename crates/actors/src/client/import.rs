@@ -1,7 +1,7 @@
 //! Importing records from a hospital's own system (e.g. FHIR encounters): each visit names its
 //! department and carries its EMR and record id. One [`Import`] is all-or-nothing at the door:
-//! every visit is checked (department key held, patient id, summary size) before the first EMR
-//! is stored. A visit whose record id the hospital database already holds was imported before
+//! every visit is checked (department key held, patient enrolled with an authorization that
+//! covers the department now, summary size) before the first EMR is stored. A visit whose record id the hospital database already holds was imported before
 //! and is skipped, so importing the same file twice records nothing twice.
 
 use super::{Client, FLUSH_MAX, Outgoing, Record, Recorded, SubmitOutcome, check_summary_size};
@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 /// One visit of an import.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportVisit {
-    /// The patient's id in the hospital's system (the registry's key).
+    /// The patient's local id at the hospital, exactly as enrolled in its registry.
     pub patient: String,
     /// The department of this hospital the visit is filed under.
     pub department: String,
@@ -64,7 +64,7 @@ impl Client {
     fn check_import(&self, v: &ImportVisit) -> Result<(), ActorError> {
         check_summary_size(&v.diagnosis, &v.examination_results, &v.treatment_plan)?;
         self.provider(&v.department)?;
-        self.registry_path(&v.patient)?;
+        self.patient(&v.patient, &v.department)?;
         if v.record_id.is_empty() || v.record_id.len() > 256 {
             return Err(ActorError::BadRequest(format!(
                 "record id {:?} is empty or too long",
