@@ -203,8 +203,8 @@ impl ParsedAuthorization {
                 body.version
             )));
         }
-        let patient =
-            PublicKey::from_slice(&body.patient_key).map_err(|e| bad(format!("patient key: {e}")))?;
+        let patient = PublicKey::from_slice(&body.patient_key)
+            .map_err(|e| bad(format!("patient key: {e}")))?;
         let sealing = SealingPublic::from_slice(&body.patient_sealing_key)
             .map_err(|e| bad(format!("sealing key: {e}")))?;
         if body.hospital.is_empty() {
@@ -309,9 +309,9 @@ impl VerifiedAuthorization {
     }
 }
 
-/// Checks a local patient id (MRN): 1 to [`MAX_PATIENT_ID_LEN`] characters of `A-Z a-z 0-9 . _
-/// - :`. Ids are compared exactly; nothing is ever normalised, so `a.b` and `a_b` are two
-/// patients.
+/// Checks a local patient id (MRN): 1 to [`MAX_PATIENT_ID_LEN`] characters of letters, digits
+/// and `.`, `_`, `-`, `:`. Ids are compared exactly; nothing is ever normalised, so `a.b` and
+/// `a_b` are two patients.
 pub fn validate_patient_id(id: &str) -> Result<(), AuthorizationError> {
     let ok = !id.is_empty()
         && id.len() <= MAX_PATIENT_ID_LEN
@@ -392,12 +392,11 @@ pub fn verify_enrolment(
             hospital: hospital.to_owned(),
         });
     }
-    let signature = Signature::from_slice(&enrolment.signature).map_err(|e| {
-        AuthorizationError::Malformed {
+    let signature =
+        Signature::from_slice(&enrolment.signature).map_err(|e| AuthorizationError::Malformed {
             what: "enrolment",
             reason: format!("signature: {e}"),
-        }
-    })?;
+        })?;
     authorization
         .parsed
         .patient
