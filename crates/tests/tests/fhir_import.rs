@@ -1,9 +1,11 @@
 //! FHIR import end to end: the shared Synthea patients imported through `medblock client import`
 //! (the same code, over HTTP) into the two hospitals of a 4-node network (RocksDB, libp2p on
-//! 127.0.0.1, real signatures and sealing). Then, on a committer's ledger: every patient's bread
-//! crumbs lead to exactly his encounters, each summary opens with the key in the hospital's
-//! registry, and each stored EMR hashes to the value on the ledger and holds the resources
-//! imported. Bad bundles are refused by file and entry, and nothing of them is stored.
+//! 127.0.0.1, real signatures and sealing). Each patient's keys are made on his side and he is
+//! enrolled at his hospital under his MR identifier first. Then, on a committer's ledger: every
+//! patient's bread crumbs lead to exactly his encounters, each summary opens with his own
+//! sealing key, and each stored EMR hashes to the value on the ledger and holds the resources
+//! imported. Bad bundles are refused by file and entry, a bundle whose patient is not enrolled
+//! is refused whole naming the file and the patient, and nothing of them is stored.
 //!
 //! `MEDBLOCK_FHIR_DATA` names the data set (default `../shared/data/fhir-synthea` beside the
 //! repository); `MEDBLOCK_FHIR_PATIENTS` limits how many patients are imported (default all 100).
@@ -13,6 +15,7 @@ mod common;
 use common::cluster::{Cluster, Spec, block_on, node_dir, test_params};
 use medblock_actors::client::import::ImportVisit;
 use medblock_core::crumbs::pseudonym;
+use medblock_core::keys::Identity;
 use medblock_core::{VerifiedBlock, sealing, sha256};
 use medblock_fhir::{DEPARTMENTS, emr_resources, import_bytes, record_resources};
 use medblock_node::ca::{self, IssueRequest};
@@ -20,7 +23,6 @@ use medblock_node::http::ImportBody;
 use medblock_node::import::{BundleResult, ImportArgs, ImportSummary};
 use medblock_node::patient::LightNode;
 use medblock_node::patient::commands::{Conn, RecordRef};
-use medblock_storage::keyfile::load_identity;
 use medblock_storage::{EmrStore, Ledger, OpenCheck, RocksEmrStore};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -214,9 +216,30 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
         .map(|h| serve(c.node(c.index(h)).node.clone()))
         .collect();
 
-    // h1 gets its half and the bad bundles; h2 its half and the two directory bundles.
+    // Every patient enrols at his hospital under the bundle's MR identifier, with keys made on
+    // his side; h1 also knows the patients of the hand-made visits below.
+    let mut identities: BTreeMap<String, Identity> = BTreeMap::new();
+    for (half, url) in halves.iter().zip(&urls) {
+        for path in half {
+            let id = import_bytes("id", &std::fs::read(path).expect("read"))
+                .expect("valid")
+                .patient_id;
+            identities.insert(id.clone(), common::enrol::enrol(url, &id));
+        }
+    }
+    for id in ["atomic-patient", "walk-in"] {
+        common::enrol::enrol(&urls[0], id);
+    }
+
+    // h1 gets its half, the bad bundles and an h2 patient's bundle (not enrolled at h1); h2 its
+    // half and the two directory bundles.
+    let not_enrolled = halves[1][0].clone();
+    let not_enrolled_id = import_bytes("id", &std::fs::read(&not_enrolled).expect("read"))
+        .expect("valid")
+        .patient_id;
     let mut h1_paths = halves[0].clone();
     h1_paths.extend(bad.iter().cloned());
+    h1_paths.push(not_enrolled.clone());
     let mut h2_paths = halves[1].clone();
     h2_paths.extend(directories.iter().cloned());
     let ((r1, s1), (r2, s2)) = std::thread::scope(|s| {
@@ -226,11 +249,28 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     });
 
     // Bad bundles: refused by file (and entry), the rest imported.
-    assert_eq!(s1.failed.len(), 4, "{:?}", s1.failed);
+    assert_eq!(s1.failed.len(), 5, "{:?}", s1.failed);
     for (file, why) in &s1.failed {
-        assert!(bad.iter().any(|b| b.display().to_string() == *file));
+        assert!(
+            bad.iter()
+                .chain([&not_enrolled])
+                .any(|b| b.display().to_string() == *file)
+        );
         assert!(why.contains(file.as_str()), "{why}");
     }
+    // The bundle of a patient not enrolled at h1: refused whole, naming file and patient.
+    let refused = s1
+        .failed
+        .iter()
+        .find(|(f, _)| *f == not_enrolled.display().to_string())
+        .map(|(_, w)| w.clone())
+        .expect("the bundle of a patient not enrolled is refused");
+    assert!(
+        refused.contains(&format!(
+            "patient {not_enrolled_id} is not enrolled at hospital h1"
+        )),
+        "{refused}"
+    );
     let why = |name: &str| {
         s1.failed
             .iter()
@@ -250,6 +290,10 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     assert_eq!(s2.skipped.len(), directories.len());
     assert!(s2.failed.is_empty(), "{:?}", s2.failed);
     assert_eq!(s1.patients, halves[0].len());
+    assert_eq!(s1.events_submitted + s1.already_imported, {
+        let good: usize = halves[0].iter().map(|p| encounter_ids(p).len()).sum();
+        good
+    });
     assert_eq!(s2.patients, halves[1].len());
 
     // Every encounter of every good bundle became one committed event.
@@ -375,12 +419,8 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
             .iter()
             .find(|(_, (h, _, _))| h == "h1")
             .expect("an h1 patient");
-        let patient = load_identity(
-            &node_dir(c.dir.path(), hospital)
-                .join("data/patients")
-                .join(format!("{patient_id}.key")),
-        )
-        .expect("registered at h1");
+        assert_eq!(hospital, "h1");
+        let patient = identities[patient_id].clone();
         let addr = |name: &str| c.node(c.index(name)).node.ctx.net.listen_addrs()[0].clone();
         let peers = [addr("n2"), addr("h1")];
         let genesis = c.genesis.clone();
@@ -444,10 +484,7 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
         .collect();
     let mut checked = 0;
     for (patient_id, (hospital, path, ids)) in &expected {
-        let registry = node_dir(root, hospital)
-            .join("data/patients")
-            .join(format!("{patient_id}.key"));
-        let patient = load_identity(&registry).expect("the hospital registered the patient");
+        let patient = &identities[patient_id];
         let me = pseudonym(&patient.signing.public());
         let source = import_bytes("source", &std::fs::read(path).expect("read")).expect("valid");
         let mut records = Vec::new();
@@ -494,24 +531,20 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     assert_eq!(checked, total);
 
     assert!(!emr["h1"].contains("Encounter/atomic-1").expect("read"));
-    assert!(
-        !node_dir(root, "h1")
-            .join("data/patients/atomic-patient.key")
-            .exists()
-    );
 
     let typed_emr = emr["h1"].get(&typed_record).expect("stored");
     let typed_fhir = import_bytes("typed", &typed_emr).expect("a FHIR R4 Bundle");
     assert_eq!(typed_fhir.encounters.len(), 1);
     assert_eq!(typed_fhir.encounters[0].summary.diagnosis, "otitis media");
 
-    // Nothing of the bad bundles was stored at h1.
-    assert!(
-        !node_dir(root, "h1")
-            .join("data/patients")
-            .join(format!("{broken_patient}.key"))
-            .exists()
-    );
+    // Nothing of the bad bundles (nor of the h2 patient's bundle) was stored at h1, and the
+    // hospital keeps no registry entry for a patient who did not enrol.
+    let registry =
+        medblock_storage::PatientRegistry::open(&node_dir(root, "h1").join("data/registry"))
+            .expect("registry");
+    assert!(registry.get(&broken_patient).expect("read").is_none());
+    assert!(registry.get(&not_enrolled_id).expect("read").is_none());
+    assert_eq!(registry.len().expect("len"), halves[0].len() + 2);
     let broken_ids = encounter_ids(&halves[1][0]);
     for id in &broken_ids {
         assert!(
