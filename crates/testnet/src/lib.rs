@@ -4,11 +4,13 @@
 //! `DIR/testnet.json`.
 //!
 //! Directory layout: `ca/` (CA key and register), `genesis.pb`, `nodes/<name>/` (key,
-//! certificate, `node.toml`, `data/`), `logs/<name>.log`, `patients/<hospital>/*.key`,
+//! certificate, `node.toml`, `data/`), `logs/<name>.log`, `patients/<name>.key` (the demo
+//! patients' own keys, made on their side and enrolled at every hospital),
 //! `prometheus.yml`, `grafana/`, `testnet.json`.
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod enrol;
 pub mod error;
 pub mod http;
 pub mod layout;

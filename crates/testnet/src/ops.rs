@@ -357,8 +357,10 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
     }
     let prom = prometheus::write_files(&state)?;
     progress(format!("Prometheus config: {}", s(&prom)));
+    // The demo patients make their keys on their side (DIR/patients/) and enrol at every
+    // hospital with their public keys before any visit of theirs is recorded.
+    patients::enrol_everywhere(&state)?;
     first_block(&state, opts.timeout)?;
-    patients::collect(&state)?;
     Ok(state)
 }
 
@@ -431,6 +433,10 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
     state.save()?;
     prometheus::write_files(&state)?;
     wait_answering(&state, std::slice::from_ref(&spec.name), timeout)?;
+    if spec.is_department() {
+        // A new hospital department: the demo patients enrol there too.
+        patients::enrol_at(&state, std::slice::from_ref(&entry))?;
+    }
     let rt = rt()?;
     let url = entry.url();
     wait_for(

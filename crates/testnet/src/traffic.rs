@@ -1,5 +1,7 @@
-//! Demo traffic: the built-in synthetic hospitals' departments record visits of synthetic
-//! patients, a few every second, so a fresh testnet shows blocks being committed.
+//! Demo traffic: the built-in synthetic hospitals' departments record visits of the demo
+//! patients, a few every second, so a fresh testnet shows blocks being committed. The same
+//! patients (enrolled at every hospital by `testnet up`, [`crate::patients`]) visit every
+//! hospital, so each has records from two hospitals in two regions.
 
 use crate::error::Result;
 use crate::layout::NodeSpec;
@@ -8,27 +10,22 @@ use crate::{http, patients, process};
 use medblock_core::synthetic::World;
 use std::time::Duration;
 
-/// Synthetic patients per hospital.
-pub const PATIENTS_PER_HOSPITAL: u64 = 10;
-
-/// The patient id of patient `k` of a department's hospital.
-pub fn patient_id(spec: &NodeSpec, k: u64) -> String {
-    format!(
-        "{}-patient-{:02}",
-        spec.hospital,
-        k % PATIENTS_PER_HOSPITAL + 1
-    )
+/// `count` synthetic visits of the demo patients at `spec`'s department, starting at visit
+/// number `from` (visit `i` is demo patient `i` modulo [`patients::DEMO_PATIENTS`]).
+pub fn visits(_spec: &NodeSpec, from: u64, count: u64) -> Vec<serde_json::Value> {
+    visits_of(from, count, patients::name)
 }
 
-/// `count` synthetic visits at `spec`'s department, starting at visit number `from`.
-pub fn visits(spec: &NodeSpec, from: u64, count: u64) -> Vec<serde_json::Value> {
+/// `count` synthetic visits, starting at visit number `from`, visit `i` by the patient
+/// `patient(i)` (his local id at the department's hospital, enrolled there beforehand).
+pub fn visits_of(from: u64, count: u64, patient: impl Fn(u64) -> String) -> Vec<serde_json::Value> {
     // The synthetic world's summaries: real-looking diagnoses, results and plans.
     let world = World::generate(&mut rand::rng(), 1, 0);
     (from..from + count)
         .map(|i| {
             let (summary, emr) = world.summary((i % 4) as usize, i + 1);
             serde_json::json!({
-                "patient": patient_id(spec, i),
+                "patient": patient(i),
                 "diagnosis": summary.diagnosis,
                 "examination_results": summary.examination_results,
                 "treatment_plan": summary.treatment_plan,
@@ -71,9 +68,6 @@ pub fn run(dir: &std::path::Path, rate: f64) -> Result<()> {
         }
         rounds += 1;
         if rounds % 5 == 1 {
-            if let Err(e) = patients::collect(&state) {
-                tracing::warn!(error = %e, "patient keys not copied");
-            }
             tracing::info!(sent, "demo traffic");
         }
         std::thread::sleep(period);

@@ -94,10 +94,11 @@ fn value(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} not exported:\n{text}"))
 }
 
-/// Submits `count` visits through the department and returns once they are committed.
+/// Submits `count` visits of the demo patients (`testnet up` enrolled them at every hospital)
+/// through the department and returns once they are committed.
 fn submit(dir: &Path, url: &str, tag: &str, count: usize) {
     let visits: Vec<serde_json::Value> = (0..count)
-        .map(|i| serde_json::json!({"patient": format!("{tag}-{}", i % 5), "diagnosis": format!("{tag} visit {i}")}))
+        .map(|i| serde_json::json!({"patient": medblock_testnet::patients::name(i as u64 % 5), "diagnosis": format!("{tag} visit {i}")}))
         .collect();
     let file = dir.join(format!("{tag}.json"));
     std::fs::write(&file, serde_json::to_vec(&visits).expect("json")).expect("write");
@@ -154,6 +155,22 @@ fn an_eight_process_testnet_commits_survives_churn_and_keeps_every_ledger_equal(
     }
     assert_eq!(up["agree"], true);
     assert!(dir.join("prometheus.yml").exists());
+    // The demo patients' keys are on the patient side, and no department holds patient keys.
+    assert_eq!(
+        medblock_testnet::patients::key_files(
+            &medblock_testnet::state::TestnetState::load(&dir).expect("state")
+        )
+        .len(),
+        10
+    );
+    for n in ["st-mary-cardiology", "riverside-radiology"] {
+        let held = dir.join("nodes").join(n).join("data").join("patients");
+        assert!(
+            std::fs::read_dir(&held).map_or(true, |d| d.count() == 0),
+            "{} holds patient key files",
+            held.display()
+        );
+    }
     let prom = std::fs::read_to_string(dir.join("prometheus.yml")).expect("prometheus.yml");
     for n in nodes {
         assert!(prom.contains(n["http"].as_str().expect("http")), "{prom}");

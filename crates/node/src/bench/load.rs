@@ -107,7 +107,18 @@ pub fn visits(
         .enumerate()
         .map(|(d, dept)| {
             let mine = count / n + usize::from(d < count % n);
-            medblock_testnet::traffic::visits(&dept.spec, first, mine as u64).into_iter()
+            let patients = dept.patients.clone();
+            if patients.is_empty() {
+                medblock_testnet::traffic::visits(&dept.spec, first, mine as u64).into_iter()
+            } else {
+                medblock_testnet::traffic::visits_of(first, mine as u64, |i| {
+                    patients
+                        .get((i % patients.len() as u64) as usize)
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .into_iter()
+            }
         })
         .collect();
     // Interleaved, so a run's first seconds load every region.

@@ -135,6 +135,8 @@ pub struct BenchReport {
     pub table5: Table5,
     /// Records lookups.
     pub records: Vec<RecordsFigures>,
+    /// The benchmark's patients' enrolment: bulk rate and interactive latency.
+    pub enrolment: Option<super::target::EnrolmentFigures>,
     /// Files written (CSV, PNG, JSON).
     pub files: Vec<PathBuf>,
 }
@@ -187,6 +189,7 @@ impl BenchReport {
             table4: p.table4,
             table5: p.table5,
             records: p.records,
+            enrolment: None,
             files: Vec::new(),
         }
     }
@@ -308,6 +311,13 @@ pub fn print(r: &BenchReport) {
         r.verifications_per_event,
         r.signature_bound_per_s
     );
+    if let Some(e) = &r.enrolment {
+        println!(
+            "enrolment: {} patients in bulk at {:.0}/s; interactive (challenge, signature, \
+             enrolment) p50 {:.1} ms, p99 {:.1} ms",
+            e.bulk_patients, e.bulk_per_s, e.interactive.p50_ms, e.interactive.p99_ms
+        );
+    }
     println!(
         "burst: {} of {} events committed, {:.0} events/s = {:.3} of the signature bound \
          (target 0.5)",

@@ -16,6 +16,9 @@ pub struct Department {
     pub spec: NodeSpec,
     /// Its HTTP base URL.
     pub url: String,
+    /// The benchmark's patients enrolled here (their local ids); the visits go to them. Empty
+    /// until [`Target::enrol_patients`]: the demo patients then.
+    pub patients: std::sync::Arc<Vec<String>>,
 }
 
 /// The testnet under load.
@@ -62,6 +65,7 @@ impl Target {
             .map(|n| Department {
                 spec: n.spec.clone(),
                 url: n.url(),
+                patients: Default::default(),
             })
             .collect();
         if departments.is_empty() {
@@ -112,6 +116,51 @@ impl Target {
         Ok(())
     }
 
+    /// Makes `count` patients on the benchmark's side (keys in memory only, ids unique to the
+    /// run, `bench-<run>-<k>`), enrols them all at every department in one bulk file each
+    /// (`POST /patients/bulk`, each line signed offline by its patient), and measures the
+    /// interactive enrolment (challenge, signature, enrolment) of a few more. The visits then
+    /// go to these patients.
+    pub async fn enrol_patients(&mut self, run: u64, count: usize) -> Result<EnrolmentFigures> {
+        use medblock_testnet::enrol;
+        let ids: Vec<String> = (0..count).map(|k| format!("bench-{run}-{k:05}")).collect();
+        let keys: Vec<medblock_core::keys::Identity> = (0..count)
+            .map(|_| medblock_core::keys::Identity::generate(&mut rand::rng()))
+            .collect();
+        let mut bulk_s = 0.0;
+        for d in &mut self.departments {
+            let lines: Vec<String> = ids
+                .iter()
+                .zip(&keys)
+                .map(|(id, k)| enrol::bulk_line(k, &d.spec.hospital, id))
+                .collect();
+            let t = std::time::Instant::now();
+            enrol::enrol_bulk(&d.url, &lines)
+                .await
+                .with_context(|| format!("enrolling the bench patients at {}", d.spec.name))?;
+            bulk_s += t.elapsed().as_secs_f64();
+            d.patients = std::sync::Arc::new(ids.clone());
+        }
+        let mut interactive = Vec::new();
+        if let Some(d) = self.departments.first() {
+            for k in 0..INTERACTIVE_ENROLMENTS {
+                let id = format!("bench-{run}-interactive-{k:02}");
+                let keys = medblock_core::keys::Identity::generate(&mut rand::rng());
+                let t = std::time::Instant::now();
+                enrol::enrol(&d.url, &keys, &id)
+                    .await
+                    .with_context(|| format!("enrolling {id} at {}", d.spec.name))?;
+                interactive.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let enrolled = count * self.departments.len();
+        Ok(EnrolmentFigures {
+            bulk_patients: enrolled,
+            bulk_per_s: enrolled as f64 / bulk_s.max(1e-9),
+            interactive: medblock_bench::stats::Percentiles::from_samples(&interactive),
+        })
+    }
+
     /// Signature verifications performed so far, summed over every live node's `/metrics`.
     pub async fn verifications(&self) -> Result<u64> {
         let mut sum = 0u64;
@@ -132,6 +181,20 @@ impl Target {
         }
         Ok(sum)
     }
+}
+
+/// Interactive enrolments timed per run.
+const INTERACTIVE_ENROLMENTS: usize = 20;
+
+/// Enrolment, as the benchmark measured it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnrolmentFigures {
+    /// Patient enrolments made in bulk (patients × departments).
+    pub bulk_patients: usize,
+    /// Bulk enrolments per second (the whole file's request, every line checked and stored).
+    pub bulk_per_s: f64,
+    /// Interactive enrolment latency (challenge, the patient's signature, enrolment), ms.
+    pub interactive: medblock_bench::stats::Percentiles,
 }
 
 /// The `*signature_verifications_total` counter of one Prometheus text page.
