@@ -310,6 +310,9 @@ impl RunningNode {
     /// node's RocksDB stores are closed when this returns.
     pub async fn shutdown(&self) {
         self.ctx.net.shutdown().await;
+        if let Some(desk) = &self.patients {
+            desk.close();
+        }
         let arbiters: Vec<Arbiter> =
             std::mem::take(&mut *self.arbiters.lock().unwrap_or_else(|e| e.into_inner()));
         tokio::task::spawn_blocking(move || {

@@ -80,6 +80,9 @@ pub enum EnrolError {
         /// Why.
         reason: AuthorizationError,
     },
+    /// The node is shutting down (its registry is closed).
+    #[error("the node is shutting down")]
+    Closed,
     /// The id is not enrolled.
     #[error("patient {patient_id} is not enrolled at hospital {hospital}")]
     NotEnrolled {
@@ -110,6 +113,7 @@ impl EnrolError {
             EnrolError::Unusable { .. } => "unusable_authorization",
             EnrolError::NotAuthorized { .. } => "not_authorized",
             EnrolError::NotEnrolled { .. } => "not_enrolled",
+            EnrolError::Closed => "unavailable",
         }
     }
 }
@@ -256,7 +260,8 @@ impl Challenges {
 /// The shared front desk of one department node (see the module's documentation).
 pub struct PatientDesk {
     ctx: Ctx,
-    registry: PatientRegistry,
+    /// `None` once the node shut down, so the database is closed whoever still holds the desk.
+    registry: RwLock<Option<PatientRegistry>>,
     challenges: Mutex<Challenges>,
     cache: RwLock<HashMap<String, Arc<RegistryEntry>>>,
 }
@@ -274,10 +279,32 @@ impl PatientDesk {
     pub fn new(ctx: Ctx, registry: PatientRegistry) -> Self {
         Self {
             ctx,
-            registry,
+            registry: RwLock::new(Some(registry)),
             challenges: Mutex::default(),
             cache: RwLock::default(),
         }
+    }
+
+    /// Closes the registry (at the node's shutdown): what needs it is refused from now on.
+    pub fn close(&self) {
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Runs `f` on the open registry.
+    fn with_registry<T>(
+        &self,
+        f: impl FnOnce(&PatientRegistry) -> Result<T, RegistryError>,
+    ) -> Result<T, EnrolError> {
+        let guard = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        let registry = guard.as_ref().ok_or(EnrolError::Closed)?;
+        Ok(f(registry)?)
     }
 
     /// This hospital.
@@ -373,7 +400,7 @@ impl PatientDesk {
         {
             return Err(unusable("the patient revoked it on the ledger"));
         }
-        let (status, entry) = self.registry.enrol(patient_id, authorization, now)?;
+        let (status, entry) = self.with_registry(|r| r.enrol(patient_id, authorization, now))?;
         if status != EnrolStatus::Unchanged {
             tracing::info!(
                 patient = patient_id,
@@ -402,7 +429,7 @@ impl PatientDesk {
         {
             return Ok(Some(e.clone()));
         }
-        let Some(entry) = self.registry.get(patient_id)? else {
+        let Some(entry) = self.with_registry(|r| r.get(patient_id))? else {
             return Ok(None);
         };
         let entry = Arc::new(entry);

@@ -77,7 +77,9 @@ pub fn status_of(e: &EnrolError) -> actix_web::http::StatusCode {
         EnrolError::Registry(R::IdTaken { .. } | R::KeyTaken { .. } | R::StaleSerial { .. }) => {
             S::CONFLICT
         }
-        EnrolError::Registry(R::Storage(_) | R::Corrupt { .. }) => S::SERVICE_UNAVAILABLE,
+        EnrolError::Registry(R::Storage(_) | R::Corrupt { .. }) | EnrolError::Closed => {
+            S::SERVICE_UNAVAILABLE
+        }
         EnrolError::UnknownChallenge
         | EnrolError::ReplayedChallenge
         | EnrolError::ExpiredChallenge { .. } => S::GONE,
