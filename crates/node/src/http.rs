@@ -123,6 +123,18 @@ async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResp
     }
 }
 
+/// A JSON body that does not parse: `{"error", "code": "malformed"}` with 400, like every other
+/// refusal of the API.
+fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let body =
+        serde_json::json!({ "error": format!("malformed JSON body: {err}"), "code": "malformed" });
+    actix_web::error::InternalError::from_response(err, HttpResponse::BadRequest().json(body))
+        .into()
+}
+
 /// How long an idle client connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(120);
 
@@ -137,7 +149,11 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::JsonConfig::default().limit(64 << 20))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(64 << 20)
+                    .error_handler(json_error),
+            )
             .app_data(web::PayloadConfig::new(1 << 20))
             .route("/healthz", web::get().to(healthz))
             .route("/status", web::get().to(status))

@@ -226,6 +226,22 @@ fn enrolment_refuses_every_bad_input_and_writes_nothing_for_it() {
         );
     }
     assert_eq!(get_json(&format!("{h1}/patients/a%20b")).0, 400);
+    // A body that is not the request's JSON: the same error shape.
+    let (status, v) = post_json(
+        &format!("{h1}/patients/enrol"),
+        &serde_json::json!({ "enrolment": 5 }),
+    );
+    assert_eq!(
+        (status, &v["code"]),
+        (400, &serde_json::json!("malformed")),
+        "{v}"
+    );
+    let (status, v) = enrol_hex(&h1, "zz-not-hex");
+    assert_eq!(
+        (status, &v["code"]),
+        (400, &serde_json::json!("malformed")),
+        "{v}"
+    );
     // 64 characters is the longest id.
     enrol(&h1, &"x".repeat(64));
 

@@ -135,7 +135,7 @@ fn killed_endorser_is_replaced_by_election_and_waiting_clients_retry_without_los
     let node = c.node(c.index("h1-cardiology")).node.clone();
     let during = visits_at(&c, "h1-cardiology", "during", 40, 10);
     let pending = block_on(async move { node.submit(during, false, Duration::from_secs(5)).await })
-    .expect("accepted");
+        .expect("accepted");
     c.kill(victim);
     // Region-1 elects the other candidate.
     let st = c.wait_for(
