@@ -232,18 +232,10 @@ fn show(
     ));
     match light_node(state, key, &args) {
         Ok(said) => {
-            if !said.trim().is_empty() {
-                out.push_str(said.trim_end());
-                out.push('\n');
-            }
+            out.push_str(said.trim_end());
             match std::fs::read(&file) {
-                Ok(emr) => out.push_str(&format!(
-                    "{} ({} bytes):\n{}",
-                    file.display(),
-                    emr.len(),
-                    String::from_utf8_lossy(&emr).trim_end()
-                )),
-                Err(e) => out.push_str(&format!("no EMR in {}: {e}", file.display())),
+                Ok(emr) => out.push_str(&format!("\n{}", String::from_utf8_lossy(&emr).trim_end())),
+                Err(e) => out.push_str(&format!("\nno EMR in {}: {e}", file.display())),
             }
         }
         Err(e) => out.push_str(&e),

@@ -12,24 +12,38 @@ use std::time::Duration;
 
 /// `count` synthetic visits of the demo patients at `spec`'s department, starting at visit
 /// number `from` (visit `i` is demo patient `i` modulo [`patients::DEMO_PATIENTS`]).
-pub fn visits(_spec: &NodeSpec, from: u64, count: u64) -> Vec<serde_json::Value> {
-    visits_of(from, count, patients::name)
+pub fn visits(spec: &NodeSpec, from: u64, count: u64) -> Vec<serde_json::Value> {
+    visits_of(spec, from, count, patients::name)
 }
 
-/// `count` synthetic visits, starting at visit number `from`, visit `i` by the patient
-/// `patient(i)` (his local id at the department's hospital, enrolled there beforehand).
-pub fn visits_of(from: u64, count: u64, patient: impl Fn(u64) -> String) -> Vec<serde_json::Value> {
+/// `count` synthetic visits at `spec`'s department, starting at visit number `from`, visit
+/// `i` by the patient `patient(i)` (his local id at the department's hospital, enrolled there
+/// beforehand). The EMR the hospital keeps is a small FHIR-like Bundle naming the visit.
+pub fn visits_of(
+    spec: &NodeSpec,
+    from: u64,
+    count: u64,
+    patient: impl Fn(u64) -> String,
+) -> Vec<serde_json::Value> {
     // The synthetic world's summaries: real-looking diagnoses, results and plans.
     let world = World::generate(&mut rand::rng(), 1, 0);
     (from..from + count)
         .map(|i| {
-            let (summary, emr) = world.summary((i % 4) as usize, i + 1);
+            let (summary, _) = world.summary((i % 4) as usize, i + 1);
+            let emr = serde_json::json!({
+                "resourceType": "Bundle",
+                "type": "collection",
+                "id": format!("{}-{}-visit-{}", spec.hospital, spec.department, i + 1),
+                "diagnosis": summary.diagnosis,
+                "examination_results": summary.examination_results,
+                "treatment_plan": summary.treatment_plan,
+            });
             serde_json::json!({
                 "patient": patient(i),
                 "diagnosis": summary.diagnosis,
                 "examination_results": summary.examination_results,
                 "treatment_plan": summary.treatment_plan,
-                "emr": String::from_utf8_lossy(&emr),
+                "emr": emr.to_string(),
             })
         })
         .collect()

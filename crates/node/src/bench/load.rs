@@ -111,7 +111,7 @@ pub fn visits(
             if patients.is_empty() {
                 medblock_testnet::traffic::visits(&dept.spec, first, mine as u64).into_iter()
             } else {
-                medblock_testnet::traffic::visits_of(first, mine as u64, |i| {
+                medblock_testnet::traffic::visits_of(&dept.spec, first, mine as u64, |i| {
                     patients
                         .get((i % patients.len() as u64) as usize)
                         .cloned()
