@@ -634,6 +634,27 @@ fn a_patient_owns_one_key_across_two_hospitals_and_no_node_holds_a_patient_key()
         started.elapsed()
     );
     assert!(n > 50 && bytes > 1_000_000, "{n} files, {bytes} bytes");
+    // What the nodes may hold, they do, where the scan reads it: each hospital's files hold
+    // alice's public key (registry, ledger), so key material in those files is not hidden from
+    // the scan by their encoding.
+    let public = patients[10].1.signing.public();
+    let public_needles = vec![
+        (
+            "alice's public key (raw)".to_owned(),
+            public.as_bytes().to_vec(),
+        ),
+        (
+            "alice's public key (hex)".to_owned(),
+            public.to_hex().into_bytes(),
+        ),
+    ];
+    for h in ["st-mary-cardiology", "riverside-radiology"] {
+        let (found, _, _) = scan(&[dir.join("nodes").join(h)], &public_needles);
+        assert!(
+            !found.is_empty(),
+            "{h}'s files do not hold alice's public key"
+        );
+    }
     let rocks: usize = {
         let mut all = Vec::new();
         files(&dir.join("nodes"), &mut all);
