@@ -409,6 +409,15 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     let tip = ledger.tip();
     let start_turn = start_turn_of(ledger.block_at(tip.height)?.as_ref());
     let orderer_state = Orderer::new(ctx.clone(), committer.clone(), tip, start_turn)?;
+    let legacy = opts.data_dir.join("patients");
+    if legacy.exists() {
+        // Versions before enrolment created patients' private keys there; nothing reads them.
+        tracing::warn!(
+            dir = %legacy.display(),
+            "this directory holds patients' private keys made by an older version; the node no \
+             longer uses them (patients enrol with their own keys): delete it"
+        );
+    }
     let patients = if ctx.has_role(Role::Client) {
         let registry = medblock_storage::PatientRegistry::open(&opts.data_dir.join("registry"))
             .map_err(|e| ActorError::Config(format!("patient registry: {e}")))?;
