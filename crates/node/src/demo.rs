@@ -1,7 +1,8 @@
 //! `medblock demo`: a local MedBlock network end to end, in one process, on embedded defaults.
 //!
-//! Every step is the real code: departments seal and sign events, the endorser admits them
-//! (signatures and certificates) and packs blocks sorted by upload time, a beacon-chosen
+//! Every step is the real code: each patient signs, with his own key, a recording authorization
+//! for each hospital (his keys stay in his key file); departments seal and sign events under
+//! it, the endorser admits them (signatures, certificates, authorizations) and packs blocks sorted by upload time, a beacon-chosen
 //! committee of PBFT replicas decides each block with signed votes, two committers verify the
 //! block and its commit certificate and append it to their own RocksDB ledgers, and a patient
 //! finds his records by bread crumbs, checks Merkle proofs, decrypts his summaries and checks the
@@ -10,6 +11,7 @@
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use medblock_core::access::proof::{self, Verifier};
+use medblock_core::authorization::{AuthorizationTerms, VerifiedAuthorization, sign_authorization};
 use medblock_core::block::{ChainTip, PackRequest, pack_block};
 use medblock_core::cert::TrustStore;
 use medblock_core::consensus::pbft::{ReplicaAction, ReplicaInput, ValueCheck};
@@ -18,7 +20,7 @@ use medblock_core::consensus::{
     pbft::Replica, select_committee,
 };
 use medblock_core::crumbs::pseudonym;
-use medblock_core::event::admit_event;
+use medblock_core::event::{NewAuthorizedEvent, admit_event, build_authorized_event};
 use medblock_core::genesis::{default_params, verify_genesis};
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::synthetic::World;
@@ -156,10 +158,34 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
         );
     }
 
+    // --- Enrolment: each patient signs, on his side, a recording authorization for each ------
+    // hospital; the hospitals receive it (his public keys and his signature), never his keys.
+    let start = now_ms();
+    let mut registry: BTreeMap<(usize, String), VerifiedAuthorization> = BTreeMap::new();
+    for (p, patient) in world.patients.iter().enumerate() {
+        for h in medblock_core::synthetic::HOSPITALS {
+            let signed = sign_authorization(
+                &patient.signing,
+                &patient.sealing.public(),
+                &AuthorizationTerms {
+                    hospital: h.to_owned(),
+                    departments: Vec::new(),
+                    serial: 1,
+                    not_before_ms: start.saturating_sub(60_000),
+                    not_after_ms: start + 365 * 24 * 3600 * 1000,
+                },
+            );
+            registry.insert(
+                (p, h.to_owned()),
+                VerifiedAuthorization::from_signed(signed)?,
+            );
+        }
+    }
+
     // --- Steps 1-2: departments upload, the endorser admits ------------------------------------
     let mut pending: Vec<ParsedEvent> = Vec::with_capacity(args.events);
-    let start = now_ms();
     let departments = world.departments.len();
+    let regulator = world.regulator.sealing.public();
     for i in 0..args.events {
         let (p, d) = (
             rng.random_range(0..args.patients),
@@ -175,10 +201,28 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
             .get(&pointer.hospital)
             .ok_or_else(|| anyhow!("no EMR store for {}", pointer.hospital))?;
         store.put(&pointer.record_id, &emr)?;
-        let event = world
-            .event(p, d, start + i as u64, &mut rng)
-            .ok_or_else(|| anyhow!("synthetic event out of range"))?;
-        let admitted = admit_event(&event.event.encode_to_vec(), &trust, now_ms())
+        // The department seals and signs with its own key under the patient's authorization.
+        let dept = &world.departments[d];
+        let authorization = registry
+            .get(&(p, dept.hospital.clone()))
+            .ok_or_else(|| anyhow!("patient {p} is not enrolled at {}", dept.hospital))?;
+        let created = start + i as u64;
+        let mut event = build_authorized_event(
+            &NewAuthorizedEvent {
+                summary: &summary,
+                sequence: seq,
+                hospital: &dept.hospital,
+                department: &dept.name,
+                authorization,
+                provider: &dept.key,
+                regulator: Some(&regulator),
+                created_at_ms: created,
+            },
+            &mut rng,
+        );
+        event.received_at_ms = created;
+        world.departments[d].next_sequence += 1;
+        let admitted = admit_event(&event.encode_to_vec(), &trust, now_ms())
             .context("the endorser refused a department's event")?;
         pending.push(admitted);
     }
