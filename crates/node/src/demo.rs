@@ -585,3 +585,33 @@ pub fn print(report: &DemoReport) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_records_visits_under_patient_signed_authorizations_and_reads_them_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let report = run(&DemoArgs {
+            dir: dir.path().join("demo"),
+            patients: 2,
+            events: 60,
+            block_events: 50,
+            orderers: 4,
+            seed: Some(7),
+            json: false,
+        })
+        .expect("the demo runs");
+        assert_eq!(report.events_admitted, 60);
+        assert!(report.agree);
+        assert!(!report.records.is_empty());
+        assert!(report.records.iter().all(|r| r.emr_verified));
+        // One key, records from both hospitals.
+        let hospitals: std::collections::BTreeSet<&str> =
+            report.records.iter().map(|r| r.hospital.as_str()).collect();
+        assert_eq!(hospitals.len(), 2, "{hospitals:?}");
+        // The hospitals' data holds no patient key file.
+        assert!(!dir.path().join("demo/hospitals/st-mary/patients").exists());
+    }
+}
