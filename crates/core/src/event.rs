@@ -562,7 +562,9 @@ pub fn check_revocations(
 ) -> Result<(), (usize, LedgerError)> {
     for (i, e) in events.iter().enumerate() {
         if let Some(a) = &e.authorization {
-            revoked.check(&a.id(), height).map_err(|err| (i, err.into()))?;
+            revoked
+                .check(&a.id(), height)
+                .map_err(|err| (i, err.into()))?;
         }
     }
     Ok(())

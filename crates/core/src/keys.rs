@@ -265,8 +265,10 @@ pub fn verify_batch(
     purpose: &'static str,
     items: &[(&PublicKey, &[u8], &Signature)],
 ) -> Result<(), KeyError> {
-    let mixed: Vec<(&'static str, &PublicKey, &[u8], &Signature)> =
-        items.iter().map(|(k, m, s)| (purpose, *k, *m, *s)).collect();
+    let mixed: Vec<(&'static str, &PublicKey, &[u8], &Signature)> = items
+        .iter()
+        .map(|(k, m, s)| (purpose, *k, *m, *s))
+        .collect();
     verify_batch_mixed(&mixed).map_err(|_| KeyError::BadSignature { purpose })
 }
 

@@ -135,7 +135,10 @@ fn an_authorization_covers_only_its_hospital_departments_and_window() {
     }
     for at in [NOW - DAY, NOW + 30 * DAY] {
         let e = authorized_event(&mut fx, &auth, 4, DEPARTMENT, at);
-        assert!(ParsedEvent::from_wire(e).is_ok(), "edge of the window at {at}");
+        assert!(
+            ParsedEvent::from_wire(e).is_ok(),
+            "edge of the window at {at}"
+        );
     }
 }
 
@@ -167,7 +170,8 @@ fn a_swapped_or_forged_authorization_is_refused() {
         Err(AuthorizationError::BadSignature { .. })
     ));
     // Even built into an event that parses, the signature check refuses it.
-    let parsed_auth = medblock_core::authorization::ParsedAuthorization::parse(&forged_body).unwrap();
+    let parsed_auth =
+        medblock_core::authorization::ParsedAuthorization::parse(&forged_body).unwrap();
     let fake = VerifiedAuthorization {
         signed: medblock_core::authorization::SignedAuthorization {
             body: forged_body,
@@ -264,7 +268,10 @@ fn admission_refuses_a_revoked_authorization_and_checks_its_signature_once() {
     );
     assert!(out.iter().all(|r| matches!(
         r,
-        Err(LedgerError::Authorization(AuthorizationError::Revoked { serial: 7, .. }))
+        Err(LedgerError::Authorization(AuthorizationError::Revoked {
+            serial: 7,
+            ..
+        }))
     )));
 }
 
@@ -273,7 +280,14 @@ fn enrolment_proves_the_key_and_binds_hospital_and_id() {
     let fx = Fixture::new(7);
     let t = terms(HOSPITAL, &[]);
     let signed = sign_authorization(&fx.patient.signing, &fx.patient.sealing.public(), &t);
-    let e = sign_enrolment(&fx.patient.signing, HOSPITAL, "MRN-0042", b"nonce", &signed, NOW);
+    let e = sign_enrolment(
+        &fx.patient.signing,
+        HOSPITAL,
+        "MRN-0042",
+        b"nonce",
+        &signed,
+        NOW,
+    );
     let v = verify_enrolment(&e, HOSPITAL).expect("enrolment verifies");
     assert_eq!(v.patient_id, "MRN-0042");
     assert_eq!(v.nonce, b"nonce");
@@ -285,7 +299,14 @@ fn enrolment_proves_the_key_and_binds_hospital_and_id() {
         Err(AuthorizationError::EnrolmentMismatch { .. })
     ));
     // Signed by someone who cannot sign for the key he enrols.
-    let stolen = sign_enrolment(&fx.patient2.signing, HOSPITAL, "MRN-0042", b"nonce", &signed, NOW);
+    let stolen = sign_enrolment(
+        &fx.patient2.signing,
+        HOSPITAL,
+        "MRN-0042",
+        b"nonce",
+        &signed,
+        NOW,
+    );
     assert!(matches!(
         verify_enrolment(&stolen, HOSPITAL),
         Err(AuthorizationError::BadSignature { what: "enrolment" })
@@ -296,7 +317,14 @@ fn enrolment_proves_the_key_and_binds_hospital_and_id() {
         &fx.patient.sealing.public(),
         &terms("st-elsewhere", &[]),
     );
-    let e = sign_enrolment(&fx.patient.signing, HOSPITAL, "MRN-0042", b"n", &elsewhere, NOW);
+    let e = sign_enrolment(
+        &fx.patient.signing,
+        HOSPITAL,
+        "MRN-0042",
+        b"n",
+        &elsewhere,
+        NOW,
+    );
     assert!(matches!(
         verify_enrolment(&e, HOSPITAL),
         Err(AuthorizationError::WrongHospital { .. })

@@ -544,10 +544,15 @@ fn a_batch_of_uploads_is_judged_event_by_event() {
     ));
     assert!(out[7].is_err());
     // A batch of good events only is admitted whole, as one by one.
-    let again: Vec<_> = admit_events(good.clone(), &fx.trust, NOW, admission(&revoked, &mut cache))
-        .into_iter()
-        .map(|r| r.map(|p| p.key()))
-        .collect();
+    let again: Vec<_> = admit_events(
+        good.clone(),
+        &fx.trust,
+        NOW,
+        admission(&revoked, &mut cache),
+    )
+    .into_iter()
+    .map(|r| r.map(|p| p.key()))
+    .collect();
     let alone: Vec<_> = good
         .iter()
         .map(|e| admit_event(&e.encode_to_vec(), &fx.trust, NOW).map(|p| p.key()))
