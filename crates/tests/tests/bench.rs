@@ -81,6 +81,15 @@ fn bench_drives_a_running_testnet_and_writes_its_results_folder() {
         assert!(num(&r, f).is_finite() && num(&r, f) >= 0.0, "{f}: {}", r[f]);
     }
     assert_eq!(r["burst"]["committed"], 300, "every burst event committed");
+    // Its patients were enrolled first, in bulk at each department, and a few interactively.
+    let enrolment = &r["enrolment"];
+    assert_eq!(
+        enrolment["bulk_patients"].as_u64(),
+        Some(1000 * r["departments"].as_u64().expect("departments")),
+        "{enrolment}"
+    );
+    assert!(num(enrolment, "bulk_per_s") > 0.0);
+    assert!(num(&enrolment["interactive"], "p50_ms") > 0.0);
     assert!(num(&r, "events_per_s") > 0.0);
     assert!(num(&r["ceiling"], "verifications_per_s") > 0.0);
     // The endorser checks two signatures per event and each committee orderer two more.
