@@ -159,3 +159,29 @@ pub async fn enrol_bulk(node: &str, lines: &[String]) -> Result<serde_json::Valu
         _ => Ok(answer),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medblock_core::authorization::verify_enrolment;
+    use medblock_core::wire;
+
+    #[test]
+    fn a_bulk_line_is_an_offline_enrolment_the_hospital_verifies() {
+        let patient = Identity::generate(&mut rand::rng());
+        let line: serde_json::Value =
+            serde_json::from_str(&bulk_line(&patient, "st-mary", "MRN-7")).expect("json");
+        assert_eq!(line["patient_id"], "MRN-7");
+        let bytes = hex::decode(line["enrolment"].as_str().expect("hex")).expect("hex");
+        let enrolment = wire::Enrolment::decode(bytes.as_slice()).expect("an enrolment");
+        let verified = verify_enrolment(&enrolment, "st-mary").expect("verifies");
+        assert_eq!(verified.patient_id, "MRN-7");
+        assert!(verified.nonce.is_empty());
+        assert_eq!(
+            verified.authorization.parsed.patient,
+            patient.signing.public()
+        );
+        assert!(verified.authorization.parsed.body.departments.is_empty());
+        assert!(verify_enrolment(&enrolment, "riverside").is_err());
+    }
+}
