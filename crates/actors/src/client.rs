@@ -295,11 +295,18 @@ impl Client {
             return Ok(built);
         }
         let unrecorded = |e: medblock_storage::StorageError| ActorError::Unrecorded(e.to_string());
+        // First the EMRs: a record id already held with other bytes refuses the whole batch
+        // before any sequence number is taken (the caller's mistake, so a 400 naming the id).
+        self.emr.put_linked_many(&links).map_err(|e| match e {
+            e @ medblock_storage::StorageError::RecordIdTaken { .. } => {
+                ActorError::BadRequest(e.to_string())
+            }
+            e => unrecorded(e),
+        })?;
         // The counters reach the write-ahead log now and are fsynced with the outbox below.
         for (name, last) in &next {
             self.outbox.set_counter(name, *last).map_err(unrecorded)?;
         }
-        self.emr.put_linked_many(&links).map_err(unrecorded)?;
         // The outbox is in deadline order, like the endorser's queue.
         self.outbox.insert_many(&queued).map_err(unrecorded)?;
         Counters::inc(&self.ctx.counters.record_writes);

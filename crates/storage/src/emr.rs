@@ -21,6 +21,8 @@ pub trait EmrStore: Send + Sync {
     /// Keeps `emr` under `record_id` and, in the same write, links the event that points to it
     /// (its department and sequence number). A requester is authorized against a ledger event,
     /// so the EMR is served by that event's link, never by a record id the requester names.
+    /// A record id already held with other bytes is refused ([`StorageError::RecordIdTaken`]);
+    /// the same bytes again is not an error.
     fn put_linked(
         &self,
         record_id: &str,
@@ -30,7 +32,9 @@ pub trait EmrStore: Send + Sync {
     ) -> Result<Hash32, StorageError>;
     /// [`EmrStore::put_linked`] for many records at once. A store that can should write them
     /// together (the embedded one does, with one fsync), so a burst of visits does not cost one
-    /// synced write each. Returns each record's SHA-256, in order.
+    /// synced write each. Returns each record's SHA-256, in order. When one record id is already
+    /// held with other bytes (or named twice with different bytes), nothing of the batch is
+    /// written.
     fn put_linked_many(&self, records: &[LinkedEmr<'_>]) -> Result<Vec<Hash32>, StorageError> {
         records
             .iter()
@@ -69,6 +73,9 @@ fn link_key(department: &str, sequence: u64) -> Vec<u8> {
 pub struct RocksEmrStore {
     db: DB,
     path: PathBuf,
+    /// Held from the check that a record id is free to the write, so two writers cannot both
+    /// find it free.
+    write: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for RocksEmrStore {
@@ -90,6 +97,7 @@ impl RocksEmrStore {
         Ok(Self {
             db,
             path: path.to_path_buf(),
+            write: std::sync::Mutex::new(()),
         })
     }
 }
@@ -140,9 +148,36 @@ impl EmrStore for RocksEmrStore {
                 path: self.path.clone(),
                 reason: "links column family missing".into(),
             })?;
+        // A poisoned lock only means another writer panicked; the check below is still sound.
+        let _write = self
+            .write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut batch = rocksdb::WriteBatch::default();
+        let mut in_batch: std::collections::HashMap<&str, &[u8]> =
+            std::collections::HashMap::with_capacity(records.len());
         for r in records {
-            batch.put(r.record_id.as_bytes(), r.emr);
+            let held = match in_batch.get(r.record_id) {
+                Some(emr) => Some(emr.to_vec()),
+                None => self
+                    .db
+                    .get(r.record_id.as_bytes())
+                    .map_err(|e| StorageError::rocks(&self.path, e))?,
+            };
+            match held {
+                Some(existing) if existing != r.emr => {
+                    return Err(StorageError::RecordIdTaken {
+                        record_id: r.record_id.to_owned(),
+                        existing: sha256(&existing),
+                    });
+                }
+                // The same bytes again: only the link is (re)written.
+                Some(_) => {}
+                None => {
+                    batch.put(r.record_id.as_bytes(), r.emr);
+                    in_batch.insert(r.record_id, r.emr);
+                }
+            }
             batch.put_cf(
                 &links,
                 link_key(r.department, r.sequence),

@@ -68,6 +68,16 @@ pub enum StorageError {
         /// The record id.
         record_id: String,
     },
+    /// A record id already held with other bytes: a record id is written once, never replaced.
+    #[error(
+        "EMR record id {record_id} already holds a different record (sha256 {existing}); a record id is written once"
+    )]
+    RecordIdTaken {
+        /// The record id.
+        record_id: String,
+        /// SHA-256 of the record already stored under it.
+        existing: Hash32,
+    },
     /// A block id that is not a 32-byte digest.
     #[error("block id {0} is not a stored block")]
     UnknownBlock(Hash32),
