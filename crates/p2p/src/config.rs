@@ -38,6 +38,10 @@ pub struct P2pConfig {
     /// endorser drop uploads (the client then waited for its receipt timeout and retried). A
     /// stream costs a few KiB, so thousands are cheap next to dropping consensus traffic.
     pub max_concurrent_streams: usize,
+    /// Whether this peer answers Kademlia queries (server mode) and so is advertised in peers'
+    /// routing tables. A light node sets it to false: it still looks peers up, but nodes never
+    /// add it to their tables or hand its address to others.
+    pub kademlia_server: bool,
 }
 
 impl P2pConfig {
@@ -58,6 +62,7 @@ impl P2pConfig {
             discovery_interval: Duration::from_secs(30),
             target_peers: 64,
             max_concurrent_streams: 1024,
+            kademlia_server: true,
         }
     }
 

@@ -119,7 +119,11 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         kad::store::MemoryStore::new(local_peer),
         kad_cfg,
     );
-    kad.set_mode(Some(kad::Mode::Server));
+    kad.set_mode(Some(if cfg.kademlia_server {
+        kad::Mode::Server
+    } else {
+        kad::Mode::Client
+    }));
 
     let identify = identify::Behaviour::new(
         identify::Config::new(IDENTIFY_VERSION.into(), key.public())

@@ -3,6 +3,7 @@
 
 use medblock_core::LedgerError;
 use medblock_core::access::{AccessError, ProofError};
+use medblock_core::keys::PublicKey;
 use medblock_p2p::P2pError;
 use medblock_storage::StorageError;
 
@@ -22,6 +23,14 @@ pub enum PatientError {
         code: i32,
         /// Its message.
         message: String,
+    },
+    /// A challenge naming another peer's key than the peer it came from.
+    #[error("peer {asked} sent a challenge for another peer key ({named})")]
+    WrongChallengePeer {
+        /// The peer asked (the key its connection is authenticated under).
+        asked: PublicKey,
+        /// The peer key the challenge named, in hex.
+        named: String,
     },
     /// The peer answered something else than what was asked.
     #[error("the peer answered with an unexpected message")]

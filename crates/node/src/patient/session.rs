@@ -1,4 +1,5 @@
-//! The light node: a libp2p node under the visitor's own key that keeps no ledger. It dials
+//! The light node: a libp2p node under a fresh transport key per session (the visitor's key is
+//! proven only inside his signed queries) that keeps no ledger. It dials
 //! peers by address (Kademlia, seeded by those addresses, finds more), answers nothing, and
 //! checks every answer against genesis: the peer's signature, then each record's Merkle path and
 //! its block's commit certificate. A peer whose answer fails is left for the next one.
@@ -11,7 +12,7 @@ use medblock_core::access::record::build_access_event;
 use medblock_core::access::response::verify_result;
 use medblock_core::event::ParsedEvent;
 use medblock_core::genesis::{VerifiedGenesis, verify_genesis};
-use medblock_core::keys::{Identity, PublicKey, Signature, purpose};
+use medblock_core::keys::{Identity, PublicKey, Signature, SigningKey, purpose};
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, Verdict};
 use prost::Message;
@@ -59,11 +60,17 @@ impl LightNode {
         timeout: Duration,
     ) -> Result<Self, PatientError> {
         let genesis = verify_genesis(genesis)?;
-        let mut cfg = P2pConfig::new(identity.signing.clone(), "/ip4/127.0.0.1/tcp/0");
+        // A fresh transport key for each session: peers' identify and Kademlia tables see only
+        // it, never the ledger key, so they cannot tie the visitor's key to his address. The
+        // ledger key is proven only inside each signed query.
+        let transport = SigningKey::generate(&mut rand::rng());
+        let mut cfg = P2pConfig::new(transport, "/ip4/127.0.0.1/tcp/0");
         cfg.bootstrap = peers.to_vec();
         cfg.request_timeout = timeout;
         cfg.max_message_bytes = 32 * 1024 * 1024;
         cfg.target_peers = 8;
+        // A Kademlia client: it finds nodes, but no node lists it or gives its address away.
+        cfg.kademlia_server = false;
         let (net, events) = medblock_p2p::spawn(cfg).await?;
         let pump = tokio::spawn(pump(net.clone(), events));
         let mut node = Self {
@@ -117,6 +124,12 @@ impl LightNode {
         self.identity.signing.public()
     }
 
+    /// The key this session's connections carry (its libp2p peer id): fresh for each session,
+    /// never the visitor's ledger key.
+    pub fn transport_key(&self) -> PublicKey {
+        self.net.local_key()
+    }
+
     /// Stops the network.
     pub async fn shutdown(self) {
         self.net.shutdown().await;
@@ -155,7 +168,16 @@ impl LightNode {
             )
             .await?
         {
-            wire::net_response::Kind::Challenge(c) => Ok(c),
+            // The connection to `peer` is authenticated under its key (the noise handshake
+            // binds it to the peer id dialled): a challenge naming another key is not this
+            // peer's, and a query signed over it would be bound to someone else.
+            wire::net_response::Kind::Challenge(c) if c.peer_key.as_slice() == peer.as_bytes() => {
+                Ok(c)
+            }
+            wire::net_response::Kind::Challenge(c) => Err(PatientError::WrongChallengePeer {
+                asked: peer,
+                named: hex::encode(&c.peer_key),
+            }),
             _ => Err(PatientError::Unexpected),
         }
     }
