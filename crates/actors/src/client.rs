@@ -342,10 +342,19 @@ impl Client {
         };
         let sequence = last + 1;
         next.insert(counter, sequence);
-        let record_id = r
-            .record_id
-            .clone()
-            .unwrap_or_else(|| format!("{department}/{sequence}"));
+        let record_id = match &r.record_id {
+            Some(id) => id.clone(),
+            None => {
+                // The default id, unless an import already holds it under that name (the
+                // store never replaces a record): then a fresh suffix keeps both.
+                let id = format!("{department}/{sequence}");
+                if self.emr.contains(&id)? {
+                    format!("{id}-{}", hex::encode(rand::random::<[u8; 8]>()))
+                } else {
+                    id
+                }
+            }
+        };
         let emr_sha = sha256(r.emr);
         let summary = wire::Summary {
             diagnosis: r.diagnosis.to_owned(),
@@ -583,9 +592,13 @@ impl Client {
         let recorded = match self.record_many(&records) {
             Ok(r) => r,
             Err(e) => {
-                let why = e.to_string();
+                // The caller's mistake stays a bad request (400); anything else is unrecorded.
+                let err = |e: &ActorError| match e {
+                    ActorError::BadRequest(m) => ActorError::BadRequest(m.clone()),
+                    e => ActorError::Unrecorded(e.to_string()),
+                };
                 for (tx, _) in intakes {
-                    let _ = tx.send(Err(ActorError::Unrecorded(why.clone())));
+                    let _ = tx.send(Err(err(&e)));
                 }
                 return;
             }
