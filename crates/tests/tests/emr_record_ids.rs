@@ -4,23 +4,13 @@
 
 mod common;
 
+use common::enrol::enrol_like_cli;
+
 use common::cluster::{Cluster, block_on, standard, test_params};
 use medblock_actors::client::Visit;
 use medblock_actors::client::import::ImportVisit;
 use medblock_core::keys::Identity;
 use std::time::Duration;
-
-fn enrol(c: &Cluster, department: &str, patient: &Identity, mrn: &str) {
-    use medblock_node::patient::enrol::{Consent, sign};
-    let node = c.node(c.index(department)).node.clone();
-    let desk = node.patients().expect("a department node");
-    let ch = desk.challenge(mrn).expect("challenge");
-    let nonce = hex::decode(&ch.nonce).expect("nonce");
-    let consent = Consent::new(Vec::new(), 30).expect("consent");
-    let now = medblock_actors::clock::now_ms();
-    let (enrolment, _) = sign(patient, &ch.hospital, mrn, &nonce, &consent, now);
-    desk.enrol(&enrolment).expect("enrolled");
-}
 
 #[test]
 fn a_visit_whose_default_record_id_an_import_holds_gets_another_and_both_are_kept() {
@@ -30,7 +20,7 @@ fn a_visit_whose_default_record_id_an_import_holds_gets_another_and_both_are_kep
     }
     c.wait_ready(Duration::from_secs(40));
     let alice = Identity::generate(&mut rand::rng());
-    enrol(&c, "h1-cardiology", &alice, "alice");
+    enrol_like_cli(&c, "h1-cardiology", &alice, "alice");
     let node = c.node(c.index("h1-cardiology")).node.clone();
     let t = Duration::from_secs(60);
 

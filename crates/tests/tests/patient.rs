@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::cluster::{Cluster, Spec, block_on, node_dir, standard, test_params};
+use common::enrol::enrol_like_cli;
+
+use common::cluster::{Cluster, block_on, node_dir};
 use medblock_actors::client::{SubmitOutcome, Visit};
 use medblock_core::access::nonce::NonceBook;
 use medblock_core::access::query::verify_query;
@@ -25,25 +27,6 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(5);
 
-/// The standard network plus a regulator certificate (genesis names it); the regulator is a
-/// light node, so it is not started.
-fn network() -> Cluster {
-    let mut specs = standard();
-    specs.push(Spec::new("regulator", "region-1", "regulator"));
-    let mut c = Cluster::create(specs, test_params());
-    for i in 0..c.specs.len() {
-        if c.specs[i].name != "regulator" {
-            c.start(i);
-        }
-    }
-    c.wait_ready(Duration::from_secs(40));
-    c
-}
-
-fn addr(c: &Cluster, name: &str) -> String {
-    c.node(c.index(name)).node.ctx.net.listen_addrs()[0].clone()
-}
-
 fn key_of(c: &Cluster, name: &str) -> PublicKey {
     c.node(c.index(name)).node.ctx.key()
 }
@@ -53,20 +36,6 @@ fn patient_key(c: &Cluster, patient: &str) -> (std::path::PathBuf, Identity) {
     let path = c.dir.path().join(format!("{patient}.key"));
     let id = medblock_node::patient::keys::create(&path, patient).expect("patient key");
     (path, id)
-}
-
-/// Enrols `patient` as `mrn` at `department`'s hospital: the node's challenge, answered by his
-/// signed enrolment and recording authorization (every department, 30 days).
-fn enrol(c: &Cluster, department: &str, patient: &Identity, mrn: &str) {
-    use medblock_node::patient::enrol::{Consent, sign};
-    let node = c.node(c.index(department)).node.clone();
-    let desk = node.patients().expect("a department node");
-    let ch = desk.challenge(mrn).expect("challenge");
-    let nonce = hex::decode(&ch.nonce).expect("nonce");
-    let consent = Consent::new(Vec::new(), 30).expect("consent");
-    let now = medblock_actors::clock::now_ms();
-    let (enrolment, _) = sign(patient, &ch.hospital, mrn, &nonce, &consent, now);
-    desk.enrol(&enrolment).expect("enrolled");
 }
 
 fn submit(c: &Cluster, department: &str, patient: &str, n: usize) -> Vec<SubmitOutcome> {
@@ -160,12 +129,12 @@ async fn rogue(
 
 #[test]
 fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_detected() {
-    let mut c = network();
+    let mut c = Cluster::with_regulator();
     let (alice_key, alice) = patient_key(&c, "alice");
-    enrol(&c, "h1-cardiology", &alice, "alice");
+    enrol_like_cli(&c, "h1-cardiology", &alice, "alice");
     let at_h1 = submit(&c, "h1-cardiology", "alice", 4);
     // The same patient visits the second hospital with the same key, under its own MRN there.
-    enrol(&c, "h2-oncology", &alice, "H2-000117");
+    enrol_like_cli(&c, "h2-oncology", &alice, "H2-000117");
     let at_h2 = submit(&c, "h2-oncology", "H2-000117", 3);
     let top = at_h1
         .iter()
@@ -185,7 +154,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         let node = LightNode::start(
             alice.clone(),
             &c.genesis,
-            &[addr(&c, "orderer-1"), addr(&c, "orderer-2")],
+            &[c.p2p_addr("orderer-1"), c.p2p_addr("orderer-2")],
             T,
         )
         .await
@@ -218,7 +187,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
             || (w[0].height, w[0].sequence) >= (w[1].height, w[1].sequence)));
 
         // Kademlia: a light node given one address finds the other peers, and reads from them.
-        let found = LightNode::start(alice.clone(), &c.genesis, &[addr(&c, "orderer-1")], T)
+        let found = LightNode::start(alice.clone(), &c.genesis, &[c.p2p_addr("orderer-1")], T)
             .await
             .expect("light node");
         until("Kademlia to find more peers", async || {
@@ -246,7 +215,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         let (checked, summary) = show(&node, &me, &first).await.expect("show");
         assert_eq!(summary.diagnosis, "h1-cardiology diagnosis 0");
         let mut node = node;
-        node.add_peer(&addr(&c, "h1-cardiology"))
+        node.add_peer(&c.p2p_addr("h1-cardiology"))
             .await
             .expect("dial h1");
         let emr = node
@@ -258,7 +227,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
 
         // Anyone gets headers and hashes.
         let mallory = Identity::generate(&mut rand::rng());
-        let stranger = LightNode::start(mallory.clone(), &c.genesis, &[addr(&c, "orderer-1")], T)
+        let stranger = LightNode::start(mallory.clone(), &c.genesis, &[c.p2p_addr("orderer-1")], T)
             .await
             .expect("stranger");
         let heads = stranger.headers(o1, 1, 50).await.expect("public headers");
@@ -272,7 +241,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         );
         let mut stranger = stranger;
         stranger
-            .add_peer(&addr(&c, "h1-cardiology"))
+            .add_peer(&c.p2p_addr("h1-cardiology"))
             .await
             .expect("dial h1");
         let e = stranger
@@ -339,9 +308,9 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         .arg(c.dir.path().join(files::GENESIS))
         .args([
             "--peer",
-            &addr(&c, "orderer-1"),
+            &c.p2p_addr("orderer-1"),
             "--peer",
-            &addr(&c, "orderer-2"),
+            &c.p2p_addr("orderer-2"),
         ])
         .output()
         .expect("medblock runs");
@@ -479,7 +448,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         let node = LightNode::start(
             alice.clone(),
             &c.genesis,
-            &[liar_addr, addr(&c, "orderer-2")],
+            &[liar_addr, c.p2p_addr("orderer-2")],
             T,
         )
         .await
@@ -529,7 +498,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
         let node = LightNode::start(
             alice.clone(),
             &c.genesis,
-            &[censor_addr, addr(&c, "orderer-1")],
+            &[censor_addr, c.p2p_addr("orderer-1")],
             T,
         )
         .await
@@ -560,7 +529,7 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
     }
     c.start(h1i);
     rt.block_on(async {
-        let node = LightNode::start(alice.clone(), &c.genesis, &[addr(&c, "h1-cardiology")], T)
+        let node = LightNode::start(alice.clone(), &c.genesis, &[c.p2p_addr("h1-cardiology")], T)
             .await
             .expect("light node");
         let emr = until("h1 to serve again", async || {
@@ -580,9 +549,9 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
 
 #[test]
 fn consent_grants_then_revokes_a_doctor_and_regulator_reads_are_on_the_ledger() {
-    let c = network();
+    let c = Cluster::with_regulator();
     let (_, bob) = patient_key(&c, "bob");
-    enrol(&c, "h1-cardiology", &bob, "bob");
+    enrol_like_cli(&c, "h1-cardiology", &bob, "bob");
     let visits = submit(&c, "h1-cardiology", "bob", 3);
     let top = visits.iter().map(|o| o.height).max().unwrap_or(0);
     wait_height(&c, &["orderer-1", "orderer-2"], top);
@@ -591,7 +560,7 @@ fn consent_grants_then_revokes_a_doctor_and_regulator_reads_are_on_the_ledger() 
     let regulator = load_identity(&node_dir(c.dir.path(), "regulator").join(files::NODE_KEY))
         .expect("regulator key");
     let (o1, h1) = (key_of(&c, "orderer-1"), key_of(&c, "h1-cardiology"));
-    let peers = [addr(&c, "orderer-1"), addr(&c, "orderer-2")];
+    let peers = [c.p2p_addr("orderer-1"), c.p2p_addr("orderer-2")];
     let (s1, s2, s3) = (visits[0].sequence, visits[1].sequence, visits[2].sequence);
     let rt = runtime();
     rt.block_on(async {
@@ -601,7 +570,7 @@ fn consent_grants_then_revokes_a_doctor_and_regulator_reads_are_on_the_ledger() 
         let mut dr = LightNode::start(doctor.clone(), &c.genesis, &peers, T)
             .await
             .expect("dr");
-        dr.add_peer(&addr(&c, "h1-cardiology"))
+        dr.add_peer(&c.p2p_addr("h1-cardiology"))
             .await
             .expect("dial h1");
 

@@ -35,10 +35,6 @@ fn network() -> Cluster {
     c
 }
 
-fn addr(c: &Cluster, name: &str) -> String {
-    c.node(c.index(name)).node.ctx.net.listen_addrs()[0].clone()
-}
-
 /// Serves the department node's HTTP API (the one `medblock node run` serves) on a free port.
 fn serve_http(c: &Cluster, name: &str) -> String {
     let node = c.node(c.index(name)).node.clone();
@@ -152,7 +148,7 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
     );
     wait_height(&c, &["orderer-1", "orderer-2"], top);
 
-    let peers = vec![addr(&c, "orderer-1"), addr(&c, "orderer-2")];
+    let peers = vec![c.p2p_addr("orderer-1"), c.p2p_addr("orderer-2")];
     let revoked_at = rt.block_on(async {
         let mut node = LightNode::start(alice.clone(), &c.genesis, &peers, T)
             .await
@@ -338,7 +334,7 @@ fn the_patient_cli_prints_no_log_lines_and_fetch_writes_the_emr_owner_only() {
     wait_height(&c, &["orderer-1"], top);
 
     let genesis = c.dir.path().join(files::GENESIS).display().to_string();
-    let peer = addr(&c, "orderer-1");
+    let peer = c.p2p_addr("orderer-1");
     let base = ["--key", &key_s, "--genesis", &genesis, "--peer", &peer];
     let with = |cmd: &[&str], extra: &[&str]| -> Vec<String> {
         cmd.iter()

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::cluster::{Cluster, Spec, block_on, standard, test_params};
+use common::enrol::enrol_like_cli;
+
+use common::cluster::{Cluster, block_on};
 use medblock_actors::client::Visit;
 use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::wire::{self, net_request, net_response};
@@ -15,35 +17,6 @@ use medblock_p2p::{NetworkEvent, P2pConfig};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
-
-fn network() -> Cluster {
-    let mut specs = standard();
-    specs.push(Spec::new("regulator", "region-1", "regulator"));
-    let mut c = Cluster::create(specs, test_params());
-    for i in 0..c.specs.len() {
-        if c.specs[i].name != "regulator" {
-            c.start(i);
-        }
-    }
-    c.wait_ready(Duration::from_secs(40));
-    c
-}
-
-fn addr(c: &Cluster, name: &str) -> String {
-    c.node(c.index(name)).node.ctx.net.listen_addrs()[0].clone()
-}
-
-fn enrol(c: &Cluster, department: &str, patient: &Identity, mrn: &str) {
-    use medblock_node::patient::enrol::{Consent, sign};
-    let node = c.node(c.index(department)).node.clone();
-    let desk = node.patients().expect("a department node");
-    let ch = desk.challenge(mrn).expect("challenge");
-    let nonce = hex::decode(&ch.nonce).expect("nonce");
-    let consent = Consent::new(Vec::new(), 30).expect("consent");
-    let now = medblock_actors::clock::now_ms();
-    let (enrolment, _) = sign(patient, &ch.hospital, mrn, &nonce, &consent, now);
-    desk.enrol(&enrolment).expect("enrolled");
-}
 
 /// A peer that hands out challenges naming `named` instead of its own key.
 async fn misnaming_peer(identity: Identity, named: PublicKey) -> medblock_p2p::NetworkHandle {
@@ -79,10 +52,10 @@ async fn misnaming_peer(identity: Identity, named: PublicKey) -> medblock_p2p::N
 
 #[test]
 fn a_light_node_connects_under_a_fresh_transport_key_and_checks_the_challenge_peer() {
-    let c = network();
+    let c = Cluster::with_regulator();
     let alice = Identity::generate(&mut rand::rng());
     let me = alice.signing.public();
-    enrol(&c, "h1-cardiology", &alice, "alice");
+    enrol_like_cli(&c, "h1-cardiology", &alice, "alice");
     let node = c.node(c.index("h1-cardiology")).node.clone();
     let visit = Visit {
         patient: "alice".into(),
@@ -113,7 +86,7 @@ fn a_light_node_connects_under_a_fresh_transport_key_and_checks_the_challenge_pe
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let light = LightNode::start(alice.clone(), &c.genesis, &[addr(&c, "orderer-1")], T)
+        let light = LightNode::start(alice.clone(), &c.genesis, &[c.p2p_addr("orderer-1")], T)
             .await
             .expect("light node");
         let transport = light.transport_key();
@@ -137,7 +110,7 @@ fn a_light_node_connects_under_a_fresh_transport_key_and_checks_the_challenge_pe
         );
 
         // A second session uses another fresh key.
-        let again = LightNode::start(alice.clone(), &c.genesis, &[addr(&c, "orderer-1")], T)
+        let again = LightNode::start(alice.clone(), &c.genesis, &[c.p2p_addr("orderer-1")], T)
             .await
             .expect("second light node");
         assert_ne!(again.transport_key(), transport);

@@ -215,6 +215,26 @@ impl Cluster {
             },
         );
     }
+
+    /// The standard network plus a regulator certificate (genesis names it); the regulator is a
+    /// light node, so it is not started.
+    pub fn with_regulator() -> Self {
+        let mut specs = standard();
+        specs.push(Spec::new("regulator", "region-1", "regulator"));
+        let mut c = Cluster::create(specs, test_params());
+        for i in 0..c.specs.len() {
+            if c.specs[i].name != "regulator" {
+                c.start(i);
+            }
+        }
+        c.wait_ready(Duration::from_secs(40));
+        c
+    }
+
+    /// The first p2p address node `name` listens on.
+    pub fn p2p_addr(&self, name: &str) -> String {
+        self.node(self.index(name)).node.ctx.net.listen_addrs()[0].clone()
+    }
 }
 
 /// Runs a future on a throwaway current-thread runtime (node addresses work from any thread).

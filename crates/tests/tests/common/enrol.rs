@@ -136,6 +136,25 @@ pub fn enrol_as_in_process(node: &RunningNode, patient: &Identity, patient_id: &
     desk.enrol(&e).expect("enrolled");
 }
 
+/// Enrols `patient` as `mrn` at `department`'s hospital the way `medblock patient enroll` does
+/// (the CLI's own consent and signing code: every department, 30 days), through the node's
+/// front desk.
+pub fn enrol_like_cli(
+    c: &super::cluster::Cluster,
+    department: &str,
+    patient: &Identity,
+    mrn: &str,
+) {
+    use medblock_node::patient::enrol::{Consent, sign};
+    let node = c.node(c.index(department)).node.clone();
+    let desk = node.patients().expect("a department node");
+    let ch = desk.challenge(mrn).expect("challenge");
+    let nonce = hex::decode(&ch.nonce).expect("nonce");
+    let consent = Consent::new(Vec::new(), 30).expect("consent");
+    let (enrolment, _) = sign(patient, &ch.hospital, mrn, &nonce, &consent, now_ms());
+    desk.enrol(&enrolment).expect("enrolled");
+}
+
 /// A new patient enrolled as `patient_id` at an in-process department node.
 pub fn enrol_in_process(node: &RunningNode, patient_id: &str) -> Identity {
     let patient = Identity::generate(&mut rand::rng());
