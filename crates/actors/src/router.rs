@@ -81,10 +81,12 @@ pub async fn run(routes: Routes, events: NetworkEvents) {
     let NetworkEvents {
         mut consensus,
         mut other,
+        mut light,
     } = events;
     let mut consensus_open = true;
     let mut other_open = true;
-    while consensus_open || other_open {
+    let mut light_open = true;
+    while consensus_open || other_open || light_open {
         let ev = tokio::select! {
             ev = consensus.recv(), if consensus_open => match ev {
                 Some(ev) => ev,
@@ -93,6 +95,10 @@ pub async fn run(routes: Routes, events: NetworkEvents) {
             ev = other.recv(), if other_open => match ev {
                 Some(ev) => ev,
                 None => { other_open = false; continue; }
+            },
+            ev = light.recv(), if light_open => match ev {
+                Some(ev) => ev,
+                None => { light_open = false; continue; }
             },
         };
         dispatch(&routes, ev).await;
@@ -164,6 +170,7 @@ async fn handshake(routes: Routes, key: PublicKey) {
         }) => match admit(ctx, &key, &hello) {
             Ok(e) => {
                 tracing::info!(peer = e.name, region = e.region, roles = ?e.roles, "peer admitted");
+                ctx.net.admit(key).await;
                 routes.orderer.do_send(PeerAdmitted(key));
             }
             Err(e) => refuse(ctx, key, &e.to_string()).await,
@@ -195,6 +202,9 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
         return match admit(ctx, &from, hello) {
             Ok(e) => {
                 tracing::info!(peer = e.name, region = e.region, "peer admitted");
+                // Into gossip before our answer goes out: the peer may publish as soon as it
+                // has it.
+                ctx.net.admit(from).await;
                 routes.orderer.do_send(PeerAdmitted(from));
                 let h = height(routes).await;
                 wire::NetResponse {

@@ -1,8 +1,12 @@
 //! Request-response codec: one protobuf message per stream, behind a 4-byte big-endian length.
 //!
-//! The length is checked against the configured maximum *before* any buffer is allocated, so a
-//! peer announcing a huge frame costs nothing; oversized or undecodable frames become
-//! `io::Error`s (libp2p then fails that one exchange), never panics.
+//! Two protocols share the codec with different limits: the node protocol (certified peers:
+//! consensus, catch-up, uploads) and the light protocol (anyone: challenges, queries, headers),
+//! whose requests are small. The length is checked against the protocol's maximum *before*
+//! anything is read, and the buffer grows only as bytes actually arrive (never sized from the
+//! announced length), so a peer announcing a huge frame costs nothing and one that sends it
+//! slowly costs only what it sent; oversized or undecodable frames become `io::Error`s (libp2p
+//! then fails that one exchange), never panics.
 
 use crate::stats::Counters;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -13,20 +17,38 @@ use prost::Message;
 use std::io;
 use std::sync::Arc;
 
-/// The request-response protocol name; versioned so an incompatible change gets a new name.
+/// The node protocol's name (certified peers); versioned so an incompatible change gets a new
+/// name.
 pub(crate) const PROTOCOL: StreamProtocol = StreamProtocol::new("/medblock/req/1");
+/// The light protocol's name (light nodes and anyone else: challenges, queries, headers).
+pub(crate) const LIGHT_PROTOCOL: StreamProtocol = StreamProtocol::new("/medblock/light/1");
+
+/// The most a frame's buffer is given before its bytes arrive.
+const FIRST_CHUNK: usize = 16 * 1024;
 
 /// Length-prefixed prost codec for `NetRequest` / `NetResponse`.
 #[derive(Debug, Clone)]
 pub(crate) struct ProstCodec {
-    max_bytes: usize,
+    max_request: usize,
+    max_response: usize,
     counters: Arc<Counters>,
 }
 
 impl ProstCodec {
+    /// A codec whose requests and responses may each be up to `max_bytes`.
     pub(crate) fn new(max_bytes: usize, counters: Arc<Counters>) -> Self {
+        Self::with_limits(max_bytes, max_bytes, counters)
+    }
+
+    /// A codec with separate limits for requests and responses.
+    pub(crate) fn with_limits(
+        max_request: usize,
+        max_response: usize,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
-            max_bytes,
+            max_request,
+            max_response,
             counters,
         }
     }
@@ -36,7 +58,7 @@ impl ProstCodec {
         io::Error::new(kind, msg)
     }
 
-    async fn read_frame<M, T>(&self, io: &mut T) -> io::Result<M>
+    async fn read_frame<M, T>(&self, io: &mut T, max: usize) -> io::Result<M>
     where
         M: Message + Default,
         T: AsyncRead + Unpin + Send,
@@ -44,16 +66,14 @@ impl ProstCodec {
         let mut header = [0u8; 4];
         io.read_exact(&mut header).await?;
         let len = u32::from_be_bytes(header) as usize;
-        if len > self.max_bytes {
+        if len > max {
             return Err(self.reject(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "frame of {len} bytes exceeds the maximum of {}",
-                    self.max_bytes
-                ),
+                format!("frame of {len} bytes exceeds the maximum of {max}"),
             ));
         }
-        let mut buf = Vec::with_capacity(len);
+        // Grown by `read_to_end` as bytes come in, not reserved from the peer's word.
+        let mut buf = Vec::with_capacity(len.min(FIRST_CHUNK));
         io.take(len as u64).read_to_end(&mut buf).await?;
         if buf.len() != len {
             return Err(self.reject(
@@ -69,20 +89,17 @@ impl ProstCodec {
         })
     }
 
-    async fn write_frame<M, T>(&self, io: &mut T, msg: &M) -> io::Result<()>
+    async fn write_frame<M, T>(&self, io: &mut T, msg: &M, max: usize) -> io::Result<()>
     where
         M: Message,
         T: AsyncWrite + Unpin + Send,
     {
         let len = msg.encoded_len();
-        let len32 = u32::try_from(len).ok().filter(|_| len <= self.max_bytes);
+        let len32 = u32::try_from(len).ok().filter(|_| len <= max);
         let Some(len32) = len32 else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!(
-                    "message of {len} bytes exceeds the maximum of {}",
-                    self.max_bytes
-                ),
+                format!("message of {len} bytes exceeds the maximum of {max}"),
             ));
         };
         let mut buf = Vec::with_capacity(4 + len);
@@ -103,14 +120,14 @@ impl request_response::Codec for ProstCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io).await
+        self.read_frame(io, self.max_request).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NetResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io).await
+        self.read_frame(io, self.max_response).await
     }
 
     async fn write_request<T>(
@@ -122,7 +139,7 @@ impl request_response::Codec for ProstCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &req).await
+        self.write_frame(io, &req, self.max_request).await
     }
 
     async fn write_response<T>(
@@ -134,7 +151,7 @@ impl request_response::Codec for ProstCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &res).await
+        self.write_frame(io, &res, self.max_response).await
     }
 }
 
@@ -214,6 +231,20 @@ mod tests {
         let err = block_on(c.read_request(&PROTOCOL, &mut Cursor::new(vec![0, 0]))).err();
         assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::UnexpectedEof));
         assert_eq!(counters.rejected_frames.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn requests_and_responses_have_their_own_limits() {
+        let counters = Arc::new(Counters::default());
+        let mut c = ProstCodec::with_limits(16, 1024, counters);
+        let mut wire = Cursor::new(Vec::new());
+        // A hello is over 16 bytes: too big as a request, fine as a response.
+        let err = block_on(c.write_request(&PROTOCOL, &mut wire, hello())).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidInput));
+        let mut frame = 100u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0; 100]);
+        let err = block_on(c.read_request(&PROTOCOL, &mut Cursor::new(frame))).err();
+        assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
     }
 
     #[test]

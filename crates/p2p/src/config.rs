@@ -42,13 +42,40 @@ pub struct P2pConfig {
     /// routing tables. A light node sets it to false: it still looks peers up, but nodes never
     /// add it to their tables or hand its address to others.
     pub kademlia_server: bool,
+    /// Whether this peer takes part in gossip (subscribes to every topic). A light node does
+    /// not: it sees the ledger only through the query protocol.
+    pub gossip: bool,
+    /// How long a peer may stay connected without being admitted ([`NetworkHandle::admit`],
+    /// after the node's certificate handshake) or asking a light-node question; then its
+    /// connections are closed. `None` turns the gate's timer off (a light node, which admits
+    /// nobody). Unadmitted peers never receive or send gossip, whatever this is.
+    ///
+    /// [`NetworkHandle::admit`]: crate::NetworkHandle::admit
+    pub handshake_timeout: Option<Duration>,
+    /// Largest light-node request (challenge, query, headers, access upload) accepted, in bytes;
+    /// far below `max_message_bytes`, so an anonymous peer cannot make the node read megabytes
+    /// (never more than `max_message_bytes`, whatever this says).
+    pub max_light_request_bytes: usize,
+    /// Light-node requests one peer may have in flight; more are answered BUSY at once.
+    pub light_in_flight_per_peer: usize,
+    /// Uploads and receipt queries one peer may have in flight; more are answered BUSY.
+    pub uploads_in_flight_per_peer: usize,
+    /// Capacity of the light-node event channel (its own, so queries never starve uploads).
+    pub light_capacity: usize,
+    /// Established connections in total (libp2p's connection limits).
+    pub max_connections: u32,
+    /// Established connections per peer.
+    pub max_connections_per_peer: u32,
+    /// Incoming connections still in their noise/yamux handshake.
+    pub max_pending_incoming: u32,
 }
 
 impl P2pConfig {
     /// A configuration with production defaults: 4 MiB messages, 10 s request timeout,
     /// 256 queued commands, 1024 queued events per channel, 60 s idle timeout, 30 s discovery
     /// interval, up to 64 dialled peers, 1024 concurrent request streams per connection, no bootstrap
-    /// peers.
+    /// peers; gossip on, a 5 s handshake timeout, 128 KiB light requests, 8 light requests
+    /// and 1024 uploads in flight per peer, 256 connections (2 per peer, 64 pending).
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
             signing_key,
@@ -63,6 +90,15 @@ impl P2pConfig {
             target_peers: 64,
             max_concurrent_streams: 1024,
             kademlia_server: true,
+            gossip: true,
+            handshake_timeout: Some(Duration::from_secs(5)),
+            max_light_request_bytes: 128 * 1024,
+            light_in_flight_per_peer: 8,
+            uploads_in_flight_per_peer: 1024,
+            light_capacity: 256,
+            max_connections: 256,
+            max_connections_per_peer: 2,
+            max_pending_incoming: 64,
         }
     }
 
@@ -76,6 +112,26 @@ impl P2pConfig {
         }
         if self.event_capacity == 0 {
             return bad("event_capacity");
+        }
+        if self.light_capacity == 0 {
+            return bad("light_capacity");
+        }
+        if self.light_in_flight_per_peer == 0 {
+            return bad("light_in_flight_per_peer");
+        }
+        if self.uploads_in_flight_per_peer == 0 {
+            return bad("uploads_in_flight_per_peer");
+        }
+        if self.max_connections == 0 || self.max_connections_per_peer == 0 {
+            return bad("max_connections and max_connections_per_peer");
+        }
+        if self.max_light_request_bytes < 1024 {
+            return Err(P2pError::InvalidConfig(
+                "max_light_request_bytes must be at least 1024".into(),
+            ));
+        }
+        if self.handshake_timeout.is_some_and(|t| t.is_zero()) {
+            return bad("handshake_timeout");
         }
         if self.max_message_bytes < 1024 {
             return Err(P2pError::InvalidConfig(

@@ -39,6 +39,16 @@ pub struct GossipId {
 /// responding makes the requester see a closed stream.
 pub struct ResponseToken {
     pub(crate) channel: ResponseChannel<NetResponse>,
+    pub(crate) via: Via,
+}
+
+/// Which request-response protocol a request came on (the answer goes back on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Via {
+    /// The node protocol: certified peers.
+    Node,
+    /// The light protocol: light nodes and anyone else.
+    Light,
 }
 
 impl std::fmt::Debug for ResponseToken {
@@ -120,6 +130,11 @@ pub struct NetworkEvents {
     /// `ErrorReply{code: BUSY}` (counted in `P2pStats::dropped_requests_other`) and gossip is
     /// reported `Ignore` (counted in `P2pStats::dropped_gossip_other`).
     pub other: mpsc::Receiver<NetworkEvent>,
+    /// Light-node requests (`challenge`, `query`, `headers`, `access_upload`), which anyone may
+    /// send: their own channel (`P2pConfig::light_capacity`), so a flood of them never delays
+    /// a department's uploads. When full, a request is answered BUSY at once (counted in
+    /// `P2pStats::dropped_requests_light`).
+    pub light: mpsc::Receiver<NetworkEvent>,
 }
 
 /// Commands from handles to the swarm task.
@@ -148,6 +163,9 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), P2pError>>,
     },
     Disconnect {
+        peer: PeerId,
+    },
+    Admit {
         peer: PeerId,
     },
     Peers {
@@ -287,6 +305,19 @@ impl NetworkHandle {
                 let _ = self.send(Command::Disconnect { peer }).await;
             }
             Err(e) => tracing::warn!(%peer, error = %e, "cannot ban a key without a peer id"),
+        }
+    }
+
+    /// Admits `peer` after the node checked its certificate: it joins gossip (until then it is
+    /// neither sent nor heard on any topic) and is no longer disconnected at the handshake
+    /// timeout. Does nothing when the peer is not connected (it is admitted again on its next
+    /// connection's handshake).
+    pub async fn admit(&self, peer: PublicKey) {
+        match to_peer_id(&peer) {
+            Ok(peer) => {
+                let _ = self.send(Command::Admit { peer }).await;
+            }
+            Err(e) => tracing::warn!(%peer, error = %e, "cannot admit a key without a peer id"),
         }
     }
 

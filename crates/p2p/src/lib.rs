@@ -7,6 +7,7 @@
 //! also their libp2p identity (the node's ed25519 signing key is its libp2p key).
 #![deny(missing_docs)]
 
+mod admission;
 mod codec;
 mod config;
 mod error;

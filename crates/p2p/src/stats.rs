@@ -17,6 +17,9 @@ pub(crate) struct Counters {
     pub consensus_backpressure: AtomicU64,
     pub rejected_frames: AtomicU64,
     pub refused_connections: AtomicU64,
+    pub dropped_requests_light: AtomicU64,
+    pub over_peer_limit: AtomicU64,
+    pub handshake_timeouts: AtomicU64,
 }
 
 impl Counters {
@@ -39,6 +42,9 @@ impl Counters {
             consensus_backpressure: g(&self.consensus_backpressure),
             rejected_frames: g(&self.rejected_frames),
             refused_connections: g(&self.refused_connections),
+            dropped_requests_light: g(&self.dropped_requests_light),
+            over_peer_limit: g(&self.over_peer_limit),
+            handshake_timeouts: g(&self.handshake_timeouts),
         }
     }
 }
@@ -73,4 +79,11 @@ pub struct P2pStats {
     /// Connections refused (inbound or outbound) because the peer is banned, or closed at once
     /// because its identity is not an ed25519 key.
     pub refused_connections: u64,
+    /// Light-node requests answered BUSY because the `light` channel was full.
+    pub dropped_requests_light: u64,
+    /// Requests answered BUSY because their peer already had its limit in flight
+    /// (`P2pConfig::light_in_flight_per_peer`, `uploads_in_flight_per_peer`).
+    pub over_peer_limit: u64,
+    /// Peers disconnected because they were not admitted within the handshake timeout.
+    pub handshake_timeouts: u64,
 }

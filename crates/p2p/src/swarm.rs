@@ -2,11 +2,12 @@
 //! `NetworkEvent`s and executes `Command`s from handles.
 
 use crate::P2pError;
-use crate::codec::{PROTOCOL, ProstCodec};
+use crate::admission::{ADMITTED_SCORE, Class, Gate, UNADMITTED_SCORE};
+use crate::codec::{LIGHT_PROTOCOL, PROTOCOL, ProstCodec};
 use crate::config::P2pConfig;
 use crate::handle::{
     Command, GossipId, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo, ResponseToken, Shared,
-    Verdict,
+    Verdict, Via,
 };
 use crate::identity::{key_of, keypair, to_peer_id};
 use crate::stats::Counters;
@@ -18,17 +19,21 @@ use libp2p::gossipsub::{
     self, MessageAcceptance, MessageAuthenticity, PublishError, ValidationMode,
 };
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ProtocolSupport};
+use libp2p::request_response::{
+    self, InboundRequestId, OutboundFailure, OutboundRequestId, ProtocolSupport,
+};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, ListenError, NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, kad, noise, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, noise, tcp, yamux,
+};
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{
     ErrorReply, NetRequest, NetResponse, error_reply, net_request, net_response,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -42,16 +47,20 @@ const GOSSIP_OVERHEAD: usize = 4096;
 const GOSSIP_MESH: usize = 4;
 /// How long `spawn` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
+/// How often unadmitted peers' deadlines are checked.
+const GATE_TICK: Duration = Duration::from_millis(500);
 
-/// All protocols, composed into one behaviour; the ban list comes first so banned peers are
-/// refused before the other protocols set anything up.
+/// All protocols, composed into one behaviour; the ban list and the connection limits come
+/// first so refused connections are turned away before the other protocols set anything up.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     ban: allow_block_list::Behaviour<BlockedPeers>,
+    limits: connection_limits::Behaviour,
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
     reqres: request_response::Behaviour<ProstCodec>,
+    light: request_response::Behaviour<ProstCodec>,
 }
 
 /// What we know about a connected peer.
@@ -139,12 +148,33 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             .with_max_concurrent_streams(cfg.max_concurrent_streams),
     );
 
+    // Light nodes and visitors speak only this one: small requests, its own limits and channel.
+    let light = request_response::Behaviour::with_codec(
+        ProstCodec::with_limits(
+            cfg.max_light_request_bytes.min(cfg.max_message_bytes),
+            cfg.max_message_bytes,
+            counters.clone(),
+        ),
+        [(LIGHT_PROTOCOL, ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(cfg.request_timeout)
+            .with_max_concurrent_streams(cfg.light_in_flight_per_peer.saturating_mul(4)),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(cfg.max_connections))
+            .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
+            .with_max_pending_incoming(Some(cfg.max_pending_incoming)),
+    );
+
     let behaviour = Behaviour {
         ban: allow_block_list::Behaviour::default(),
+        limits,
         gossipsub,
         kad,
         identify,
         reqres,
+        light,
     };
     let idle = cfg.idle_timeout;
     let streams = cfg.max_concurrent_streams;
@@ -169,12 +199,14 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
 
-    for topic in Topic::ALL {
-        swarm
-            .behaviour_mut()
-            .gossipsub
-            .subscribe(&topic.ident())
-            .map_err(|e| P2pError::InvalidConfig(format!("subscribe {topic}: {e}")))?;
+    if cfg.gossip {
+        for topic in Topic::ALL {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic.ident())
+                .map_err(|e| P2pError::InvalidConfig(format!("subscribe {topic}: {e}")))?;
+        }
     }
 
     let listen_err = |reason: String| P2pError::Listen {
@@ -221,6 +253,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
     let (cmd_tx, cmd_rx) = mpsc::channel(cfg.command_capacity);
     let (consensus_tx, consensus_rx) = mpsc::channel(cfg.event_capacity);
     let (other_tx, other_rx) = mpsc::channel(cfg.event_capacity);
+    let (light_tx, light_rx) = mpsc::channel(cfg.light_capacity);
     let shared = Arc::new(Shared {
         local_key,
         listen_addrs: Mutex::new(listen_addrs),
@@ -234,7 +267,14 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         commands: cmd_rx,
         consensus: consensus_tx,
         other: other_tx,
+        light: light_tx,
         shared: shared.clone(),
+        gate: Gate::new(
+            cfg.handshake_timeout,
+            cfg.light_in_flight_per_peer,
+            cfg.uploads_in_flight_per_peer,
+        ),
+        inbound: HashMap::new(),
         pending_requests: HashMap::new(),
         pending_dials: HashMap::new(),
         pending_finds: HashMap::new(),
@@ -251,6 +291,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         NetworkEvents {
             consensus: consensus_rx,
             other: other_rx,
+            light: light_rx,
         },
     ))
 }
@@ -329,9 +370,17 @@ struct SwarmTask {
     commands: mpsc::Receiver<Command>,
     consensus: mpsc::Sender<NetworkEvent>,
     other: mpsc::Sender<NetworkEvent>,
+    light: mpsc::Sender<NetworkEvent>,
     shared: Arc<Shared>,
-    pending_requests:
-        HashMap<OutboundRequestId, (PublicKey, oneshot::Sender<Result<NetResponse, P2pError>>)>,
+    /// Admission and per-peer in-flight counts.
+    gate: Gate,
+    /// Inbound requests not answered yet, with the limit each counts against.
+    inbound: HashMap<(Via, InboundRequestId), (PeerId, Class)>,
+    /// Outbound requests by protocol and id (each protocol numbers its own).
+    pending_requests: HashMap<
+        (Via, OutboundRequestId),
+        (PublicKey, oneshot::Sender<Result<NetResponse, P2pError>>),
+    >,
     pending_dials: HashMap<ConnectionId, (String, oneshot::Sender<Result<(), P2pError>>)>,
     /// Kademlia walks looking for one peer's addresses ([`Command::FindPeer`]).
     pending_finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Vec<String>>)>,
@@ -351,9 +400,12 @@ impl SwarmTask {
     }
 
     async fn run(mut self) {
+        let mut tick = tokio::time::interval(GATE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                _ = tick.tick() => self.close_expired(),
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone: nobody can use the network any more.
@@ -415,7 +467,13 @@ impl SwarmTask {
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => self.on_gossipsub(ev).await,
-            SwarmEvent::Behaviour(BehaviourEvent::Reqres(ev)) => self.on_reqres(ev).await,
+            SwarmEvent::Behaviour(BehaviourEvent::Reqres(ev)) => {
+                self.on_reqres(ev, Via::Node).await
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Light(ev)) => {
+                self.on_reqres(ev, Via::Light).await
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::Behaviour(BehaviourEvent::Identify(ev)) => self.on_identify(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(ev)) => self.on_kad(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Ban(never)) => match never {},
@@ -462,6 +520,12 @@ impl SwarmTask {
                 state.connected_on.push(addr.clone());
                 if num_established.get() == 1 {
                     debug!(peer = %key, %addr, "peer connected");
+                    // Out of gossip until admitted: set before anything is read from it.
+                    self.gate.connected(peer_id, Instant::now());
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer_id, UNADMITTED_SCORE);
                     self.deliver_consensus(NetworkEvent::PeerConnected {
                         key,
                         addr: addr.to_string(),
@@ -481,6 +545,9 @@ impl SwarmTask {
                     && let Some(pos) = state.connected_on.iter().position(|a| *a == addr)
                 {
                     state.connected_on.swap_remove(pos);
+                }
+                if num_established == 0 {
+                    self.gate.disconnected(&peer_id);
                 }
                 if num_established == 0
                     && self.peers.remove(&peer_id).is_some()
@@ -579,17 +646,26 @@ impl SwarmTask {
         }
     }
 
-    async fn on_reqres(&mut self, event: request_response::Event<NetRequest, NetResponse>) {
+    async fn on_reqres(
+        &mut self,
+        event: request_response::Event<NetRequest, NetResponse>,
+        via: Via,
+    ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => self.on_request(peer, request, channel).await,
+                    request_id,
+                    request,
+                    channel,
+                } => {
+                    self.on_request(peer, request_id, request, ResponseToken { channel, via })
+                        .await
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
                 } => {
-                    if let Some((_, reply)) = self.pending_requests.remove(&request_id) {
+                    if let Some((_, reply)) = self.pending_requests.remove(&(via, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -602,7 +678,7 @@ impl SwarmTask {
             } => {
                 debug!(peer = %peer, error = %error, "request failed");
                 Counters::inc(&self.counters().requests_failed);
-                if let Some((key, reply)) = self.pending_requests.remove(&request_id) {
+                if let Some((key, reply)) = self.pending_requests.remove(&(via, request_id)) {
                     let peer = key.to_hex();
                     let err = match error {
                         OutboundFailure::DialFailure => P2pError::DialFailure {
@@ -622,89 +698,127 @@ impl SwarmTask {
                     let _ = reply.send(Err(err));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 debug!(peer = %peer, error = %error, "inbound request failed");
+                self.finish_inbound(via, request_id);
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.finish_inbound(via, request_id);
+            }
+        }
+    }
+
+    fn finish_inbound(&mut self, via: Via, id: InboundRequestId) {
+        if let Some((peer, class)) = self.inbound.remove(&(via, id)) {
+            self.gate.finish(&peer, class);
+        }
+    }
+
+    fn respond_now(&mut self, token: ResponseToken, code: error_reply::Code, message: &str) {
+        let resp = error_response(code, message);
+        let behaviour = self.swarm.behaviour_mut();
+        let _ = match token.via {
+            Via::Node => behaviour.reqres.send_response(token.channel, resp),
+            Via::Light => behaviour.light.send_response(token.channel, resp),
+        };
+    }
+
+    /// Disconnects the unadmitted peers whose handshake time is up.
+    fn close_expired(&mut self) {
+        for peer in self.gate.expired(Instant::now()) {
+            Counters::inc(&self.counters().handshake_timeouts);
+            debug!(%peer, "not admitted within the handshake timeout; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
     async fn on_request(
         &mut self,
         peer: PeerId,
+        request_id: InboundRequestId,
         request: NetRequest,
-        channel: request_response::ResponseChannel<NetResponse>,
+        token: ResponseToken,
     ) {
         let Ok(from) = key_of(&peer) else {
-            let resp = error_response(
+            self.respond_now(
+                token,
                 error_reply::Code::Unauthorized,
                 "peer id is not an ed25519 key",
             );
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .reqres
-                .send_response(channel, resp);
             return;
         };
-        let consensus = match &request.kind {
-            Some(
-                net_request::Kind::Hello(_)
-                | net_request::Kind::Consensus(_)
-                | net_request::Kind::CatchUp(_),
-            ) => true,
-            Some(
-                net_request::Kind::Upload(_)
-                | net_request::Kind::UploadBatch(_)
-                | net_request::Kind::Receipts(_),
-            ) => false,
-            // Light-node queries (query.proto) never take the consensus channel.
-            Some(
-                net_request::Kind::Challenge(_)
-                | net_request::Kind::Query(_)
-                | net_request::Kind::Headers(_)
-                | net_request::Kind::AccessUpload(_),
-            ) => false,
-            None => {
-                let resp = error_response(error_reply::Code::Malformed, "request without a kind");
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .reqres
-                    .send_response(channel, resp);
-                return;
-            }
+        let Some(kind) = &request.kind else {
+            self.respond_now(
+                token,
+                error_reply::Code::Malformed,
+                "request without a kind",
+            );
+            return;
         };
+        let class = class_of(kind);
+        // Each protocol carries its own kinds: a light request never rides the node protocol's
+        // large frames, and the light protocol never reaches consensus or uploads.
+        let expected = if class == Class::Light {
+            Via::Light
+        } else {
+            Via::Node
+        };
+        if token.via != expected {
+            let msg = match expected {
+                Via::Light => "light-node requests go on the light protocol",
+                Via::Node => "only light-node requests go on the light protocol",
+            };
+            self.respond_now(token, error_reply::Code::Malformed, msg);
+            return;
+        }
+        if !self.gate.start(&peer, class, Instant::now()) {
+            Counters::inc(&self.counters().over_peer_limit);
+            self.respond_now(
+                token,
+                error_reply::Code::Busy,
+                "too many requests in flight from this peer, retry later",
+            );
+            return;
+        }
+        self.inbound.insert((token.via, request_id), (peer, class));
         let event = NetworkEvent::Request {
             from,
             request: Box::new(request),
-            token: ResponseToken { channel },
+            token,
         };
-        if consensus {
-            Counters::inc(&self.counters().requests_in);
-            self.deliver_consensus(event).await;
-            return;
-        }
-        match self.other.try_send(event) {
+        let (channel, dropped) = match class {
+            Class::Consensus => {
+                Counters::inc(&self.counters().requests_in);
+                self.deliver_consensus(event).await;
+                return;
+            }
+            Class::Upload => (&self.other, &self.shared.counters.dropped_requests_other),
+            Class::Light => (&self.light, &self.shared.counters.dropped_requests_light),
+        };
+        match channel.try_send(event) {
             Ok(()) => Counters::inc(&self.counters().requests_in),
             Err(e) => {
-                let (counter, event) = match e {
+                let event = match e {
                     mpsc::error::TrySendError::Full(ev) => {
-                        (&self.shared.counters.dropped_requests_other, ev)
+                        Counters::inc(dropped);
+                        ev
                     }
                     mpsc::error::TrySendError::Closed(ev) => {
-                        (&self.shared.counters.dropped_closed_channel, ev)
+                        Counters::inc(&self.shared.counters.dropped_closed_channel);
+                        ev
                     }
                 };
-                Counters::inc(counter);
                 if let NetworkEvent::Request { token, .. } = event {
-                    let resp =
-                        error_response(error_reply::Code::Busy, "node overloaded, retry later");
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .reqres
-                        .send_response(token.channel, resp);
+                    self.respond_now(
+                        token,
+                        error_reply::Code::Busy,
+                        "node overloaded, retry later",
+                    );
                 }
             }
         }
@@ -845,25 +959,29 @@ impl SwarmTask {
                     }));
                     return;
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .reqres
-                    .send_request(&peer, *request);
+                let via = match &request.kind {
+                    Some(kind) if class_of(kind) == Class::Light => Via::Light,
+                    _ => Via::Node,
+                };
+                let behaviour = self.swarm.behaviour_mut();
+                let id = match via {
+                    Via::Node => behaviour.reqres.send_request(&peer, *request),
+                    Via::Light => behaviour.light.send_request(&peer, *request),
+                };
                 Counters::inc(&self.counters().requests_out);
-                self.pending_requests.insert(id, (to, reply));
+                self.pending_requests.insert((via, id), (to, reply));
             }
             Command::Respond {
                 token,
                 response,
                 reply,
             } => {
-                let res = self
-                    .swarm
-                    .behaviour_mut()
-                    .reqres
-                    .send_response(token.channel, response)
-                    .map_err(|_| P2pError::ResponseChannelClosed);
+                let behaviour = self.swarm.behaviour_mut();
+                let res = match token.via {
+                    Via::Node => behaviour.reqres.send_response(token.channel, response),
+                    Via::Light => behaviour.light.send_response(token.channel, response),
+                }
+                .map_err(|_| P2pError::ResponseChannelClosed);
                 let _ = reply.send(res);
             }
             Command::Report { id, verdict } => self.report(id, verdict),
@@ -874,6 +992,15 @@ impl SwarmTask {
                 behaviour.ban.block_peer(peer);
                 behaviour.kad.remove_peer(&peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
+            }
+            Command::Admit { peer } => {
+                if self.gate.admit(&peer) {
+                    debug!(%peer, "peer admitted to gossip");
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .set_application_score(&peer, ADMITTED_SCORE);
+                }
             }
             Command::Peers { reply } => {
                 let peers = self
@@ -950,6 +1077,18 @@ impl SwarmTask {
             Err(e) => {
                 let _ = reply.send(Err(dial_error(text, None, &e)));
             }
+        }
+    }
+}
+
+/// Which per-peer limit (and which protocol and channel) a request kind belongs to.
+fn class_of(kind: &net_request::Kind) -> Class {
+    use net_request::Kind;
+    match kind {
+        Kind::Hello(_) | Kind::Consensus(_) | Kind::CatchUp(_) => Class::Consensus,
+        Kind::Upload(_) | Kind::UploadBatch(_) | Kind::Receipts(_) => Class::Upload,
+        Kind::Challenge(_) | Kind::Query(_) | Kind::Headers(_) | Kind::AccessUpload(_) => {
+            Class::Light
         }
     }
 }

@@ -1,134 +1,13 @@
 //! Real nodes on 127.0.0.1 sockets: discovery, gossip, request/response, limits and bans.
 //! Every wait polls against a deadline (no fixed sleeps), so slow machines only slow them down.
 
-use medblock_core::keys::{PublicKey, SigningKey};
-use medblock_core::wire::{
-    ErrorReply, Event, Hello, NetRequest, NetResponse, Upload, error_reply, net_request,
-    net_response,
-};
-use medblock_p2p::{
-    NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, P2pError, Topic, Verdict, spawn,
-};
-use std::future::Future;
+use medblock_core::wire::{ErrorReply, Hello, NetResponse, error_reply, net_request, net_response};
+use medblock_p2p::{NetworkEvent, NetworkEvents, P2pConfig, P2pError, Topic, Verdict, spawn};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 
-const DEADLINE: Duration = Duration::from_secs(15);
-
-struct Node {
-    net: NetworkHandle,
-    events: NetworkEvents,
-}
-
-impl Node {
-    fn key(&self) -> PublicKey {
-        self.net.local_key()
-    }
-
-    fn addr(&self) -> String {
-        self.net
-            .listen_addrs()
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("node has no listen address"))
-    }
-}
-
-fn signing(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32]).unwrap_or_else(|e| panic!("test key: {e}"))
-}
-
-fn config(seed: u8, bootstrap: Vec<String>) -> P2pConfig {
-    let mut cfg = P2pConfig::new(signing(seed), "/ip4/127.0.0.1/tcp/0");
-    cfg.bootstrap = bootstrap;
-    cfg.request_timeout = Duration::from_secs(5);
-    cfg.discovery_interval = Duration::from_secs(1);
-    cfg
-}
-
-async fn start(cfg: P2pConfig) -> Node {
-    let (net, events) = spawn(cfg)
-        .await
-        .unwrap_or_else(|e| panic!("spawn failed: {e}"));
-    Node { net, events }
-}
-
-/// Polls `check` until it returns true, or fails the test with `what` at the deadline.
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + DEADLINE;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < end, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Receives from `rx` until an event satisfies `pred` (others are discarded).
-async fn next_matching(
-    rx: &mut mpsc::Receiver<NetworkEvent>,
-    what: &str,
-    mut pred: impl FnMut(&NetworkEvent) -> bool,
-) -> NetworkEvent {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        match timeout_at(end, rx.recv()).await {
-            Ok(Some(ev)) if pred(&ev) => return ev,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("event channel closed while waiting for {what}"),
-            Err(_) => panic!("timed out waiting for {what}"),
-        }
-    }
-}
-
-async fn connected_to(node: &NetworkHandle, keys: &[PublicKey]) -> bool {
-    let peers = node.peers().await;
-    keys.iter().all(|k| peers.iter().any(|p| p.key == *k))
-}
-
-/// Publishes, retrying while the subscription has not propagated yet.
-async fn publish_when_ready(node: &NetworkHandle, topic: Topic, data: Vec<u8>) {
-    let end = Instant::now() + DEADLINE;
-    loop {
-        match node.publish(topic, data.clone()).await {
-            Ok(()) => return,
-            Err(P2pError::InsufficientPeers { .. }) if Instant::now() < end => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("publish failed: {e}"),
-        }
-    }
-}
-
-fn hello(height: u64) -> NetRequest {
-    NetRequest {
-        kind: Some(net_request::Kind::Hello(Hello {
-            genesis_hash: vec![9; 32],
-            certificate: None,
-            height,
-            http_address: "http://127.0.0.1:1".into(),
-        })),
-    }
-}
-
-fn upload() -> NetRequest {
-    NetRequest {
-        kind: Some(net_request::Kind::Upload(Upload {
-            event: Some(Event::default()),
-            upload_within_ms: 0,
-        })),
-    }
-}
-
-fn is_request(ev: &NetworkEvent) -> bool {
-    matches!(ev, NetworkEvent::Request { .. })
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_discover_each_other_and_gossip_reaches_all() {
@@ -144,6 +23,8 @@ async fn three_nodes_discover_each_other_and_gossip_reaches_all() {
             && connected_to(&c.net, &[ka, kb]).await
     })
     .await;
+    // Certified peers only gossip with each other once admitted.
+    admit_all(&[&a.net, &b.net, &c.net]).await;
     // Peer listings carry the listen addresses (from identify) eventually.
     wait_until("B's listen address is known to C", || async {
         c.net
@@ -279,6 +160,7 @@ async fn full_other_channel_answers_busy() {
     let NetworkEvents {
         mut consensus,
         other: _undrained,
+        ..
     } = a.events;
     let drain = tokio::spawn(async move { while consensus.recv().await.is_some() {} });
 

@@ -103,7 +103,7 @@ async fn rogue(
     .expect("rogue network");
     let handle = net.clone();
     tokio::spawn(async move {
-        while let Some(ev) = events.other.recv().await {
+        while let Some(ev) = events.light.recv().await {
             let NetworkEvent::Request { request, token, .. } = ev else {
                 continue;
             };

@@ -28,7 +28,7 @@ async fn misnaming_peer(identity: Identity, named: PublicKey) -> medblock_p2p::N
     .expect("peer network");
     let handle = net.clone();
     tokio::spawn(async move {
-        while let Some(ev) = events.other.recv().await {
+        while let Some(ev) = events.light.recv().await {
             let NetworkEvent::Request { request, token, .. } = ev else {
                 continue;
             };

@@ -336,7 +336,7 @@ async fn end_to_end(
     let task = tokio::spawn(async move {
         let mut book = NonceBook::new(60_000, 1024);
         let me = server.public();
-        while let Some(ev) = events.other.recv().await {
+        while let Some(ev) = events.light.recv().await {
             let NetworkEvent::Request { request, token, .. } = ev else {
                 continue;
             };

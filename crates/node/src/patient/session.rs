@@ -71,6 +71,10 @@ impl LightNode {
         cfg.target_peers = 8;
         // A Kademlia client: it finds nodes, but no node lists it or gives its address away.
         cfg.kademlia_server = false;
+        // Outside gossip: it sees the ledger only through signed queries. It admits nobody
+        // (it runs no certificate handshake), so it has no handshake timer either.
+        cfg.gossip = false;
+        cfg.handshake_timeout = None;
         let (net, events) = medblock_p2p::spawn(cfg).await?;
         let pump = tokio::spawn(pump(net.clone(), events));
         let mut node = Self {
@@ -534,11 +538,13 @@ async fn pump(net: NetworkHandle, events: NetworkEvents) {
     let NetworkEvents {
         mut consensus,
         mut other,
+        mut light,
     } = events;
     loop {
         let ev = tokio::select! {
             Some(ev) = consensus.recv() => ev,
             Some(ev) = other.recv() => ev,
+            Some(ev) = light.recv() => ev,
             else => break,
         };
         match ev {

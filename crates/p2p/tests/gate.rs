@@ -1,0 +1,237 @@
+//! The gate in front of the ledger, on real sockets: unadmitted peers get no gossip and are
+//! disconnected at the handshake timeout; light requests have their own protocol, channel and
+//! per-peer limits; connections are bounded.
+
+mod common;
+use common::*;
+
+use medblock_core::wire::{
+    ChallengeRequest, ErrorReply, NetRequest, NetResponse, SignedQuery, error_reply, net_request,
+    net_response,
+};
+use medblock_p2p::{NetworkEvent, P2pError, Topic, Verdict};
+use std::time::Duration;
+use tokio::time::Instant;
+
+fn challenge() -> NetRequest {
+    NetRequest {
+        kind: Some(net_request::Kind::Challenge(ChallengeRequest::default())),
+    }
+}
+
+fn is_busy(r: &Result<NetResponse, P2pError>) -> bool {
+    let busy = error_reply::Code::Busy as i32;
+    matches!(r, Ok(NetResponse { kind: Some(net_response::Kind::Error(ErrorReply { code, .. })) }) if *code == busy)
+}
+
+/// Drains `node`'s gossip on every channel for `window`, accepting each message; returns how
+/// many arrived.
+async fn gossip_within(node: &mut Node, window: Duration) -> usize {
+    let end = Instant::now() + window;
+    let mut n = 0;
+    loop {
+        let ev = tokio::select! {
+            ev = node.events.consensus.recv() => ev,
+            ev = node.events.other.recv() => ev,
+            _ = tokio::time::sleep_until(end) => return n,
+        };
+        if let Some(NetworkEvent::Gossip { id, .. }) = ev {
+            n += 1;
+            node.net.report_gossip(id, Verdict::Accept).await;
+        }
+    }
+}
+
+/// Accepts every gossip message `net` receives, until its channels close.
+async fn accept_all(net: medblock_p2p::NetworkHandle, mut events: medblock_p2p::NetworkEvents) {
+    loop {
+        let ev = tokio::select! {
+            Some(ev) = events.consensus.recv() => ev,
+            Some(ev) = events.other.recv() => ev,
+            else => return,
+        };
+        if let NetworkEvent::Gossip { id, .. } = ev {
+            net.report_gossip(id, Verdict::Accept).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unadmitted_peer_gets_no_gossip_until_admitted() {
+    let a = start(config(101, vec![])).await;
+    let c = start(config(102, vec![a.addr()])).await;
+    // B plays the outsider: it subscribes to every topic and takes whatever A sends (it
+    // admits A at once), but A has not admitted B.
+    let mut b = start(config(103, vec![a.addr()])).await;
+    let (ka, kb, kc) = (a.key(), b.key(), c.key());
+    wait_until("A is connected to B and C", || async {
+        connected_to(&a.net, &[kb, kc]).await && connected_to(&b.net, &[ka]).await
+    })
+    .await;
+    b.net.admit(ka).await;
+    admit_all(&[&a.net, &c.net]).await;
+    // A takes every message it gets (it forwards only what it accepted).
+    let Node { net: a_net, events } = a;
+    let a = Node {
+        net: a_net.clone(),
+        events: medblock_p2p::NetworkEvents {
+            consensus: tokio::sync::mpsc::channel(1).1,
+            other: tokio::sync::mpsc::channel(1).1,
+            light: tokio::sync::mpsc::channel(1).1,
+        },
+    };
+    let accepting = tokio::spawn(accept_all(a_net, events));
+
+    // C publishes through A (its only certified neighbour) for a while: A forwards nothing to B.
+    let publisher = c.net.clone();
+    let publishing = tokio::spawn(async move {
+        for i in 0u32.. {
+            let _ = publisher
+                .publish(Topic::Blocks, format!("block {i}").into_bytes())
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(gossip_within(&mut b, Duration::from_secs(3)).await, 0);
+    // Nor does anything B publishes count at A.
+    let _ = b.net.publish(Topic::Blocks, b"forged".to_vec()).await;
+
+    // Once admitted, B is meshed at A's next heartbeat and gets the blocks.
+    a.net.admit(kb).await;
+    assert!(gossip_within(&mut b, Duration::from_secs(5)).await > 0);
+    publishing.abort();
+    accepting.abort();
+    for n in [&a, &b, &c] {
+        n.net.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unadmitted_connection_is_closed_at_the_handshake_timeout() {
+    let mut cfg = config(111, vec![]);
+    cfg.handshake_timeout = Some(Duration::from_secs(1));
+    let a = start(cfg).await;
+    let admitted = start(config(112, vec![a.addr()])).await;
+    let outsider = start(config(113, vec![a.addr()])).await;
+    let (ki, ko) = (admitted.key(), outsider.key());
+    wait_until("both peers connected to A", || async {
+        connected_to(&a.net, &[ki, ko]).await
+    })
+    .await;
+    a.net.admit(ki).await;
+    let since = Instant::now();
+    wait_until("A closed the outsider's connection", || async {
+        !connected_to(&a.net, &[ko]).await
+    })
+    .await;
+    assert!(since.elapsed() < Duration::from_secs(3));
+    assert!(a.net.stats().handshake_timeouts >= 1);
+    // The admitted peer stays well past the timeout.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(connected_to(&a.net, &[ki]).await);
+    for n in [&a, &admitted, &outsider] {
+        n.net.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn light_requests_have_their_own_channel_protocol_and_per_peer_limit() {
+    let mut cfg = config(121, vec![]);
+    cfg.light_in_flight_per_peer = 2;
+    cfg.max_light_request_bytes = 16 * 1024;
+    let mut a = start(cfg).await;
+    // B's own limit is larger, so it sends what A must refuse.
+    let mut bcfg = config(122, vec![a.addr()]);
+    bcfg.max_light_request_bytes = 1024 * 1024;
+    let b = start(bcfg).await;
+    let other = start(config(123, vec![a.addr()])).await;
+    let ka = a.key();
+
+    // Nobody answers A's light channel: B's first two challenges wait, the third is BUSY at
+    // once, and the uploads channel saw none of them.
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let net = b.net.clone();
+        pending.push(tokio::spawn(
+            async move { net.request(ka, challenge()).await },
+        ));
+    }
+    // Held, unanswered: dropping one would answer it (the requester sees a closed stream).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(next_matching(&mut a.events.light, "a light request", is_request).await);
+    }
+    let third = b.net.request(ka, challenge()).await;
+    assert!(is_busy(&third), "third challenge in flight: {third:?}");
+    assert_eq!(a.net.stats().over_peer_limit, 1);
+    assert!(a.events.other.try_recv().is_err());
+    // Another peer is not limited by B's requests.
+    let net = other.net.clone();
+    let theirs = tokio::spawn(async move { net.request(ka, challenge()).await });
+    let ev = next_matching(&mut a.events.light, "the other peer's request", is_request).await;
+    let NetworkEvent::Request { token, .. } = ev else {
+        unreachable!()
+    };
+    let ack = NetResponse {
+        kind: Some(net_response::Kind::Ack(true)),
+    };
+    a.net
+        .respond(token, ack.clone())
+        .await
+        .unwrap_or_else(|e| panic!("respond: {e}"));
+    assert_eq!(
+        theirs.await.unwrap_or_else(|e| panic!("join: {e}")),
+        Ok(ack)
+    );
+
+    // A light request over A's light limit is refused by the codec before it is read.
+    let rejected = a.net.stats().rejected_frames;
+    let big = NetRequest {
+        kind: Some(net_request::Kind::Query(SignedQuery {
+            body: vec![7; 64 * 1024],
+            ..Default::default()
+        })),
+    };
+    let err = b.net.request(ka, big).await;
+    assert!(
+        matches!(
+            err,
+            Err(P2pError::Io { .. } | P2pError::ConnectionClosed { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(a.net.stats().rejected_frames > rejected);
+    drop(held);
+    for p in pending {
+        p.abort();
+    }
+    for n in [&a, &b, &other] {
+        n.net.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_refused() {
+    let mut cfg = config(131, vec![]);
+    cfg.max_connections = 1;
+    let a = start(cfg).await;
+    let b = start(config(132, vec![a.addr()])).await;
+    let kb = b.key();
+    wait_until("B connected", || async {
+        connected_to(&a.net, &[kb]).await
+    })
+    .await;
+    let c = start(config(133, vec![])).await;
+    let _ = c.net.dial(a.addr()).await;
+    // Give A time to refuse: C never shows up among A's peers, B stays.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let peers = a.net.peers().await;
+    assert_eq!(
+        peers.iter().map(|p| p.key).collect::<Vec<_>>(),
+        vec![kb],
+        "A's peers"
+    );
+    for n in [&a, &b, &c] {
+        n.net.shutdown().await;
+    }
+}
