@@ -20,11 +20,15 @@ pub struct BulkArgs {
     /// Print the node's answer as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The department node's API token.
+    #[command(flatten)]
+    pub token: crate::api_token::TokenArgs,
 }
 
-/// Posts `text` (a bulk file) to `node`; the node's summary.
-pub async fn post(node: &str, text: String) -> Result<BulkSummary> {
-    let r = reqwest::Client::new()
+/// Posts `text` (a bulk file) to `node` with the API token `token`; the node's summary.
+pub async fn post(node: &str, token: Option<&str>, text: String) -> Result<BulkSummary> {
+    let r = crate::api_token::client_builder(token)?
+        .build()?
         .post(format!("{}/patients/bulk", node.trim_end_matches('/')))
         .timeout(std::time::Duration::from_secs(3600))
         .header("content-type", "application/x-ndjson")
@@ -34,7 +38,11 @@ pub async fn post(node: &str, text: String) -> Result<BulkSummary> {
         .with_context(|| format!("no node answering at {node}"))?;
     let status = r.status();
     let text = r.text().await?;
-    anyhow::ensure!(status.is_success(), "node answered {status}: {text}");
+    anyhow::ensure!(
+        status.is_success(),
+        "node answered {status}: {text}{}",
+        crate::api_token::hint(status)
+    );
     Ok(serde_json::from_str(&text)?)
 }
 
@@ -45,7 +53,8 @@ pub fn cli(a: BulkArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let s = rt.block_on(post(&a.node, text))?;
+    let token = a.token.resolve(&a.node)?;
+    let s = rt.block_on(post(&a.node, token.as_deref(), text))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

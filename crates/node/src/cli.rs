@@ -101,6 +101,9 @@ pub enum CaCommand {
         /// HTTP address of a node to publish through (e.g. http://127.0.0.1:8080).
         #[arg(long)]
         node: Option<String>,
+        /// The API token of the node given with --node.
+        #[command(flatten)]
+        token: crate::api_token::TokenArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -139,6 +142,84 @@ pub enum NodeCommand {
         /// Config file.
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// API tokens of the node's HTTP API (create, revoke, list). Every path but the public
+    /// ones (`[http] public` in node.toml; /healthz, /metrics and /status by default) needs
+    /// `Authorization: Bearer <token>`. The node keeps only each token's SHA-256, in
+    /// DATA_DIR/api-tokens.json (mode 0600); a running node sees changes at its next request.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Which node: its directory (holding node.toml) or its config file.
+#[derive(Debug, Clone, Args)]
+pub struct NodeDir {
+    /// Node directory (holding node.toml), or --config.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Config file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl NodeDir {
+    /// The config file.
+    pub fn config_path(&self) -> Result<PathBuf> {
+        match (&self.config, &self.dir) {
+            (Some(c), _) => Ok(c.clone()),
+            (None, Some(d)) => Ok(d.join(files::CONFIG)),
+            (None, None) => bail!("give --dir or --config"),
+        }
+    }
+
+    /// The node's token store (in its data directory).
+    pub fn token_store(&self) -> Result<crate::tokens::TokenStore> {
+        let path = self.config_path()?;
+        let cfg = crate::config::NodeConfig::load(&path)
+            .with_context(|| "API tokens live in an initialised node's data directory (`medblock node init` first)")?;
+        Ok(crate::tokens::TokenStore::in_data_dir(&cfg.data_dir))
+    }
+}
+
+/// `medblock node token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token for a hospital system. The token is printed once (alone on stdout, or
+    /// written to --out with mode 0600) and never stored: the node keeps its SHA-256, id, name
+    /// and creation time.
+    Create {
+        /// The node.
+        #[command(flatten)]
+        node: NodeDir,
+        /// A label for who holds it (1 to 64 of A-Z a-z 0-9 . _ - @), unique among active tokens.
+        #[arg(long)]
+        name: String,
+        /// Write the token to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON (with the token unless --out).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id or name; the running node refuses it from its next request on.
+    Revoke {
+        /// The node.
+        #[command(flatten)]
+        node: NodeDir,
+        /// The token's id, or the name of an active token.
+        id_or_name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tokens (id, name, created, revoked); never their secrets.
+    List {
+        /// The node.
+        #[command(flatten)]
+        node: NodeDir,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -185,6 +266,9 @@ pub struct SubmitArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The department node's API token.
+    #[command(flatten)]
+    pub token: crate::api_token::TokenArgs,
 }
 
 /// Options of `medblock status`.
@@ -286,6 +370,7 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
             mut serial,
             name,
             node,
+            token,
             json,
         } => {
             for n in &name {
@@ -301,16 +386,19 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
+                let http = token.client(node)?.build()?;
                 rt.block_on(async {
-                    let r = reqwest::Client::new()
+                    let r = http
                         .post(format!("{}/revocations", node.trim_end_matches('/')))
                         .body(bytes)
                         .send()
                         .await?;
+                    let status = r.status();
                     anyhow::ensure!(
-                        r.status().is_success(),
-                        "node refused the list: {}",
-                        r.text().await?
+                        status.is_success(),
+                        "node refused the list ({status}): {}{}",
+                        r.text().await?,
+                        crate::api_token::hint(status)
                     );
                     anyhow::Ok(())
                 })?;
@@ -350,6 +438,89 @@ pub fn node(cmd: NodeCommand) -> Result<()> {
             };
             crate::run::run(&path)
         }
+        NodeCommand::Token(t) => token(t),
+    }
+}
+
+fn ms_iso(ms: u64) -> String {
+    crate::patient::time::local_datetime(ms)
+}
+
+/// Runs a `node token` command.
+pub fn token(cmd: TokenCommand) -> Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            node,
+            name,
+            out,
+            json,
+        } => {
+            let store = node.token_store()?;
+            let t = store.create(&name, now_ms())?;
+            if let Some(out) = &out {
+                crate::tokens::write_token_file(out, &t.secret)?;
+            }
+            let mut v = serde_json::json!({
+                "id": t.info.id,
+                "name": t.info.name,
+                "created_at_ms": t.info.created_at_ms,
+                "store": store.path(),
+            });
+            match &out {
+                Some(f) => v["file"] = serde_json::json!(f),
+                None => v["token"] = serde_json::json!(t.secret),
+            }
+            print(json, &v, || match &out {
+                Some(f) => println!(
+                    "token {} ({}) created; written to {} (mode 0600)",
+                    t.info.id,
+                    t.info.name,
+                    f.display()
+                ),
+                None => {
+                    eprintln!(
+                        "token {} ({}) created; it is shown this once (the node keeps only its hash):",
+                        t.info.id, t.info.name
+                    );
+                    println!("{}", t.secret);
+                }
+            })
+        }
+        TokenCommand::Revoke {
+            node,
+            id_or_name,
+            json,
+        } => {
+            let t = node.token_store()?.revoke(&id_or_name, now_ms())?;
+            print(json, &t, || {
+                println!(
+                    "token {} ({}) revoked at {}",
+                    t.id,
+                    t.name,
+                    t.revoked_at_ms.map(ms_iso).unwrap_or_default()
+                )
+            })
+        }
+        TokenCommand::List { node, json } => {
+            let list = node.token_store()?.list()?;
+            print(json, &list, || {
+                if list.is_empty() {
+                    println!("no API tokens");
+                }
+                for t in &list {
+                    let state = match t.revoked_at_ms {
+                        Some(ms) => format!("revoked {}", ms_iso(ms)),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}  {:<24} created {}  {state}",
+                        t.id,
+                        t.name,
+                        ms_iso(t.created_at_ms)
+                    );
+                }
+            })
+        }
     }
 }
 
@@ -385,8 +556,9 @@ pub fn client(cmd: ClientCommand) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let http = a.token.client(&a.node)?.build()?;
     let out: Vec<SubmitOutcome> = rt.block_on(async {
-        let r = reqwest::Client::new()
+        let r = http
             .post(format!("{}/submit", a.node.trim_end_matches('/')))
             .timeout(std::time::Duration::from_secs(a.timeout + 10))
             .json(&body)
@@ -395,7 +567,11 @@ pub fn client(cmd: ClientCommand) -> Result<()> {
             .with_context(|| format!("no node answering at {}", a.node))?;
         let status = r.status();
         let text = r.text().await?;
-        anyhow::ensure!(status.is_success(), "node answered {status}: {text}");
+        anyhow::ensure!(
+            status.is_success(),
+            "node answered {status}: {text}{}",
+            crate::api_token::hint(status)
+        );
         Ok::<_, anyhow::Error>(serde_json::from_str(&text)?)
     })?;
     print(a.json, &out, || {

@@ -27,6 +27,18 @@ fn default_timeout() -> u64 {
 pub struct HttpSection {
     /// Address of /healthz, /status and the client API.
     pub listen: String,
+    /// Paths served without an API token (exact, or a prefix when they end in `*`); every
+    /// other path needs `Authorization: Bearer <token>`.
+    #[serde(default = "default_public")]
+    pub public: Vec<String>,
+}
+
+/// `[http] public` when the file does not say: [`crate::http::DEFAULT_PUBLIC`].
+pub fn default_public() -> Vec<String> {
+    crate::http::DEFAULT_PUBLIC
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect()
 }
 
 /// The whole file.
@@ -71,6 +83,7 @@ impl NodeConfig {
     pub fn to_commented_toml(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
         let boot: Vec<String> = self.p2p.bootstrap.iter().map(|b| q(b)).collect();
+        let public: Vec<String> = self.http.public.iter().map(|p| q(p)).collect();
         format!(
             "# MedBlock node configuration. Relative paths are relative to this file.\n\
              \n\
@@ -91,8 +104,12 @@ impl NodeConfig {
              request_timeout_ms = {}\n\
              \n\
              [http]\n\
-             # /healthz, /status and the department API (POST /submit) are served here.\n\
-             listen = {}\n",
+             # /healthz, /status, /metrics and the department API (POST /submit) are served here.\n\
+             listen = {}\n\
+             # Paths anyone may read without an API token (exact, or a prefix ending in *). Every\n\
+             # other path (submit, import, enrolment, patient lookups, revocations) needs\n\
+             # `Authorization: Bearer <token>` from `medblock node token create`.\n\
+             public = [{}]\n",
             q(&self.key_file.display().to_string()),
             q(&self.certificate.display().to_string()),
             q(&self.genesis.display().to_string()),
@@ -101,6 +118,30 @@ impl NodeConfig {
             boot.join(", "),
             self.p2p.request_timeout_ms,
             q(&self.http.listen),
+            public.join(", "),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths_default_and_round_trip_through_the_commented_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        let old = "key_file = \"k\"\ncertificate = \"c\"\ngenesis = \"g\"\ndata_dir = \"data\"\n\
+                   [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
+        std::fs::write(&path, old).expect("write");
+        let c = NodeConfig::load(&path).expect("a config without [http] public");
+        assert_eq!(c.http.public, ["/healthz", "/metrics", "/status"]);
+        let mut c2 = c.clone();
+        c2.http.public = vec!["/healthz".into()];
+        std::fs::write(&path, c2.to_commented_toml()).expect("write");
+        assert_eq!(
+            NodeConfig::load(&path).expect("load").http.public,
+            ["/healthz"]
+        );
     }
 }

@@ -2,7 +2,17 @@
 //! text), and the department API `POST /submit` and `POST /import` (visits filed under named
 //! departments, with their EMRs); `POST /revocations` takes a CA-signed list to apply and gossip.
 //! The patient enrolment routes (`/patients/...`) are in [`crate::enrol`].
+//!
+//! Every route but the public ones (by default `/healthz`, `/metrics` and `/status`, none of
+//! which names a patient; `[http] public` in `node.toml`) needs an API token the node's
+//! operator issued (`Authorization: Bearer <token>`, see [`crate::tokens`]). A request without
+//! one, or with an unknown or revoked one, is answered 401 before its body is read, so nothing
+//! of it is written.
 
+use crate::tokens::{Refusal, TokenVerifier};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use medblock_actors::ActorError;
 use medblock_actors::RunningNode;
@@ -135,6 +145,109 @@ fn json_error(
         .into()
 }
 
+/// The paths served without a token unless `[http] public` says otherwise: health, readiness
+/// and metrics, none of which reveals patient data.
+pub const DEFAULT_PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/status"];
+
+/// Who may use the API: the tokens the operator issued, and the paths open to anyone.
+#[derive(Debug)]
+pub struct ApiAuth {
+    verifier: TokenVerifier,
+    public: Vec<String>,
+}
+
+impl ApiAuth {
+    /// Tokens from `verifier`; `public` paths (exact, or a prefix when they end in `*`) need
+    /// none.
+    pub fn new(verifier: TokenVerifier, public: Vec<String>) -> Self {
+        Self { verifier, public }
+    }
+
+    /// The tokens of the node whose data directory is `data_dir`, the default public paths.
+    pub fn for_data_dir(data_dir: &std::path::Path) -> Self {
+        Self::new(
+            TokenVerifier::new(crate::tokens::TokenStore::in_data_dir(data_dir)),
+            DEFAULT_PUBLIC.iter().map(|p| (*p).to_owned()).collect(),
+        )
+    }
+
+    /// The token checker.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    /// `path` is served without a token.
+    pub fn is_public(&self, path: &str) -> bool {
+        self.public.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => p == path,
+        })
+    }
+}
+
+/// The bearer token of a request, if it carries one.
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// The middleware: public paths pass; every other request needs a valid, unrevoked token.
+async fn authorize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(auth) = req.app_data::<web::Data<ApiAuth>>().cloned() else {
+        return Ok(req
+            .into_response(HttpResponse::ServiceUnavailable().json(
+                serde_json::json!({ "error": "no API token store", "code": "unavailable" }),
+            )));
+    };
+    if auth.is_public(req.path()) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    match auth.verifier.verify(bearer(&req)) {
+        Ok(caller) => {
+            tracing::debug!(
+                token = caller.id,
+                name = caller.name,
+                path = req.path(),
+                "API call"
+            );
+            Ok(next.call(req).await?.map_into_boxed_body())
+        }
+        Err(refusal) => {
+            let response = match &refusal {
+                Refusal::Store(_) => {
+                    tracing::error!(error = %refusal, "API token file unreadable: refusing every non-public request");
+                    HttpResponse::ServiceUnavailable().json(
+                        serde_json::json!({ "error": refusal.to_string(), "code": "unavailable" }),
+                    )
+                }
+                _ => {
+                    tracing::info!(path = req.path(), reason = %refusal, "API request refused");
+                    HttpResponse::Unauthorized()
+                        .insert_header((
+                            actix_web::http::header::WWW_AUTHENTICATE,
+                            "Bearer realm=\"medblock\"",
+                        ))
+                        .json(serde_json::json!({
+                            "error": refusal.to_string(),
+                            "code": "unauthorized",
+                        }))
+                }
+            };
+            Ok(req.into_response(response))
+        }
+    }
+}
+
 /// How long an idle client connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(120);
 
@@ -143,12 +256,19 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(120);
 pub const CLIENT_IDLE: Duration = Duration::from_secs(30);
 
 /// Starts serving on an already bound listener (so the address is known before the node
-/// announces it). The returned server runs until stopped.
-pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// announces it), letting in only what `auth` allows. The returned server runs until stopped.
+pub fn serve(
+    node: RunningNode,
+    listener: TcpListener,
+    auth: ApiAuth,
+) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(node);
+    let auth = web::Data::new(auth);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(auth.clone())
+            .wrap(from_fn(authorize))
             .app_data(
                 web::JsonConfig::default()
                     .limit(64 << 20)
@@ -171,4 +291,37 @@ pub fn serve(node: RunningNode, listener: TcpListener) -> std::io::Result<actix_
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_paths_are_exact_unless_they_end_in_a_star() {
+        let dir = tempfile::tempdir().expect("dir");
+        let auth = ApiAuth::for_data_dir(dir.path());
+        for p in ["/healthz", "/metrics", "/status"] {
+            assert!(auth.is_public(p), "{p}");
+        }
+        for p in [
+            "/submit",
+            "/import",
+            "/revocations",
+            "/patients/alice",
+            "/patients/challenge",
+            "/healthz/x",
+            "/statusx",
+            "/",
+        ] {
+            assert!(!auth.is_public(p), "{p}");
+        }
+        let auth = ApiAuth::new(
+            TokenVerifier::new(crate::tokens::TokenStore::in_data_dir(dir.path())),
+            vec!["/healthz".into(), "/docs/*".into()],
+        );
+        assert!(auth.is_public("/docs/a"));
+        assert!(!auth.is_public("/status"));
+        assert!(!auth.is_public("/metrics"));
+    }
 }

@@ -49,6 +49,9 @@ pub struct ImportArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// The department node's API token.
+    #[command(flatten)]
+    pub token: crate::api_token::TokenArgs,
 }
 
 /// One bundle's result.
@@ -224,7 +227,10 @@ async fn post(
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or(text);
         if status.is_client_error() {
-            anyhow::bail!("node answered {status}: {message}; nothing of the bundle was imported");
+            anyhow::bail!(
+                "node answered {status}: {message}; nothing of the bundle was imported{}",
+                crate::api_token::hint(status)
+            );
         }
         anyhow::bail!("node answered {status}: {message}");
     }
@@ -299,7 +305,9 @@ pub async fn run(args: ImportArgs) -> Result<(Vec<BundleResult>, ImportSummary)>
     let files = bundle_files(&args.paths)?;
     let started = Instant::now();
     let bar = progress(args.quiet || args.json, files.len());
-    let http = reqwest::Client::builder()
+    let http = args
+        .token
+        .client(&args.node)?
         .pool_idle_timeout(crate::http::CLIENT_IDLE)
         .build()?;
     let args = Arc::new(args);

@@ -1,6 +1,7 @@
 //! The `medblock` binary's commands, as a library so that tests drive exactly what people run.
 #![deny(missing_docs)]
 
+pub mod api_token;
 pub mod bench;
 pub mod bulk;
 pub mod ca;
@@ -13,3 +14,4 @@ pub mod import;
 pub mod localnet;
 pub mod patient;
 pub mod run;
+pub mod tokens;

@@ -45,6 +45,7 @@ pub fn init(
         },
         http: HttpSection {
             listen: http.to_owned(),
+            public: crate::config::default_public(),
         },
     };
     let path = dir.join(files::CONFIG);
@@ -80,6 +81,24 @@ pub fn run(config: &Path) -> Result<()> {
         .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
     let http_address = listener.local_addr()?.to_string();
     let opts = options(&cfg, http_address.clone())?;
+    let auth = crate::http::ApiAuth::new(
+        crate::tokens::TokenVerifier::new(crate::tokens::TokenStore::in_data_dir(&cfg.data_dir)),
+        cfg.http.public.clone(),
+    );
+    // A token file that does not parse stops the node here rather than refusing every call.
+    auth.verifier().refresh()?;
+    if auth
+        .verifier()
+        .store()
+        .list()?
+        .iter()
+        .all(|t| t.revoked_at_ms.is_some())
+    {
+        tracing::warn!(
+            "no API token: every HTTP path but {:?} answers 401 until `medblock node token create --dir <node dir> --name <label>`",
+            cfg.http.public
+        );
+    }
     if let Ok(body) = wire::CertificateBody::decode(opts.certificate.body.as_slice()) {
         medblock_monitoring::logging::set_node(&body.name);
     }
@@ -87,7 +106,7 @@ pub fn run(config: &Path) -> Result<()> {
     sys.block_on(async move {
         let node = start(opts).await?;
         tracing::info!(http = http_address, p2p = ?node.ctx.net.listen_addrs(), "node running");
-        let server = crate::http::serve(node.clone(), listener)?;
+        let server = crate::http::serve(node.clone(), listener, auth)?;
         let handle = server.handle();
         actix_web::rt::spawn(server);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -8,6 +8,7 @@
 //! keys authorize`) does the same for a person.
 
 use crate::error::{Result, TestnetError};
+use crate::http::Api;
 use medblock_core::authorization::{
     AuthorizationTerms, SignedAuthorization, sign_authorization, sign_enrolment,
 };
@@ -79,12 +80,13 @@ fn http_err(url: &str, e: impl std::fmt::Display) -> TestnetError {
 /// Posts `body` (JSON value or raw text) to `url`; the JSON answer, or the node's error.
 async fn post(
     http: &reqwest::Client,
+    api: &Api,
     url: &str,
     body: reqwest::Body,
     content_type: &str,
 ) -> Result<serde_json::Value> {
-    let r = http
-        .post(url)
+    let r = api
+        .authorize(http.post(url))
         .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body)
         .send()
@@ -98,14 +100,17 @@ async fn post(
     serde_json::from_str(&text).map_err(|e| http_err(url, format!("{e}: {text}")))
 }
 
-/// Enrols `patient` as `patient_id` at the department node `node` (its HTTP base URL): asks
+/// Enrols `patient` as `patient_id` at the department node `node` (its HTTP API): asks
 /// for a challenge, signs it with the authorization, presents both. Returns the node's answer
 /// (`status` is `enrolled`, `unchanged` or `renewed`).
-pub async fn enrol(node: &str, patient: &Identity, patient_id: &str) -> Result<serde_json::Value> {
+pub async fn enrol(node: &Api, patient: &Identity, patient_id: &str) -> Result<serde_json::Value> {
     let http = client(Duration::from_secs(15))?;
+    let api = node;
+    let node = api.url.as_str();
     let url = format!("{node}/patients/challenge");
     let challenge = post(
         &http,
+        api,
         &url,
         serde_json::json!({ "patient_id": patient_id })
             .to_string()
@@ -130,6 +135,7 @@ pub async fn enrol(node: &str, patient: &Identity, patient_id: &str) -> Result<s
     );
     post(
         &http,
+        api,
         &format!("{node}/patients/enrol"),
         serde_json::json!({ "enrolment": hex::encode(enrolment.encode_to_vec()) })
             .to_string()
@@ -141,12 +147,12 @@ pub async fn enrol(node: &str, patient: &Identity, patient_id: &str) -> Result<s
 
 /// Posts a bulk enrolment file (JSON Lines) to the department node `node`; its answer
 /// (`{enrolled, unchanged, renewed, refused: [...]}`). Fails when any line was refused.
-pub async fn enrol_bulk(node: &str, lines: &[String]) -> Result<serde_json::Value> {
+pub async fn enrol_bulk(node: &Api, lines: &[String]) -> Result<serde_json::Value> {
     let http = client(Duration::from_secs(120))?;
-    let url = format!("{node}/patients/bulk");
+    let url = format!("{}/patients/bulk", node.url);
     let mut file = lines.join("\n");
     file.push('\n');
-    let answer = post(&http, &url, file.into(), "application/x-ndjson").await?;
+    let answer = post(&http, node, &url, file.into(), "application/x-ndjson").await?;
     match answer["refused"].as_array() {
         Some(refused) if !refused.is_empty() => Err(http_err(
             &url,

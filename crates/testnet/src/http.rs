@@ -1,6 +1,6 @@
-//! The nodes' HTTP API as the testnet uses it: `/status`, `/healthz`, `/metrics`, `/submit`.
-//! Statuses are kept as JSON values: the testnet reads a few fields and must not break when a
-//! node reports more.
+//! The nodes' HTTP API as the testnet uses it: `/status`, `/healthz`, `/metrics` (public),
+//! `/submit` (with the node's API token). Statuses are kept as JSON values: the testnet reads a
+//! few fields and must not break when a node reports more.
 
 use crate::error::{Result, TestnetError};
 use std::time::Duration;
@@ -11,6 +11,25 @@ fn client() -> Result<reqwest::Client> {
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| TestnetError::Invalid(format!("HTTP client: {e}")))
+}
+
+/// A node's HTTP API: its base URL and the API token to send (`Authorization: Bearer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Base URL (`http://127.0.0.1:port`).
+    pub url: String,
+    /// The token, if the node has one for the testnet.
+    pub token: Option<String>,
+}
+
+impl Api {
+    /// `builder` with the token, if any.
+    pub fn authorize(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
 }
 
 fn http_err(node: &str, e: impl std::fmt::Display) -> TestnetError {
@@ -59,9 +78,9 @@ pub async fn metrics(url: &str) -> Result<String> {
     r.text().await.map_err(|e| http_err(url, e))
 }
 
-/// `POST url/submit` with `visits`; waits for the commit when `wait`.
+/// `POST url/submit` with `visits`, with the node's token; waits for the commit when `wait`.
 pub async fn submit(
-    url: &str,
+    api: &Api,
     visits: &[serde_json::Value],
     wait: bool,
     timeout: Duration,
@@ -71,8 +90,9 @@ pub async fn submit(
         "wait": wait,
         "timeout_ms": timeout.as_millis() as u64,
     });
-    let r = client()?
-        .post(format!("{url}/submit"))
+    let url = api.url.as_str();
+    let r = api
+        .authorize(client()?.post(format!("{url}/submit")))
         .timeout(timeout + Duration::from_secs(10))
         .json(&body)
         .send()

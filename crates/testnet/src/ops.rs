@@ -1,7 +1,9 @@
 //! The testnet's operations: `up` (CA, certificates, genesis, configs, processes, first
 //! block), `add`, `remove`, `kill`, `restart` and `down`. Each step is a `medblock`
 //! subcommand an operator could type (`ca init`, `ca issue`, `ca genesis`, `node init`,
-//! `node run`, `ca revoke`), so the testnet exercises exactly what people run.
+//! `node run`, `node token create`, `ca revoke`), so the testnet exercises exactly what people
+//! run. Every node gets an API token before it first starts, written to its `api-token` file
+//! (mode 0600), which the testnet's own calls and `medblock client ... --node <its URL>` send.
 
 use crate::error::{Result, TestnetError};
 use crate::layout::{self, NodeSpec};
@@ -166,6 +168,43 @@ fn init_node(state: &TestnetState, entry: &NodeEntry) -> Result<()> {
 /// The request timeout `node init` writes.
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5_000;
 
+/// Issues the node's API token (`medblock node token create`, the secret written to its
+/// `api-token` file, mode 0600) unless it holds one.
+fn ensure_token(state: &TestnetState, entry: &NodeEntry) -> Result<()> {
+    if entry.api_token().is_some() {
+        return Ok(());
+    }
+    let dir = s(&entry.dir);
+    // The file was lost but its token may still be active: revoke it, so the name is free.
+    if entry.dir.join("data").join("api-tokens.json").exists() {
+        let _ = medblock(
+            &state.bin,
+            &[
+                "node", "token", "revoke", "--dir", &dir, TOKEN_NAME, "--json",
+            ],
+        );
+    }
+    medblock(
+        &state.bin,
+        &[
+            "node",
+            "token",
+            "create",
+            "--dir",
+            &dir,
+            "--name",
+            TOKEN_NAME,
+            "--out",
+            &s(&entry.api_token_file()),
+            "--json",
+        ],
+    )?;
+    Ok(())
+}
+
+/// The name of the token `testnet up` issues for each node.
+const TOKEN_NAME: &str = "testnet";
+
 /// Starts a node's process and records its pid.
 fn start(state: &mut TestnetState, name: &str) -> Result<u32> {
     let entry = state.node(name)?.clone();
@@ -177,6 +216,7 @@ fn start(state: &mut TestnetState, name: &str) -> Result<u32> {
     if let Some(pid) = entry.pid.filter(|p| process::alive(*p)) {
         return Ok(pid);
     }
+    ensure_token(state, &entry)?;
     let log = state.log_file(name);
     let pid = process::spawn(&Spawn {
         bin: &state.bin,
@@ -374,7 +414,7 @@ pub fn first_block(state: &TestnetState, timeout: Duration) -> Result<()> {
     let visit = crate::traffic::visits(&dept.spec, 0, 1);
     wait_for("first block committed", timeout, || {
         match rt.block_on(http::submit(
-            &dept.url(),
+            &dept.api(),
             &visit,
             true,
             Duration::from_secs(20),
@@ -481,6 +521,8 @@ pub fn remove(dir: &Path, name: &str) -> Result<()> {
             name,
             "--node",
             &via.url(),
+            "--api-token-file",
+            &s(&via.api_token_file()),
             "--json",
         ],
     )?;

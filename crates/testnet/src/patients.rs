@@ -71,7 +71,7 @@ pub fn enrol_at(state: &TestnetState, departments: &[NodeEntry]) -> Result<usize
     let mut n = 0;
     for d in departments {
         for (name, keys) in &patients {
-            rt.block_on(enrol::enrol(&d.url(), keys, name))
+            rt.block_on(enrol::enrol(&d.api(), keys, name))
                 .map_err(|e| {
                     TestnetError::Invalid(format!(
                         "enrolling {name} at {} ({}): {e}",

@@ -14,6 +14,10 @@ pub const MAX_BOOTSTRAP: usize = 16;
 /// File name of the state inside the testnet directory.
 pub const STATE_FILE: &str = "testnet.json";
 
+/// File name, inside a node's directory, of the API token `testnet up` issues for it (mode
+/// 0600): the testnet's own calls and the client commands against the testnet send it.
+pub const API_TOKEN_FILE: &str = "api-token";
+
 /// One node of the testnet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeEntry {
@@ -48,6 +52,29 @@ impl NodeEntry {
     /// Its HTTP base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.http())
+    }
+
+    /// The file holding its API token (`DIR/nodes/<name>/api-token`).
+    pub fn api_token_file(&self) -> PathBuf {
+        self.dir.join(API_TOKEN_FILE)
+    }
+
+    /// Its API token, if `testnet up` issued one (the file's first line).
+    pub fn api_token(&self) -> Option<String> {
+        std::fs::read_to_string(self.api_token_file())
+            .ok()?
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The node's HTTP API as the testnet calls it: its URL and token.
+    pub fn api(&self) -> crate::http::Api {
+        crate::http::Api {
+            url: self.url(),
+            token: self.api_token(),
+        }
     }
 }
 

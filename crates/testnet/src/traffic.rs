@@ -69,7 +69,7 @@ pub fn run(dir: &std::path::Path, rate: f64) -> Result<()> {
         for d in &depts {
             let batch = visits(&d.spec, sent, per_round.div_ceil(depts.len() as u64));
             match rt.block_on(http::submit(
-                &d.url(),
+                &d.api(),
                 &batch,
                 false,
                 Duration::from_secs(10),

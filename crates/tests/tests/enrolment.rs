@@ -29,20 +29,6 @@ fn specs() -> Vec<Spec> {
     ]
 }
 
-/// Serves a node's HTTP API on 127.0.0.1 from its own thread; returns the base URL.
-fn serve(node: medblock_actors::RunningNode) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            if let Ok(server) = medblock_node::http::serve(node, listener) {
-                let _ = server.await;
-            }
-        })
-    });
-    format!("http://{addr}")
-}
-
 fn new_patient() -> Identity {
     Identity::generate(&mut rand::rng())
 }
@@ -94,8 +80,8 @@ fn enrolment_refuses_every_bad_input_and_writes_nothing_for_it() {
     let mut c = Cluster::create(specs(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));
-    let h1 = serve(c.node(c.index("h1")).node.clone());
-    let h2 = serve(c.node(c.index("h2")).node.clone());
+    let h1 = common::api::serve(&c, "h1");
+    let h2 = common::api::serve(&c, "h2");
 
     // A good enrolment; the entry holds his public keys and authorization, and a visit under it
     // commits with his key.
@@ -354,6 +340,7 @@ fn enrolment_refuses_every_bad_input_and_writes_nothing_for_it() {
                 no_wait: false,
                 quiet: true,
                 json: true,
+                token: medblock_node::api_token::TokenArgs::file(common::api::token_file(&c, "h1")),
             },
         ))
         .expect("the import runs");
@@ -387,7 +374,12 @@ fn enrolment_refuses_every_bad_input_and_writes_nothing_for_it() {
         "not json".into(),
     ]
     .join("\n");
-    let s = block_on(medblock_node::bulk::post(&h1, file)).expect("bulk answered");
+    let s = block_on(medblock_node::bulk::post(
+        &h1,
+        common::api::token_for(&h1).as_deref(),
+        file,
+    ))
+    .expect("bulk answered");
     assert_eq!((s.enrolled, s.renewed), (2, 1), "{s:?}");
     let lines: Vec<usize> = s.refused.iter().map(|r| r.line).collect();
     assert_eq!(lines, vec![3, 6], "{s:?}");
@@ -400,7 +392,12 @@ fn enrolment_refuses_every_bad_input_and_writes_nothing_for_it() {
     let (hospital, nonce) = challenge(&h1, "bulk-4");
     let line = serde_json::json!({"patient_id": "bulk-4",
         "enrolment": enrolment_hex(&new_patient(), &hospital, "bulk-4", &nonce)});
-    let s = block_on(medblock_node::bulk::post(&h1, line.to_string())).expect("bulk");
+    let s = block_on(medblock_node::bulk::post(
+        &h1,
+        common::api::token_for(&h1).as_deref(),
+        line.to_string(),
+    ))
+    .expect("bulk");
     assert_eq!(s.refused.len(), 1, "{s:?}");
     // The enrolled ones record visits.
     let (status, v) = submit(&h1, "bulk-1");

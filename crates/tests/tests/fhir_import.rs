@@ -96,20 +96,6 @@ fn certify_departments(ca_dir: &Path, root: &Path) {
     }
 }
 
-/// Serves a node's HTTP API on 127.0.0.1 from its own thread; returns the base URL.
-fn serve(node: medblock_actors::RunningNode) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            if let Ok(server) = medblock_node::http::serve(node, listener) {
-                let _ = server.await;
-            }
-        })
-    });
-    format!("http://{addr}")
-}
-
 fn import(node: &str, paths: Vec<PathBuf>) -> (Vec<BundleResult>, ImportSummary) {
     let args = ImportArgs {
         node: node.to_owned(),
@@ -120,6 +106,9 @@ fn import(node: &str, paths: Vec<PathBuf>) -> (Vec<BundleResult>, ImportSummary)
         no_wait: false,
         quiet: true,
         json: false,
+        token: medblock_node::api_token::TokenArgs::token(
+            common::api::token_for(node).expect("the API is served with a token"),
+        ),
     };
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -213,7 +202,7 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     c.wait_ready(Duration::from_secs(60));
     let urls: Vec<String> = ["h1", "h2"]
         .iter()
-        .map(|h| serve(c.node(c.index(h)).node.clone()))
+        .map(|h| common::api::serve(&c, h))
         .collect();
 
     // Every patient enrols at his hospital under the bundle's MR identifier, with keys made on
@@ -366,6 +355,7 @@ fn synthea_patients_import_into_two_hospitals_and_read_back_from_the_ledger() {
     let (status, text) = block_on(async {
         let r = reqwest::Client::new()
             .post(format!("{}/import", urls[0]))
+            .bearer_auth(common::api::token_for(&urls[0]).expect("token"))
             .json(&body)
             .send()
             .await

@@ -35,19 +35,10 @@ fn network() -> Cluster {
     c
 }
 
-/// Serves the department node's HTTP API (the one `medblock node run` serves) on a free port.
+/// Serves the department node's HTTP API (the one `medblock node run` serves, with an API token
+/// for the tests) on a free port.
 fn serve_http(c: &Cluster, name: &str) -> String {
-    let node = c.node(c.index(name)).node.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let _ = medblock_node::http::serve(node, listener)
-                .expect("serve")
-                .await;
-        })
-    });
-    url
+    common::api::serve(c, name)
 }
 
 fn submit(
@@ -116,10 +107,18 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
     let alice = keys::create(&dir.path().join("alice.key"), "alice").expect("key");
     let me = alice.signing.public();
     let h1 = serve_http(&c, "h1-cardiology");
+    let token = common::api::token_for(&h1);
     let rt = runtime();
     let consent = Consent::new(Vec::new(), 30).expect("consent");
     let enrolled = rt
-        .block_on(enrol::enroll(&alice, &h1, "MRN-0001", &consent, T))
+        .block_on(enrol::enroll(
+            &alice,
+            &h1,
+            token.as_deref(),
+            "MRN-0001",
+            &consent,
+            T,
+        ))
         .expect("enrolled over HTTP");
     assert_eq!(enrolled.hospital, "h1");
     assert_eq!(enrolled.status, "enrolled");
@@ -128,13 +127,27 @@ fn a_revoked_authorization_stops_new_uploads_while_earlier_records_stay_readable
     let serial = enrolled.serial;
     // A malformed id is refused before anything is sent.
     let e = rt
-        .block_on(enrol::enroll(&alice, &h1, "MRN 0001", &consent, T))
+        .block_on(enrol::enroll(
+            &alice,
+            &h1,
+            token.as_deref(),
+            "MRN 0001",
+            &consent,
+            T,
+        ))
         .unwrap_err();
     assert!(e.to_string().contains("not valid"), "{e}");
     // Another key cannot take his id: the hospital's typed refusal reaches the patient.
     let mallory = Identity::generate(&mut rand::rng());
     let e = rt
-        .block_on(enrol::enroll(&mallory, &h1, "MRN-0001", &consent, T))
+        .block_on(enrol::enroll(
+            &mallory,
+            &h1,
+            token.as_deref(),
+            "MRN-0001",
+            &consent,
+            T,
+        ))
         .unwrap_err();
     assert!(
         matches!(e, PatientError::Hospital { status: 409, .. }),
@@ -319,6 +332,10 @@ fn the_patient_cli_prints_no_log_lines_and_fetch_writes_the_emr_owner_only() {
             "cardiology",
             "--valid-days",
             "10",
+            "--api-token-file",
+            &common::api::token_file(&c, "h1-cardiology")
+                .display()
+                .to_string(),
         ],
         &log,
     );

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::bin::{Down, medblock, run};
+use common::bin::{Down, medblock, run, run_env};
 use medblock_core::keys::Identity;
 use medblock_storage::keyfile::load_identity;
 use serde_json::{Value, json};
@@ -166,6 +166,8 @@ fn submit(dir: &Path, node_url: &str, tag: &str, visits: &[Value]) -> Vec<Value>
         &file.display().to_string(),
         "--timeout",
         "180",
+        "--testnet-dir",
+        &dir.join("net").display().to_string(),
         "--json",
     ]))
     .expect("submit prints JSON");
@@ -255,6 +257,9 @@ fn a_patient_owns_one_key_across_two_hospitals_and_no_node_holds_a_patient_key()
     let dir = root.join("net");
     let d = dir.display().to_string();
     let _down = Down(dir.clone());
+    // The client commands find each node's API token through the testnet, as they do for
+    // `testnet up`'s default directory.
+    let testnet_env: &[(&str, &str)] = &[("MEDBLOCK_TESTNET_DIR", d.as_str())];
 
     // --- A testnet of eight processes with demo traffic ------------------------------------
     run(&[
@@ -305,17 +310,20 @@ fn a_patient_owns_one_key_across_two_hospitals_and_no_node_holds_a_patient_key()
     let alice_key = root.join("alice.key");
     let (alice, _) = create_key(&alice_key, "alice");
     for (node_url, mrn) in [(&sm_url, "SM-1001"), (&rs_url, "RS:77")] {
-        let out: Value = serde_json::from_str(&run(&[
-            "patient",
-            "enroll",
-            "--key",
-            &alice_key.display().to_string(),
-            "--hospital-node",
-            node_url,
-            "--patient-id",
-            mrn,
-            "--json",
-        ]))
+        let out: Value = serde_json::from_str(&run_env(
+            &[
+                "patient",
+                "enroll",
+                "--key",
+                &alice_key.display().to_string(),
+                "--hospital-node",
+                node_url,
+                "--patient-id",
+                mrn,
+                "--json",
+            ],
+            testnet_env,
+        ))
         .expect("enroll prints JSON");
         assert_eq!(out["patient_key"], alice.as_str(), "{out:#}");
     }
@@ -539,14 +547,17 @@ fn a_patient_owns_one_key_across_two_hospitals_and_no_node_holds_a_patient_key()
     }
     let bulk_file = root.join("bulk.jsonl");
     std::fs::write(&bulk_file, &bulk).expect("bulk file");
-    let enrolled: Value = serde_json::from_str(&run(&[
-        "client",
-        "enroll-bulk",
-        "--node",
-        &sm_url,
-        &bulk_file.display().to_string(),
-        "--json",
-    ]))
+    let enrolled: Value = serde_json::from_str(&run_env(
+        &[
+            "client",
+            "enroll-bulk",
+            "--node",
+            &sm_url,
+            &bulk_file.display().to_string(),
+            "--json",
+        ],
+        testnet_env,
+    ))
     .expect("enroll-bulk prints JSON");
     assert_eq!(enrolled["enrolled"], 3, "{enrolled:#}");
     let mut args = vec![
@@ -560,7 +571,7 @@ fn a_patient_owns_one_key_across_two_hospitals_and_no_node_holds_a_patient_key()
     ];
     args.extend(bundles.iter().map(|b| b.display().to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let imported = run(&refs);
+    let imported = run_env(&refs, testnet_env);
     assert!(!imported.trim().is_empty());
     // Each imported patient reads his records with his own key.
     let (first_id, first_key) = &fhir_keys[0];

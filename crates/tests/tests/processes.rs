@@ -139,6 +139,20 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         medblock(&refs);
+        // The operator issues the hospital system's API token (kept in the node's directory).
+        let token = medblock(&[
+            "node",
+            "token",
+            "create",
+            "--dir",
+            dir.to_str().expect("utf8"),
+            "--name",
+            "hospital-system",
+            "--out",
+            dir.join("api-token").to_str().expect("utf8"),
+            "--json",
+        ]);
+        assert!(token["token"].is_null(), "the secret went to the file only");
         let log = std::fs::File::create(root.join(format!("{name}.log"))).expect("log");
         let child = Command::new(medblock_bin())
             .args(["node", "run", "--dir", dir.to_str().expect("utf8")])
@@ -205,7 +219,9 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
     };
     // Each hospital enrols its 20 patients from a bulk file of enrolments they signed offline,
     // then submits a JSON file of visits through its department node.
-    let submit = |http: &str, prefix: &str, count: usize| {
+    let submit = |http: &str, node: &str, prefix: &str, count: usize| {
+        let token_file = root.join(node).join("api-token");
+        let token_file = token_file.to_str().expect("utf8");
         let lines: Vec<String> = (0..20)
             .map(|k| {
                 let patient = medblock_core::keys::Identity::generate(&mut rand::rng());
@@ -220,6 +236,8 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
             "--node",
             &format!("http://{http}"),
             bulk.to_str().expect("utf8"),
+            "--api-token-file",
+            token_file,
             "--json",
         ]);
         assert_eq!(enrolled["enrolled"], 20, "{enrolled}");
@@ -235,13 +253,15 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
             &format!("http://{http}"),
             "--file",
             file.to_str().expect("utf8"),
+            "--api-token-file",
+            token_file,
             "--json",
         ]);
         out.as_array().map(|a| a.len()).unwrap_or(0)
     };
     let (a, b) = std::thread::scope(|s| {
-        let a = s.spawn(|| submit(&https[8], "h1", 150));
-        let b = s.spawn(|| submit(&https[9], "h2", 150));
+        let a = s.spawn(|| submit(&https[8], "h1-cardiology", "h1", 150));
+        let b = s.spawn(|| submit(&https[9], "h2-oncology", "h2", 150));
         (a.join().expect("h1"), b.join().expect("h2"))
     });
     assert_eq!(a + b, 300);

@@ -111,6 +111,8 @@ fn submit(dir: &Path, url: &str, tag: &str, count: usize) {
         &file.display().to_string(),
         "--timeout",
         "180",
+        "--testnet-dir",
+        &dir.display().to_string(),
         "--json",
     ]);
     let out: serde_json::Value = serde_json::from_str(&out).expect("json");

@@ -156,6 +156,7 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
         }
         let http = target.http().clone();
         let url = format!("{}/submit", dept.url);
+        let token = dept.token.clone();
         let department = p.department;
         tasks.push(tokio::spawn(async move {
             let sent = start.elapsed();
@@ -165,7 +166,7 @@ pub async fn run(target: &Target, plan: Vec<Planned>, patience: Duration) -> Res
                 "wait": true,
                 "timeout_ms": patience.as_millis() as u64,
             });
-            match submit(&http, &url, &body, patience).await {
+            match submit(&http, &url, token.as_deref(), &body, patience).await {
                 Ok(at) if at.len() == n => {
                     let committed = Some(start.elapsed());
                     let on_run_clock = |ms: Option<u64>| {
@@ -236,6 +237,7 @@ struct Times {
 async fn submit(
     http: &reqwest::Client,
     url: &str,
+    token: Option<&str>,
     body: &serde_json::Value,
     patience: Duration,
 ) -> std::result::Result<Vec<Times>, (Failure, String)> {
@@ -255,8 +257,11 @@ async fn submit(
         }
         (failure, detail)
     };
-    let answer = http
-        .post(url)
+    let mut request = http.post(url);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let answer = request
         .timeout(patience + Duration::from_secs(10))
         .json(body)
         .send()

@@ -16,9 +16,21 @@ pub struct Department {
     pub spec: NodeSpec,
     /// Its HTTP base URL.
     pub url: String,
+    /// Its API token (the `api-token` file `testnet up` wrote in its directory).
+    pub token: Option<String>,
     /// The benchmark's patients enrolled here (their local ids); the visits go to them. Empty
     /// until [`Target::enrol_patients`]: the demo patients then.
     pub patients: std::sync::Arc<Vec<String>>,
+}
+
+impl Department {
+    /// Its HTTP API (URL and token) as the testnet's helpers take it.
+    pub fn api(&self) -> medblock_testnet::http::Api {
+        medblock_testnet::http::Api {
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
+    }
 }
 
 /// The testnet under load.
@@ -65,6 +77,7 @@ impl Target {
             .map(|n| Department {
                 spec: n.spec.clone(),
                 url: n.url(),
+                token: n.api_token(),
                 patients: Default::default(),
             })
             .collect();
@@ -135,7 +148,7 @@ impl Target {
                 .map(|(id, k)| enrol::bulk_line(k, &d.spec.hospital, id))
                 .collect();
             let t = std::time::Instant::now();
-            enrol::enrol_bulk(&d.url, &lines)
+            enrol::enrol_bulk(&d.api(), &lines)
                 .await
                 .with_context(|| format!("enrolling the bench patients at {}", d.spec.name))?;
             bulk_s += t.elapsed().as_secs_f64();
@@ -147,7 +160,7 @@ impl Target {
                 let id = format!("bench-{run}-interactive-{k:02}");
                 let keys = medblock_core::keys::Identity::generate(&mut rand::rng());
                 let t = std::time::Instant::now();
-                enrol::enrol(&d.url, &keys, &id)
+                enrol::enrol(&d.api(), &keys, &id)
                     .await
                     .with_context(|| format!("enrolling {id} at {}", d.spec.name))?;
                 interactive.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -223,16 +223,19 @@ async fn post<T: serde::de::DeserializeOwned>(
 
 /// Enrols `identity` as `patient_id` at the hospital whose department node answers HTTP at
 /// `node`: asks for a challenge, signs the authorization and the enrolment over it, and posts
-/// it. Checks that the hospital registered exactly his keys and his authorization.
+/// it, with the desk's API token `token`. Checks that the hospital registered exactly his keys
+/// and his authorization.
 pub async fn enroll(
     identity: &Identity,
     node: &str,
+    token: Option<&str>,
     patient_id: &str,
     consent: &Consent,
     timeout: Duration,
 ) -> Result<EnrolView, PatientError> {
     validate_patient_id(patient_id).map_err(|e| PatientError::Usage(e.to_string()))?;
-    let http = reqwest::Client::builder()
+    let http = crate::api_token::client_builder(token)
+        .map_err(|e| PatientError::Usage(e.to_string()))?
         .timeout(timeout)
         .build()
         .map_err(|e| PatientError::Http {

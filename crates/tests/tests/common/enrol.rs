@@ -64,24 +64,43 @@ pub fn bulk_line(patient: &Identity, hospital: &str, patient_id: &str) -> String
     .to_string()
 }
 
-/// POSTs JSON to `url`; the status and the JSON answer.
+/// POSTs JSON to `url` with the node's test token ([`super::api::token_for`]); the status and
+/// the JSON answer.
 pub fn post_json(url: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    post_json_with(url, body, super::api::token_for(url).as_deref())
+}
+
+/// POSTs JSON to `url` with `token` (none: no `Authorization` header); the status and the JSON
+/// answer.
+pub fn post_json_with(
+    url: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
     super::cluster::block_on(async {
-        let r = reqwest::Client::new()
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .expect("the node answers");
+        let mut r = reqwest::Client::new().post(url).json(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.expect("the node answers");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     })
 }
 
-/// GETs `url`; the status and the JSON answer.
+/// GETs `url` with the node's test token; the status and the JSON answer.
 pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    get_json_with(url, super::api::token_for(url).as_deref())
+}
+
+/// GETs `url` with `token` (none: no `Authorization` header); the status and the JSON answer.
+pub fn get_json_with(url: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     super::cluster::block_on(async {
-        let r = reqwest::get(url).await.expect("the node answers");
+        let mut r = reqwest::Client::new().get(url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.expect("the node answers");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     })

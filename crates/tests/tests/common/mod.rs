@@ -1,3 +1,4 @@
+pub mod api;
 pub mod bin;
 pub mod cluster;
 pub mod enrol;
