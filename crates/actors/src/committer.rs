@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Signature purpose of ledger claims.
-pub const LEDGER_CLAIM_PURPOSE: &str = "medblock/ledger-claim/v1";
+pub const LEDGER_CLAIM_PURPOSE: &str = medblock_core::access::tip::LEDGER_CLAIM_PURPOSE;
 
 /// Decided values kept for heights above tip + 1 while catching up; beyond this they are
 /// dropped (and fetched again by catch-up), so a flood cannot exhaust memory.
@@ -141,6 +141,8 @@ pub struct Committer {
     catching_up: bool,
     gossip_interval: Duration,
     max_events: usize,
+    /// The newest checked claim of each committer, for the query server's signed tips.
+    tips: crate::query::SignedTips,
 }
 
 impl Committer {
@@ -162,7 +164,15 @@ impl Committer {
             subscribers: Vec::new(),
             flagged: HashMap::new(),
             catching_up: false,
+            tips: crate::query::SignedTips::default(),
         })
+    }
+
+    /// Keeps the newest claims (its own and the checked ones of others) in `tips`, where the
+    /// query server reads them.
+    pub fn with_signed_tips(mut self, tips: crate::query::SignedTips) -> Self {
+        self.tips = tips;
+        self
     }
 
     fn committee_size(&self) -> usize {
@@ -344,11 +354,10 @@ impl Committer {
             .signing
             .sign(LEDGER_CLAIM_PURPOSE, &body)
             .to_vec();
+        let claim = wire::LedgerClaim { body, signature };
+        self.tips.record(self.ctx.key(), height, claim.clone());
         let msg = wire::GossipMessage {
-            kind: Some(wire::gossip_message::Kind::LedgerClaim(wire::LedgerClaim {
-                body,
-                signature,
-            })),
+            kind: Some(wire::gossip_message::Kind::LedgerClaim(claim)),
         };
         let net = self.ctx.net.clone();
         actix::spawn(async move {
@@ -368,6 +377,7 @@ impl Committer {
         author
             .verify(LEDGER_CLAIM_PURPOSE, &claim.body, &sig)
             .map_err(|e| e.to_string())?;
+        self.tips.record(author, body.height, claim.clone());
         self.ctx.peers.set_height(&author, body.height);
         let theirs = Hash32::from_slice(&body.ledger_hash).ok_or("ledger hash is not 32 bytes")?;
         let Some(ours) = self.hashes.at(body.height) else {

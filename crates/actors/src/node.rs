@@ -393,7 +393,9 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     });
     tracing::info!(name = ctx.name, region = ctx.region(), listen = ?ctx.net.listen_addrs(), "node starting");
 
-    let committer = Committer::new(ctx.clone(), ledger.clone())?;
+    let signed_tips = crate::query::SignedTips::default();
+    let committer =
+        Committer::new(ctx.clone(), ledger.clone())?.with_signed_tips(signed_tips.clone());
     let committer = Committer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| committer);
 
     let is_endorser = ctx.has_role(Role::Endorser);
@@ -472,7 +474,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         committer.do_send(Subscribe(c.clone().recipient()));
     }
 
-    let query = crate::query::QueryServer::new(ctx.clone(), ledger.clone());
+    let query = crate::query::QueryServer::new(ctx.clone(), ledger.clone(), signed_tips);
     let query =
         crate::query::QueryServer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| query);
     let routes = Routes {

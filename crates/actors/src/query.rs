@@ -21,37 +21,103 @@ use medblock_core::access::record::{
     ACCESS_HOSPITAL, CONSENT_DEPARTMENT, Grants, READ_DEPARTMENT, is_access, record_of,
 };
 use medblock_core::access::response::sign_result;
+use medblock_core::access::tip::{MAX_SIGNED_TIPS, MAX_TIP_CERTIFICATES, signed_tip};
 use medblock_core::crumbs::{DepartmentId, pseudonym};
-use medblock_core::keys::PublicKey;
+use medblock_core::keys::{PublicKey, SealingPublic};
 use medblock_core::merkle::MerkleTree;
+use medblock_core::sealing::{emr_binding, seal_to};
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_core::{EventKey, Hash32, ParsedEvent};
 use medblock_storage::Ledger;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How long a challenge nonce stays good.
 pub const CHALLENGE_TTL_MS: u64 = 60_000;
-/// Most outstanding nonces a peer keeps (oldest forgotten first).
+/// Most outstanding nonces a peer keeps in all (when full, the oldest of the requesting key
+/// holding the most is forgotten).
 pub const MAX_NONCES: usize = 10_000;
+/// Most outstanding nonces one requesting key holds (its own oldest forgotten first): a key
+/// asking for challenges as fast as it can evicts only its own.
+pub const MAX_NONCES_PER_KEY: usize = 16;
 /// Most block heads one headers request returns.
 pub const MAX_HEADS: u32 = 256;
+
+/// The newest ledger claim of each committer this node heard (its own included), shared
+/// between the committer (which checks each claim's signature before keeping it) and the
+/// query server (which hands the newest to light nodes as signed tips).
+#[derive(Debug, Clone, Default)]
+pub struct SignedTips(Arc<Mutex<HashMap<PublicKey, (u64, wire::LedgerClaim)>>>);
+
+/// Most committers' claims kept.
+const MAX_KEPT_CLAIMS: usize = 1024;
+
+impl SignedTips {
+    /// Keeps `claim` (whose signature by `signer` was checked) if it is `signer`'s newest.
+    pub fn record(&self, signer: PublicKey, height: u64, claim: wire::LedgerClaim) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX_KEPT_CLAIMS && !m.contains_key(&signer) {
+            return;
+        }
+        match m.get(&signer) {
+            Some((h, _)) if *h > height => {}
+            _ => {
+                m.insert(signer, (height, claim));
+            }
+        }
+    }
+
+    /// The `n` highest claims, highest first.
+    pub fn newest(&self, n: usize) -> Vec<(PublicKey, wire::LedgerClaim)> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<_> = m.iter().map(|(k, (h, c))| (*h, *k, c.clone())).collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.0));
+        all.into_iter().take(n).map(|(_, k, c)| (k, c)).collect()
+    }
+}
 
 /// The query server of one node.
 pub struct QueryServer {
     ctx: Ctx,
     ledger: Arc<Ledger>,
     nonces: NonceBook,
+    tips: SignedTips,
 }
 
 impl QueryServer {
-    /// A server over the node's ledger.
-    pub fn new(ctx: Ctx, ledger: Arc<Ledger>) -> Self {
+    /// A server over the node's ledger; `tips` are the committers' claims its answers carry.
+    pub fn new(ctx: Ctx, ledger: Arc<Ledger>, tips: SignedTips) -> Self {
         Self {
             ctx,
             ledger,
-            nonces: NonceBook::new(CHALLENGE_TTL_MS, MAX_NONCES),
+            nonces: NonceBook::new(CHALLENGE_TTL_MS, MAX_NONCES, MAX_NONCES_PER_KEY),
+            tips,
         }
+    }
+
+    /// The newest claims of committers certified now, as signed tips, with the certificates
+    /// of those genesis does not hold.
+    fn signed_tips(&self) -> (Vec<wire::SignedTip>, Vec<wire::Certificate>) {
+        let now = now_ms();
+        let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+        let mut tips = Vec::new();
+        let mut certs = Vec::new();
+        for (signer, claim) in self.tips.newest(MAX_KEPT_CLAIMS) {
+            if tips.len() >= MAX_SIGNED_TIPS.min(8) {
+                break;
+            }
+            let Ok(cert) = trust.authorize(&signer, wire::Role::Committer, now) else {
+                continue;
+            };
+            if self.ctx.genesis.trust.get(&signer).is_none() {
+                if certs.len() >= MAX_TIP_CERTIFICATES {
+                    continue;
+                }
+                certs.push(cert.raw.clone());
+            }
+            tips.push(signed_tip(&claim));
+        }
+        (tips, certs)
     }
 }
 
@@ -59,10 +125,10 @@ impl Actor for QueryServer {
     type Context = Context<Self>;
 }
 
-/// Issue a fresh challenge.
+/// Issue a fresh challenge to the requesting peer (its key counts against its own limit).
 #[derive(Debug, Message)]
 #[rtype(result = "wire::Challenge")]
-pub struct IssueChallenge;
+pub struct IssueChallenge(pub PublicKey);
 
 /// Serve public block heads.
 #[derive(Debug, Message)]
@@ -85,14 +151,16 @@ pub struct Prepared {
     pub emr: Option<ReadEmr>,
     /// Regulator queries: the read record to hand to an endorser before answering.
     pub read_record: Option<wire::Event>,
+    /// EMR queries: the visitor's sealing key the EMR is sealed to before it leaves the node.
+    pub seal_to: Option<SealingPublic>,
 }
 
 impl Handler<IssueChallenge> for QueryServer {
     type Result = MessageResult<IssueChallenge>;
 
-    fn handle(&mut self, _: IssueChallenge, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: IssueChallenge, _: &mut Self::Context) -> Self::Result {
         let nonce: [u8; 32] = rand::random();
-        let expires_at_ms = self.nonces.issue(nonce, now_ms());
+        let expires_at_ms = self.nonces.issue(nonce, *msg.0.as_bytes(), now_ms());
         MessageResult(wire::Challenge {
             nonce: nonce.to_vec(),
             peer_key: self.ctx.key().as_bytes().to_vec(),
@@ -133,7 +201,13 @@ impl Handler<CheckQuery> for QueryServer {
         let regulator = self.ctx.genesis.regulator_key;
         match query.kind {
             wire::QueryKind::Emr => self.prepare_emr(query, regulator.as_ref()),
-            _ => prepare_records(&self.ledger, &me, query, regulator.as_ref()),
+            _ => {
+                let mut p = prepare_records(&self.ledger, &me, query, regulator.as_ref())?;
+                let (tips, certs) = self.signed_tips();
+                p.body.signed_tips = tips;
+                p.body.tip_certificates = certs;
+                Ok(p)
+            }
         }
     }
 }
@@ -145,6 +219,11 @@ impl QueryServer {
         regulator: Option<&PublicKey>,
     ) -> Result<Prepared, AccessError> {
         let b = &query.body;
+        // The EMR leaves this node sealed to the key inside the visitor's signed query, so no
+        // peer relaying the answer can read it (nor swap in its own key).
+        let seal_to = SealingPublic::from_slice(&b.sealing_key).map_err(|e| {
+            AccessError::Malformed(format!("an EMR query names the visitor's sealing key: {e}"))
+        })?;
         let mine = &self.ctx.certificate.body;
         // A hospital node keeps the EMRs of every department it holds a key for (see
         // `departments`); the client's event links tell which it has.
@@ -182,6 +261,7 @@ impl QueryServer {
             query,
             emr: Some(read),
             read_record: None,
+            seal_to: Some(seal_to),
         })
     }
 }
@@ -352,6 +432,7 @@ pub fn prepare_records(
         query,
         emr: None,
         read_record,
+        seal_to: None,
     })
 }
 
@@ -430,7 +511,7 @@ pub async fn answer(
     use wire::net_response::Kind as R;
     let resp = |k| wire::NetResponse { kind: Some(k) };
     match kind {
-        Kind::Challenge(_) => match routes.server.send(IssueChallenge).await {
+        Kind::Challenge(_) => match routes.server.send(IssueChallenge(from)).await {
             Ok(c) => resp(R::Challenge(c)),
             Err(_) => net_error(Code::Busy, "node shutting down"),
         },
@@ -487,11 +568,21 @@ async fn serve_query(
             .as_ref()
             .ok_or_else(|| AccessError::NoSuchRecord("not a department".into()))?;
         let what = format!("{}#{}", read.department, read.sequence);
-        prepared.body.emr = client
+        let recipient = prepared
+            .seal_to
+            .take()
+            .ok_or_else(|| AccessError::Malformed("no sealing key".into()))?;
+        let emr = client
             .send(read)
             .await
             .map_err(|_| AccessError::Unavailable("department shutting down".into()))?
             .map_err(|e| AccessError::NoSuchRecord(format!("{what}: {e}")))?;
+        prepared.body.sealed_emr = Some(seal_to(
+            &emr,
+            &emr_binding(&prepared.query.hash),
+            &recipient,
+            &mut rand::rng(),
+        ));
     }
     Ok(sign_result(
         &routes.ctx.identity.signing,

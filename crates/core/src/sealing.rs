@@ -150,6 +150,71 @@ pub fn open_with_wrap(
     open(&sealed_msg.encode_to_vec(), binding, secret)
 }
 
+/// What an EMR sent to a visitor is bound to: the hash of the signed query it answers, so a
+/// sealed EMR moved into the answer of another query does not open.
+pub fn emr_binding(query_hash: &Hash32) -> Hash32 {
+    tagged_hash("medblock/emr-binding/v1", &[query_hash.as_bytes()])
+}
+
+/// Seals `plaintext` (an EMR) to one recipient: AES-256-GCM under a random content key wrapped
+/// to `recipient` as for summaries, both layers authenticating `binding` (see [`emr_binding`]).
+/// Whoever carries the result learns its length only.
+pub fn seal_to<R: CryptoRng + ?Sized>(
+    plaintext: &[u8],
+    binding: &Hash32,
+    recipient: &SealingPublic,
+    rng: &mut R,
+) -> wire::SealedSummary {
+    let mut content_key = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(content_key.as_mut());
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
+    let ciphertext = aes(&content_key)
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: binding.as_bytes(),
+            },
+        )
+        .unwrap_or_default(); // AES-GCM encryption fails only for inputs over 64 GiB.
+    wire::SealedSummary {
+        version: SEALED_SUMMARY_VERSION,
+        nonce: nonce.to_vec(),
+        ciphertext,
+        recipients: vec![wrap_key(&content_key, recipient, binding, rng)],
+    }
+}
+
+/// Opens what [`seal_to`] sealed, with the recipient's secret key and the same binding.
+/// [`LedgerError::NotARecipient`] when it was sealed to another key,
+/// [`LedgerError::SealOpenFailed`] when tampered with or bound to something else.
+pub fn open_sealed(
+    sealed: &wire::SealedSummary,
+    binding: &Hash32,
+    secret: &SealingSecret,
+) -> Result<Zeroizing<Vec<u8>>, LedgerError> {
+    if sealed.version != SEALED_SUMMARY_VERSION {
+        return Err(LedgerError::UnsupportedVersion {
+            what: "sealed EMR",
+            version: sealed.version,
+            expected: SEALED_SUMMARY_VERSION,
+        });
+    }
+    let content_key = unwrap_key(sealed, secret, binding)?;
+    let nonce = nonce12(&sealed.nonce)?;
+    aes(&content_key)
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &sealed.ciphertext,
+                aad: binding.as_bytes(),
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| LedgerError::SealOpenFailed)
+}
+
 /// Checks the structure of a sealed summary without opening it (what an endorser can check).
 pub fn decode_sealed(sealed: &[u8]) -> Result<wire::SealedSummary, LedgerError> {
     let msg: wire::SealedSummary =

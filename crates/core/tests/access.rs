@@ -31,8 +31,8 @@ fn records_query(nonce: [u8; 32], peer: &SigningKey) -> wire::QueryBody {
 
 #[test]
 fn a_nonce_is_good_once_then_replayed_and_expires() {
-    let mut book = NonceBook::new(1_000, 16);
-    let exp = book.issue([1; 32], 5_000);
+    let mut book = NonceBook::new(1_000, 16, 16);
+    let exp = book.issue([1; 32], [0; 32], 5_000);
     assert_eq!(exp, 6_000);
     assert_eq!(book.consume(&[1; 32], 5_500), Ok(()));
     assert_eq!(book.consume(&[1; 32], 5_600), Err(AccessError::Replayed));
@@ -41,15 +41,15 @@ fn a_nonce_is_good_once_then_replayed_and_expires() {
         Err(AccessError::UnknownNonce)
     );
     assert_eq!(book.consume(&[9; 5], 5_600), Err(AccessError::UnknownNonce));
-    book.issue([3; 32], 5_000);
+    book.issue([3; 32], [0; 32], 5_000);
     assert_eq!(book.consume(&[3; 32], 6_001), Err(AccessError::Expired));
 }
 
 #[test]
 fn the_nonce_book_is_bounded_and_forgets_the_oldest() {
-    let mut book = NonceBook::new(60_000, 3);
+    let mut book = NonceBook::new(60_000, 3, 3);
     for i in 0..10u8 {
-        book.issue([i; 32], 1_000);
+        book.issue([i; 32], [0; 32], 1_000);
     }
     assert_eq!(book.len(), 3);
     assert_eq!(
@@ -63,12 +63,12 @@ fn the_nonce_book_is_bounded_and_forgets_the_oldest() {
 fn a_query_verifies_once_at_its_own_peer_only() {
     let k = keys(3);
     let (patient, peer, other) = (&k[0], &k[1], &k[2]);
-    let mut book = NonceBook::new(60_000, 16);
-    book.issue([7; 32], 0);
+    let mut book = NonceBook::new(60_000, 16, 16);
+    book.issue([7; 32], [0; 32], 0);
     let q = sign_query(patient, records_query([7; 32], peer));
     // Binding: the same signed query at another peer.
-    let mut other_book = NonceBook::new(60_000, 16);
-    other_book.issue([7; 32], 0);
+    let mut other_book = NonceBook::new(60_000, 16, 16);
+    other_book.issue([7; 32], [0; 32], 0);
     let e = verify_query(&q, &other.public(), &mut other_book, 10).unwrap_err();
     assert_eq!(e, AccessError::WrongPeer);
     let v = verify_query(&q, &peer.public(), &mut book, 10).expect("fresh query verifies");
@@ -88,8 +88,8 @@ fn a_query_verifies_once_at_its_own_peer_only() {
 fn a_key_that_claims_to_be_the_patient_is_refused() {
     let k = keys(3);
     let (patient, peer, mallory) = (&k[0], &k[1], &k[2]);
-    let mut book = NonceBook::new(60_000, 16);
-    book.issue([4; 32], 0);
+    let mut book = NonceBook::new(60_000, 16, 16);
+    book.issue([4; 32], [0; 32], 0);
     let mut body = records_query([4; 32], peer);
     body.visitor_key = patient.public().as_bytes().to_vec();
     let bytes = body.encode_to_vec();

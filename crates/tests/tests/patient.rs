@@ -479,19 +479,22 @@ fn patient_reads_checks_and_fetches_his_records_and_every_attack_is_refused_or_d
     rt.block_on(async {
         let signer = o4_identity.signing.clone();
         let me_peer = signer.public();
-        let book = std::sync::Mutex::new(NonceBook::new(60_000, 64));
+        let book = std::sync::Mutex::new(NonceBook::new(60_000, 64, 64));
         let ledger2 = ledger.clone();
+        // It carries real committers' signed tips (as any answer must), taken from orderer-1.
+        let tips = honest_body.signed_tips.clone();
         let (censor_addr, censor_net) = rogue(o4_identity.clone(), move |q| {
             // The rogue hands out its own nonces, so it accepts any fresh-looking nonce here.
             let body = wire::QueryBody::decode(q.body.as_slice()).unwrap_or_default();
             let mut b = book.lock().unwrap_or_else(|e| e.into_inner());
             if let Ok(n) = <[u8; 32]>::try_from(body.nonce.as_slice()) {
-                b.issue(n, 0);
+                b.issue(n, [0; 32], 0);
             }
             let v = verify_query(q, &me_peer, &mut b, 1).expect("query verifies");
             let mut p = medblock_actors::query::prepare_records(&ledger2, &me_peer, v, None)
                 .expect("records");
             p.body.records.remove(0);
+            p.body.signed_tips = tips.clone();
             sign_result(&signer, &p.query.hash, p.body)
         })
         .await;

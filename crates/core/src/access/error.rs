@@ -174,4 +174,18 @@ pub enum ProofError {
         /// The hash of what was returned.
         actual: String,
     },
+    /// The answer carries no ledger claim signed by a certified committer: the height it must
+    /// cover would be only the peer's word.
+    #[error("the answer carries no signed tip (a ledger claim of a certified committer)")]
+    MissingSignedTip,
+    /// A signed tip of the answer does not check (signature, or signer not a certified
+    /// committer).
+    #[error("signed tip refused: {0}")]
+    BadSignedTip(String),
+    /// An EMR answer that does not carry the EMR sealed to the visitor (plaintext, or none).
+    #[error("the EMR was not sealed to the visitor's key")]
+    UnsealedEmr,
+    /// The sealed EMR does not open with the visitor's key and this query's binding.
+    #[error("the sealed EMR does not open: {0}")]
+    SealedEmr(String),
 }

@@ -8,7 +8,8 @@
 //! * [`record`]: consent grants, revocations and regulator reads as ledger events;
 //! * [`proof`]: the records a peer returns, with what proves them (Merkle path, block head,
 //!   commit certificate), built by the peer and checked by the light node;
-//! * [`response`]: the peer's signature over its answer, bound to the query it answers.
+//! * [`response`]: the peer's signature over its answer, bound to the query it answers;
+//! * [`tip`]: committers' signed ledger claims, the height a records answer must cover.
 
 pub mod decide;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod proof;
 pub mod query;
 pub mod record;
 pub mod response;
+pub mod tip;
 
 pub use error::{AccessError, ProofError};

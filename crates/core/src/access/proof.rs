@@ -231,6 +231,15 @@ impl Verifier {
         Ok(())
     }
 
+    /// The highest signed tip of an answer, each checked against genesis's CA
+    /// ([`super::tip::highest_signed_tip`]).
+    pub fn signed_tip(
+        &self,
+        body: &wire::QueryResultBody,
+    ) -> Result<super::tip::VerifiedTip, ProofError> {
+        super::tip::highest_signed_tip(&self.trust, body)
+    }
+
     /// Checks a whole answer about `patient`: every record (see [`Verifier::check`]), each the
     /// patient's, each named by a bread crumb, and no crumb without a record.
     pub fn check_answer(
@@ -285,18 +294,21 @@ fn check_crumbs(
     Ok(())
 }
 
-/// Compares what `peer` answered (up to its tip `peer_tip`) with what a second peer proved:
-/// a checked record the first peer should have had and left out is an omission.
+/// Compares what `peer` answered with what a second peer proved: a checked record at a height
+/// up to `must_cover` that the first peer left out is an omission. `must_cover` is the highest
+/// tip signed by a certified committer that the light node verified over every answer
+/// ([`super::tip::highest_signed_tip`]), never the answering peer's own `tip_height`, so a peer
+/// cannot hide records by reporting a low tip.
 pub fn find_omission(
     peer: &str,
-    peer_tip: u64,
+    must_cover: u64,
     answered: &[CheckedRecord],
     second: &[CheckedRecord],
 ) -> Result<(), ProofError> {
     let have: BTreeSet<EventKey> = answered.iter().map(CheckedRecord::key).collect();
     let mut missing: BTreeMap<(u64, EventKey), &CheckedRecord> = BTreeMap::new();
     for r in second {
-        if r.height <= peer_tip && !have.contains(&r.key()) {
+        if r.height <= must_cover && !have.contains(&r.key()) {
             missing.insert((r.height, r.key()), r);
         }
     }

@@ -232,13 +232,13 @@ pub fn run(args: &BenchArgs) -> Result<Vec<BenchFigures>> {
             "timing {size} events: {runs} bread-crumb look-ups, {scan_runs} full scans, {runs} served and checked queries, {runs} exchanges over libp2p"
         );
         let (crumbs, full_scan) = storage_lookups(&ledger, &me, size, runs, scan_runs)?;
-        let mut book = NonceBook::new(60_000, 1024);
+        let mut book = NonceBook::new(60_000, 1024, 1024);
         let (mut serve, mut verify) = (Vec::new(), Vec::new());
         let mut records = 0;
         for _ in 0..runs {
             let nonce: [u8; 32] = rand::random();
             let t = Instant::now();
-            book.issue(nonce, 1);
+            book.issue(nonce, [0; 32], 1);
             let q = sign_query(
                 &patient.signing,
                 wire::QueryBody {
@@ -333,8 +333,21 @@ async fn end_to_end(
     let (handle, mut events) =
         medblock_p2p::spawn(P2pConfig::new(server.clone(), "/ip4/127.0.0.1/tcp/0")).await?;
     let h = handle.clone();
+    // The tip a certified committer (an orderer of the bench network) signs, which the light
+    // node requires in every records answer.
+    let tip = medblock_core::access::tip::signed_tip(&medblock_core::access::tip::sign_claim(
+        net.orderers
+            .first()
+            .ok_or_else(|| PatientError::NoPeer("bench network without orderers".into()))?,
+        wire::LedgerClaimBody {
+            height: ledger.tip().height,
+            tip: ledger.tip().id.0.to_vec(),
+            issued_at_ms: 1,
+            ..Default::default()
+        },
+    ));
     let task = tokio::spawn(async move {
-        let mut book = NonceBook::new(60_000, 1024);
+        let mut book = NonceBook::new(60_000, 1024, 1024);
         let me = server.public();
         while let Some(ev) = events.light.recv().await {
             let NetworkEvent::Request { request, token, .. } = ev else {
@@ -343,7 +356,7 @@ async fn end_to_end(
             let kind = match request.kind {
                 Some(wire::net_request::Kind::Challenge(_)) => {
                     let nonce: [u8; 32] = rand::random();
-                    let expires_at_ms = book.issue(nonce, 1);
+                    let expires_at_ms = book.issue(nonce, [0; 32], 1);
                     wire::net_response::Kind::Challenge(wire::Challenge {
                         nonce: nonce.to_vec(),
                         peer_key: me.as_bytes().to_vec(),
@@ -354,11 +367,14 @@ async fn end_to_end(
                     match verify_query(&q, &me, &mut book, 2).and_then(|v| {
                         medblock_actors::query::prepare_records(&ledger, &me, v, None)
                     }) {
-                        Ok(p) => wire::net_response::Kind::Query(sign_result(
-                            &server,
-                            &p.query.hash,
-                            p.body,
-                        )),
+                        Ok(mut p) => {
+                            p.body.signed_tips = vec![tip.clone()];
+                            wire::net_response::Kind::Query(sign_result(
+                                &server,
+                                &p.query.hash,
+                                p.body,
+                            ))
+                        }
                         Err(e) => wire::net_response::Kind::Denied(e.to_wire()),
                     }
                 }

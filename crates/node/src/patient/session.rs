@@ -5,14 +5,15 @@
 //! its block's commit certificate. A peer whose answer fails is left for the next one.
 
 use super::error::PatientError;
-use medblock_core::access::AccessError;
 use medblock_core::access::proof::{CheckedRecord, Verifier, find_omission};
 use medblock_core::access::query::{query_hash, sign_query};
 use medblock_core::access::record::build_access_event;
 use medblock_core::access::response::verify_result;
+use medblock_core::access::{AccessError, ProofError};
 use medblock_core::event::ParsedEvent;
 use medblock_core::genesis::{VerifiedGenesis, verify_genesis};
 use medblock_core::keys::{Identity, PublicKey, Signature, SigningKey, purpose};
+use medblock_core::sealing::{emr_binding, open_sealed};
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, Verdict};
 use prost::Message;
@@ -23,8 +24,11 @@ use std::time::Duration;
 pub struct Answer {
     /// The peer that answered.
     pub peer: PublicKey,
-    /// Its tip height when it answered.
+    /// Its tip height when it answered (its own word: informative only).
     pub tip: u64,
+    /// The highest tip signed by a certified committer its answer carried (verified): the
+    /// height up to which its answer must hold every record another peer proves.
+    pub signed_tip: u64,
     /// Every record it returned, each checked.
     pub records: Vec<CheckedRecord>,
 }
@@ -249,10 +253,24 @@ impl LightNode {
         let challenge = self.challenge(peer).await?;
         let query = self.sign(&challenge, self.records_body(&challenge, patient));
         let body = self.send_query(peer, query).await?;
-        let records = self.verifier.check_answer(&body, patient)?;
+        self.check_records(peer, &body, patient)
+    }
+
+    /// Checks `peer`'s answer `body` (its signature already checked) about `patient`: every
+    /// record ([`Verifier::check_answer`]) and its signed tips, at least one, each signed by a
+    /// committer the network's CA certified ([`Verifier::signed_tip`]).
+    pub fn check_records(
+        &self,
+        peer: PublicKey,
+        body: &wire::QueryResultBody,
+        patient: &PublicKey,
+    ) -> Result<Answer, PatientError> {
+        let records = self.verifier.check_answer(body, patient)?;
+        let signed = self.verifier.signed_tip(body)?;
         Ok(Answer {
             peer,
             tip: body.tip_height,
+            signed_tip: signed.height,
             records,
         })
     }
@@ -287,9 +305,8 @@ impl LightNode {
                 }
             }
         }
-        if let [a, b] = answers.as_slice() {
-            find_omission(&a.peer.to_hex(), a.tip, &a.records, &b.records)?;
-            find_omission(&b.peer.to_hex(), b.tip, &b.records, &a.records)?;
+        if answers.len() == 2 {
+            self.cross_check(&mut answers, patient).await?;
         }
         match (answers.into_iter().next(), denied) {
             (Some(a), _) => Ok(a),
@@ -298,18 +315,47 @@ impl LightNode {
         }
     }
 
-    /// Asks a hospital's department node for the full EMR of `record` (the pointer's
-    /// `record_id`), proving the key over a fresh challenge.
-    pub async fn emr_from(
+    /// Checks every answer against the others: each must hold every record another proved at
+    /// a height up to the highest signed tip verified over all of them (a certified
+    /// committer's word, not the answering peer's). A peer found short is asked once more
+    /// after a second (an honest peer a block behind has caught up by then); still short, its
+    /// omission is the error.
+    async fn cross_check(
         &self,
-        peer: PublicKey,
+        answers: &mut [Answer],
+        patient: &PublicKey,
+    ) -> Result<(), PatientError> {
+        for i in 0..answers.len() {
+            if omission_in(answers, i).is_err() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let peer = answers
+                    .get(i)
+                    .map(|a| a.peer)
+                    .ok_or(PatientError::Unexpected)?;
+                if let (Ok(again), Some(slot)) =
+                    (self.records_from(peer, patient).await, answers.get_mut(i))
+                {
+                    *slot = again;
+                }
+                omission_in(answers, i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The signed query for the full EMR of `record` (the pointer's `record_id`) over
+    /// `challenge`: it names this visitor's sealing key, so the EMR comes back sealed to it
+    /// and a peer relaying the answer reads nothing (the key is inside the signed body: no
+    /// relay can swap in its own).
+    pub fn emr_query(
+        &self,
+        challenge: &wire::Challenge,
         record: &CheckedRecord,
         record_id: &str,
-    ) -> Result<Vec<u8>, PatientError> {
-        let challenge = self.challenge(peer).await?;
+    ) -> wire::SignedQuery {
         let b = &record.event.body;
-        let query = self.sign(
-            &challenge,
+        self.sign(
+            challenge,
             wire::QueryBody {
                 kind: wire::QueryKind::Emr as i32,
                 patient_key: record.event.patient.as_bytes().to_vec(),
@@ -317,10 +363,51 @@ impl LightNode {
                 department: b.department.clone(),
                 sequence: b.sequence,
                 record_id: record_id.to_owned(),
+                sealing_key: self.identity.sealing.public().0.to_vec(),
                 ..Default::default()
             },
-        );
-        Ok(self.send_query(peer, query).await?.emr)
+        )
+    }
+
+    /// Checks `peer`'s answer to the EMR query `query` (signed by `peer`, for this query) and
+    /// opens the EMR sealed to this visitor's key under the query's binding. A plaintext EMR
+    /// is refused ([`ProofError::UnsealedEmr`]): it may have been read on the way. The caller
+    /// still checks it against the ledger's hash.
+    pub fn open_emr(
+        &self,
+        peer: PublicKey,
+        query: &wire::SignedQuery,
+        result: &wire::QueryResult,
+    ) -> Result<Vec<u8>, PatientError> {
+        let hash = query_hash(query);
+        let body = verify_result(result, &peer, &hash)?;
+        if !body.emr.is_empty() {
+            return Err(ProofError::UnsealedEmr.into());
+        }
+        let sealed = body.sealed_emr.ok_or(ProofError::UnsealedEmr)?;
+        let emr = open_sealed(&sealed, &emr_binding(&hash), &self.identity.sealing)
+            .map_err(|e| ProofError::SealedEmr(e.to_string()))?;
+        Ok(emr.to_vec())
+    }
+
+    /// Asks a hospital's department node for the full EMR of `record` (the pointer's
+    /// `record_id`), proving the key over a fresh challenge; the EMR comes back sealed to this
+    /// visitor ([`LightNode::emr_query`], [`LightNode::open_emr`]).
+    pub async fn emr_from(
+        &self,
+        peer: PublicKey,
+        record: &CheckedRecord,
+        record_id: &str,
+    ) -> Result<Vec<u8>, PatientError> {
+        let challenge = self.challenge(peer).await?;
+        let query = self.emr_query(&challenge, record, record_id);
+        match self
+            .request(peer, wire::net_request::Kind::Query(query.clone()))
+            .await?
+        {
+            wire::net_response::Kind::Query(r) => self.open_emr(peer, &query, &r),
+            _ => Err(PatientError::Unexpected),
+        }
     }
 
     /// Uploads an access record (consent grant or revocation) through `peer`, which hands it to
@@ -524,6 +611,27 @@ impl LightNode {
             _ => Err(PatientError::Unexpected),
         }
     }
+}
+
+/// Whether answer `i` of `answers` left out a record another answer proved, at a height up to
+/// the highest signed tip verified over all of them ([`Answer::signed_tip`]; the answering
+/// peers' own `tip` is not used).
+pub fn omission_in(answers: &[Answer], i: usize) -> Result<(), ProofError> {
+    let must_cover = answers.iter().map(|a| a.signed_tip).max().unwrap_or(0);
+    let Some(a) = answers.get(i) else {
+        return Ok(());
+    };
+    for (j, b) in answers.iter().enumerate() {
+        if j != i {
+            find_omission(&a.peer.to_hex(), must_cover, &a.records, &b.records)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks every answer against the others ([`omission_in`]).
+pub fn check_coverage(answers: &[Answer]) -> Result<(), ProofError> {
+    (0..answers.len()).try_for_each(|i| omission_in(answers, i))
 }
 
 fn now_ms() -> u64 {
