@@ -10,12 +10,13 @@
 
 use crate::stats::Counters;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::StreamProtocol;
 use libp2p::request_response;
+use libp2p::{PeerId, StreamProtocol};
 use medblock_core::wire::{NetRequest, NetResponse};
 use prost::Message;
+use std::collections::HashSet;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// The node protocol's name (certified peers); versioned so an incompatible change gets a new
 /// name.
@@ -27,11 +28,47 @@ pub(crate) const LIGHT_PROTOCOL: StreamProtocol = StreamProtocol::new("/medblock
 const FIRST_CHUNK: usize = 16 * 1024;
 
 /// Length-prefixed prost codec for `NetRequest` / `NetResponse`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct ProstCodec {
     max_request: usize,
     max_response: usize,
     counters: Arc<Counters>,
+    /// The role-dependent request limit, when this codec serves the node protocol.
+    roles: Option<Roles>,
+    /// The peer this copy reads from (see [`crate::bound`]); `None` until bound.
+    peer: Option<PeerId>,
+}
+
+/// What a node-protocol codec needs to pick a request limit by the sender's role.
+#[derive(Debug, Clone)]
+pub(crate) struct Roles {
+    /// Peers the node admitted (kept by the swarm task).
+    pub admitted: Arc<RwLock<HashSet<PeerId>>>,
+    /// Largest request from a peer not admitted (a Hello with its certificate).
+    pub unadmitted_max: usize,
+    /// Set by [`crate::bound::PeerBound`] while libp2p builds a connection's handler: the
+    /// copy of the codec made for that handler takes the peer from here.
+    pub binding: Arc<Mutex<Option<PeerId>>>,
+}
+
+impl Clone for ProstCodec {
+    /// libp2p copies the codec once for each connection's handler (while
+    /// [`crate::bound::PeerBound`] holds the binding) and then once per stream from that copy:
+    /// the first copy takes its connection's peer, and later copies keep it.
+    fn clone(&self) -> Self {
+        let peer = self.peer.or_else(|| {
+            self.roles
+                .as_ref()
+                .and_then(|r| *r.binding.lock().unwrap_or_else(|e| e.into_inner()))
+        });
+        Self {
+            max_request: self.max_request,
+            max_response: self.max_response,
+            counters: self.counters.clone(),
+            roles: self.roles.clone(),
+            peer,
+        }
+    }
 }
 
 impl ProstCodec {
@@ -50,6 +87,34 @@ impl ProstCodec {
             max_request,
             max_response,
             counters,
+            roles: None,
+            peer: None,
+        }
+    }
+
+    /// A codec whose request limit depends on the sender: `max_request` for admitted peers,
+    /// `roles.unadmitted_max` for everyone else (and for a copy not bound to a peer).
+    pub(crate) fn with_roles(mut self, roles: Roles) -> Self {
+        self.roles = Some(roles);
+        self
+    }
+
+    /// The largest request this copy reads now.
+    fn request_limit(&self) -> usize {
+        let Some(roles) = &self.roles else {
+            return self.max_request;
+        };
+        let admitted = self.peer.is_some_and(|p| {
+            roles
+                .admitted
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&p)
+        });
+        if admitted {
+            self.max_request
+        } else {
+            roles.unadmitted_max.min(self.max_request)
         }
     }
 
@@ -120,7 +185,7 @@ impl request_response::Codec for ProstCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io, self.max_request).await
+        self.read_frame(io, self.request_limit()).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<NetResponse>

@@ -56,6 +56,9 @@ pub struct P2pConfig {
     /// far below `max_message_bytes`, so an anonymous peer cannot make the node read megabytes
     /// (never more than `max_message_bytes`, whatever this says).
     pub max_light_request_bytes: usize,
+    /// Largest node-protocol request read from a peer not admitted yet (its Hello, with the
+    /// certificate); admitted peers may send up to `max_message_bytes`.
+    pub max_unadmitted_request_bytes: usize,
     /// Light-node requests one peer may have in flight; more are answered BUSY at once.
     pub light_in_flight_per_peer: usize,
     /// Uploads and receipt queries one peer may have in flight; more are answered BUSY.
@@ -74,7 +77,8 @@ impl P2pConfig {
     /// A configuration with production defaults: 4 MiB messages, 10 s request timeout,
     /// 256 queued commands, 1024 queued events per channel, 60 s idle timeout, 30 s discovery
     /// interval, up to 64 dialled peers, 1024 concurrent request streams per connection, no bootstrap
-    /// peers; gossip on, a 5 s handshake timeout, 128 KiB light requests, 8 light requests
+    /// peers; gossip on, a 5 s handshake timeout, 128 KiB light requests, 64 KiB requests
+    /// from unadmitted peers on the node protocol, 8 light requests
     /// and 1024 uploads in flight per peer, 256 connections (2 per peer, 64 pending).
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
@@ -93,6 +97,7 @@ impl P2pConfig {
             gossip: true,
             handshake_timeout: Some(Duration::from_secs(5)),
             max_light_request_bytes: 128 * 1024,
+            max_unadmitted_request_bytes: 64 * 1024,
             light_in_flight_per_peer: 8,
             uploads_in_flight_per_peer: 1024,
             light_capacity: 256,
@@ -125,9 +130,10 @@ impl P2pConfig {
         if self.max_connections == 0 || self.max_connections_per_peer == 0 {
             return bad("max_connections and max_connections_per_peer");
         }
-        if self.max_light_request_bytes < 1024 {
+        if self.max_light_request_bytes < 1024 || self.max_unadmitted_request_bytes < 1024 {
             return Err(P2pError::InvalidConfig(
-                "max_light_request_bytes must be at least 1024".into(),
+                "max_light_request_bytes and max_unadmitted_request_bytes must be at least 1024"
+                    .into(),
             ));
         }
         if self.handshake_timeout.is_some_and(|t| t.is_zero()) {

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod admission;
+mod bound;
 mod codec;
 mod config;
 mod error;

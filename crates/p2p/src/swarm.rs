@@ -3,7 +3,8 @@
 
 use crate::P2pError;
 use crate::admission::{ADMITTED_SCORE, Class, Gate, UNADMITTED_SCORE};
-use crate::codec::{LIGHT_PROTOCOL, PROTOCOL, ProstCodec};
+use crate::bound::PeerBound;
+use crate::codec::{LIGHT_PROTOCOL, PROTOCOL, ProstCodec, Roles};
 use crate::config::P2pConfig;
 use crate::handle::{
     Command, GossipId, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo, ResponseToken, Shared,
@@ -31,8 +32,8 @@ use medblock_core::keys::PublicKey;
 use medblock_core::wire::{
     ErrorReply, NetRequest, NetResponse, error_reply, net_request, net_response,
 };
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -59,7 +60,7 @@ struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,
-    reqres: request_response::Behaviour<ProstCodec>,
+    reqres: PeerBound,
     light: request_response::Behaviour<ProstCodec>,
 }
 
@@ -140,12 +141,24 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             .with_push_listen_addr_updates(true),
     );
 
-    let reqres = request_response::Behaviour::with_codec(
-        ProstCodec::new(cfg.max_message_bytes, counters.clone()),
-        [(PROTOCOL, ProtocolSupport::Full)],
-        request_response::Config::default()
-            .with_request_timeout(cfg.request_timeout)
-            .with_max_concurrent_streams(cfg.max_concurrent_streams),
+    // The node protocol reads up to `max_message_bytes` from admitted peers and only a Hello's
+    // worth from anyone else (see `bound`).
+    let admitted: Arc<RwLock<HashSet<PeerId>>> = Arc::default();
+    let binding = Arc::new(Mutex::new(None));
+    let roles = Roles {
+        admitted: admitted.clone(),
+        unadmitted_max: cfg.max_unadmitted_request_bytes,
+        binding: binding.clone(),
+    };
+    let reqres = PeerBound::new(
+        request_response::Behaviour::with_codec(
+            ProstCodec::new(cfg.max_message_bytes, counters.clone()).with_roles(roles),
+            [(PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default()
+                .with_request_timeout(cfg.request_timeout)
+                .with_max_concurrent_streams(cfg.max_concurrent_streams),
+        ),
+        binding,
     );
 
     // Light nodes and visitors speak only this one: small requests, its own limits and channel.
@@ -275,6 +288,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             cfg.uploads_in_flight_per_peer,
         ),
         inbound: HashMap::new(),
+        admitted,
         pending_requests: HashMap::new(),
         pending_dials: HashMap::new(),
         pending_finds: HashMap::new(),
@@ -364,6 +378,9 @@ fn hex_of(peer: &PeerId) -> String {
         .unwrap_or_else(|_| peer.to_string())
 }
 
+/// Where the answer to one of our requests goes.
+type ReplyTo = oneshot::Sender<Result<NetResponse, P2pError>>;
+
 struct SwarmTask {
     swarm: Swarm<Behaviour>,
     local_peer: PeerId,
@@ -376,11 +393,10 @@ struct SwarmTask {
     gate: Gate,
     /// Inbound requests not answered yet, with the limit each counts against.
     inbound: HashMap<(Via, InboundRequestId), (PeerId, Class)>,
+    /// Admitted peers, as the node protocol's codecs see them (their request limit).
+    admitted: Arc<RwLock<HashSet<PeerId>>>,
     /// Outbound requests by protocol and id (each protocol numbers its own).
-    pending_requests: HashMap<
-        (Via, OutboundRequestId),
-        (PublicKey, oneshot::Sender<Result<NetResponse, P2pError>>),
-    >,
+    pending_requests: HashMap<(Via, OutboundRequestId), (PublicKey, ReplyTo)>,
     pending_dials: HashMap<ConnectionId, (String, oneshot::Sender<Result<(), P2pError>>)>,
     /// Kademlia walks looking for one peer's addresses ([`Command::FindPeer`]).
     pending_finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Vec<String>>)>,
@@ -548,6 +564,7 @@ impl SwarmTask {
                 }
                 if num_established == 0 {
                     self.gate.disconnected(&peer_id);
+                    self.set_admitted(peer_id, false);
                 }
                 if num_established == 0
                     && self.peers.remove(&peer_id).is_some()
@@ -713,6 +730,15 @@ impl SwarmTask {
         }
     }
 
+    fn set_admitted(&self, peer: PeerId, admitted: bool) {
+        let mut set = self.admitted.write().unwrap_or_else(|e| e.into_inner());
+        if admitted {
+            set.insert(peer);
+        } else {
+            set.remove(&peer);
+        }
+    }
+
     fn finish_inbound(&mut self, via: Via, id: InboundRequestId) {
         if let Some((peer, class)) = self.inbound.remove(&(via, id)) {
             self.gate.finish(&peer, class);
@@ -723,7 +749,7 @@ impl SwarmTask {
         let resp = error_response(code, message);
         let behaviour = self.swarm.behaviour_mut();
         let _ = match token.via {
-            Via::Node => behaviour.reqres.send_response(token.channel, resp),
+            Via::Node => behaviour.reqres.inner.send_response(token.channel, resp),
             Via::Light => behaviour.light.send_response(token.channel, resp),
         };
     }
@@ -965,7 +991,7 @@ impl SwarmTask {
                 };
                 let behaviour = self.swarm.behaviour_mut();
                 let id = match via {
-                    Via::Node => behaviour.reqres.send_request(&peer, *request),
+                    Via::Node => behaviour.reqres.inner.send_request(&peer, *request),
                     Via::Light => behaviour.light.send_request(&peer, *request),
                 };
                 Counters::inc(&self.counters().requests_out);
@@ -978,7 +1004,10 @@ impl SwarmTask {
             } => {
                 let behaviour = self.swarm.behaviour_mut();
                 let res = match token.via {
-                    Via::Node => behaviour.reqres.send_response(token.channel, response),
+                    Via::Node => behaviour
+                        .reqres
+                        .inner
+                        .send_response(token.channel, response),
                     Via::Light => behaviour.light.send_response(token.channel, response),
                 }
                 .map_err(|_| P2pError::ResponseChannelClosed);
@@ -992,10 +1021,12 @@ impl SwarmTask {
                 behaviour.ban.block_peer(peer);
                 behaviour.kad.remove_peer(&peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
+                self.set_admitted(peer, false);
             }
             Command::Admit { peer } => {
                 if self.gate.admit(&peer) {
                     debug!(%peer, "peer admitted to gossip");
+                    self.set_admitted(peer, true);
                     self.swarm
                         .behaviour_mut()
                         .gossipsub

@@ -235,3 +235,64 @@ async fn connections_beyond_the_limit_are_refused() {
         n.net.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_protocol_requests_are_limited_by_the_senders_role() {
+    let mut cfg = config(141, vec![]);
+    cfg.max_unadmitted_request_bytes = 16 * 1024;
+    let mut a = start(cfg).await;
+    let b = start(config(142, vec![a.addr()])).await;
+    let (ka, kb) = (a.key(), b.key());
+    wait_until("A and B connected", || async {
+        connected_to(&a.net, &[kb]).await
+    })
+    .await;
+    let big = NetRequest {
+        kind: Some(net_request::Kind::Upload(medblock_core::wire::Upload {
+            event: Some(medblock_core::wire::Event {
+                body: vec![7; 100 * 1024],
+                ..Default::default()
+            }),
+            upload_within_ms: 0,
+        })),
+    };
+    // Before admission, 100 KiB is over what A reads from B: refused before it is read.
+    let rejected = a.net.stats().rejected_frames;
+    let err = b.net.request(ka, big.clone()).await;
+    assert!(
+        matches!(
+            err,
+            Err(P2pError::Io { .. } | P2pError::ConnectionClosed { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(a.net.stats().rejected_frames > rejected);
+    assert!(a.events.other.try_recv().is_err());
+
+    // Once A admits B, the same request is read and delivered.
+    a.net.admit(kb).await;
+    let net = b.net.clone();
+    let pending = tokio::spawn(async move { net.request(ka, big).await });
+    let ev = next_matching(
+        &mut a.events.other,
+        "the admitted peer's upload",
+        is_request,
+    )
+    .await;
+    let NetworkEvent::Request { token, .. } = ev else {
+        unreachable!()
+    };
+    let ack = NetResponse {
+        kind: Some(net_response::Kind::Ack(true)),
+    };
+    a.net
+        .respond(token, ack.clone())
+        .await
+        .unwrap_or_else(|e| panic!("respond: {e}"));
+    assert_eq!(
+        pending.await.unwrap_or_else(|e| panic!("join: {e}")),
+        Ok(ack)
+    );
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+}
