@@ -111,6 +111,7 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
         ("frame", net.rejected_frames),
         ("connection", net.refused_connections),
         ("gossip", net.gossip_rejected),
+        ("handshake_timeout", net.handshake_timeouts),
     ];
     debug_assert_eq!(rejected.len(), labels::REJECTED.len());
     for (reason, v) in rejected {
@@ -121,6 +122,8 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
         ("gossip_busy", net.dropped_gossip_other),
         ("closed_channel", net.dropped_closed_channel),
         ("consensus_backpressure", net.consensus_backpressure),
+        ("light_busy", net.dropped_requests_light),
+        ("peer_limit", net.over_peer_limit),
     ] {
         Metrics::sync_counter(&m.dropped.with_label_values(&[reason]), v);
     }

@@ -24,11 +24,13 @@ pub mod labels {
     /// `rocksdb_bytes{db}`.
     pub const DATABASES: [&str; 4] = ["ledger", "pending", "outbox", "emr"];
     /// `dropped_total{reason}`.
-    pub const DROPPED: [&str; 4] = [
+    pub const DROPPED: [&str; 6] = [
         "requests_busy",
         "gossip_busy",
         "closed_channel",
         "consensus_backpressure",
+        "light_busy",
+        "peer_limit",
     ];
     /// `gossip_messages_total{direction}`.
     pub const DIRECTIONS_GOSSIP: [&str; 3] = ["in", "out", "rejected"];
@@ -37,7 +39,7 @@ pub mod labels {
     /// `turns_total{outcome}`.
     pub const TURNS: [&str; 2] = ["ended", "skipped"];
     /// `rejected_inputs_total{reason}`.
-    pub const REJECTED: [&str; 7] = [
+    pub const REJECTED: [&str; 8] = [
         "upload",
         "decided",
         "consensus",
@@ -45,6 +47,7 @@ pub mod labels {
         "frame",
         "connection",
         "gossip",
+        "handshake_timeout",
     ];
     /// `pbft_phase_seconds{phase}`.
     pub const PHASES: [&str; 3] = ["prepare", "commit", "total"];
