@@ -44,6 +44,39 @@ pub struct NodeOptions {
     pub http_address: String,
     /// The p2p request timeout.
     pub request_timeout: Duration,
+    /// Who may stay connected, and how much each peer may ask at once.
+    pub limits: PeerLimits,
+}
+
+/// The p2p layer's limits on peers (`[p2p]` in node.toml); the defaults are
+/// [`P2pConfig::new`]'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PeerLimits {
+    /// A peer that neither shows a valid certificate nor asks a light-node question within
+    /// this many milliseconds is disconnected.
+    pub handshake_timeout_ms: u64,
+    /// Established connections in total.
+    pub max_connections: u32,
+    /// Established connections per peer.
+    pub max_connections_per_peer: u32,
+    /// Light-node requests (challenges, queries, headers) one peer may have in flight.
+    pub light_in_flight_per_peer: usize,
+    /// Uploads one peer may have in flight.
+    pub uploads_in_flight_per_peer: usize,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout_ms: u64::try_from(P2pConfig::HANDSHAKE_TIMEOUT.as_millis())
+                .unwrap_or(u64::MAX),
+            max_connections: P2pConfig::MAX_CONNECTIONS,
+            max_connections_per_peer: P2pConfig::MAX_CONNECTIONS_PER_PEER,
+            light_in_flight_per_peer: P2pConfig::LIGHT_IN_FLIGHT_PER_PEER,
+            uploads_in_flight_per_peer: P2pConfig::UPLOADS_IN_FLIGHT_PER_PEER,
+        }
+    }
 }
 
 impl std::fmt::Debug for NodeOptions {
@@ -363,6 +396,12 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     p2p.max_message_bytes = (genesis.params.max_message_bytes as usize).clamp(1 << 20, 64 << 20);
     p2p.request_timeout = opts.request_timeout;
     p2p.discovery_interval = Duration::from_secs(5);
+    let limits = opts.limits;
+    p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));
+    p2p.max_connections = limits.max_connections;
+    p2p.max_connections_per_peer = limits.max_connections_per_peer;
+    p2p.light_in_flight_per_peer = limits.light_in_flight_per_peer;
+    p2p.uploads_in_flight_per_peer = limits.uploads_in_flight_per_peer;
     let mut arbiters = Vec::new();
     let net_arbiter = Arbiter::new();
     let (tx, rx) = tokio::sync::oneshot::channel();

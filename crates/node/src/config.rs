@@ -16,6 +16,9 @@ pub struct P2pSection {
     /// How long a request waits for its answer.
     #[serde(default = "default_timeout")]
     pub request_timeout_ms: u64,
+    /// Handshake timeout, connection limits and per-peer request limits.
+    #[serde(flatten)]
+    pub limits: medblock_actors::node::PeerLimits,
 }
 
 fn default_timeout() -> u64 {
@@ -102,6 +105,15 @@ impl NodeConfig {
              bootstrap = [{}]\n\
              # How long a request to a peer waits for its answer, in milliseconds.\n\
              request_timeout_ms = {}\n\
+             # A peer that shows no valid certificate (and asks no light-node question) within\n\
+             # this many milliseconds is disconnected; until then it gets no gossip.\n\
+             handshake_timeout_ms = {}\n\
+             # Connections in total and per peer (libp2p's connection limits).\n\
+             max_connections = {}\n\
+             max_connections_per_peer = {}\n\
+             # Requests one peer may have in flight: light-node questions, and uploads.\n\
+             light_in_flight_per_peer = {}\n\
+             uploads_in_flight_per_peer = {}\n\
              \n\
              [http]\n\
              # /healthz, /status, /metrics and the department API (POST /submit) are served here.\n\
@@ -117,6 +129,11 @@ impl NodeConfig {
             q(&self.p2p.listen),
             boot.join(", "),
             self.p2p.request_timeout_ms,
+            self.p2p.limits.handshake_timeout_ms,
+            self.p2p.limits.max_connections,
+            self.p2p.limits.max_connections_per_peer,
+            self.p2p.limits.light_in_flight_per_peer,
+            self.p2p.limits.uploads_in_flight_per_peer,
             q(&self.http.listen),
             public.join(", "),
         )
@@ -142,6 +159,26 @@ mod tests {
         assert_eq!(
             NodeConfig::load(&path).expect("load").http.public,
             ["/healthz"]
+        );
+    }
+
+    #[test]
+    fn peer_limits_default_and_round_trip_through_the_commented_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        let old = "key_file = \"k\"\ncertificate = \"c\"\ngenesis = \"g\"\ndata_dir = \"data\"\n\
+                   [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
+        std::fs::write(&path, old).expect("write");
+        let c = NodeConfig::load(&path).expect("a config without limits");
+        assert_eq!(c.p2p.limits, medblock_actors::node::PeerLimits::default());
+        assert_eq!(c.p2p.limits.handshake_timeout_ms, 5_000);
+        let mut c2 = c.clone();
+        c2.p2p.limits.handshake_timeout_ms = 2_000;
+        c2.p2p.limits.max_connections = 40;
+        std::fs::write(&path, c2.to_commented_toml()).expect("write");
+        assert_eq!(
+            NodeConfig::load(&path).expect("load").p2p.limits,
+            c2.p2p.limits
         );
     }
 }

@@ -136,6 +136,7 @@ impl LocalNet {
             bootstrap: self.bootstrap.clone(),
             http_address: String::new(),
             request_timeout: Duration::from_secs(3),
+            limits: Default::default(),
         })
     }
 

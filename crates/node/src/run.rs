@@ -42,6 +42,7 @@ pub fn init(
             listen: listen.to_owned(),
             bootstrap: bootstrap.to_vec(),
             request_timeout_ms: 5_000,
+            limits: Default::default(),
         },
         http: HttpSection {
             listen: http.to_owned(),
@@ -71,6 +72,7 @@ pub fn options(cfg: &NodeConfig, http_address: String) -> Result<NodeOptions> {
         bootstrap: cfg.p2p.bootstrap.clone(),
         http_address,
         request_timeout: Duration::from_millis(cfg.p2p.request_timeout_ms.max(100)),
+        limits: cfg.p2p.limits,
     })
 }
 

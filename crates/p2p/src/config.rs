@@ -74,6 +74,17 @@ pub struct P2pConfig {
 }
 
 impl P2pConfig {
+    /// Default [`P2pConfig::handshake_timeout`].
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default [`P2pConfig::max_connections`].
+    pub const MAX_CONNECTIONS: u32 = 256;
+    /// Default [`P2pConfig::max_connections_per_peer`].
+    pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+    /// Default [`P2pConfig::light_in_flight_per_peer`].
+    pub const LIGHT_IN_FLIGHT_PER_PEER: usize = 8;
+    /// Default [`P2pConfig::uploads_in_flight_per_peer`].
+    pub const UPLOADS_IN_FLIGHT_PER_PEER: usize = 1024;
+
     /// A configuration with production defaults: 4 MiB messages, 10 s request timeout,
     /// 256 queued commands, 1024 queued events per channel, 60 s idle timeout, 30 s discovery
     /// interval, up to 64 dialled peers, 1024 concurrent request streams per connection, no bootstrap
@@ -95,14 +106,14 @@ impl P2pConfig {
             max_concurrent_streams: 1024,
             kademlia_server: true,
             gossip: true,
-            handshake_timeout: Some(Duration::from_secs(5)),
+            handshake_timeout: Some(Self::HANDSHAKE_TIMEOUT),
             max_light_request_bytes: 128 * 1024,
             max_unadmitted_request_bytes: 64 * 1024,
-            light_in_flight_per_peer: 8,
-            uploads_in_flight_per_peer: 1024,
+            light_in_flight_per_peer: Self::LIGHT_IN_FLIGHT_PER_PEER,
+            uploads_in_flight_per_peer: Self::UPLOADS_IN_FLIGHT_PER_PEER,
             light_capacity: 256,
-            max_connections: 256,
-            max_connections_per_peer: 2,
+            max_connections: Self::MAX_CONNECTIONS,
+            max_connections_per_peer: Self::MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: 64,
         }
     }

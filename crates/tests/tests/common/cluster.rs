@@ -121,6 +121,7 @@ impl Cluster {
             bootstrap: self.bootstrap.clone(),
             http_address: String::new(),
             request_timeout: Duration::from_secs(3),
+            limits: Default::default(),
         }
     }
 
