@@ -232,6 +232,9 @@ impl Committer {
             .map_err(|e| DecidedError::Block(e.to_string()))?;
         self.hashes
             .push(height, &block_content_digest(&block.block));
+        if self.ctx.certificate.has_role(wire::Role::Committer) {
+            self.record_own_claim();
+        }
         {
             let mut revoked = self.ctx.revoked.write().unwrap_or_else(|e| e.into_inner());
             revoked.fold_block(height, &block.events);
@@ -337,7 +340,10 @@ impl Committer {
         }));
     }
 
-    fn publish_claim(&mut self) {
+    /// Signs a claim of this node's ledger as it stands and keeps it as this node's newest
+    /// signed tip (what the query server hands light nodes), without gossiping it: done at
+    /// start and after every block, so an answer never waits for the next gossip round.
+    fn record_own_claim(&mut self) -> wire::LedgerClaim {
         let (height, ledger_hash) = self.hashes.latest();
         let tip = self.ledger.tip();
         let body = wire::LedgerClaimBody {
@@ -356,6 +362,11 @@ impl Committer {
             .to_vec();
         let claim = wire::LedgerClaim { body, signature };
         self.tips.record(self.ctx.key(), height, claim.clone());
+        claim
+    }
+
+    fn publish_claim(&mut self) {
+        let claim = self.record_own_claim();
         let msg = wire::GossipMessage {
             kind: Some(wire::gossip_message::Kind::LedgerClaim(claim)),
         };
@@ -419,6 +430,7 @@ impl Actor for Committer {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.record_own_claim();
         ctx.set_mailbox_capacity(1024);
         ctx.run_interval(self.gossip_interval, |act, ctx| {
             act.publish_claim();

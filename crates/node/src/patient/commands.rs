@@ -698,8 +698,9 @@ pub async fn verify(node: &LightNode, patient: &PublicKey) -> Result<VerifyView,
         authz::check_not_revoked(&answer.records)?;
         answers.push(answer);
     }
-    // Every answer must cover the highest tip a certified committer signed, over all of them.
-    super::session::check_coverage(&answers)?;
+    // Every answer must cover the highest tip a certified committer signed, over all of them
+    // (a peer short of it is asked again a few times: it may only be a block behind).
+    node.cross_check(&mut answers, patient).await?;
     Ok(VerifyView {
         records: answers.first().map_or(0, |a| a.records.len()),
         peers: answers.len(),

@@ -19,6 +19,10 @@ use medblock_p2p::{NetworkEvent, NetworkEvents, NetworkHandle, P2pConfig, Verdic
 use prost::Message;
 use std::time::Duration;
 
+/// How many times a peer whose answer is short of the signed tip is asked again (a second
+/// apart) before its omission is reported: an honest peer a block or two behind catches up.
+pub const CATCH_UP_RETRIES: u32 = 3;
+
 /// A verified answer from one peer.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -317,16 +321,22 @@ impl LightNode {
 
     /// Checks every answer against the others: each must hold every record another proved at
     /// a height up to the highest signed tip verified over all of them (a certified
-    /// committer's word, not the answering peer's). A peer found short is asked once more
-    /// after a second (an honest peer a block behind has caught up by then); still short, its
-    /// omission is the error.
-    async fn cross_check(
+    /// committer's word, not the answering peer's). A peer found short is asked again, a
+    /// second apart, up to [`CATCH_UP_RETRIES`] times (an honest peer a block behind catches
+    /// up); still short, its omission is the error.
+    pub async fn cross_check(
         &self,
         answers: &mut [Answer],
         patient: &PublicKey,
     ) -> Result<(), PatientError> {
         for i in 0..answers.len() {
-            if omission_in(answers, i).is_err() {
+            let mut tries = 0;
+            while let Err(e) = omission_in(answers, i) {
+                tries += 1;
+                if tries > CATCH_UP_RETRIES {
+                    return Err(e.into());
+                }
+                tracing::info!(error = %e, "an answer is short of the signed tip; asking again");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let peer = answers
                     .get(i)
@@ -337,7 +347,6 @@ impl LightNode {
                 {
                     *slot = again;
                 }
-                omission_in(answers, i)?;
             }
         }
         Ok(())
