@@ -10,7 +10,7 @@
 
 use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
-use crate::endorser::{Endorser, UploadBatchIn};
+use crate::endorser::ingress::{Mailbox as EndorserMailbox, UploadBatchIn};
 use crate::error::ActorError;
 use crate::orderer::EndorserChanged;
 use crate::registry::PatientDesk;
@@ -155,7 +155,7 @@ pub struct Client {
     /// Keys of the other departments of this hospital the node submits for (see
     /// [`crate::departments`]).
     departments: HashMap<String, Identity>,
-    local_endorser: Option<Addr<Endorser>>,
+    local_endorser: Option<EndorserMailbox>,
     endorser: Option<PublicKey>,
     attempts: HashMap<EventKey, Attempt>,
     waiters: HashMap<EventKey, Vec<oneshot::Sender<SubmitOutcome>>>,
@@ -200,7 +200,7 @@ impl Client {
     }
 
     /// The local endorser, when this node is one (uploads to it skip the network).
-    pub fn with_local_endorser(mut self, e: Addr<Endorser>) -> Self {
+    pub fn with_local_endorser(mut self, e: EndorserMailbox) -> Self {
         self.local_endorser = Some(e);
         self
     }
@@ -496,7 +496,7 @@ impl Client {
         let net = self.ctx.net.clone();
         let fut = async move {
             if let Some(local) = local {
-                return match local.send(UploadBatchIn(uploads)).await {
+                return match local.upload_batch(UploadBatchIn(uploads)).await {
                     Ok(Ok(a)) => Ok(a),
                     Ok(Err(e)) => Err(e.message),
                     Err(e) => Err(e.to_string()),

@@ -495,7 +495,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     });
     let client = client_state.map(|c| {
         let c = match &endorser {
-            Some(e) => c.with_local_endorser(e.clone()),
+            Some(e) => c.with_local_endorser(crate::endorser::ingress::Mailbox::new(e)),
             None => c,
         };
         Client::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| c)

@@ -5,7 +5,7 @@
 
 use crate::clock::now_ms;
 use crate::committer::{BlockCommitted, Committer, Decided};
-use crate::endorser::EndorserNews;
+use crate::endorser::ingress::EndorserNews;
 use crate::shared::{Counters, Ctx};
 use crate::validator::BlockCheck;
 use actix::prelude::*;

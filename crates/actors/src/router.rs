@@ -6,7 +6,8 @@
 use crate::client::Client;
 use crate::clock::now_ms;
 use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
-use crate::endorser::{Endorser, ReceiptsIn, UploadBatchIn, UploadIn};
+use crate::endorser::Endorser;
+use crate::endorser::ingress::{ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::orderer::{ConsensusIn, Orderer, PeerAdmitted, TurnEndsFrom};
 use crate::peers::{admit, our_hello};
 use crate::shared::{Counters, Ctx};

@@ -1,12 +1,7 @@
-//! The endorser (the paper's Steps 2, 3, 5 and 8): admits uploads after checking both
-//! signatures and the department's certificate, persists them in a durable queue before
-//! answering with a signed receipt, packs blocks sorted by upload time when its turn comes,
-//! and ends its turn when its queue is drained or its per-turn budget is spent.
-//!
-//! Turn-based, paced upload: each upload may say how long it can wait; the queue is kept in
-//! deadline order and each turn packs only the quota [`medblock_core::pacing::turn_quota`] asks
-//! for, so a morning's peak of visits is spread over the hours its records may wait.
+//! The endorser's implementation: admission, the durable queue, packing and turn ends. Other
+//! actors reach it only through [`super::ingress`].
 
+use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
 use crate::orderer::{EndMyTurn, Propose};
@@ -48,53 +43,6 @@ struct InFlight {
     keys: Vec<EventKey>,
     payload: Vec<u8>,
     last_of_turn: bool,
-}
-
-/// An upload from a client.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<wire::Receipt, wire::ErrorReply>")]
-pub struct UploadIn {
-    /// The encoded event, as received.
-    pub event: wire::Event,
-    /// How long the department lets this record wait (0: with the next turn).
-    pub upload_within_ms: u64,
-}
-
-/// Uploads from a client received in one request (see [`wire::UploadBatch`]).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<wire::BatchAnswer, wire::ErrorReply>")]
-pub struct UploadBatchIn(pub wire::UploadBatch);
-
-/// A client asks for receipts.
-#[derive(Debug, Message)]
-#[rtype(result = "wire::ReceiptList")]
-pub struct ReceiptsIn(pub wire::ReceiptQuery);
-
-/// The orderer's news for the endorser.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub enum EndorserNews {
-    /// Whether this node holds its region's endorser view.
-    Elected(bool),
-    /// The local endorser is primary of `turn`.
-    MyTurn {
-        /// The turn.
-        turn: u64,
-    },
-    /// The primary may propose `height` on top of `previous`.
-    NeedProposal {
-        /// The turn.
-        turn: u64,
-        /// Height to propose.
-        height: u64,
-        /// Id of the block at height - 1.
-        previous: Hash32,
-    },
-    /// Another turn began: whatever was in flight and not decided goes back to the queue.
-    TurnChanged {
-        /// The new turn.
-        turn: u64,
-    },
 }
 
 /// The endorser actor.
