@@ -12,7 +12,7 @@ use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
 use crate::endorser::ingress::{Mailbox as EndorserMailbox, UploadBatchIn};
 use crate::error::ActorError;
-use crate::orderer::EndorserChanged;
+use crate::orderer::ingress::EndorserChanged;
 use crate::registry::PatientDesk;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
@@ -496,7 +496,7 @@ impl Client {
         let net = self.ctx.net.clone();
         let fut = async move {
             if let Some(local) = local {
-                return match local.upload_batch(UploadBatchIn(uploads)).await {
+                return match local.upload_batch.send(UploadBatchIn(uploads)).await {
                     Ok(Ok(a)) => Ok(a),
                     Ok(Err(e)) => Err(e.message),
                     Err(e) => Err(e.to_string()),

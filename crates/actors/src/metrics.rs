@@ -59,7 +59,7 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
     let status = node.status().await?;
     let cs = node
         .orderer
-        .send(crate::orderer::GetConsensusStatus)
+        .send(crate::orderer::ingress::GetConsensusStatus)
         .await?;
     let ctx = &node.ctx;
     let m = &ctx.metrics;

@@ -7,7 +7,8 @@ use crate::committer::{Committer, CommitterStatus, FlaggedPeer, GetCommitterStat
 use crate::endorser::Endorser;
 use crate::error::ActorError;
 use crate::membership::Membership;
-use crate::orderer::{Connect, GetConsensusStatus, Orderer, start_turn_of};
+use crate::orderer::ingress::{Connect, GetConsensusStatus};
+use crate::orderer::{Orderer, start_turn_of};
 use crate::peers::PeerBook;
 use crate::router::{self, Routes};
 use crate::shared::{Counters, Ctx, Shared};

@@ -4,7 +4,7 @@
 use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::clock::now_ms;
 use crate::committer::BlockCommitted;
-use crate::orderer::{EndMyTurn, Propose};
+use crate::orderer::ingress::{EndMyTurn, Propose};
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::authorization::AuthorizationCache;

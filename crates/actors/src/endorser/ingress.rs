@@ -54,13 +54,17 @@ pub enum EndorserNews {
 }
 
 /// What other actors hold to reach the endorser: one channel per message it takes, all into
-/// the same actor's mailbox (so messages keep the order they were sent in).
+/// the one actor's mailbox.
 #[derive(Clone)]
 pub struct Mailbox {
-    upload: Recipient<UploadIn>,
-    upload_batch: Recipient<UploadBatchIn>,
-    receipts: Recipient<ReceiptsIn>,
-    news: Recipient<EndorserNews>,
+    /// Single uploads (light nodes' forwarded uploads, peers' requests).
+    pub upload: Recipient<UploadIn>,
+    /// Batches of uploads (a department's client).
+    pub upload_batch: Recipient<UploadBatchIn>,
+    /// Receipt questions.
+    pub receipts: Recipient<ReceiptsIn>,
+    /// The orderer's news.
+    pub news: Recipient<EndorserNews>,
 }
 
 impl Mailbox {
@@ -79,25 +83,5 @@ impl Mailbox {
             receipts: addr.clone().recipient(),
             news: addr.clone().recipient(),
         }
-    }
-
-    /// Submits one upload; answers with its receipt or the refusal.
-    pub fn upload(&self, msg: UploadIn) -> RecipientRequest<UploadIn> {
-        self.upload.send(msg)
-    }
-
-    /// Submits uploads received in one request.
-    pub fn upload_batch(&self, msg: UploadBatchIn) -> RecipientRequest<UploadBatchIn> {
-        self.upload_batch.send(msg)
-    }
-
-    /// Asks for receipts.
-    pub fn receipts(&self, msg: ReceiptsIn) -> RecipientRequest<ReceiptsIn> {
-        self.receipts.send(msg)
-    }
-
-    /// Where the orderer sends its news for the endorser.
-    pub fn news(&self) -> Recipient<EndorserNews> {
-        self.news.clone()
     }
 }

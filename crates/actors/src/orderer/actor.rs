@@ -1,8 +1,9 @@
-//! The orderer: drives core's `ConsensusNode` (regional election, primary turns, the beacon's
-//! committee and PBFT) and nothing else. Every rule lives in the machine; this actor feeds it
-//! messages, timer ticks, proposals and committed blocks, and carries out its actions: sends,
-//! timers, decided blocks to the committer, turns and elections to the endorser and client.
+//! The orderer's implementation. Other actors reach it only through [`super::ingress`].
 
+use super::ingress::{
+    Connect, ConsensusIn, EndMyTurn, EndorserChanged, GetConsensusStatus, PeerAdmitted, Propose,
+    SuspectEndorser, TurnEndsFrom,
+};
 use crate::clock::now_ms;
 use crate::committer::{BlockCommitted, Committer, Decided};
 use crate::endorser::ingress::EndorserNews;
@@ -11,7 +12,7 @@ use crate::validator::BlockCheck;
 use actix::prelude::*;
 use medblock_core::consensus::ConsensusConfig;
 use medblock_core::consensus::node::{
-    ConsensusNode, NodeAction, NodeInput, NodeSetup, NodeStatus as ConsensusStatus, RegionSetup,
+    ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
 };
 use medblock_core::consensus::turns::TurnStart;
 use medblock_core::keys::PublicKey;
@@ -21,78 +22,8 @@ use prost::Message as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A consensus message from a peer (already admitted by the router).
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct ConsensusIn {
-    /// The sender's key.
-    pub from: PublicKey,
-    /// The message.
-    pub msg: wire::ConsensusMessage,
-}
-
-/// The local primary's next block.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct Propose {
-    /// Height it is for.
-    pub height: u64,
-    /// The encoded block.
-    pub payload: Vec<u8>,
-    /// The primary's last block of its turn: the turn ends once it is decided.
-    pub last_of_turn: bool,
-}
-
-/// The local primary has nothing more to propose in `turn`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct EndMyTurn {
-    /// The turn.
-    pub turn: u64,
-}
-
-/// The driver's failure detector: the region's endorser looks crashed.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct SuspectEndorser {
-    /// The region.
-    pub region: String,
-}
-
-/// The current endorser of a region changed (for the client's choice of endorser).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct EndorserChanged {
-    /// Region.
-    pub region: String,
-    /// Its endorser.
-    pub endorser: PublicKey,
-}
-
-/// A peer passed the certificate handshake: it gets the recent broadcasts it missed (votes,
-/// view certificates, beacons, turn ends), which the machines treat idempotently.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct PeerAdmitted(pub PublicKey);
-
-/// Connects the orderer to the local endorser and the listeners for endorser changes; the
-/// machine's start-up actions run once this arrives, so nobody misses them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Connect {
-    /// The local endorser, on endorser nodes.
-    pub endorser: Option<Recipient<EndorserNews>>,
-    /// Listeners for endorser changes (the client).
-    pub listeners: Vec<Recipient<EndorserChanged>>,
-}
-
 /// Broadcasts kept to replay to peers that join late.
 const RECENT_BROADCASTS: usize = 64;
-
-/// Asks for the consensus state.
-#[derive(Debug, Message)]
-#[rtype(result = "ConsensusStatus")]
-pub struct GetConsensusStatus;
 
 /// The orderer actor.
 pub struct Orderer {
@@ -529,12 +460,6 @@ impl Handler<GetConsensusStatus> for Orderer {
         MessageResult(self.node.status())
     }
 }
-
-/// The decided turn ends the machine remembers from a height on (see
-/// `ConsensusNode::turn_ends_from`), to serve catch-up beside the ledger's blocks.
-#[derive(Debug, Message)]
-#[rtype(result = "Vec<wire::DecidedValue>")]
-pub struct TurnEndsFrom(pub u64);
 
 impl Handler<TurnEndsFrom> for Orderer {
     type Result = MessageResult<TurnEndsFrom>;

@@ -1,0 +1,16 @@
+//! The orderer: drives core's `ConsensusNode` (regional election, primary turns, the beacon's
+//! committee and PBFT) and nothing else. Every rule lives in the machine; this actor feeds it
+//! messages, timer ticks, proposals and committed blocks, and carries out its actions: sends,
+//! timers, decided blocks to the committer, turns and elections to the endorser and client.
+
+//!
+//! [`ingress`] is its contract with the other actors (its messages and [`ingress::Mailbox`]);
+//! `actor.rs` is the implementation, which only the node's wiring ([`crate::node`]) constructs.
+
+mod actor;
+pub mod ingress;
+
+pub use actor::{Orderer, setup_for, start_turn_of};
+// Until the query server has its own contract module it names the status question here.
+#[doc(hidden)]
+pub use ingress::GetConsensusStatus;
