@@ -1,0 +1,42 @@
+//! Catch-up: serving decided values to peers and asking for missing ones.
+
+use super::*;
+
+impl ConsensusNode {
+    pub(super) fn serve(
+        &mut self,
+        to: PublicKey,
+        req: &wire::CatchUpRequest,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let max = req.max_count.min(self.cfg.catch_up_batch.max(1)) as usize;
+        let mut decided: Vec<wire::DecidedValue> = Vec::new();
+        for h in req.from_height..=self.next_height {
+            if decided.len() >= max {
+                break;
+            }
+            if let Some(te) = self.turn_ends.get(&h) {
+                decided.push(te.clone());
+            }
+            if let Some(dv) = self.recent.get(&h) {
+                decided.push(dv.clone());
+            }
+        }
+        if !decided.is_empty() {
+            out.push(NodeAction::Send {
+                to,
+                msg: msg(Kind::CatchUpResponse(wire::CatchUpResponse { decided })),
+            });
+        }
+    }
+
+    pub(super) fn request_catch_up(&mut self, now_ms: u64, out: &mut Vec<NodeAction>) {
+        if now_ms < self.catch_up_at {
+            return;
+        }
+        self.catch_up_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
+        out.push(NodeAction::CatchUp {
+            from_height: self.next_height,
+        });
+    }
+}

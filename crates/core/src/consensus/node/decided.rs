@@ -1,0 +1,307 @@
+//! Decisions: values decided by this node's replica or learned from peers (verified against
+//! their certificate first), and blocks the driver committed.
+
+use super::*;
+
+impl ConsensusNode {
+    /// Applies a decided value at `self.next_height` (verified by the caller).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply(
+        &mut self,
+        dv: wire::DecidedValue,
+        height: u64,
+        id: Hash32,
+        turn: u64,
+        from_replica: bool,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        if height != self.next_height {
+            return;
+        }
+        let is_end = matches!(
+            dv.value.as_ref().and_then(|v| v.kind.as_ref()),
+            Some(wire::proposed_value::Kind::TurnEnd(_))
+        );
+        let last_of_turn = !is_end && ends_its_turn(&dv);
+        if from_replica {
+            out.push(NodeAction::Broadcast(msg(Kind::Decided(dv.clone()))));
+        }
+        self.last_progress = now_ms;
+        if self.turns.as_ref().is_some_and(|t| t.turn() == turn) {
+            self.turn_progress = now_ms;
+        }
+        if is_end {
+            let no_evidence = matches!(
+                dv.value.as_ref().and_then(|v| v.kind.as_ref()),
+                Some(wire::proposed_value::Kind::TurnEnd(te)) if te.end_turn.is_none()
+            );
+            self.stats.turn_ends += 1;
+            if no_evidence {
+                self.stats.skipped_turns += 1;
+            }
+            self.turn_ends.insert(height, dv);
+            while self.turn_ends.len() > 8 {
+                self.turn_ends.pop_first();
+            }
+            let r = self
+                .turns
+                .as_mut()
+                .map(|t| t.advance(turn.saturating_add(1), height, self.tip, now_ms));
+            if let Some(Ok(acts)) = r {
+                self.turn_actions(acts, now_ms, out);
+            }
+            self.after_turn_change(now_ms, check, out);
+            return;
+        }
+        self.next_height = height.saturating_add(1);
+        self.tip = id;
+        self.last_cert = dv.certificate.clone();
+        self.stats.decided += 1;
+        self.recent.insert(height, dv.clone());
+        while self.recent.len() > RECENT_CAPACITY {
+            self.recent.pop_first();
+        }
+        out.push(NodeAction::Decided(Box::new(dv)));
+        let r = self.turns.as_mut().map(|t| {
+            t.handle(
+                TurnInput::BlockDecided {
+                    height,
+                    turn,
+                    block_id: id,
+                },
+                now_ms,
+            )
+        });
+        if let Some(Ok(acts)) = r {
+            self.turn_actions(acts, now_ms, out);
+        }
+        if !from_replica
+            && self.replica.as_ref().is_some_and(|r| r.turn() == turn)
+            && let Some(d) = self.recent.get(&height).cloned()
+            && let (Some(value), Some(certificate)) = (d.value, d.certificate)
+        {
+            // Keep the replica in step with what the node learned elsewhere.
+            let input = ReplicaInput::Decided {
+                height,
+                value,
+                digest: id,
+                certificate,
+            };
+            self.drive_replica(input, now_ms, check, out);
+        }
+        if last_of_turn {
+            self.end_turn_with(turn, height, id, now_ms, out);
+        }
+        self.after_turn_change(now_ms, check, out);
+    }
+
+    /// A decided value from a peer (gossip or catch-up): verify and apply, or keep for later.
+    pub(super) fn on_decided_value(
+        &mut self,
+        dv: wire::DecidedValue,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some(height) = dv.certificate.as_ref().map(|c| c.height) else {
+            self.reject("decided value without certificate", out);
+            return;
+        };
+        if height < self.next_height
+            || self
+                .turns
+                .as_ref()
+                .zip(dv.certificate.as_ref())
+                .is_some_and(|(t, c)| c.turn < t.turn())
+        {
+            // Already decided here, or a turn this node has left.
+            return;
+        }
+        if height > self.next_height {
+            if self.catchup.offer(self.next_height, dv).is_err() {
+                self.reject("malformed decided value", out);
+            }
+            self.request_catch_up(now_ms, out);
+            return;
+        }
+        self.verify_and_apply(dv, now_ms, check, out);
+        while let Some(next) = self.catchup.take(self.next_height) {
+            let before = (self.next_height, self.turns.as_ref().map(|t| t.turn()));
+            self.verify_and_apply(next, now_ms, check, out);
+            if (self.next_height, self.turns.as_ref().map(|t| t.turn())) == before {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn verify_and_apply(
+        &mut self,
+        dv: wire::DecidedValue,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        match self.verify_decided(&dv, now_ms, check) {
+            Ok((height, id, turn, beacon)) => {
+                let current = self.turns.as_ref().map(|t| t.turn());
+                if let Some(b) = beacon {
+                    if current.is_some_and(|c| turn > c) {
+                        // A certificate of a later turn: its predecessors ended; enter it.
+                        let r = self
+                            .turns
+                            .as_mut()
+                            .map(|t| t.advance(turn, b.start_height, b.chain_hash, now_ms));
+                        match r {
+                            Some(Ok(acts)) => self.turn_actions(acts, now_ms, out),
+                            _ => {
+                                self.reject("cannot enter the certificate's turn", out);
+                                return;
+                            }
+                        }
+                    }
+                    // The certificate's beacon gives this node the turn's committee.
+                    self.turn_input(TurnInput::Beacon(b.to_wire()), now_ms, check, out);
+                }
+                self.apply(dv, height, id, turn, false, now_ms, check, out);
+            }
+            Err(reason) => self.reject(reason, out),
+        }
+    }
+
+    /// Verifies a decided value at this node's next height. Returns its height, id, turn and,
+    /// for a later turn, the beacon to enter it with.
+    pub(super) fn verify_decided(
+        &self,
+        dv: &wire::DecidedValue,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+    ) -> Result<(u64, Hash32, u64, Option<Beacon>), &'static str> {
+        let turns = self.turns.as_ref().ok_or("endorsers not known yet")?;
+        let cert = dv.certificate.as_ref().ok_or("no certificate")?;
+        let value = dv.value.as_ref().ok_or("no value")?;
+        let current = turns.turn();
+        if cert.turn < current {
+            return Err("decided value of an earlier turn");
+        }
+        let (verified, beacon) = if cert.turn == current
+            && let Some(c) = turns.committee()
+        {
+            let v = certificate::verify_with_committee(cert, c).map_err(|_| "bad certificate")?;
+            (v, None)
+        } else {
+            let v = certificate::verify(cert, &self.orderers, self.cfg.committee_size)
+                .map_err(|_| "bad certificate")?;
+            let b = Beacon::from_parts(
+                cert.turn,
+                &cert.beacon_chain_hash,
+                cert.beacon_start_height,
+                &cert.primary_key,
+                &cert.beacon_signature,
+            )
+            .map_err(|_| "bad beacon evidence")?;
+            if cert.turn == current {
+                // This node lacks the beacon: it must be the turn's.
+                if b.primary != turns.primary()
+                    || b.start_height != turns.start_height()
+                    || b.chain_hash != turns.chain_hash()
+                {
+                    return Err("beacon evidence for another turn start");
+                }
+                (v, Some(b))
+            } else {
+                if !self
+                    .regions
+                    .values()
+                    .any(|r| r.candidates.contains(&b.primary))
+                {
+                    return Err("beacon of a non-candidate");
+                }
+                // The later turn must start at this node's tip.
+                if b.start_height != self.next_height || b.chain_hash != self.tip {
+                    return Err("later turn starts elsewhere");
+                }
+                (v, Some(b))
+            }
+        };
+        if verified.height != self.next_height {
+            return Err("certificate for another height");
+        }
+        let primary = match &beacon {
+            Some(b) => b.primary,
+            None => turns.primary(),
+        };
+        let nc = NodeCheck {
+            turn: cert.turn,
+            primary,
+            skip_ok: true,
+            certified: true,
+            validator: check,
+        };
+        let id = nc
+            .value(verified.height, &self.tip, value, now_ms, true)
+            .map_err(|_| "decided value does not check")?;
+        if id != verified.block_id {
+            return Err("decided value is not what the certificate signs");
+        }
+        Ok((verified.height, id, cert.turn, beacon))
+    }
+
+    /// The driver committed (`height`, `block_id`, `turn`, `last_of_turn`).
+    pub(super) fn on_committed(
+        &mut self,
+        (height, block_id, turn, last_of_turn): (u64, Hash32, u64, bool),
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        if height < self.next_height {
+            let known = self
+                .recent
+                .get(&height)
+                .and_then(|d| d.certificate.as_ref())
+                .map(|c| c.block_id.as_slice() == block_id.as_bytes());
+            if known == Some(false) {
+                self.reject("committed block differs from the decided one", out);
+                return;
+            }
+            if height >= self.committed_next {
+                self.committed_next = height.saturating_add(1);
+            }
+            return;
+        }
+        if height != self.next_height {
+            self.reject("committed height out of order", out);
+            return;
+        }
+        // The driver committed a block on its own (its catch-up): trust its verification.
+        self.next_height = height.saturating_add(1);
+        self.tip = block_id;
+        self.committed_next = self.next_height;
+        self.last_progress = now_ms;
+        let r = self.turns.as_mut().map(|t| {
+            t.handle(
+                TurnInput::BlockDecided {
+                    height,
+                    turn,
+                    block_id,
+                },
+                now_ms,
+            )
+        });
+        if let Some(Ok(acts)) = r {
+            self.turn_actions(acts, now_ms, out);
+        }
+        if let Some(r) = self.replica.as_mut() {
+            r.resume_at(self.next_height, None, block_id);
+        }
+        if last_of_turn && self.end_turn_with(turn, height, block_id, now_ms, out) {
+            self.after_turn_change(now_ms, check, out);
+            return;
+        }
+        // A primary whose committer learned the block first asks for its next block now, not
+        // at the next tick.
+        self.maybe_need_proposal(out);
+    }
+}

@@ -1,0 +1,180 @@
+//! Election glue: this node's votes and crash signals in its own region, every region's
+//! certificates, and the turn machine started once every region has an endorser.
+
+use super::*;
+
+impl ConsensusNode {
+    /// The candidate honest voters pick in round `view`: the preference order rotated by the
+    /// round, skipping the one declared crashed.
+    pub(super) fn candidate_for(region: &Region) -> Option<PublicKey> {
+        let n = region.candidates.len();
+        if n == 0 {
+            return None;
+        }
+        let view = region.election.view();
+        let start = usize::try_from(view % n as u64).ok()?;
+        (0..n)
+            .filter_map(|i| region.candidates.get((start + i) % n))
+            .find(|c| region.election.excluded() != Some(*c))
+            .copied()
+    }
+
+    pub(super) fn vote_for_round(&mut self, name: &str, now_ms: u64, out: &mut Vec<NodeAction>) {
+        if !self.voter || name != self.region {
+            return;
+        }
+        let Some(region) = self.regions.get_mut(name) else {
+            return;
+        };
+        if region.election.endorser().is_some() {
+            return;
+        }
+        let Some(candidate) = Self::candidate_for(region) else {
+            return;
+        };
+        let view = region.election.view();
+        if region.my_vote.as_ref().is_some_and(|v| v.view == view) {
+            return;
+        }
+        match region
+            .election
+            .handle(ElectionInput::CastVote { candidate }, now_ms)
+        {
+            Ok(acts) => {
+                for a in &acts {
+                    if let ElectionAction::Broadcast(ElectionMessage::Vote(v)) = a {
+                        region.my_vote = Some(v.clone());
+                    }
+                }
+                self.election_actions(name, acts, now_ms, out);
+            }
+            Err(_) => self.reject("own vote refused", out),
+        }
+    }
+
+    pub(super) fn election_input(
+        &mut self,
+        name: &str,
+        input: ElectionInput,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some(region) = self.regions.get_mut(name) else {
+            self.reject("unknown region", out);
+            return;
+        };
+        match region.election.handle(input, now_ms) {
+            Ok(acts) => self.election_actions(name, acts, now_ms, out),
+            Err(
+                ElectionError::WrongRound { .. }
+                | ElectionError::Duplicate { .. }
+                | ElectionError::WrongRegion { .. },
+            ) => {}
+            Err(ElectionError::Equivocation { .. }) => self.reject("election equivocation", out),
+            Err(ElectionError::BadSignature { .. }) => self.reject("forged election message", out),
+            Err(_) => self.reject("invalid election message", out),
+        }
+    }
+
+    pub(super) fn election_actions(
+        &mut self,
+        name: &str,
+        acts: Vec<ElectionAction>,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) {
+        for a in acts {
+            match a {
+                ElectionAction::Broadcast(m) => out.push(NodeAction::Broadcast(match m {
+                    ElectionMessage::Vote(v) => msg(Kind::ElectionVote(v)),
+                    ElectionMessage::Crash(c) => msg(Kind::CrashSignal(c)),
+                    ElectionMessage::Certificate(c) => msg(Kind::ViewAnnouncement(c)),
+                })),
+                ElectionAction::Elected { view, .. } => self.on_elected(view, now_ms, out),
+                ElectionAction::NewRound { .. } => self.vote_for_round(name, now_ms, out),
+                ElectionAction::RoundTimedOut { .. } => {
+                    self.stats.election_timeouts += 1;
+                    self.vote_for_round(name, now_ms, out);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_elected(
+        &mut self,
+        view: EndorserView,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) {
+        self.stats.elections += 1;
+        out.push(NodeAction::Elected {
+            region: view.region.clone(),
+            view: view.view,
+            endorser: view.endorser,
+        });
+        if self.turns.is_some() {
+            let r = self
+                .turns
+                .as_mut()
+                .map(|t| t.handle(TurnInput::ViewChanged(view), now_ms));
+            if let Some(Ok(acts)) = r {
+                self.turn_actions(acts, now_ms, out);
+            }
+            return;
+        }
+        let views: Vec<EndorserView> = self
+            .regions
+            .values()
+            .filter_map(|r| r.election.endorser().cloned())
+            .collect();
+        if views.len() < self.regions.len() {
+            return;
+        }
+        let key = self.endorser.then(|| self.key.clone());
+        match Turns::new(
+            self.cfg.clone(),
+            key,
+            views,
+            self.orderers.clone(),
+            self.start,
+            now_ms,
+        ) {
+            Ok((t, acts)) => {
+                self.turns = Some(t);
+                self.turn_actions(acts, now_ms, out);
+                self.maybe_need_proposal(out);
+            }
+            Err(_) => {
+                self.reject("turns refused the endorsers", out);
+                return;
+            }
+        }
+        // Messages kept until now are replayed once this input is handled (with its check).
+        self.replay_early = true;
+    }
+
+    pub(super) fn on_suspect(&mut self, name: &str, now_ms: u64, out: &mut Vec<NodeAction>) {
+        if !self.voter || name != self.region {
+            self.reject("not a voter of that region", out);
+            return;
+        }
+        let Some(region) = self.regions.get_mut(name) else {
+            return;
+        };
+        let view = region.election.view();
+        if region.my_crash.as_ref().is_some_and(|c| c.view == view) {
+            return;
+        }
+        match region.election.handle(ElectionInput::SignalCrash, now_ms) {
+            Ok(acts) => {
+                for a in &acts {
+                    if let ElectionAction::Broadcast(ElectionMessage::Crash(c)) = a {
+                        region.my_crash = Some(c.clone());
+                    }
+                }
+                self.election_actions(name, acts, now_ms, out);
+            }
+            Err(_) => self.reject("no endorser to suspect", out),
+        }
+    }
+}

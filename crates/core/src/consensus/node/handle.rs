@@ -1,0 +1,50 @@
+//! The dispatcher: one [`NodeInput`] to its handler, then kept messages replayed and the timer
+//! re-armed.
+
+use super::*;
+
+impl ConsensusNode {
+    /// Handles one input at `now_ms`; `check` validates block payloads (the driver's ledger
+    /// rules).
+    pub fn handle(
+        &mut self,
+        input: NodeInput,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+    ) -> Vec<NodeAction> {
+        let mut out = Vec::new();
+        match input {
+            NodeInput::Message { from, msg } => self.on_message(from, msg, now_ms, check, &mut out),
+            NodeInput::Tick => {
+                // The driver's timer fired: it holds none until the next `SetTimer`.
+                self.timer = None;
+                self.on_tick(now_ms, check, &mut out)
+            }
+            NodeInput::Propose {
+                height,
+                payload,
+                last_of_turn,
+            } => self.on_propose(height, payload, last_of_turn, now_ms, check, &mut out),
+            NodeInput::EndMyTurn => self.on_end_my_turn(now_ms, check, &mut out),
+            NodeInput::Committed {
+                height,
+                block_id,
+                turn,
+                last_of_turn,
+            } => {
+                let block = (height, block_id, turn, last_of_turn);
+                self.on_committed(block, now_ms, check, &mut out)
+            }
+            NodeInput::SuspectEndorser { region } => self.on_suspect(&region, now_ms, &mut out),
+        }
+        if self.replay_early && self.turns.is_some() {
+            self.replay_early = false;
+            let early: Vec<_> = self.early.drain(..).collect();
+            for (from, m) in early {
+                self.on_message(from, m, now_ms, check, &mut out);
+            }
+        }
+        self.arm_timer(now_ms, &mut out);
+        out
+    }
+}

@@ -1,0 +1,51 @@
+//! What the driver feeds a [`ConsensusNode`](super::ConsensusNode): one input per call to
+//! [`handle`](super::ConsensusNode::handle), with the current time and its chain validator.
+
+use super::*;
+
+/// What drives a [`ConsensusNode`]. (Messages travel unboxed: the agreed driver API, and an
+/// input lives only for one call.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeInput {
+    /// Anything received from `from` (sender authenticated by the transport; every signature
+    /// inside is still checked).
+    Message {
+        /// The transport-authenticated sender.
+        from: PublicKey,
+        /// The message.
+        msg: wire::ConsensusMessage,
+    },
+    /// The timer fired (or any periodic tick).
+    Tick,
+    /// The local primary's next block (opaque, an encoded block) at `height`, in answer to
+    /// [`NodeAction::NeedProposal`].
+    Propose {
+        /// Its height.
+        height: u64,
+        /// The encoded block.
+        payload: Vec<u8>,
+        /// The primary's last block of the turn: once decided, the turn ends with it (no
+        /// separate turn-end round, which cost every turn a whole PBFT round).
+        last_of_turn: bool,
+    },
+    /// The local primary has nothing more to propose this turn.
+    EndMyTurn,
+    /// The driver verified and committed a decided block (after [`NodeAction::Decided`], or
+    /// from its own catch-up).
+    Committed {
+        /// Its height.
+        height: u64,
+        /// Its id.
+        block_id: Hash32,
+        /// The turn its certificate is for.
+        turn: u64,
+        /// Whether the block ends its turn ([`ChainValidator::ends_turn`] of its payload).
+        last_of_turn: bool,
+    },
+    /// The driver's failure detector: `region`'s endorser looks crashed.
+    SuspectEndorser {
+        /// The region.
+        region: String,
+    },
+}

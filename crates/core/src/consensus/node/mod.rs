@@ -1,0 +1,278 @@
+//! [`ConsensusNode`]: the one composite machine a live node and the simulator both drive.
+//!
+//! It owns a node's regional elections (one [`Election`] per region: a voter in its own region,
+//! an observer elsewhere), the primary [`Turns`], the turn's PBFT [`Replica`] when the node sits
+//! in the turn's committee, and catch-up. Like every machine here it takes `(input, now_ms)` and
+//! returns [`NodeAction`]s: no I/O, no clock, no randomness.
+//!
+//! # How turns hand over
+//!
+//! A turn whose beacon is known (so it has a committee) ends only by a value its committee
+//! decides with PBFT: the primary's block flagged `last_of_turn` (the turn ends with it, and
+//! the next starts one height up), or a `TurnEnd` at the next height, carrying the primary's
+//! signed end of turn when the primary ended it with nothing to propose, or none when the
+//! committee skips a stalled primary (no progress
+//! for half of `turn_timeout_ms` on the members that prepare it, the full timeout on the leader
+//! that proposes it) or one its region replaced. PBFT decides one value per height, so once a
+//! turn end is decided at height `h`, no block of that turn can ever be decided at `h` or above:
+//! a late block of a skipped turn cannot conflict with the next turn's block. The turn end
+//! takes no ledger height (the next turn's first block is at `h`), is not handed to the driver
+//! as [`NodeAction::Decided`], and is served by the node itself to peers that catch up. A
+//! certificate of a later turn also proves that the earlier turns ended (its committee only ran
+//! after seeing them end), so a node that missed a turn end follows the chain anyway.
+//!
+//! A turn whose primary never produces its beacon has no committee and decides nothing; the
+//! other endorsers' signed skips ([`Turns`]) move every node on. A region's newly elected
+//! endorser holds that region's later turns; it does not take over a turn in progress.
+//! Residual risk, documented: a Byzantine primary that shows its beacon to (at least 2f+1 of)
+//! its committee but withholds it from a majority of the endorsers while the network is
+//! asynchronous could let both an endorser-skip quorum and its committee act for one turn;
+//! committee members repeat the beacon every `turn_timeout_ms` to close that window in
+//! practice.
+//!
+//! # Elections
+//!
+//! On start every voter votes for its region's first candidate (preference order), so a fresh
+//! network elects without coordination; the winning votes form a view certificate that is
+//! broadcast to every node. In round `r` voters vote for the candidate at `r` in the preference
+//! order rotated by `r`, skipping the one declared crashed: after a crash signal quorum the next
+//! candidate, and after a split round that timed out (`turn_timeout_ms`, doubling) again one
+//! deterministic choice. Turn messages that arrive before every region has a verified endorser
+//! wait in a bounded buffer.
+
+mod action;
+mod catch_up;
+mod check;
+mod decided;
+mod election;
+mod handle;
+mod input;
+mod primary;
+mod replica;
+mod setup;
+mod status;
+mod timers;
+mod triage;
+mod turn;
+
+pub use action::NodeAction;
+pub use check::{ChainValidator, turn_end_id};
+use check::{NodeCheck, ends_its_turn, open_end_turn, open_proposal};
+pub use input::NodeInput;
+pub use primary::sign_proposal;
+pub use setup::{ConsensusError, NodeSetup, RegionSetup};
+pub use status::{NodeStats, NodeStatus, RegionStatus};
+use triage::turn_of;
+
+use super::beacon::Beacon;
+use super::catchup::CatchUp;
+use super::certificate;
+use super::committee::Committee;
+use super::config::ConsensusConfig;
+use super::election::{
+    Election, ElectionAction, ElectionError, ElectionInput, ElectionMessage, EndorserView,
+};
+use super::pbft::{PbftMessage, Replica, ReplicaAction, ReplicaInput, ValueCheck};
+use super::statement;
+use super::turns::{self, TurnAction, TurnError, TurnInput, TurnMessage, TurnStart, Turns};
+use super::validator::InvalidProposal;
+use crate::hash::{Hash32, tagged_hash};
+use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::wire;
+use crate::wire::consensus_message::Kind;
+use prost::Message;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Messages kept while the node cannot place them yet (endorsers unknown, or a later turn).
+const EARLY_CAPACITY: usize = 1024;
+/// Decided values kept to answer peers (and turn ends, which the driver's ledger lacks).
+const RECENT_CAPACITY: usize = 64;
+
+struct Region {
+    candidates: Vec<PublicKey>,
+    election: Election,
+    my_vote: Option<wire::ElectionVote>,
+    my_crash: Option<wire::CrashSignal>,
+}
+
+pub(super) fn msg(kind: Kind) -> wire::ConsensusMessage {
+    wire::ConsensusMessage { kind: Some(kind) }
+}
+
+/// One node's consensus: elections, turns, the turn's PBFT replica and catch-up.
+pub struct ConsensusNode {
+    cfg: ConsensusConfig,
+    key: SigningKey,
+    me: PublicKey,
+    region: String,
+    voter: bool,
+    endorser: bool,
+    orderer: bool,
+    regions: BTreeMap<String, Region>,
+    orderers: Vec<PublicKey>,
+    start: TurnStart,
+    turns: Option<Turns>,
+    early: VecDeque<(PublicKey, wire::ConsensusMessage)>,
+    ahead: VecDeque<(PublicKey, wire::ConsensusMessage)>,
+    /// Proposals and PBFT messages of the current turn that arrived before its beacon named
+    /// the committee (messages travel on separate streams, so the primary's proposal can
+    /// overtake its beacon): replayed once this node's replica starts, instead of being lost
+    /// until a re-send.
+    unseated: VecDeque<(PublicKey, u64, Kind)>,
+    next_height: u64,
+    tip: Hash32,
+    committed_next: u64,
+    last_cert: Option<wire::CommitCertificate>,
+    recent: BTreeMap<u64, wire::DecidedValue>,
+    turn_ends: BTreeMap<u64, wire::DecidedValue>,
+    replica: Option<Replica>,
+    replica_timer: Option<u64>,
+    pending_end: Option<wire::SignedEnvelope>,
+    asked: Option<(u64, u64)>,
+    my_proposal: Option<(u64, u64, wire::SignedEnvelope)>,
+    my_end: Option<(u64, wire::SignedEnvelope)>,
+    turn_progress: u64,
+    replay_early: bool,
+    catchup: CatchUp,
+    timer: Option<u64>,
+    resend_at: u64,
+    announce_at: u64,
+    last_progress: u64,
+    catch_up_at: u64,
+    stats: NodeStats,
+}
+
+impl std::fmt::Debug for ConsensusNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusNode")
+            .field("me", &self.me)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl ConsensusNode {
+    /// Starts a node: sets up every region's election (voting for the first candidate when this
+    /// node votes), and returns the first actions (its vote, its timer).
+    pub fn new(setup: NodeSetup, now_ms: u64) -> Result<(Self, Vec<NodeAction>), ConsensusError> {
+        if setup.regions.is_empty() {
+            return Err(ConsensusError::NoRegions);
+        }
+        if setup.orderers.is_empty() {
+            return Err(ConsensusError::NoOrderers);
+        }
+        if !setup.regions.iter().any(|r| r.name == setup.region) {
+            return Err(ConsensusError::UnknownRegion(setup.region.clone()));
+        }
+        let me = setup.key.public();
+        let mut regions = BTreeMap::new();
+        for r in &setup.regions {
+            let mine = r.name == setup.region && setup.voter && r.voters.contains(&me);
+            let key = mine.then(|| setup.key.clone());
+            let mut election =
+                Election::with_candidates(r.name.clone(), &r.voters, &r.candidates, key, 0)
+                    .map_err(|source| ConsensusError::Region {
+                        region: r.name.clone(),
+                        source,
+                    })?;
+            if mine {
+                // Only voters move rounds on a timeout; observers follow certificates.
+                election.set_round_timeout(setup.cfg.turn_timeout_ms, now_ms);
+            }
+            let region = Region {
+                candidates: r.candidates.clone(),
+                election,
+                my_vote: None,
+                my_crash: None,
+            };
+            if regions.insert(r.name.clone(), region).is_some() {
+                return Err(ConsensusError::DuplicateRegion(r.name.clone()));
+            }
+        }
+        let batch = u64::from(setup.cfg.catch_up_batch.max(1));
+        let mut node = Self {
+            key: setup.key,
+            me,
+            region: setup.region,
+            voter: setup.voter,
+            endorser: setup.endorser,
+            orderer: setup.orderer && setup.orderers.contains(&me),
+            regions,
+            orderers: setup.orderers,
+            start: setup.start,
+            turns: None,
+            early: VecDeque::new(),
+            ahead: VecDeque::new(),
+            unseated: VecDeque::new(),
+            next_height: setup.start.start_height,
+            tip: setup.start.chain_hash,
+            committed_next: setup.start.start_height,
+            last_cert: None,
+            recent: BTreeMap::new(),
+            turn_ends: BTreeMap::new(),
+            replica: None,
+            replica_timer: None,
+            pending_end: None,
+            asked: None,
+            my_proposal: None,
+            my_end: None,
+            turn_progress: now_ms,
+            replay_early: false,
+            catchup: CatchUp::new(batch.saturating_mul(2)),
+            timer: None,
+            resend_at: now_ms.saturating_add(setup.cfg.view_change_timeout_ms),
+            announce_at: now_ms.saturating_add(setup.cfg.turn_timeout_ms / 2),
+            last_progress: now_ms,
+            catch_up_at: now_ms,
+            stats: NodeStats::default(),
+            cfg: setup.cfg,
+        };
+        let mut out = Vec::new();
+        let region = node.region.clone();
+        node.vote_for_round(&region, now_ms, &mut out);
+        node.arm_timer(now_ms, &mut out);
+        Ok((node, out))
+    }
+
+    /// This node's key.
+    pub fn public_key(&self) -> PublicKey {
+        self.me
+    }
+
+    /// The first height not yet decided.
+    pub fn next_height(&self) -> u64 {
+        self.next_height
+    }
+
+    /// The id of the last decided block.
+    pub fn tip(&self) -> Hash32 {
+        self.tip
+    }
+
+    /// The decided turn ends this node remembers (the last few turns) from `from_height` on.
+    /// Ledgers hold blocks only, so a peer serving catch-up from its ledger adds these: the node
+    /// catching up then learns which turns ended, not only the blocks, and rejoins the current
+    /// turn instead of waiting for a timeout.
+    pub fn turn_ends_from(&self, from_height: u64) -> Vec<wire::DecidedValue> {
+        self.turn_ends
+            .range(from_height..)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub(super) fn reject(&mut self, reason: &'static str, out: &mut Vec<NodeAction>) {
+        self.stats.rejected += 1;
+        out.push(NodeAction::Rejected { reason });
+    }
+
+    pub(super) fn current(&self) -> Option<(u64, PublicKey)> {
+        self.turns.as_ref().map(|t| (t.turn(), t.primary()))
+    }
+
+    pub(super) fn committee_members(&self) -> Option<Vec<PublicKey>> {
+        self.turns
+            .as_ref()
+            .and_then(|t| t.committee())
+            .map(|c| c.members().to_vec())
+    }
+}

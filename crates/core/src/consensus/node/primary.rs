@@ -1,0 +1,124 @@
+//! Primary bookkeeping: asking the local primary for blocks, signing and sending what it
+//! proposes or its end of turn.
+
+use super::*;
+
+/// Signs a block proposal of the primary (what [`NodeInput::Propose`] sends); `last_of_turn`
+/// ends the turn with this block once it is decided.
+pub fn sign_proposal(
+    key: &SigningKey,
+    turn: u64,
+    height: u64,
+    payload: Vec<u8>,
+    last_of_turn: bool,
+) -> wire::SignedEnvelope {
+    let body = wire::ProposalBody {
+        turn,
+        height,
+        primary_key: key.public().as_bytes().to_vec(),
+        payload,
+        last_of_turn,
+    }
+    .encode_to_vec();
+    let signature = key.sign(statement::PROPOSAL, &body).to_vec();
+    wire::SignedEnvelope { body, signature }
+}
+
+impl ConsensusNode {
+    pub(super) fn maybe_need_proposal(&mut self, out: &mut Vec<NodeAction>) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        if primary != self.me || self.committee_members().is_none() || self.my_end.is_some() {
+            return;
+        }
+        if self.asked == Some((turn, self.next_height)) {
+            return;
+        }
+        if self
+            .my_proposal
+            .as_ref()
+            .is_some_and(|(t, h, _)| *t == turn && *h >= self.next_height)
+        {
+            return;
+        }
+        self.asked = Some((turn, self.next_height));
+        out.push(NodeAction::NeedProposal {
+            turn,
+            height: self.next_height,
+            previous: self.tip,
+        });
+    }
+
+    pub(super) fn on_propose(
+        &mut self,
+        height: u64,
+        payload: Vec<u8>,
+        last_of_turn: bool,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            self.reject("no turn yet", out);
+            return;
+        };
+        let Some(members) = self.committee_members() else {
+            self.reject("turn has no committee yet", out);
+            return;
+        };
+        if primary != self.me {
+            self.reject("not the primary", out);
+            return;
+        }
+        if height != self.next_height || self.my_end.is_some() {
+            self.reject("proposal for another height", out);
+            return;
+        }
+        let env = sign_proposal(&self.key, turn, height, payload, last_of_turn);
+        self.my_proposal = Some((turn, height, env.clone()));
+        out.push(NodeAction::Multicast {
+            to: members,
+            msg: msg(Kind::Proposal(env.clone())),
+        });
+        if self.replica.is_some() {
+            self.feed_value(
+                height,
+                wire::proposed_value::Kind::Proposal(env),
+                now_ms,
+                check,
+                out,
+            );
+        }
+    }
+
+    pub(super) fn on_end_my_turn(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            self.reject("no turn yet", out);
+            return;
+        };
+        let Some(members) = self.committee_members() else {
+            self.reject("turn has no committee yet", out);
+            return;
+        };
+        if primary != self.me {
+            self.reject("not the primary", out);
+            return;
+        }
+        let env = turns::sign_end_turn(&self.key, turn, self.next_height, &self.tip);
+        self.my_end = Some((turn, env.clone()));
+        out.push(NodeAction::Multicast {
+            to: members,
+            msg: msg(Kind::EndTurn(env.clone())),
+        });
+        if self.replica.is_some() {
+            self.pending_end = Some(env);
+            self.feed_pending_end(now_ms, check, out);
+        }
+    }
+}

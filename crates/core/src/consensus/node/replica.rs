@@ -1,0 +1,254 @@
+//! The PBFT adapter: the turn's [`Replica`](super::super::pbft::Replica) when this node sits in
+//! the committee, the values offered to it, and its actions.
+
+use super::*;
+
+impl ConsensusNode {
+    pub(super) fn drop_replica(&mut self) {
+        if let Some(r) = self.replica.take() {
+            self.stats.view_changes += r.stats().view_changes_started;
+        }
+        self.replica_timer = None;
+    }
+
+    pub(super) fn start_replica(&mut self, turn: u64, beacon: Beacon, committee: Committee) {
+        self.drop_replica();
+        let start = beacon.start_height;
+        let mut r = Replica::new(
+            self.cfg.clone(),
+            self.key.clone(),
+            turn,
+            Some(beacon),
+            committee,
+            start,
+        );
+        if self.next_height > start {
+            r.resume_at(self.next_height, self.last_cert.clone(), self.tip);
+        }
+        self.replica = Some(r);
+        self.replica_timer = None;
+    }
+
+    pub(super) fn on_proposal(
+        &mut self,
+        from: PublicKey,
+        env: wire::SignedEnvelope,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        let Ok(body) = wire::ProposalHead::decode(env.body.as_slice()) else {
+            self.reject("undecodable proposal", out);
+            return;
+        };
+        if body.height < self.next_height {
+            // The primary missed the decision: tell it again.
+            if let Some(dv) = self.recent.get(&body.height) {
+                out.push(NodeAction::Send {
+                    to: from,
+                    msg: msg(Kind::Decided(dv.clone())),
+                });
+            }
+            return;
+        }
+        if open_proposal(&env, &primary, turn, body.height).is_err() {
+            self.reject("invalid proposal", out);
+            return;
+        }
+        if self.replica.is_some() {
+            self.feed_value(
+                body.height,
+                wire::proposed_value::Kind::Proposal(env),
+                now_ms,
+                check,
+                out,
+            );
+        } else if self.awaiting_committee() {
+            self.keep_unseated(from, Kind::Proposal(env));
+        }
+    }
+
+    pub(super) fn on_end_turn(
+        &mut self,
+        env: wire::SignedEnvelope,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        match open_end_turn(&env, &primary) {
+            Ok((t, h, _)) if t == turn && h >= self.next_height => {
+                self.pending_end = Some(env);
+                self.feed_pending_end(now_ms, check, out);
+            }
+            Ok(_) => {}
+            Err(_) => self.reject("invalid end of turn", out),
+        }
+    }
+
+    /// Offers the primary's end of turn to the replica once this node's chain reaches it.
+    pub(super) fn feed_pending_end(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        let Some(env) = self.pending_end.clone() else {
+            return;
+        };
+        let Ok((t, h, hash)) = open_end_turn(&env, &primary) else {
+            self.pending_end = None;
+            return;
+        };
+        if t != turn || h < self.next_height {
+            self.pending_end = None;
+            return;
+        }
+        if h > self.next_height || self.replica.is_none() {
+            return;
+        }
+        if hash != self.tip {
+            self.pending_end = None;
+            self.reject("end of turn on another chain", out);
+            return;
+        }
+        let te = wire::TurnEnd {
+            turn,
+            next: None,
+            end_turn: Some(env),
+        };
+        self.feed_value(
+            h,
+            wire::proposed_value::Kind::TurnEnd(te),
+            now_ms,
+            check,
+            out,
+        );
+    }
+
+    pub(super) fn feed_value(
+        &mut self,
+        height: u64,
+        kind: wire::proposed_value::Kind,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let value = wire::ProposedValue { kind: Some(kind) };
+        self.drive_replica(ReplicaInput::Propose { height, value }, now_ms, check, out);
+    }
+
+    /// Whether a turn end without the primary's signature may be prepared now: the turn made
+    /// no progress for half its timeout, or the primary's region elected someone else.
+    pub(super) fn skip_ok(&self, now_ms: u64) -> bool {
+        let Some(t) = &self.turns else {
+            return false;
+        };
+        let stalled = now_ms
+            >= self
+                .turn_progress
+                .saturating_add(self.cfg.turn_timeout_ms / 2);
+        stalled || !t.is_endorser(&t.primary())
+    }
+
+    /// Whether the turn made no progress for a whole `turn_timeout_ms`.
+    pub(super) fn stalled(&self, now_ms: u64) -> bool {
+        now_ms >= self.turn_progress.saturating_add(self.cfg.turn_timeout_ms)
+    }
+
+    /// A committee member proposes to end a stalled turn (the leader orders it if it agrees).
+    pub(super) fn maybe_skip(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        let Some(t) = &self.turns else {
+            return;
+        };
+        if self.replica.is_none() || primary == self.me {
+            return;
+        }
+        let replaced = !t.is_endorser(&primary);
+        if !self.stalled(now_ms) && !replaced {
+            return;
+        }
+        let te = wire::TurnEnd {
+            turn,
+            next: None,
+            end_turn: None,
+        };
+        let h = self.next_height;
+        self.feed_value(
+            h,
+            wire::proposed_value::Kind::TurnEnd(te),
+            now_ms,
+            check,
+            out,
+        );
+    }
+
+    pub(super) fn drive_replica(
+        &mut self,
+        input: ReplicaInput,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some((turn, primary)) = self.current() else {
+            return;
+        };
+        let skip_ok = self.skip_ok(now_ms);
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
+        if replica.turn() != turn {
+            return;
+        }
+        let nc = NodeCheck {
+            turn,
+            primary,
+            skip_ok,
+            certified: false,
+            validator: check,
+        };
+        let members = replica.committee().members().to_vec();
+        let acts = replica.handle(input, now_ms, &nc);
+        for a in acts {
+            match a {
+                ReplicaAction::Broadcast(m) => out.push(NodeAction::Multicast {
+                    to: members.iter().filter(|k| **k != self.me).copied().collect(),
+                    msg: m.to_wire(),
+                }),
+                ReplicaAction::SetTimer { at_ms } => self.replica_timer = Some(at_ms),
+                ReplicaAction::CancelTimer => self.replica_timer = None,
+                ReplicaAction::Decide(d) => {
+                    let dv = wire::DecidedValue {
+                        value: Some(d.value),
+                        certificate: Some(d.certificate),
+                    };
+                    self.apply(dv, d.height, d.digest, turn, true, now_ms, check, out);
+                }
+                ReplicaAction::PeerBehind { peer, from_height } => {
+                    let req = wire::CatchUpRequest {
+                        from_height,
+                        max_count: self.cfg.catch_up_batch,
+                    };
+                    self.serve(peer, &req, out);
+                }
+                ReplicaAction::CatchUp { .. } => self.request_catch_up(now_ms, out),
+            }
+        }
+    }
+}

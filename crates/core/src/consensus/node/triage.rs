@@ -1,0 +1,169 @@
+//! Message triage: each received message to the machine it is for, or into one of the holding
+//! buffers (`early`: endorsers unknown; `ahead`: a later turn; `unseated`: this turn before its
+//! committee is known).
+
+use super::*;
+
+/// The turn a turn-bound message names, if it is one.
+pub(super) fn turn_of(kind: &Kind) -> Option<u64> {
+    fn body<M: Message + Default>(e: &wire::SignedEnvelope) -> Option<M> {
+        M::decode(e.body.as_slice()).ok()
+    }
+    match kind {
+        // The head only: decoding the whole body copied the block to read one number.
+        Kind::Proposal(e) => body::<wire::ProposalHead>(e).map(|b| b.turn),
+        Kind::EndTurn(e) => body::<wire::EndTurnBody>(e).map(|b| b.turn),
+        Kind::PrePrepare(e) => body::<wire::PrePrepareBody>(e).map(|b| b.turn),
+        Kind::ViewChange(e) => body::<wire::ViewChangeBody>(e).map(|b| b.turn),
+        Kind::NewView(e) => body::<wire::NewViewBody>(e).map(|b| b.turn),
+        Kind::Vote(v) => Some(v.turn),
+        Kind::Beacon(b) => Some(b.turn),
+        Kind::TurnSkip(s) => Some(s.turn),
+        _ => None,
+    }
+}
+
+impl ConsensusNode {
+    pub(super) fn on_message(
+        &mut self,
+        from: PublicKey,
+        m: wire::ConsensusMessage,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some(kind) = m.kind else {
+            self.reject("empty message", out);
+            return;
+        };
+        match kind {
+            Kind::ElectionVote(v) => {
+                if v.region == self.region {
+                    let r = v.region.clone();
+                    self.election_input(&r, ElectionInput::Vote(v), now_ms, out);
+                }
+            }
+            Kind::CrashSignal(c) => {
+                if c.region == self.region {
+                    let r = c.region.clone();
+                    self.election_input(&r, ElectionInput::Crash(c), now_ms, out);
+                }
+            }
+            Kind::ViewAnnouncement(c) => {
+                let r = c.region.clone();
+                self.election_input(&r, ElectionInput::Certificate(c), now_ms, out);
+            }
+            Kind::CatchUpRequest(req) => self.serve(from, &req, out),
+            Kind::Decided(dv) if self.turns.is_none() => {
+                self.keep_early(from, msg(Kind::Decided(dv)), out)
+            }
+            Kind::Decided(dv) => self.on_decided_value(dv, now_ms, check, out),
+            Kind::CatchUpResponse(r) if self.turns.is_none() => {
+                self.keep_early(from, msg(Kind::CatchUpResponse(r)), out)
+            }
+            Kind::CatchUpResponse(r) => {
+                for dv in r.decided {
+                    self.on_decided_value(dv, now_ms, check, out);
+                }
+            }
+            kind => {
+                let Some(turn) = self.turns.as_ref().map(|t| t.turn()) else {
+                    self.keep_early(from, msg(kind), out);
+                    return;
+                };
+                let Some(t) = turn_of(&kind) else {
+                    self.reject("undecodable turn message", out);
+                    return;
+                };
+                if t > turn {
+                    // A later turn: this node missed a turn end. Keep it and ask.
+                    if self.ahead.len() >= EARLY_CAPACITY {
+                        self.ahead.pop_front();
+                    }
+                    self.ahead.push_back((from, msg(kind)));
+                    self.request_catch_up(now_ms, out);
+                    return;
+                }
+                if t < turn {
+                    return;
+                }
+                self.on_turn_message(from, kind, now_ms, check, out);
+            }
+        }
+    }
+
+    pub(super) fn keep_early(
+        &mut self,
+        from: PublicKey,
+        m: wire::ConsensusMessage,
+        out: &mut Vec<NodeAction>,
+    ) {
+        if self.early.len() >= EARLY_CAPACITY {
+            self.reject("early buffer full", out);
+            return;
+        }
+        self.early.push_back((from, m));
+    }
+
+    pub(super) fn on_turn_message(
+        &mut self,
+        from: PublicKey,
+        kind: Kind,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        match kind {
+            Kind::Beacon(b) => self.turn_input(TurnInput::Beacon(b), now_ms, check, out),
+            Kind::TurnSkip(s) => self.turn_input(TurnInput::Skip(s), now_ms, check, out),
+            Kind::EndTurn(env) => self.on_end_turn(env, now_ms, check, out),
+            Kind::Proposal(env) => self.on_proposal(from, env, now_ms, check, out),
+            kind if self.awaiting_committee() => self.keep_unseated(from, kind),
+            kind => {
+                let Some(m) = PbftMessage::from_wire(msg(kind)) else {
+                    return;
+                };
+                if self.replica.is_some() {
+                    self.drive_replica(ReplicaInput::Message(m), now_ms, check, out);
+                }
+            }
+        }
+    }
+
+    /// An orderer in a turn whose beacon has not named the committee yet.
+    pub(super) fn awaiting_committee(&self) -> bool {
+        self.orderer && self.replica.is_none() && self.committee_members().is_none()
+    }
+
+    pub(super) fn keep_unseated(&mut self, from: PublicKey, kind: Kind) {
+        let Some((turn, _)) = self.current() else {
+            return;
+        };
+        if self.unseated.len() >= EARLY_CAPACITY {
+            self.unseated.pop_front();
+        }
+        self.unseated.push_back((from, turn, kind));
+    }
+
+    /// Replays the current turn's messages kept while its committee was unknown, once this
+    /// node's replica runs; drops them once the committee is known without this node.
+    pub(super) fn replay_unseated(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        if self.unseated.is_empty() || self.awaiting_committee() {
+            return;
+        }
+        let kept: Vec<_> = self.unseated.drain(..).collect();
+        let (Some((turn, _)), true) = (self.current(), self.replica.is_some()) else {
+            return;
+        };
+        for (from, t, kind) in kept {
+            if t == turn {
+                self.on_turn_message(from, kind, now_ms, check, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Turn glue: inputs to the [`Turns`](super::super::turns::Turns) machine, its actions, and what
+//! follows a turn change.
+
+use super::*;
+
+impl ConsensusNode {
+    pub(super) fn turn_input(
+        &mut self,
+        input: TurnInput,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some(t) = self.turns.as_mut() else {
+            return;
+        };
+        let skipped_before = t.stats().skipped_turns;
+        match t.handle(input, now_ms) {
+            Ok(acts) => {
+                let skipped = t.stats().skipped_turns > skipped_before;
+                if skipped {
+                    self.stats.skipped_turns += 1;
+                }
+                self.turn_actions(acts, now_ms, out);
+                self.after_turn_change(now_ms, check, out);
+            }
+            Err(TurnError::WrongTurn { .. } | TurnError::Duplicate { .. }) => {}
+            Err(TurnError::BeaconSeen { .. }) => {}
+            Err(TurnError::BadSignature { .. } | TurnError::Beacon(_)) => {
+                self.reject("forged turn message", out)
+            }
+            Err(TurnError::Equivocation { .. }) => self.reject("turn skip equivocation", out),
+            Err(_) => self.reject("invalid turn message", out),
+        }
+    }
+
+    pub(super) fn turn_actions(
+        &mut self,
+        acts: Vec<TurnAction>,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) {
+        for a in acts {
+            match a {
+                TurnAction::SetTimer { .. } => {}
+                TurnAction::Broadcast(m) => out.push(NodeAction::Broadcast(match m {
+                    TurnMessage::EndTurn(e) => msg(Kind::EndTurn(e)),
+                    TurnMessage::Beacon(b) => msg(Kind::Beacon(b)),
+                    TurnMessage::Skip(s) => msg(Kind::TurnSkip(s)),
+                })),
+                TurnAction::NewTurn {
+                    turn,
+                    primary,
+                    start_height,
+                    chain_hash,
+                } => {
+                    if self.replica.as_ref().is_some_and(|r| r.turn() != turn) {
+                        self.drop_replica();
+                    }
+                    self.pending_end = None;
+                    self.my_proposal = None;
+                    self.my_end = None;
+                    self.asked = None;
+                    self.last_progress = now_ms;
+                    self.turn_progress = now_ms;
+                    out.push(NodeAction::TurnChanged {
+                        turn,
+                        primary,
+                        committee: None,
+                    });
+                    if primary == self.me {
+                        out.push(NodeAction::MyTurn {
+                            turn,
+                            start_height,
+                            chain_hash,
+                        });
+                    }
+                }
+                TurnAction::Committee {
+                    turn,
+                    committee,
+                    beacon,
+                } => {
+                    let primary = beacon.primary;
+                    out.push(NodeAction::TurnChanged {
+                        turn,
+                        primary,
+                        committee: Some(committee.members().to_vec()),
+                    });
+                    if self.orderer && committee.contains(&self.me) {
+                        self.start_replica(turn, beacon, committee);
+                    }
+                }
+                TurnAction::CatchUp { from_height } => {
+                    out.push(NodeAction::CatchUp { from_height })
+                }
+            }
+        }
+    }
+
+    /// After the turn may have changed: replay messages kept for it, feed a waiting end of
+    /// turn, ask the primary for a block.
+    pub(super) fn after_turn_change(
+        &mut self,
+        now_ms: u64,
+        check: &dyn ChainValidator,
+        out: &mut Vec<NodeAction>,
+    ) {
+        let Some(turn) = self.turns.as_ref().map(|t| t.turn()) else {
+            return;
+        };
+        if self
+            .ahead
+            .iter()
+            .any(|(_, m)| m.kind.as_ref().and_then(turn_of).is_some_and(|t| t <= turn))
+        {
+            let all: Vec<_> = self.ahead.drain(..).collect();
+            for (from, m) in all {
+                let t = m.kind.as_ref().and_then(turn_of);
+                match t {
+                    Some(t) if t == turn => {
+                        if let Some(k) = m.kind {
+                            self.on_turn_message(from, k, now_ms, check, out);
+                        }
+                    }
+                    Some(t) if t > turn => self.ahead.push_back((from, m)),
+                    _ => {}
+                }
+            }
+        }
+        self.replay_unseated(now_ms, check, out);
+        self.feed_pending_end(now_ms, check, out);
+        self.maybe_need_proposal(out);
+    }
+
+    /// The block decided at `height` was its primary's last of `turn`: when `turn` is the
+    /// current one, it ends here, as a decided turn end would one height up, and the next turn
+    /// starts at `height + 1`. No block of `turn` can be decided above it: every replica leaves
+    /// the turn on deciding this block, and PBFT decides heights in order. Returns whether the
+    /// turn changed.
+    pub(super) fn end_turn_with(
+        &mut self,
+        turn: u64,
+        height: u64,
+        block_id: Hash32,
+        now_ms: u64,
+        out: &mut Vec<NodeAction>,
+    ) -> bool {
+        if self.turns.as_ref().is_none_or(|t| t.turn() != turn) {
+            return false;
+        }
+        self.stats.turn_ends += 1;
+        let r = self.turns.as_mut().map(|t| {
+            t.advance(
+                turn.saturating_add(1),
+                height.saturating_add(1),
+                block_id,
+                now_ms,
+            )
+        });
+        match r {
+            Some(Ok(acts)) => {
+                self.turn_actions(acts, now_ms, out);
+                true
+            }
+            _ => false,
+        }
+    }
+}
