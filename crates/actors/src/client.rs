@@ -9,7 +9,7 @@
 //! is resubmitted to another endorser (the sequence number makes the retry idempotent).
 
 use crate::clock::now_ms;
-use crate::committer::BlockCommitted;
+use crate::committer::ingress::BlockCommitted;
 use crate::endorser::ingress::{Mailbox as EndorserMailbox, UploadBatchIn};
 use crate::error::ActorError;
 use crate::orderer::ingress::EndorserChanged;

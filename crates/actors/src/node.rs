@@ -3,7 +3,10 @@
 
 use crate::client::{Client, OutboxLen, Submit, SubmitOutcome, Visit};
 use crate::clock::now_ms;
-use crate::committer::{Committer, CommitterStatus, FlaggedPeer, GetCommitterStatus, Subscribe};
+use crate::committer::Committer;
+use crate::committer::ingress::{
+    CommitterStatus, FlaggedPeer, GetCommitterStatus, Mailbox as CommitterMailbox, Subscribe,
+};
 use crate::endorser::Endorser;
 use crate::error::ActorError;
 use crate::membership::Membership;
@@ -450,7 +453,12 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     };
     let tip = ledger.tip();
     let start_turn = start_turn_of(ledger.block_at(tip.height)?.as_ref());
-    let orderer_state = Orderer::new(ctx.clone(), committer.clone(), tip, start_turn)?;
+    let orderer_state = Orderer::new(
+        ctx.clone(),
+        CommitterMailbox::new(&committer),
+        tip,
+        start_turn,
+    )?;
     let legacy = opts.data_dir.join("patients");
     if legacy.exists() {
         // Versions before enrolment created patients' private keys there; nothing reads them.
@@ -520,7 +528,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     let routes = Routes {
         query,
         ctx: ctx.clone(),
-        committer: committer.clone(),
+        committer: CommitterMailbox::new(&committer),
         orderer: orderer.clone(),
         endorser: endorser.clone(),
         client: client.clone(),

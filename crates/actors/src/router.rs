@@ -5,7 +5,10 @@
 
 use crate::client::Client;
 use crate::clock::now_ms;
-use crate::committer::{ClaimReceived, CommitOutcome, Committer, Decided, ServeCatchUp};
+use crate::committer::ingress::{
+    ClaimReceived, CommitOutcome, Decided, GetCommitterStatus, Mailbox as CommitterMailbox,
+    ServeCatchUp,
+};
 use crate::endorser::Endorser;
 use crate::endorser::ingress::{ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::orderer::Orderer;
@@ -24,7 +27,7 @@ pub struct Routes {
     /// Node context.
     pub ctx: Ctx,
     /// The committer (every node keeps the ledger).
-    pub committer: Addr<Committer>,
+    pub committer: CommitterMailbox,
     /// The consensus driver (every node runs one; non-members observe).
     pub orderer: Addr<Orderer>,
     /// The endorser, on endorser nodes.
@@ -111,7 +114,8 @@ pub async fn run(routes: Routes, events: NetworkEvents) {
 async fn height(routes: &Routes) -> u64 {
     routes
         .committer
-        .send(crate::committer::GetCommitterStatus)
+        .status
+        .send(GetCommitterStatus)
         .await
         .map(|s| s.height)
         .unwrap_or(0)
@@ -254,7 +258,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
         }
         Kind::CatchUp(req) => {
             let from = req.from_height;
-            let Ok(blocks) = routes.committer.send(ServeCatchUp(req)).await else {
+            let Ok(blocks) = routes.committer.catch_up.send(ServeCatchUp(req)).await else {
                 return error(Code::Busy, "node shutting down");
             };
             let turn_ends = routes
@@ -347,6 +351,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
             let to_orderer = value.clone();
             match routes
                 .committer
+                .decided
                 .send(Decided {
                     value,
                     from: Some(neighbour),
@@ -382,7 +387,12 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                 tracing::debug!(author = %author, "ledger claim of an uncertified node rejected");
                 return Verdict::Reject;
             }
-            match routes.committer.send(ClaimReceived { author, claim }).await {
+            match routes
+                .committer
+                .claim
+                .send(ClaimReceived { author, claim })
+                .await
+            {
                 Ok(Ok(())) => Verdict::Accept,
                 Ok(Err(_)) => Verdict::Reject,
                 Err(_) => Verdict::Ignore,

@@ -3,7 +3,7 @@
 
 use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::clock::now_ms;
-use crate::committer::BlockCommitted;
+use crate::committer::ingress::BlockCommitted;
 use crate::orderer::ingress::{EndMyTurn, Propose};
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;

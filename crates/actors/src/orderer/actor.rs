@@ -5,7 +5,7 @@ use super::ingress::{
     SuspectEndorser, TurnEndsFrom,
 };
 use crate::clock::now_ms;
-use crate::committer::{BlockCommitted, Committer, Decided};
+use crate::committer::ingress::{BlockCommitted, Decided, Mailbox as CommitterMailbox};
 use crate::endorser::ingress::EndorserNews;
 use crate::shared::{Counters, Ctx};
 use crate::validator::BlockCheck;
@@ -30,7 +30,7 @@ pub struct Orderer {
     ctx: Ctx,
     node: ConsensusNode,
     pending_actions: Vec<NodeAction>,
-    committer: Addr<Committer>,
+    committer: CommitterMailbox,
     endorser: Option<Recipient<EndorserNews>>,
     listeners: Vec<Recipient<EndorserChanged>>,
     tips: BTreeMap<u64, ChainTip>,
@@ -74,7 +74,7 @@ impl Orderer {
     /// Starts the machine from the ledger tip.
     pub fn new(
         ctx: Ctx,
-        committer: Addr<Committer>,
+        committer: CommitterMailbox,
         tip: ChainTip,
         start_turn: u64,
     ) -> Result<Self, crate::ActorError> {
@@ -224,7 +224,7 @@ impl Orderer {
                 NodeAction::Decided(value) => {
                     crate::metrics::observe_decided(&self.ctx.metrics, &value);
                     self.remember_decided(&value);
-                    self.committer.do_send(Decided {
+                    self.committer.decided.do_send(Decided {
                         value: *value,
                         from: None,
                     });

@@ -1,18 +1,19 @@
-//! The committer (the paper's Step 6): verifies decided blocks and their commit certificates,
-//! appends them to the RocksDB ledger in order, serves and performs catch-up, and every gossip
-//! period claims (height, ledger hash); a peer whose claim differs at the same height is flagged.
+//! The committer's implementation. Other actors reach it only through [`super::ingress`].
 
+use super::ingress::{
+    BlockCommitted, ClaimReceived, CommitOutcome, CommitterStatus, Decided, FindEvent, FlaggedPeer,
+    GetCommitterStatus, ServeCatchUp, Subscribe,
+};
 use crate::clock::now_ms;
 use crate::shared::{Counters, Ctx};
 use crate::validator::{DecidedError, rebuild_decided, verify_decided};
 use actix::prelude::*;
 use medblock_core::keys::{PublicKey, Signature};
-use medblock_core::{ChainTip, EventKey, Hash32, wire};
+use medblock_core::{Hash32, wire};
 use medblock_p2p::Topic;
 use medblock_storage::audit::block_content_digest;
 use medblock_storage::{Ledger, LedgerHashes, StorageError};
 use prost::Message as _;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,112 +24,6 @@ pub const LEDGER_CLAIM_PURPOSE: &str = medblock_core::access::tip::LEDGER_CLAIM_
 /// Decided values kept for heights above tip + 1 while catching up; beyond this they are
 /// dropped (and fetched again by catch-up), so a flood cannot exhaust memory.
 const MAX_BUFFERED: usize = 512;
-
-/// A block appended to the ledger: what the orderer, endorser and client need to know.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct BlockCommitted {
-    /// Its height.
-    pub height: u64,
-    /// Its id.
-    pub block_id: Hash32,
-    /// The turn its certificate is for.
-    pub turn: u64,
-    /// The new tip.
-    pub tip: ChainTip,
-    /// The events it holds.
-    pub event_keys: Vec<EventKey>,
-    /// The endorser that packed it.
-    pub endorser: PublicKey,
-    /// Whether it ends its primary's turn (its header's flag).
-    pub last_of_turn: bool,
-}
-
-/// A decided value, from the local orderer or from gossip.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<CommitOutcome, DecidedError>")]
-pub struct Decided {
-    /// The value and its certificate.
-    pub value: wire::DecidedValue,
-    /// Who sent it (None: the local orderer), asked first when catching up.
-    pub from: Option<PublicKey>,
-}
-
-/// What became of a decided value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitOutcome {
-    /// Appended at this height (and possibly buffered successors after it).
-    Committed(u64),
-    /// Already on the ledger (checked).
-    AlreadyHave,
-    /// Names, in its certificate, a block id this ledger already holds at that height: a
-    /// copy of a block we have, dropped unchecked (and not forwarded).
-    Duplicate,
-    /// For a later height: kept until the gap is filled by catch-up.
-    Buffered,
-    /// Not a block (nothing to append).
-    NotABlock,
-}
-
-/// A peer asks for decided blocks.
-#[derive(Debug, Message)]
-#[rtype(result = "wire::CatchUpResponse")]
-pub struct ServeCatchUp(pub wire::CatchUpRequest);
-
-/// A ledger claim received by gossip.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<(), String>")]
-pub struct ClaimReceived {
-    /// The gossip author.
-    pub author: PublicKey,
-    /// The claim.
-    pub claim: wire::LedgerClaim,
-}
-
-/// Adds a listener for committed blocks.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Subscribe(pub Recipient<BlockCommitted>);
-
-/// Asks for the committer's state.
-#[derive(Debug, Message)]
-#[rtype(result = "CommitterStatus")]
-pub struct GetCommitterStatus;
-
-/// Where an event is on the ledger, if committed.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Option<(u64, Hash32)>, String>")]
-pub struct FindEvent(pub EventKey);
-
-/// A peer whose ledger claim disagreed with ours.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct FlaggedPeer {
-    /// Its key (hex).
-    pub key: String,
-    /// Its name, if admitted.
-    pub name: String,
-    /// The height compared.
-    pub height: u64,
-    /// Its claimed ledger hash.
-    pub theirs: String,
-    /// Ours at that height.
-    pub ours: String,
-}
-
-/// The committer's state for `/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CommitterStatus {
-    /// Decided height.
-    pub height: u64,
-    /// Tip block id (hex).
-    pub tip_hash: String,
-    /// Ledger hash (content chain) at the tip (hex).
-    pub ledger_hash: String,
-    /// Peers flagged for a differing ledger.
-    pub flagged: Vec<FlaggedPeer>,
-    /// Values waiting for a gap to be filled.
-    pub buffered: usize,
-}
 
 /// The committer actor.
 pub struct Committer {
