@@ -11,14 +11,14 @@ impl ConsensusNode {
     ) {
         let max = req.max_count.min(self.cfg.catch_up_batch.max(1)) as usize;
         let mut decided: Vec<wire::DecidedValue> = Vec::new();
-        for h in req.from_height..=self.next_height {
+        for h in req.from_height..=self.chain.next_height {
             if decided.len() >= max {
                 break;
             }
-            if let Some(te) = self.turn_ends.get(&h) {
+            if let Some(te) = self.chain.turn_ends.get(&h) {
                 decided.push(te.clone());
             }
-            if let Some(dv) = self.recent.get(&h) {
+            if let Some(dv) = self.chain.recent.get(&h) {
                 decided.push(dv.clone());
             }
         }
@@ -31,12 +31,12 @@ impl ConsensusNode {
     }
 
     pub(super) fn request_catch_up(&mut self, now_ms: u64, out: &mut Vec<NodeAction>) {
-        if now_ms < self.catch_up_at {
+        if now_ms < self.timers.catch_up_at {
             return;
         }
-        self.catch_up_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
+        self.timers.catch_up_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
         out.push(NodeAction::CatchUp {
-            from_height: self.next_height,
+            from_height: self.chain.next_height,
         });
     }
 }

@@ -3,8 +3,37 @@
 
 use super::*;
 
+/// The decided chain as this node knows it.
+pub(super) struct Chain {
+    /// First height not yet decided.
+    pub(super) next_height: u64,
+    /// Id of the last decided block.
+    pub(super) tip: Hash32,
+    /// First height the driver has not reported committed.
+    pub(super) committed_next: u64,
+    /// The last decided block's certificate (a replica resuming mid-turn starts from it).
+    pub(super) last_cert: Option<wire::CommitCertificate>,
+    /// Decided values kept to answer peers.
+    pub(super) recent: BTreeMap<u64, wire::DecidedValue>,
+    /// Decided turn ends (the driver's ledger lacks them), by the height they close at.
+    pub(super) turn_ends: BTreeMap<u64, wire::DecidedValue>,
+}
+
+impl Chain {
+    pub(super) fn new(start: TurnStart) -> Self {
+        Self {
+            next_height: start.start_height,
+            tip: start.chain_hash,
+            committed_next: start.start_height,
+            last_cert: None,
+            recent: BTreeMap::new(),
+            turn_ends: BTreeMap::new(),
+        }
+    }
+}
+
 impl ConsensusNode {
-    /// Applies a decided value at `self.next_height` (verified by the caller).
+    /// Applies a decided value at `self.chain.next_height` (verified by the caller).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn apply(
         &mut self,
@@ -17,7 +46,7 @@ impl ConsensusNode {
         check: &dyn ChainValidator,
         out: &mut Vec<NodeAction>,
     ) {
-        if height != self.next_height {
+        if height != self.chain.next_height {
             return;
         }
         let is_end = matches!(
@@ -28,9 +57,9 @@ impl ConsensusNode {
         if from_replica {
             out.push(NodeAction::Broadcast(msg(Kind::Decided(dv.clone()))));
         }
-        self.last_progress = now_ms;
+        self.timers.last_progress = now_ms;
         if self.turns.as_ref().is_some_and(|t| t.turn() == turn) {
-            self.turn_progress = now_ms;
+            self.timers.turn_progress = now_ms;
         }
         if is_end {
             let no_evidence = matches!(
@@ -41,27 +70,27 @@ impl ConsensusNode {
             if no_evidence {
                 self.stats.skipped_turns += 1;
             }
-            self.turn_ends.insert(height, dv);
-            while self.turn_ends.len() > 8 {
-                self.turn_ends.pop_first();
+            self.chain.turn_ends.insert(height, dv);
+            while self.chain.turn_ends.len() > 8 {
+                self.chain.turn_ends.pop_first();
             }
             let r = self
                 .turns
                 .as_mut()
-                .map(|t| t.advance(turn.saturating_add(1), height, self.tip, now_ms));
+                .map(|t| t.advance(turn.saturating_add(1), height, self.chain.tip, now_ms));
             if let Some(Ok(acts)) = r {
                 self.turn_actions(acts, now_ms, out);
             }
             self.after_turn_change(now_ms, check, out);
             return;
         }
-        self.next_height = height.saturating_add(1);
-        self.tip = id;
-        self.last_cert = dv.certificate.clone();
+        self.chain.next_height = height.saturating_add(1);
+        self.chain.tip = id;
+        self.chain.last_cert = dv.certificate.clone();
         self.stats.decided += 1;
-        self.recent.insert(height, dv.clone());
-        while self.recent.len() > RECENT_CAPACITY {
-            self.recent.pop_first();
+        self.chain.recent.insert(height, dv.clone());
+        while self.chain.recent.len() > RECENT_CAPACITY {
+            self.chain.recent.pop_first();
         }
         out.push(NodeAction::Decided(Box::new(dv)));
         let r = self.turns.as_mut().map(|t| {
@@ -78,8 +107,8 @@ impl ConsensusNode {
             self.turn_actions(acts, now_ms, out);
         }
         if !from_replica
-            && self.replica.as_ref().is_some_and(|r| r.turn() == turn)
-            && let Some(d) = self.recent.get(&height).cloned()
+            && self.pbft.replica.as_ref().is_some_and(|r| r.turn() == turn)
+            && let Some(d) = self.chain.recent.get(&height).cloned()
             && let (Some(value), Some(certificate)) = (d.value, d.certificate)
         {
             // Keep the replica in step with what the node learned elsewhere.
@@ -109,7 +138,7 @@ impl ConsensusNode {
             self.reject("decided value without certificate", out);
             return;
         };
-        if height < self.next_height
+        if height < self.chain.next_height
             || self
                 .turns
                 .as_ref()
@@ -119,18 +148,30 @@ impl ConsensusNode {
             // Already decided here, or a turn this node has left.
             return;
         }
-        if height > self.next_height {
-            if self.catchup.offer(self.next_height, dv).is_err() {
+        if height > self.chain.next_height {
+            if self
+                .parked
+                .decided
+                .offer(self.chain.next_height, dv)
+                .is_err()
+            {
                 self.reject("malformed decided value", out);
             }
             self.request_catch_up(now_ms, out);
             return;
         }
         self.verify_and_apply(dv, now_ms, check, out);
-        while let Some(next) = self.catchup.take(self.next_height) {
-            let before = (self.next_height, self.turns.as_ref().map(|t| t.turn()));
+        while let Some(next) = self.parked.decided.take(self.chain.next_height) {
+            let before = (
+                self.chain.next_height,
+                self.turns.as_ref().map(|t| t.turn()),
+            );
             self.verify_and_apply(next, now_ms, check, out);
-            if (self.next_height, self.turns.as_ref().map(|t| t.turn())) == before {
+            if (
+                self.chain.next_height,
+                self.turns.as_ref().map(|t| t.turn()),
+            ) == before
+            {
                 break;
             }
         }
@@ -219,13 +260,13 @@ impl ConsensusNode {
                     return Err("beacon of a non-candidate");
                 }
                 // The later turn must start at this node's tip.
-                if b.start_height != self.next_height || b.chain_hash != self.tip {
+                if b.start_height != self.chain.next_height || b.chain_hash != self.chain.tip {
                     return Err("later turn starts elsewhere");
                 }
                 (v, Some(b))
             }
         };
-        if verified.height != self.next_height {
+        if verified.height != self.chain.next_height {
             return Err("certificate for another height");
         }
         let primary = match &beacon {
@@ -240,7 +281,7 @@ impl ConsensusNode {
             validator: check,
         };
         let id = nc
-            .value(verified.height, &self.tip, value, now_ms, true)
+            .value(verified.height, &self.chain.tip, value, now_ms, true)
             .map_err(|_| "decided value does not check")?;
         if id != verified.block_id {
             return Err("decided value is not what the certificate signs");
@@ -256,8 +297,9 @@ impl ConsensusNode {
         check: &dyn ChainValidator,
         out: &mut Vec<NodeAction>,
     ) {
-        if height < self.next_height {
+        if height < self.chain.next_height {
             let known = self
+                .chain
                 .recent
                 .get(&height)
                 .and_then(|d| d.certificate.as_ref())
@@ -266,20 +308,20 @@ impl ConsensusNode {
                 self.reject("committed block differs from the decided one", out);
                 return;
             }
-            if height >= self.committed_next {
-                self.committed_next = height.saturating_add(1);
+            if height >= self.chain.committed_next {
+                self.chain.committed_next = height.saturating_add(1);
             }
             return;
         }
-        if height != self.next_height {
+        if height != self.chain.next_height {
             self.reject("committed height out of order", out);
             return;
         }
         // The driver committed a block on its own (its catch-up): trust its verification.
-        self.next_height = height.saturating_add(1);
-        self.tip = block_id;
-        self.committed_next = self.next_height;
-        self.last_progress = now_ms;
+        self.chain.next_height = height.saturating_add(1);
+        self.chain.tip = block_id;
+        self.chain.committed_next = self.chain.next_height;
+        self.timers.last_progress = now_ms;
         let r = self.turns.as_mut().map(|t| {
             t.handle(
                 TurnInput::BlockDecided {
@@ -293,8 +335,8 @@ impl ConsensusNode {
         if let Some(Ok(acts)) = r {
             self.turn_actions(acts, now_ms, out);
         }
-        if let Some(r) = self.replica.as_mut() {
-            r.resume_at(self.next_height, None, block_id);
+        if let Some(r) = self.pbft.replica.as_mut() {
+            r.resume_at(self.chain.next_height, None, block_id);
         }
         if last_of_turn && self.end_turn_with(turn, height, block_id, now_ms, out) {
             self.after_turn_change(now_ms, check, out);

@@ -150,7 +150,7 @@ impl ConsensusNode {
             }
         }
         // Messages kept until now are replayed once this input is handled (with its check).
-        self.replay_early = true;
+        self.parked.replay_early = true;
     }
 
     pub(super) fn on_suspect(&mut self, name: &str, now_ms: u64, out: &mut Vec<NodeAction>) {

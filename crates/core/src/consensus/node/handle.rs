@@ -17,7 +17,7 @@ impl ConsensusNode {
             NodeInput::Message { from, msg } => self.on_message(from, msg, now_ms, check, &mut out),
             NodeInput::Tick => {
                 // The driver's timer fired: it holds none until the next `SetTimer`.
-                self.timer = None;
+                self.timers.armed = None;
                 self.on_tick(now_ms, check, &mut out)
             }
             NodeInput::Propose {
@@ -37,9 +37,9 @@ impl ConsensusNode {
             }
             NodeInput::SuspectEndorser { region } => self.on_suspect(&region, now_ms, &mut out),
         }
-        if self.replay_early && self.turns.is_some() {
-            self.replay_early = false;
-            let early: Vec<_> = self.early.drain(..).collect();
+        if self.parked.replay_early && self.turns.is_some() {
+            self.parked.replay_early = false;
+            let early: Vec<_> = self.parked.early.drain(..).collect();
             for (from, m) in early {
                 self.on_message(from, m, now_ms, check, &mut out);
             }

@@ -58,11 +58,15 @@ mod turn;
 pub use action::NodeAction;
 pub use check::{ChainValidator, turn_end_id};
 use check::{NodeCheck, ends_its_turn, open_end_turn, open_proposal};
+use decided::Chain;
 pub use input::NodeInput;
+use primary::PrimaryBook;
 pub use primary::sign_proposal;
+use replica::Pbft;
 pub use setup::{ConsensusError, NodeSetup, RegionSetup};
 pub use status::{NodeStats, NodeStatus, RegionStatus};
-use triage::turn_of;
+use timers::Timers;
+use triage::{Parked, turn_of};
 
 use super::beacon::Beacon;
 use super::catchup::CatchUp;
@@ -101,44 +105,35 @@ pub(super) fn msg(kind: Kind) -> wire::ConsensusMessage {
 
 /// One node's consensus: elections, turns, the turn's PBFT replica and catch-up.
 pub struct ConsensusNode {
+    /// Network-wide parameters.
     cfg: ConsensusConfig,
+    /// This node's key, and its public half.
     key: SigningKey,
     me: PublicKey,
+    /// This node's region and roles (from its setup).
     region: String,
     voter: bool,
     endorser: bool,
     orderer: bool,
+    /// Every region's election.
     regions: BTreeMap<String, Region>,
+    /// The eligible orderers committees are drawn from.
     orderers: Vec<PublicKey>,
+    /// Where the turns start once every region has an endorser.
     start: TurnStart,
+    /// The primary turns (`None` until every region has an endorser).
     turns: Option<Turns>,
-    early: VecDeque<(PublicKey, wire::ConsensusMessage)>,
-    ahead: VecDeque<(PublicKey, wire::ConsensusMessage)>,
-    /// Proposals and PBFT messages of the current turn that arrived before its beacon named
-    /// the committee (messages travel on separate streams, so the primary's proposal can
-    /// overtake its beacon): replayed once this node's replica starts, instead of being lost
-    /// until a re-send.
-    unseated: VecDeque<(PublicKey, u64, Kind)>,
-    next_height: u64,
-    tip: Hash32,
-    committed_next: u64,
-    last_cert: Option<wire::CommitCertificate>,
-    recent: BTreeMap<u64, wire::DecidedValue>,
-    turn_ends: BTreeMap<u64, wire::DecidedValue>,
-    replica: Option<Replica>,
-    replica_timer: Option<u64>,
-    pending_end: Option<wire::SignedEnvelope>,
-    asked: Option<(u64, u64)>,
-    my_proposal: Option<(u64, u64, wire::SignedEnvelope)>,
-    my_end: Option<(u64, wire::SignedEnvelope)>,
-    turn_progress: u64,
-    replay_early: bool,
-    catchup: CatchUp,
-    timer: Option<u64>,
-    resend_at: u64,
-    announce_at: u64,
-    last_progress: u64,
-    catch_up_at: u64,
+    /// The decided chain as this node knows it.
+    chain: Chain,
+    /// Messages and decided values held until the node can place them.
+    parked: Parked,
+    /// The turn's PBFT replica, when this node sits in the committee.
+    pbft: Pbft,
+    /// What the local endorser did as the turn's primary.
+    as_primary: PrimaryBook,
+    /// Deadlines and progress times.
+    timers: Timers,
+    /// Counters (a running replica's view changes are added in `status`).
     stats: NodeStats,
 }
 
@@ -201,29 +196,11 @@ impl ConsensusNode {
             orderers: setup.orderers,
             start: setup.start,
             turns: None,
-            early: VecDeque::new(),
-            ahead: VecDeque::new(),
-            unseated: VecDeque::new(),
-            next_height: setup.start.start_height,
-            tip: setup.start.chain_hash,
-            committed_next: setup.start.start_height,
-            last_cert: None,
-            recent: BTreeMap::new(),
-            turn_ends: BTreeMap::new(),
-            replica: None,
-            replica_timer: None,
-            pending_end: None,
-            asked: None,
-            my_proposal: None,
-            my_end: None,
-            turn_progress: now_ms,
-            replay_early: false,
-            catchup: CatchUp::new(batch.saturating_mul(2)),
-            timer: None,
-            resend_at: now_ms.saturating_add(setup.cfg.view_change_timeout_ms),
-            announce_at: now_ms.saturating_add(setup.cfg.turn_timeout_ms / 2),
-            last_progress: now_ms,
-            catch_up_at: now_ms,
+            chain: Chain::new(setup.start),
+            parked: Parked::new(batch.saturating_mul(2)),
+            pbft: Pbft::default(),
+            as_primary: PrimaryBook::default(),
+            timers: Timers::new(&setup.cfg, now_ms),
             stats: NodeStats::default(),
             cfg: setup.cfg,
         };
@@ -241,12 +218,12 @@ impl ConsensusNode {
 
     /// The first height not yet decided.
     pub fn next_height(&self) -> u64 {
-        self.next_height
+        self.chain.next_height
     }
 
     /// The id of the last decided block.
     pub fn tip(&self) -> Hash32 {
-        self.tip
+        self.chain.tip
     }
 
     /// The decided turn ends this node remembers (the last few turns) from `from_height` on.
@@ -254,7 +231,8 @@ impl ConsensusNode {
     /// catching up then learns which turns ended, not only the blocks, and rejoins the current
     /// turn instead of waiting for a timeout.
     pub fn turn_ends_from(&self, from_height: u64) -> Vec<wire::DecidedValue> {
-        self.turn_ends
+        self.chain
+            .turn_ends
             .range(from_height..)
             .map(|(_, v)| v.clone())
             .collect()

@@ -24,29 +24,42 @@ pub fn sign_proposal(
     wire::SignedEnvelope { body, signature }
 }
 
+/// What the local endorser did as the turn's primary (reset at every new turn).
+#[derive(Default)]
+pub(super) struct PrimaryBook {
+    /// The (turn, height) the driver was last asked a block for.
+    pub(super) asked: Option<(u64, u64)>,
+    /// Its last signed proposal (turn, height), re-sent until decided.
+    pub(super) proposal: Option<(u64, u64, wire::SignedEnvelope)>,
+    /// Its signed end of turn, re-sent until the turn ends.
+    pub(super) end: Option<(u64, wire::SignedEnvelope)>,
+}
+
 impl ConsensusNode {
     pub(super) fn maybe_need_proposal(&mut self, out: &mut Vec<NodeAction>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
-        if primary != self.me || self.committee_members().is_none() || self.my_end.is_some() {
-            return;
-        }
-        if self.asked == Some((turn, self.next_height)) {
-            return;
-        }
-        if self
-            .my_proposal
-            .as_ref()
-            .is_some_and(|(t, h, _)| *t == turn && *h >= self.next_height)
+        if primary != self.me || self.committee_members().is_none() || self.as_primary.end.is_some()
         {
             return;
         }
-        self.asked = Some((turn, self.next_height));
+        if self.as_primary.asked == Some((turn, self.chain.next_height)) {
+            return;
+        }
+        if self
+            .as_primary
+            .proposal
+            .as_ref()
+            .is_some_and(|(t, h, _)| *t == turn && *h >= self.chain.next_height)
+        {
+            return;
+        }
+        self.as_primary.asked = Some((turn, self.chain.next_height));
         out.push(NodeAction::NeedProposal {
             turn,
-            height: self.next_height,
-            previous: self.tip,
+            height: self.chain.next_height,
+            previous: self.chain.tip,
         });
     }
 
@@ -71,17 +84,17 @@ impl ConsensusNode {
             self.reject("not the primary", out);
             return;
         }
-        if height != self.next_height || self.my_end.is_some() {
+        if height != self.chain.next_height || self.as_primary.end.is_some() {
             self.reject("proposal for another height", out);
             return;
         }
         let env = sign_proposal(&self.key, turn, height, payload, last_of_turn);
-        self.my_proposal = Some((turn, height, env.clone()));
+        self.as_primary.proposal = Some((turn, height, env.clone()));
         out.push(NodeAction::Multicast {
             to: members,
             msg: msg(Kind::Proposal(env.clone())),
         });
-        if self.replica.is_some() {
+        if self.pbft.replica.is_some() {
             self.feed_value(
                 height,
                 wire::proposed_value::Kind::Proposal(env),
@@ -110,14 +123,14 @@ impl ConsensusNode {
             self.reject("not the primary", out);
             return;
         }
-        let env = turns::sign_end_turn(&self.key, turn, self.next_height, &self.tip);
-        self.my_end = Some((turn, env.clone()));
+        let env = turns::sign_end_turn(&self.key, turn, self.chain.next_height, &self.chain.tip);
+        self.as_primary.end = Some((turn, env.clone()));
         out.push(NodeAction::Multicast {
             to: members,
             msg: msg(Kind::EndTurn(env.clone())),
         });
-        if self.replica.is_some() {
-            self.pending_end = Some(env);
+        if self.pbft.replica.is_some() {
+            self.pbft.pending_end = Some(env);
             self.feed_pending_end(now_ms, check, out);
         }
     }

@@ -3,12 +3,23 @@
 
 use super::*;
 
+/// The turn's PBFT replica, when this node sits in the committee, and what waits for it.
+#[derive(Default)]
+pub(super) struct Pbft {
+    /// The replica of the current turn.
+    pub(super) replica: Option<Replica>,
+    /// The replica's deadline (its last `SetTimer`).
+    pub(super) timer: Option<u64>,
+    /// The primary's signed end of turn, offered once this node's chain reaches its height.
+    pub(super) pending_end: Option<wire::SignedEnvelope>,
+}
+
 impl ConsensusNode {
     pub(super) fn drop_replica(&mut self) {
-        if let Some(r) = self.replica.take() {
+        if let Some(r) = self.pbft.replica.take() {
             self.stats.view_changes += r.stats().view_changes_started;
         }
-        self.replica_timer = None;
+        self.pbft.timer = None;
     }
 
     pub(super) fn start_replica(&mut self, turn: u64, beacon: Beacon, committee: Committee) {
@@ -22,11 +33,15 @@ impl ConsensusNode {
             committee,
             start,
         );
-        if self.next_height > start {
-            r.resume_at(self.next_height, self.last_cert.clone(), self.tip);
+        if self.chain.next_height > start {
+            r.resume_at(
+                self.chain.next_height,
+                self.chain.last_cert.clone(),
+                self.chain.tip,
+            );
         }
-        self.replica = Some(r);
-        self.replica_timer = None;
+        self.pbft.replica = Some(r);
+        self.pbft.timer = None;
     }
 
     pub(super) fn on_proposal(
@@ -44,9 +59,9 @@ impl ConsensusNode {
             self.reject("undecodable proposal", out);
             return;
         };
-        if body.height < self.next_height {
+        if body.height < self.chain.next_height {
             // The primary missed the decision: tell it again.
-            if let Some(dv) = self.recent.get(&body.height) {
+            if let Some(dv) = self.chain.recent.get(&body.height) {
                 out.push(NodeAction::Send {
                     to: from,
                     msg: msg(Kind::Decided(dv.clone())),
@@ -58,7 +73,7 @@ impl ConsensusNode {
             self.reject("invalid proposal", out);
             return;
         }
-        if self.replica.is_some() {
+        if self.pbft.replica.is_some() {
             self.feed_value(
                 body.height,
                 wire::proposed_value::Kind::Proposal(env),
@@ -82,8 +97,8 @@ impl ConsensusNode {
             return;
         };
         match open_end_turn(&env, &primary) {
-            Ok((t, h, _)) if t == turn && h >= self.next_height => {
-                self.pending_end = Some(env);
+            Ok((t, h, _)) if t == turn && h >= self.chain.next_height => {
+                self.pbft.pending_end = Some(env);
                 self.feed_pending_end(now_ms, check, out);
             }
             Ok(_) => {}
@@ -101,22 +116,22 @@ impl ConsensusNode {
         let Some((turn, primary)) = self.current() else {
             return;
         };
-        let Some(env) = self.pending_end.clone() else {
+        let Some(env) = self.pbft.pending_end.clone() else {
             return;
         };
         let Ok((t, h, hash)) = open_end_turn(&env, &primary) else {
-            self.pending_end = None;
+            self.pbft.pending_end = None;
             return;
         };
-        if t != turn || h < self.next_height {
-            self.pending_end = None;
+        if t != turn || h < self.chain.next_height {
+            self.pbft.pending_end = None;
             return;
         }
-        if h > self.next_height || self.replica.is_none() {
+        if h > self.chain.next_height || self.pbft.replica.is_none() {
             return;
         }
-        if hash != self.tip {
-            self.pending_end = None;
+        if hash != self.chain.tip {
+            self.pbft.pending_end = None;
             self.reject("end of turn on another chain", out);
             return;
         }
@@ -154,6 +169,7 @@ impl ConsensusNode {
         };
         let stalled = now_ms
             >= self
+                .timers
                 .turn_progress
                 .saturating_add(self.cfg.turn_timeout_ms / 2);
         stalled || !t.is_endorser(&t.primary())
@@ -161,7 +177,11 @@ impl ConsensusNode {
 
     /// Whether the turn made no progress for a whole `turn_timeout_ms`.
     pub(super) fn stalled(&self, now_ms: u64) -> bool {
-        now_ms >= self.turn_progress.saturating_add(self.cfg.turn_timeout_ms)
+        now_ms
+            >= self
+                .timers
+                .turn_progress
+                .saturating_add(self.cfg.turn_timeout_ms)
     }
 
     /// A committee member proposes to end a stalled turn (the leader orders it if it agrees).
@@ -177,7 +197,7 @@ impl ConsensusNode {
         let Some(t) = &self.turns else {
             return;
         };
-        if self.replica.is_none() || primary == self.me {
+        if self.pbft.replica.is_none() || primary == self.me {
             return;
         }
         let replaced = !t.is_endorser(&primary);
@@ -189,7 +209,7 @@ impl ConsensusNode {
             next: None,
             end_turn: None,
         };
-        let h = self.next_height;
+        let h = self.chain.next_height;
         self.feed_value(
             h,
             wire::proposed_value::Kind::TurnEnd(te),
@@ -210,7 +230,7 @@ impl ConsensusNode {
             return;
         };
         let skip_ok = self.skip_ok(now_ms);
-        let Some(replica) = self.replica.as_mut() else {
+        let Some(replica) = self.pbft.replica.as_mut() else {
             return;
         };
         if replica.turn() != turn {
@@ -231,8 +251,8 @@ impl ConsensusNode {
                     to: members.iter().filter(|k| **k != self.me).copied().collect(),
                     msg: m.to_wire(),
                 }),
-                ReplicaAction::SetTimer { at_ms } => self.replica_timer = Some(at_ms),
-                ReplicaAction::CancelTimer => self.replica_timer = None,
+                ReplicaAction::SetTimer { at_ms } => self.pbft.timer = Some(at_ms),
+                ReplicaAction::CancelTimer => self.pbft.timer = None,
                 ReplicaAction::Decide(d) => {
                     let dv = wire::DecidedValue {
                         value: Some(d.value),

@@ -64,15 +64,15 @@ impl ConsensusNode {
             .and_then(|t| t.committee())
             .map(|c| c.members().to_vec());
         let mut stats = self.stats.clone();
-        if let Some(r) = &self.replica {
+        if let Some(r) = &self.pbft.replica {
             stats.view_changes += r.stats().view_changes_started;
         }
         NodeStatus {
-            next_height: self.next_height,
-            committed_next: self.committed_next,
+            next_height: self.chain.next_height,
+            committed_next: self.chain.committed_next,
             turn: self.turns.as_ref().map(|t| t.turn()),
             primary: self.turns.as_ref().map(|t| t.primary()),
-            pbft_view: self.replica.as_ref().map(|r| r.view()),
+            pbft_view: self.pbft.replica.as_ref().map(|r| r.view()),
             in_committee: committee.as_ref().is_some_and(|c| c.contains(&self.me)),
             committee,
             regions: self

@@ -2,6 +2,35 @@
 
 use super::*;
 
+/// Deadlines and the times progress was last seen.
+pub(super) struct Timers {
+    /// The deadline the driver's timer holds (the last `SetTimer`), if any.
+    pub(super) armed: Option<u64>,
+    /// When to re-send own votes, crash signals, proposal and end of turn.
+    pub(super) resend_at: u64,
+    /// When to repeat the view certificate and the beacon.
+    pub(super) announce_at: u64,
+    /// Last decision or commit: after a quiet spell the node asks to catch up.
+    pub(super) last_progress: u64,
+    /// No catch-up request before this time.
+    pub(super) catch_up_at: u64,
+    /// Last progress of the current turn (its start or its last decision).
+    pub(super) turn_progress: u64,
+}
+
+impl Timers {
+    pub(super) fn new(cfg: &ConsensusConfig, now_ms: u64) -> Self {
+        Self {
+            armed: None,
+            resend_at: now_ms.saturating_add(cfg.view_change_timeout_ms),
+            announce_at: now_ms.saturating_add(cfg.turn_timeout_ms / 2),
+            last_progress: now_ms,
+            catch_up_at: now_ms,
+            turn_progress: now_ms,
+        }
+    }
+}
+
 impl ConsensusNode {
     pub(super) fn on_tick(
         &mut self,
@@ -20,24 +49,24 @@ impl ConsensusNode {
                 self.election_input(&name, ElectionInput::Tick, now_ms, out);
             }
         }
-        if self.replica_timer.is_some_and(|t| now_ms >= t) {
-            self.replica_timer = None;
+        if self.pbft.timer.is_some_and(|t| now_ms >= t) {
+            self.pbft.timer = None;
             self.drive_replica(ReplicaInput::Timeout, now_ms, check, out);
         }
         if self.turns.is_some() {
             self.maybe_skip(now_ms, check, out);
             self.turn_input(TurnInput::Tick, now_ms, check, out);
         }
-        if now_ms >= self.resend_at {
-            self.resend_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
+        if now_ms >= self.timers.resend_at {
+            self.timers.resend_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
             self.resend(now_ms, out);
         }
-        if now_ms >= self.announce_at {
-            self.announce_at = now_ms.saturating_add(self.cfg.turn_timeout_ms.max(1));
+        if now_ms >= self.timers.announce_at {
+            self.timers.announce_at = now_ms.saturating_add(self.cfg.turn_timeout_ms.max(1));
             self.announce(out);
         }
         let quiet = self.cfg.view_change_timeout_ms.saturating_mul(2);
-        if now_ms >= self.last_progress.saturating_add(quiet) {
+        if now_ms >= self.timers.last_progress.saturating_add(quiet) {
             self.request_catch_up(now_ms, out);
         }
     }
@@ -65,16 +94,16 @@ impl ConsensusNode {
         let Some(members) = self.committee_members() else {
             return;
         };
-        if let Some((t, h, env)) = &self.my_proposal
+        if let Some((t, h, env)) = &self.as_primary.proposal
             && *t == turn
-            && *h >= self.next_height
+            && *h >= self.chain.next_height
         {
             out.push(NodeAction::Multicast {
                 to: members.clone(),
                 msg: msg(Kind::Proposal(env.clone())),
             });
         }
-        if let Some((t, env)) = &self.my_end
+        if let Some((t, env)) = &self.as_primary.end
             && *t == turn
         {
             out.push(NodeAction::Multicast {
@@ -99,7 +128,7 @@ impl ConsensusNode {
         // (the primary may have crashed right after sending it) would otherwise neither know
         // the committee nor refuse endorser skips of a turn that has one.
         if let Some(t) = &self.turns
-            && (t.primary() == self.me || self.replica.is_some())
+            && (t.primary() == self.me || self.pbft.replica.is_some())
             && let Some(b) = t.beacon()
         {
             out.push(NodeAction::Broadcast(msg(Kind::Beacon(b.to_wire()))));
@@ -107,16 +136,19 @@ impl ConsensusNode {
     }
 
     pub(super) fn arm_timer(&mut self, now_ms: u64, out: &mut Vec<NodeAction>) {
-        let mut at = self.resend_at.min(self.announce_at);
-        if let Some(t) = self.replica_timer {
+        let mut at = self.timers.resend_at.min(self.timers.announce_at);
+        if let Some(t) = self.pbft.timer {
             at = at.min(t);
         }
         if let Some(t) = &self.turns {
             if t.deadline_ms() > now_ms {
                 at = at.min(t.deadline_ms());
             }
-            if self.replica.is_some() {
-                let stall = self.turn_progress.saturating_add(self.cfg.turn_timeout_ms);
+            if self.pbft.replica.is_some() {
+                let stall = self
+                    .timers
+                    .turn_progress
+                    .saturating_add(self.cfg.turn_timeout_ms);
                 if stall > now_ms {
                     at = at.min(stall);
                 }
@@ -128,8 +160,8 @@ impl ConsensusNode {
             }
         }
         let at = at.max(now_ms.saturating_add(1));
-        if self.timer != Some(at) || at <= now_ms {
-            self.timer = Some(at);
+        if self.timers.armed != Some(at) || at <= now_ms {
+            self.timers.armed = Some(at);
             out.push(NodeAction::SetTimer { at_ms: at });
         }
     }

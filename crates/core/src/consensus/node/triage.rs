@@ -23,6 +23,35 @@ pub(super) fn turn_of(kind: &Kind) -> Option<u64> {
     }
 }
 
+/// Messages and decided values held until the node can place them.
+pub(super) struct Parked {
+    /// Messages that arrived before every region had an endorser (no turn yet).
+    pub(super) early: VecDeque<(PublicKey, wire::ConsensusMessage)>,
+    /// Messages of a later turn: this node missed a turn end.
+    pub(super) ahead: VecDeque<(PublicKey, wire::ConsensusMessage)>,
+    /// Proposals and PBFT messages of the current turn that arrived before its beacon named
+    /// the committee (messages travel on separate streams, so the primary's proposal can
+    /// overtake its beacon): replayed once this node's replica starts, instead of being lost
+    /// until a re-send.
+    pub(super) unseated: VecDeque<(PublicKey, u64, Kind)>,
+    /// `early` is replayed once the current input is handled (the turns just started).
+    pub(super) replay_early: bool,
+    /// Decided values above the next height, until the ones before them arrive.
+    pub(super) decided: CatchUp,
+}
+
+impl Parked {
+    pub(super) fn new(decided_capacity: u64) -> Self {
+        Self {
+            early: VecDeque::new(),
+            ahead: VecDeque::new(),
+            unseated: VecDeque::new(),
+            replay_early: false,
+            decided: CatchUp::new(decided_capacity),
+        }
+    }
+}
+
 impl ConsensusNode {
     pub(super) fn on_message(
         &mut self,
@@ -77,10 +106,10 @@ impl ConsensusNode {
                 };
                 if t > turn {
                     // A later turn: this node missed a turn end. Keep it and ask.
-                    if self.ahead.len() >= EARLY_CAPACITY {
-                        self.ahead.pop_front();
+                    if self.parked.ahead.len() >= EARLY_CAPACITY {
+                        self.parked.ahead.pop_front();
                     }
-                    self.ahead.push_back((from, msg(kind)));
+                    self.parked.ahead.push_back((from, msg(kind)));
                     self.request_catch_up(now_ms, out);
                     return;
                 }
@@ -98,11 +127,11 @@ impl ConsensusNode {
         m: wire::ConsensusMessage,
         out: &mut Vec<NodeAction>,
     ) {
-        if self.early.len() >= EARLY_CAPACITY {
+        if self.parked.early.len() >= EARLY_CAPACITY {
             self.reject("early buffer full", out);
             return;
         }
-        self.early.push_back((from, m));
+        self.parked.early.push_back((from, m));
     }
 
     pub(super) fn on_turn_message(
@@ -123,7 +152,7 @@ impl ConsensusNode {
                 let Some(m) = PbftMessage::from_wire(msg(kind)) else {
                     return;
                 };
-                if self.replica.is_some() {
+                if self.pbft.replica.is_some() {
                     self.drive_replica(ReplicaInput::Message(m), now_ms, check, out);
                 }
             }
@@ -132,17 +161,17 @@ impl ConsensusNode {
 
     /// An orderer in a turn whose beacon has not named the committee yet.
     pub(super) fn awaiting_committee(&self) -> bool {
-        self.orderer && self.replica.is_none() && self.committee_members().is_none()
+        self.orderer && self.pbft.replica.is_none() && self.committee_members().is_none()
     }
 
     pub(super) fn keep_unseated(&mut self, from: PublicKey, kind: Kind) {
         let Some((turn, _)) = self.current() else {
             return;
         };
-        if self.unseated.len() >= EARLY_CAPACITY {
-            self.unseated.pop_front();
+        if self.parked.unseated.len() >= EARLY_CAPACITY {
+            self.parked.unseated.pop_front();
         }
-        self.unseated.push_back((from, turn, kind));
+        self.parked.unseated.push_back((from, turn, kind));
     }
 
     /// Replays the current turn's messages kept while its committee was unknown, once this
@@ -153,11 +182,11 @@ impl ConsensusNode {
         check: &dyn ChainValidator,
         out: &mut Vec<NodeAction>,
     ) {
-        if self.unseated.is_empty() || self.awaiting_committee() {
+        if self.parked.unseated.is_empty() || self.awaiting_committee() {
             return;
         }
-        let kept: Vec<_> = self.unseated.drain(..).collect();
-        let (Some((turn, _)), true) = (self.current(), self.replica.is_some()) else {
+        let kept: Vec<_> = self.parked.unseated.drain(..).collect();
+        let (Some((turn, _)), true) = (self.current(), self.pbft.replica.is_some()) else {
             return;
         };
         for (from, t, kind) in kept {

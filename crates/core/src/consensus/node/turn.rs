@@ -54,15 +54,15 @@ impl ConsensusNode {
                     start_height,
                     chain_hash,
                 } => {
-                    if self.replica.as_ref().is_some_and(|r| r.turn() != turn) {
+                    if self.pbft.replica.as_ref().is_some_and(|r| r.turn() != turn) {
                         self.drop_replica();
                     }
-                    self.pending_end = None;
-                    self.my_proposal = None;
-                    self.my_end = None;
-                    self.asked = None;
-                    self.last_progress = now_ms;
-                    self.turn_progress = now_ms;
+                    self.pbft.pending_end = None;
+                    self.as_primary.proposal = None;
+                    self.as_primary.end = None;
+                    self.as_primary.asked = None;
+                    self.timers.last_progress = now_ms;
+                    self.timers.turn_progress = now_ms;
                     out.push(NodeAction::TurnChanged {
                         turn,
                         primary,
@@ -110,11 +110,12 @@ impl ConsensusNode {
             return;
         };
         if self
+            .parked
             .ahead
             .iter()
             .any(|(_, m)| m.kind.as_ref().and_then(turn_of).is_some_and(|t| t <= turn))
         {
-            let all: Vec<_> = self.ahead.drain(..).collect();
+            let all: Vec<_> = self.parked.ahead.drain(..).collect();
             for (from, m) in all {
                 let t = m.kind.as_ref().and_then(turn_of);
                 match t {
@@ -123,7 +124,7 @@ impl ConsensusNode {
                             self.on_turn_message(from, k, now_ms, check, out);
                         }
                     }
-                    Some(t) if t > turn => self.ahead.push_back((from, m)),
+                    Some(t) if t > turn => self.parked.ahead.push_back((from, m)),
                     _ => {}
                 }
             }
