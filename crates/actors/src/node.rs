@@ -1,7 +1,10 @@
 //! Wiring one node: opens its stores, starts the p2p network on its own thread, starts each role
 //! actor on its own Arbiter, and routes the network's events to them.
 
-use crate::client::{Client, OutboxLen, Submit, SubmitOutcome, Visit};
+use crate::client::Client;
+use crate::client::ingress::{
+    Import, ImportOutcome, ImportVisit, OutboxLen, Submit, SubmitOutcome, Visit,
+};
 use crate::clock::now_ms;
 use crate::committer::Committer;
 use crate::committer::ingress::{
@@ -304,15 +307,15 @@ impl RunningNode {
     /// [`crate::client::import`]): all checked before any is stored.
     pub async fn import(
         &self,
-        visits: Vec<crate::client::import::ImportVisit>,
+        visits: Vec<ImportVisit>,
         wait_commit: bool,
         timeout: Duration,
-    ) -> Result<Vec<crate::client::import::ImportOutcome>, ActorError> {
+    ) -> Result<Vec<ImportOutcome>, ActorError> {
         let client = self.client.as_ref().ok_or_else(|| {
             ActorError::BadRequest(format!("{} has no client role", self.ctx.name))
         })?;
         client
-            .send(crate::client::import::Import {
+            .send(Import {
                 visits,
                 wait_commit,
                 timeout,

@@ -4,60 +4,12 @@
 //! covers the department now, summary size) before the first EMR is stored. A visit whose record id the hospital database already holds was imported before
 //! and is skipped, so importing the same file twice records nothing twice.
 
+pub use super::ingress::{Import, ImportOutcome, ImportVisit};
 use super::{Client, FLUSH_MAX, Outgoing, Record, Recorded, SubmitOutcome, check_summary_size};
 use crate::error::ActorError;
 use actix::prelude::*;
 use medblock_storage::EmrStore as _;
-use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use tokio::sync::oneshot;
-
-/// One visit of an import.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImportVisit {
-    /// The patient's local id at the hospital, exactly as enrolled in its registry.
-    pub patient: String,
-    /// The department of this hospital the visit is filed under.
-    pub department: String,
-    /// Diagnosis.
-    pub diagnosis: String,
-    /// Examination results.
-    #[serde(default)]
-    pub examination_results: String,
-    /// Treatment plan.
-    #[serde(default)]
-    pub treatment_plan: String,
-    /// The EMR's id in the hospital database (the ledger's pointer), unique per visit.
-    pub record_id: String,
-    /// The full EMR (e.g. a FHIR Bundle's JSON).
-    pub emr: String,
-}
-
-/// What became of an imported visit.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ImportOutcome {
-    /// As for a submitted visit; status `already imported` when skipped.
-    #[serde(flatten)]
-    pub outcome: SubmitOutcome,
-    /// The record id.
-    pub record_id: String,
-    /// Size of the EMR stored (bytes).
-    pub emr_bytes: u64,
-    /// Size of the event that goes on the ledger (bytes; 0 when skipped).
-    pub event_bytes: u64,
-}
-
-/// Import visits; answers once every new one is committed (or the timeout passes).
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<ImportOutcome>, ActorError>")]
-pub struct Import {
-    /// The visits (one source bundle: all of them are checked before any is stored).
-    pub visits: Vec<ImportVisit>,
-    /// Wait for the commit (true) or for the endorser's acceptance only (false).
-    pub wait_commit: bool,
-    /// How long to wait.
-    pub timeout: Duration,
-}
 
 impl Client {
     /// Every check that can refuse a visit, without side effects.
