@@ -13,6 +13,7 @@ pub mod config;
 pub mod election;
 pub mod node;
 pub mod pbft;
+pub mod proposer;
 pub mod statement;
 pub mod turns;
 pub mod validator;
@@ -24,6 +25,10 @@ pub use config::ConsensusConfig;
 pub use node::{
     ChainValidator, ConsensusError, ConsensusNode, NodeAction, NodeInput, NodeSetup, NodeStatus,
     RegionSetup,
+};
+pub use proposer::{
+    Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerStatus, ProposerView, Taken,
+    Tip,
 };
 pub use turns::TurnStart;
 pub use validator::{InvalidProposal, PrimaryCheck, ProposalValidator};
