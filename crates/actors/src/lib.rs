@@ -24,6 +24,7 @@ pub mod committer;
 pub mod departments;
 pub mod endorser;
 pub mod error;
+pub mod handshake;
 pub mod membership;
 pub mod metrics;
 pub mod node;

@@ -11,9 +11,9 @@ use crate::committer::ingress::{
 };
 use crate::endorser::Endorser;
 use crate::endorser::ingress::{ReceiptsIn, UploadBatchIn, UploadIn};
+use crate::handshake::{HandshakeError, admit, our_hello};
 use crate::orderer::Orderer;
 use crate::orderer::ingress::{ConsensusIn, PeerAdmitted, TurnEndsFrom};
-use crate::peers::{admit, our_hello};
 use crate::shared::{Counters, Ctx};
 use actix::Addr;
 use medblock_core::keys::PublicKey;
@@ -218,7 +218,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
                 }
             }
             Err(e) => {
-                let code = if matches!(e, crate::peers::HandshakeError::WrongNetwork) {
+                let code = if matches!(e, HandshakeError::WrongNetwork) {
                     Code::WrongNetwork
                 } else {
                     Code::Unauthorized
