@@ -18,6 +18,7 @@
 //! RocksDB writes never run on the thread that polls the Swarm.
 #![deny(missing_docs)]
 
+pub mod block_check;
 pub mod client;
 pub mod clock;
 pub mod committer;
@@ -34,7 +35,6 @@ pub mod query;
 pub mod registry;
 pub mod router;
 pub mod shared;
-pub mod validator;
 
 pub use error::ActorError;
 pub use node::{NodeOptions, NodeStatus, RunningNode, start};

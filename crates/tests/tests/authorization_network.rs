@@ -296,7 +296,7 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
     let trust = ctx.trust.read().expect("trust").clone();
     let revoked = ctx.revoked.read().expect("revoked").clone();
     let check = |revoked: &RevokedAuthorizations| {
-        medblock_actors::validator::BlockCheck {
+        medblock_actors::block_check::BlockCheck {
             trust: &trust,
             revoked,
             tips: &BTreeMap::new(),

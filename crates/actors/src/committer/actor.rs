@@ -4,9 +4,9 @@ use super::ingress::{
     BlockCommitted, ClaimReceived, CommitOutcome, CommitterStatus, Decided, FindEvent, FlaggedPeer,
     GetCommitterStatus, ServeCatchUp, Subscribe,
 };
+use crate::block_check::{DecidedError, rebuild_decided, verify_decided};
 use crate::clock::now_ms;
 use crate::shared::{Counters, Ctx};
-use crate::validator::{DecidedError, rebuild_decided, verify_decided};
 use actix::prelude::*;
 use medblock_core::keys::{PublicKey, Signature};
 use medblock_core::{Hash32, wire};

@@ -2,7 +2,7 @@
 //! ([`BlockCommitted`]), its answers, and the [`Mailbox`] other actors hold to reach it. This
 //! is all another actor may import from the committer.
 
-use crate::validator::DecidedError;
+use crate::block_check::DecidedError;
 use actix::prelude::*;
 use medblock_core::keys::PublicKey;
 use medblock_core::{ChainTip, EventKey, Hash32, wire};

@@ -4,11 +4,11 @@ use super::ingress::{
     Connect, ConsensusIn, EndMyTurn, EndorserChanged, GetConsensusStatus, PeerAdmitted, Propose,
     SuspectEndorser, TurnEndsFrom,
 };
+use crate::block_check::BlockCheck;
 use crate::clock::now_ms;
 use crate::committer::ingress::{BlockCommitted, Decided, Mailbox as CommitterMailbox};
 use crate::endorser::ingress::EndorserNews;
 use crate::shared::{Counters, Ctx};
-use crate::validator::BlockCheck;
 use actix::prelude::*;
 use medblock_core::consensus::ConsensusConfig;
 use medblock_core::consensus::node::{
