@@ -252,9 +252,9 @@ impl ParsedEvent {
         if claimed != actual {
             return Err(LedgerError::EventHashMismatch { claimed, actual });
         }
-        if crate::access::record::is_access(&body) {
+        if crate::access::format::is_access(&body) {
             // An access record carries its encoded record where a visit has a sealed summary.
-            crate::access::record::parse_record(&body, &event.encrypted_summary)?;
+            crate::access::format::parse_record(&body, &event.encrypted_summary)?;
         } else {
             crate::sealing::decode_sealed(&event.encrypted_summary)?;
         }
@@ -306,8 +306,8 @@ impl ParsedEvent {
     /// Access records (consent, regulator reads) are authorized by their author instead: a
     /// patient's consent by his own two signatures, a regulator read by a REGULATOR certificate.
     pub fn authorize_provider(&self, trust: &TrustStore, at_ms: u64) -> Result<(), LedgerError> {
-        if crate::access::record::is_access(&self.body) {
-            if self.body.department == crate::access::record::READ_DEPARTMENT {
+        if crate::access::format::is_access(&self.body) {
+            if self.body.department == crate::access::format::READ_DEPARTMENT {
                 trust.authorize(&self.provider, Role::Regulator, at_ms)?;
             }
             return Ok(());
@@ -372,7 +372,7 @@ fn parse_authorization(
     if event.authorization.is_empty() && body.authorization_hash.is_empty() {
         return Ok(None);
     }
-    if crate::access::record::is_access(body) {
+    if crate::access::format::is_access(body) {
         return Err(LedgerError::Malformed {
             what: "access record",
             reason: "an access record is signed by its author, not under an authorization".into(),

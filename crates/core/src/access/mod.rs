@@ -5,6 +5,7 @@
 //! * [`query`]: the visitor's signed query, bound to the peer's nonce and identity;
 //! * [`decide`]: who may see what: the patient his own records, a grantee what was granted and
 //!   not revoked, the regulator genesis names any summary;
+//! * [`format`]: which events are access records, and how their record is decoded;
 //! * [`record`]: consent grants, revocations and regulator reads as ledger events;
 //! * [`proof`]: the records a peer returns, with what proves them (Merkle path, block head,
 //!   commit certificate), built by the peer and checked by the light node;
@@ -13,6 +14,7 @@
 
 pub mod decide;
 pub mod error;
+pub mod format;
 pub mod nonce;
 pub mod proof;
 pub mod query;

@@ -7,7 +7,6 @@
 //! summary, so the event hash, the block's Merkle root and the commit certificate cover it. No
 //! new field was needed in `Event` or `EventBody`.
 
-use crate::codec::decode_bounded;
 use crate::error::LedgerError;
 use crate::event::ParsedEvent;
 use crate::hash::sha256;
@@ -16,20 +15,11 @@ use crate::wire;
 use prost::Message;
 use std::collections::HashMap;
 
-/// The reserved hospital name of access records; no department certificate can use it because
-/// events there are authorized by their author's key, not by a department certificate.
-pub const ACCESS_HOSPITAL: &str = "~access";
-/// Department of consent grants and revocations (author: the patient).
-pub const CONSENT_DEPARTMENT: &str = "consent";
-/// Department of regulator reads (author: the regulator).
-pub const READ_DEPARTMENT: &str = "regulator-read";
-/// Largest encoded access record.
-pub const MAX_ACCESS_RECORD_BYTES: usize = 64 * 1024;
-
-/// Whether an event body is an access record rather than a visit.
-pub fn is_access(body: &wire::EventBody) -> bool {
-    body.hospital == ACCESS_HOSPITAL
-}
+// Access records' format lives in `format.rs`, below event parsing; their paths stay here.
+pub use super::format::{
+    ACCESS_HOSPITAL, CONSENT_DEPARTMENT, MAX_ACCESS_RECORD_BYTES, READ_DEPARTMENT, is_access,
+    parse_record,
+};
 
 /// Builds an access record event signed twice by `author`. `sequence` must be unique among
 /// the department's records (a random 64-bit number is).
@@ -65,37 +55,6 @@ pub fn build_access_event(
         received_at_ms: 0,
         authorization: Vec::new(),
     }
-}
-
-/// Decodes an access event's record and checks its shape: the author is both patient and
-/// provider, and the record's kind fits the department.
-pub fn parse_record(
-    body: &wire::EventBody,
-    payload: &[u8],
-) -> Result<wire::AccessRecord, LedgerError> {
-    let bad = |reason: &str| LedgerError::Malformed {
-        what: "access record",
-        reason: reason.to_owned(),
-    };
-    if body.patient_key != body.provider_key {
-        return Err(bad("author must be both patient and provider"));
-    }
-    let record: wire::AccessRecord =
-        decode_bounded("access record", payload, MAX_ACCESS_RECORD_BYTES)?;
-    use wire::access_record::Kind;
-    let ok = match (&record.kind, body.department.as_str()) {
-        (Some(Kind::Grant(g)), CONSENT_DEPARTMENT) => PublicKey::from_slice(&g.grantee_key).is_ok(),
-        (Some(Kind::Revoke(r)), CONSENT_DEPARTMENT) => {
-            PublicKey::from_slice(&r.grantee_key).is_ok()
-        }
-        (Some(Kind::Read(r)), READ_DEPARTMENT) => PublicKey::from_slice(&r.patient_key).is_ok(),
-        (Some(Kind::RevokeAuthorization(r)), CONSENT_DEPARTMENT) => !r.hospital.is_empty(),
-        _ => false,
-    };
-    if !ok {
-        return Err(bad("record kind, department or key does not fit"));
-    }
-    Ok(record)
 }
 
 /// The record of a parsed access event.
