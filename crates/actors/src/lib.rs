@@ -13,7 +13,7 @@
 //!   It records a visit only for a patient enrolled in [`registry::PatientDesk`], under the
 //!   recording authorization he signed there; it never holds a patient's private key.
 //!
-//! [`node::start`] wires them to the p2p network; [`router`] is the only code that reads the
+//! [`start::start`] wires them to the p2p network; [`router`] is the only code that reads the
 //! network's events. Each actor runs on its own Arbiter (thread), so signature checks and
 //! RocksDB writes never run on the thread that polls the Swarm.
 #![deny(missing_docs)]
@@ -28,13 +28,22 @@ pub mod error;
 pub mod handshake;
 pub mod membership;
 pub mod metrics;
-pub mod node;
 pub mod orderer;
 pub mod peers;
 pub mod query;
 pub mod registry;
 pub mod router;
+pub mod running;
 pub mod shared;
+pub mod start;
 
 pub use error::ActorError;
-pub use node::{NodeOptions, NodeStatus, RunningNode, start};
+pub use running::{NodeStatus, RunningNode};
+pub use start::{NodeOptions, start};
+
+/// The paths other crates name a node's start-up and its running handle by (`start.rs` and
+/// `running.rs` here, named apart from core's and the simulator's `node`).
+pub mod node {
+    pub use crate::running::{NodeStatus, PeerView, RegionView, RunningNode};
+    pub use crate::start::{NodeOptions, NodeThread, PeerLimits, start};
+}

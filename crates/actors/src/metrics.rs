@@ -3,7 +3,7 @@
 //! RocksDB sizes. `/metrics` and `/status` read the same sources, so they never disagree.
 
 use crate::error::ActorError;
-use crate::node::RunningNode;
+use crate::running::RunningNode;
 use crate::shared::Counters;
 use medblock_core::wire;
 use medblock_monitoring::Metrics;
@@ -59,6 +59,7 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
     let status = node.status().await?;
     let cs = node
         .orderer
+        .status
         .send(crate::orderer::ingress::GetConsensusStatus)
         .await?;
     let ctx = &node.ctx;

@@ -1,31 +1,29 @@
 //! Wiring one node: opens its stores, starts the p2p network on its own thread, starts each role
-//! actor on its own Arbiter, and routes the network's events to them.
+//! actor on its own Arbiter, and routes the network's events to them. The only module that
+//! constructs the actors (it imports their implementations); it hands back a [`RunningNode`].
 
 use crate::client::Client;
-use crate::client::ingress::{
-    Import, ImportOutcome, ImportVisit, OutboxLen, Submit, SubmitOutcome, Visit,
-};
+use crate::client::ingress::Mailbox as ClientMailbox;
 use crate::clock::now_ms;
 use crate::committer::Committer;
-use crate::committer::ingress::{
-    CommitterStatus, FlaggedPeer, GetCommitterStatus, Mailbox as CommitterMailbox, Subscribe,
-};
+use crate::committer::ingress::{Mailbox as CommitterMailbox, Subscribe};
 use crate::endorser::Endorser;
+use crate::endorser::ingress::Mailbox as EndorserMailbox;
 use crate::error::ActorError;
 use crate::membership::Membership;
-use crate::orderer::ingress::{Connect, GetConsensusStatus};
+use crate::orderer::ingress::{Connect, Mailbox as OrdererMailbox};
 use crate::orderer::{Orderer, start_turn_of};
 use crate::peers::PeerBook;
 use crate::router::{self, Routes};
+use crate::running::RunningNode;
 use crate::shared::{Counters, Ctx, Shared};
 use actix::prelude::*;
-use medblock_core::cert::{TrustStore, role_name};
+use medblock_core::cert::TrustStore;
 use medblock_core::genesis::verify_genesis;
 use medblock_core::keys::Identity;
 use medblock_core::wire::{self, Role};
-use medblock_p2p::{P2pConfig, Topic, peer_id_string};
+use medblock_p2p::P2pConfig;
 use medblock_storage::{EventQueue, Ledger, OpenCheck, RocksEmrStore};
-use prost::Message as _;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -92,277 +90,6 @@ impl std::fmt::Debug for NodeOptions {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .finish()
-    }
-}
-
-/// A peer as `/status` shows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct PeerView {
-    /// Certificate name.
-    pub name: String,
-    /// Key (hex).
-    pub key: String,
-    /// Region.
-    pub region: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// Last height it announced.
-    pub height: u64,
-    /// Its HTTP address.
-    pub http: String,
-}
-
-/// A region's endorser as this node knows it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct RegionView {
-    /// Region.
-    pub region: String,
-    /// Election round.
-    pub view: u64,
-    /// Elected endorser (hex), if any.
-    pub endorser: Option<String>,
-}
-
-/// Everything `/status` reports.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct NodeStatus {
-    /// Certificate name.
-    pub name: String,
-    /// Public key (hex).
-    pub key: String,
-    /// libp2p PeerId.
-    pub peer_id: String,
-    /// Roles.
-    pub roles: Vec<String>,
-    /// Region.
-    pub region: String,
-    /// Hospital.
-    pub hospital: String,
-    /// Committed height.
-    pub height: u64,
-    /// Tip block id (hex).
-    pub tip_hash: String,
-    /// Content ledger hash gossiped to peers (hex).
-    pub ledger_hash: String,
-    /// PBFT view of the current turn.
-    pub view: u64,
-    /// Current turn.
-    pub turn: u64,
-    /// Current primary endorser (hex).
-    pub primary: Option<String>,
-    /// This turn's orderer committee (hex keys).
-    pub committee: Vec<String>,
-    /// Endorser of each region.
-    pub endorsers: Vec<RegionView>,
-    /// Admitted peers.
-    pub peers: Vec<PeerView>,
-    /// Peers whose ledger hash differs from ours.
-    pub flagged: Vec<FlaggedPeer>,
-    /// Events in this department's outbox (not yet committed).
-    pub outbox: usize,
-    /// Counters.
-    pub counters: std::collections::BTreeMap<String, u64>,
-    /// p2p listen addresses.
-    pub listen: Vec<String>,
-    /// Genesis hash (hex).
-    pub network: String,
-}
-
-/// A node running on the current actix System.
-#[derive(Clone)]
-pub struct RunningNode {
-    /// Shared context.
-    pub ctx: Ctx,
-    /// The committer.
-    pub committer: Addr<Committer>,
-    /// The orderer.
-    pub orderer: Addr<Orderer>,
-    /// The endorser, on endorser nodes.
-    pub endorser: Option<Addr<Endorser>>,
-    /// The client, on department nodes.
-    pub client: Option<Addr<Client>>,
-    /// The patient registry and enrolment challenges, on department nodes.
-    pub patients: Option<Arc<crate::registry::PatientDesk>>,
-    arbiters: Arc<Mutex<Vec<Arbiter>>>,
-}
-
-impl std::fmt::Debug for RunningNode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningNode")
-            .field("name", &self.ctx.name)
-            .finish()
-    }
-}
-
-fn counters(c: &Counters) -> std::collections::BTreeMap<String, u64> {
-    [
-        ("uploads_accepted", &c.uploads_accepted),
-        ("uploads_rejected", &c.uploads_rejected),
-        ("blocks_committed", &c.blocks_committed),
-        ("events_committed", &c.events_committed),
-        ("decided_rejected", &c.decided_rejected),
-        ("decided_copies_skipped", &c.decided_copies_skipped),
-        ("ledger_mismatches", &c.ledger_mismatches),
-        ("consensus_rejected", &c.consensus_rejected),
-        ("consensus_send_failures", &c.consensus_send_failures),
-        ("client_retries", &c.client_retries),
-        ("record_writes", &c.record_writes),
-        ("records_written", &c.records_written),
-        ("peers_refused", &c.peers_refused),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), Counters::get(v)))
-    .collect()
-}
-
-impl RunningNode {
-    /// The node's status.
-    pub async fn status(&self) -> Result<NodeStatus, ActorError> {
-        let c: CommitterStatus = self.committer.send(GetCommitterStatus).await?;
-        let cs = self.orderer.send(GetConsensusStatus).await?;
-        let outbox = match &self.client {
-            Some(cl) => cl.send(OutboxLen).await?,
-            None => 0,
-        };
-        let ctx = &self.ctx;
-        Ok(NodeStatus {
-            name: ctx.name.clone(),
-            key: ctx.key().to_hex(),
-            peer_id: peer_id_string(&ctx.key()),
-            roles: ctx
-                .certificate
-                .roles()
-                .into_iter()
-                .map(|r| role_name(r).to_owned())
-                .collect(),
-            region: ctx.region().to_owned(),
-            hospital: ctx.certificate.body.hospital.clone(),
-            height: c.height,
-            tip_hash: c.tip_hash,
-            ledger_hash: c.ledger_hash,
-            view: cs.pbft_view.unwrap_or(0),
-            turn: cs.turn.unwrap_or(0),
-            primary: cs.primary.map(|p| p.to_hex()),
-            committee: cs.committee.iter().flatten().map(|k| k.to_hex()).collect(),
-            endorsers: cs
-                .regions
-                .iter()
-                .map(|r| RegionView {
-                    region: r.name.clone(),
-                    view: r.view,
-                    endorser: r.endorser.map(|k| k.to_hex()),
-                })
-                .collect(),
-            peers: ctx
-                .peers
-                .all()
-                .into_iter()
-                .map(|(k, e)| PeerView {
-                    name: e.name,
-                    key: k.to_hex(),
-                    region: e.region,
-                    roles: e.roles,
-                    height: e.height,
-                    http: e.http,
-                })
-                .collect(),
-            flagged: c.flagged,
-            outbox,
-            counters: counters(&ctx.counters),
-            listen: ctx.net.listen_addrs(),
-            network: ctx.genesis.hash.to_hex(),
-        })
-    }
-
-    /// Submits visits through this node's client role.
-    pub async fn submit(
-        &self,
-        visits: Vec<Visit>,
-        wait_commit: bool,
-        timeout: Duration,
-    ) -> Result<Vec<SubmitOutcome>, ActorError> {
-        let client = self.client.as_ref().ok_or_else(|| {
-            ActorError::BadRequest(format!("{} has no client role", self.ctx.name))
-        })?;
-        client
-            .send(Submit {
-                visits,
-                wait_commit,
-                timeout,
-            })
-            .await?
-    }
-
-    /// The patient registry's front desk, on a department node.
-    pub fn patients(&self) -> Result<&Arc<crate::registry::PatientDesk>, ActorError> {
-        self.patients.as_ref().ok_or_else(|| {
-            ActorError::BadRequest(format!(
-                "{} is not a department node: it keeps no patient registry",
-                self.ctx.name
-            ))
-        })
-    }
-
-    /// Imports visits filed under named departments of this hospital (see
-    /// [`crate::client::import`]): all checked before any is stored.
-    pub async fn import(
-        &self,
-        visits: Vec<ImportVisit>,
-        wait_commit: bool,
-        timeout: Duration,
-    ) -> Result<Vec<ImportOutcome>, ActorError> {
-        let client = self.client.as_ref().ok_or_else(|| {
-            ActorError::BadRequest(format!("{} has no client role", self.ctx.name))
-        })?;
-        client
-            .send(Import {
-                visits,
-                wait_commit,
-                timeout,
-            })
-            .await?
-    }
-
-    /// Applies a CA-signed revocation list here and gossips it to the network.
-    pub async fn publish_revocations(&self, list: wire::RevocationList) -> Result<u64, ActorError> {
-        let version = {
-            let mut trust = self.ctx.trust.write().unwrap_or_else(|e| e.into_inner());
-            trust.apply_revocations(&list)?
-        };
-        let revoked = {
-            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-            self.ctx.peers.drop_revoked(|s| trust.is_revoked(s))
-        };
-        for k in revoked {
-            self.ctx.net.disconnect(k).await;
-        }
-        let msg = wire::GossipMessage {
-            kind: Some(wire::gossip_message::Kind::Revocations(list)),
-        };
-        self.ctx
-            .net
-            .publish(Topic::Revocations, msg.encode_to_vec())
-            .await?;
-        Ok(version)
-    }
-
-    /// Stops the network and every actor's Arbiter, and waits for their threads, so the
-    /// node's RocksDB stores are closed when this returns.
-    pub async fn shutdown(&self) {
-        self.ctx.net.shutdown().await;
-        if let Some(desk) = &self.patients {
-            desk.close();
-        }
-        let arbiters: Vec<Arbiter> =
-            std::mem::take(&mut *self.arbiters.lock().unwrap_or_else(|e| e.into_inner()));
-        tokio::task::spawn_blocking(move || {
-            for a in arbiters {
-                a.stop();
-                let _ = a.join();
-            }
-        })
-        .await
-        .ok();
     }
 }
 
@@ -539,10 +266,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     actix::spawn(router::run(routes, events));
     Ok(RunningNode {
         ctx,
-        committer,
-        orderer,
-        endorser,
-        client,
+        committer: CommitterMailbox::new(&committer),
+        orderer: OrdererMailbox::new(&orderer),
+        endorser: endorser.as_ref().map(EndorserMailbox::new),
+        client: client.as_ref().map(ClientMailbox::new),
         patients,
         arbiters: Arc::new(Mutex::new(arbiters)),
     })
