@@ -10,6 +10,9 @@ use actix::prelude::*;
 use medblock_core::authorization::AuthorizationCache;
 use medblock_core::block::{PackRequest, pack_block};
 use medblock_core::codec::decode_bounded;
+use medblock_core::consensus::proposer::{
+    Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerView, Taken, Tip,
+};
 use medblock_core::event::{Admission, MAX_UPLOAD_BATCH, admit_events};
 use medblock_core::keys::purpose;
 use medblock_core::pacing;
@@ -17,30 +20,18 @@ use medblock_core::wire::{self, Role};
 use medblock_core::{ChainTip, EventKey, Hash32, ParsedEvent};
 use medblock_storage::{EventQueue, Ledger, QueuedEvent};
 use prost::Message as _;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Blocks one primary proposes in a turn before handing over, so every region gets its turn
-/// (the paper's turn-based upload).
-pub const BLOCKS_PER_TURN: usize = 8;
+/// Blocks one primary proposes in a turn before handing over (the policy is core's
+/// [`Proposer`]).
+pub use medblock_core::consensus::proposer::BLOCKS_PER_TURN;
 
-/// How long a primary with nothing due keeps its turn open for uploads about to arrive, while
-/// the network is busy. Short, because an empty turn holds every other region's records back;
-/// an upload that arrives meanwhile is proposed at once, without waiting for the end.
-const EMPTY_TURN_HOLD: Duration = Duration::from_millis(100);
-
-/// The shortest rotation pacing assumes (two turns cannot be closer than a PBFT round).
-const MIN_ROTATION_MS: u64 = 10;
-
-/// With no block for this long the network is idle: empty turns are then held a whole block
-/// interval, so idle endorsers do not spin through turns.
-const IDLE_AFTER_MS: u64 = 2_000;
-
-/// A block proposed and not yet committed.
+/// A block proposed and not yet committed, as sent: asked again (a PBFT view change), the
+/// endorser sends the very same bytes.
 #[derive(Debug)]
-struct InFlight {
-    keys: Vec<EventKey>,
+struct Sent {
     payload: Vec<u8>,
     last_of_turn: bool,
 }
@@ -56,58 +47,33 @@ pub struct Endorser {
     orderer: Option<Recipient<Propose>>,
     end_turn: Option<Recipient<EndMyTurn>>,
     elected: bool,
-    turn: Option<u64>,
-    blocks_this_turn: usize,
-    /// Events this turn may still pack (pacing).
-    quota_left: usize,
-    /// When our previous turn began: the rotation pacing spreads the backlog over.
-    last_turn_at_ms: Option<u64>,
-    rotation_ms: u64,
-    /// The typical rotation (see [`pacing::typical_rotation_ms`]), excluding the one just
-    /// measured until the turn's quota is set.
-    typical_rotation_ms: u64,
-    /// When pacing last settled what it was owed, and the time it was owed for but no whole
-    /// event paid yet (see [`pacing::Quota`]).
-    paced_at_ms: Option<u64>,
-    unpaid_ms: u64,
-    in_flight: HashMap<u64, InFlight>,
-    /// The turn's last block is proposed (flagged `last_of_turn`): the turn ends when it is
-    /// decided, and nothing more is packed in it.
-    turn_closed: bool,
-    waiting: Option<(u64, u64, Hash32)>,
-    /// The turn held open with nothing due (turn, height, previous): an upload resumes it.
-    held: Option<(u64, u64, Hash32)>,
+    /// The primary's policy (when and how much to propose): core's pure machine, which the
+    /// simulator drives too.
+    proposer: Proposer<EventKey>,
+    /// Blocks proposed and not committed, by height.
+    sent: BTreeMap<u64, Sent>,
     policy: wire::AccessPolicy,
-    max_events: usize,
-    block_interval: Duration,
 }
 
 impl Endorser {
     /// An endorser over its durable pending queue and the node's ledger.
     pub fn new(ctx: Ctx, ledger: Arc<Ledger>, pending: EventQueue) -> Self {
         let params = &ctx.genesis.params;
+        let proposer = Proposer::new(ProposerConfig::new(
+            params.max_block_events as usize,
+            params.block_interval_ms,
+            ctx.genesis.body.regions.len(),
+        ));
         Self {
             authorizations: AuthorizationCache::default(),
-            max_events: params.max_block_events.max(1) as usize,
-            block_interval: Duration::from_millis(params.block_interval_ms.max(10)),
+            proposer,
+            sent: BTreeMap::new(),
             ctx,
             ledger,
             pending,
             orderer: None,
             end_turn: None,
             elected: false,
-            turn: None,
-            blocks_this_turn: 0,
-            quota_left: 0,
-            last_turn_at_ms: None,
-            rotation_ms: 0,
-            typical_rotation_ms: 0,
-            paced_at_ms: None,
-            unpaid_ms: 0,
-            in_flight: HashMap::new(),
-            turn_closed: false,
-            waiting: None,
-            held: None,
             policy: wire::AccessPolicy {
                 version: 1,
                 challenge_ttl_ms: 60_000,
@@ -166,9 +132,7 @@ impl Endorser {
     }
 
     fn committed_at(&self, key: &EventKey) -> Option<(u64, Hash32)> {
-        let loc = self.ledger.event_location(key).ok()??;
-        let id = self.ledger.block_id_at(loc.height).ok()??;
-        Some((loc.height, id))
+        committed_at(&self.ledger, key)
     }
 
     /// The paper's Step 2 for uploads received together: each event is checked on its own
@@ -291,135 +255,70 @@ impl Endorser {
             .queue_depth
             .with_label_values(&["pending"])
             .add(accepted as i64);
-        if self.held.is_some() {
-            self.resume_held(ctx);
-        }
+        // A turn held open with nothing due may have something now.
+        self.drive(ProposerInput::Arrived, ctx);
     }
 
-    fn in_flight_keys(&self) -> HashSet<EventKey> {
-        self.in_flight
-            .values()
-            .flat_map(|f| f.keys.iter().copied())
-            .collect()
-    }
-
-    /// Packs and proposes the block for `height`, or ends the turn when there is nothing left.
-    fn propose(&mut self, ctx: &mut Context<Self>, turn: u64, height: u64, previous: Hash32) {
-        if self.turn != Some(turn) {
-            return;
-        }
-        if let Some(f) = self.in_flight.get(&height) {
-            // Asked again (a PBFT view change): the same block.
-            if let Some(o) = &self.orderer {
-                o.do_send(Propose {
-                    height,
-                    payload: f.payload.clone(),
-                    last_of_turn: f.last_of_turn,
-                });
-            }
-            return;
-        }
-        if self.turn_closed {
-            // The turn's last block is out; consensus ends the turn when it is decided.
-            return;
-        }
-        let tip = self.ledger.tip();
-        if tip.height + 1 != height || tip.id != previous {
-            // Our committer has not appended height - 1 yet: try again shortly.
-            self.waiting = Some((turn, height, previous));
-            ctx.run_later(Duration::from_millis(20), move |act, ctx| {
-                if act.waiting == Some((turn, height, previous)) {
-                    act.waiting = None;
-                    act.propose(ctx, turn, height, previous);
-                }
-            });
-            return;
-        }
-        // The turn packs what is due before our next turn can come, as it stands when the turn
-        // proposes its first block. Records that arrive after that, even urgent ones, wait for
-        // our next turn: extending the turn for each trickle of arrivals cost a whole PBFT
-        // round per trickle and held every other region's records back for up to
-        // BLOCKS_PER_TURN rounds (under steady load, turns of 8 small blocks and a rotation
-        // of over a second, against one block and about a hundred milliseconds).
-        let skip = self.in_flight_keys();
-        if self.blocks_this_turn == 0 {
-            self.quota_left = self
-                .quota_left
-                .max(self.due_by(now_ms() + self.horizon_ms(), &skip));
-        }
-        let limit = self.max_events.min(self.quota_left);
-        let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::error!(error = %e, "pending queue unreadable");
-                Vec::new()
-            }
+    /// Feeds the primary's policy one input and carries out what it asks: pack and propose a
+    /// block, send a block again, end the turn, or wake it later.
+    fn drive(&mut self, input: ProposerInput, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let mut view = QueueView {
+            ctx: &self.ctx,
+            ledger: &self.ledger,
+            pending: &self.pending,
+            parsed: HashMap::new(),
         };
-        // Fewer than asked for: the queue holds nothing more to pack right now.
-        let drained = queued.len() < limit;
-        // Drop anything committed meanwhile (a retry that reached two endorsers).
-        let mut committed = Vec::new();
-        let mut events: Vec<ParsedEvent> = Vec::new();
-        for q in queued {
-            if self.committed_at(&q.key).is_some() {
-                committed.push(q.key);
-                continue;
-            }
-            match ParsedEvent::parse(&q.bytes) {
-                Ok(p) => {
-                    // The patient revoked the authorization since the event was admitted: the
-                    // committee would refuse the whole block, so the event is dropped here.
-                    let revoked = p.authorization.as_ref().and_then(|a| {
-                        let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
-                        revoked.check(&a.id(), height).err()
-                    });
-                    if let Some(why) = revoked {
-                        tracing::warn!(event = ?q.key, error = %why, "dropping a pending event");
-                        committed.push(q.key);
-                        continue;
-                    }
-                    events.push(p)
+        let actions = self.proposer.handle(input, now, &mut view);
+        let mut parsed = view.parsed;
+        let status = self.proposer.status();
+        self.ctx
+            .metrics
+            .queue_depth
+            .with_label_values(&["deferred"])
+            .set(i64::try_from(status.deferred).unwrap_or(i64::MAX));
+        for action in actions {
+            match action {
+                ProposerAction::Propose {
+                    turn,
+                    height,
+                    previous: _,
+                    events,
+                    last_of_turn,
+                } => {
+                    // The policy read these events through the view a moment ago.
+                    let events: Vec<ParsedEvent> =
+                        events.iter().filter_map(|k| parsed.remove(k)).collect();
+                    self.send_block(turn, height, events, last_of_turn);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "dropping an unparseable pending event");
-                    committed.push(q.key);
+                ProposerAction::ProposeAgain { height } => {
+                    if let (Some(o), Some(s)) = (&self.orderer, self.sent.get(&height)) {
+                        o.do_send(Propose {
+                            height,
+                            payload: s.payload.clone(),
+                            last_of_turn: s.last_of_turn,
+                        });
+                    }
+                }
+                ProposerAction::EndTurn { turn } => {
+                    tracing::info!(turn, blocks = status.blocks_this_turn, "ending turn");
+                    if let Some(e) = &self.end_turn {
+                        e.do_send(EndMyTurn { turn });
+                    }
+                }
+                ProposerAction::WakeAt { at_ms } => {
+                    let after = Duration::from_millis(at_ms.saturating_sub(now));
+                    ctx.run_later(after, |act, ctx| act.drive(ProposerInput::Tick, ctx));
                 }
             }
         }
-        if !committed.is_empty() {
-            let _ = self.pending.remove(committed.iter());
-        }
-        if events.is_empty() || self.blocks_this_turn >= BLOCKS_PER_TURN {
-            if events.is_empty() && self.blocks_this_turn == 0 {
-                // Give uploads a moment to arrive before handing the turn over.
-                self.held = Some((turn, height, previous));
-                let idle = now_ms().saturating_sub(tip.timestamp_ms) > IDLE_AFTER_MS;
-                let hold = if idle {
-                    self.block_interval
-                } else {
-                    EMPTY_TURN_HOLD.min(self.block_interval)
-                };
-                ctx.run_later(hold, move |act, ctx| {
-                    if act.held == Some((turn, height, previous)) && !act.resume_held(ctx) {
-                        act.held = None;
-                        act.finish_turn(turn);
-                    }
-                });
-                return;
-            }
-            self.finish_turn(turn);
-            return;
-        }
-        let keys: Vec<EventKey> = events.iter().map(ParsedEvent::key).collect();
-        self.blocks_this_turn += 1;
-        self.quota_left = self.quota_left.saturating_sub(keys.len());
-        // The turn ends with this block when nothing more would be packed in it: its quota is
-        // spent, the queue is drained, or its block budget is used. Ending it with the block
-        // saves the separate turn-end round (a whole PBFT round per turn, most of a turn
-        // under steady load, where turns carry one block). Uploads that arrive meanwhile go
-        // with our next turn, as they would have after a separate end.
-        let last_of_turn =
-            self.quota_left == 0 || drained || self.blocks_this_turn >= BLOCKS_PER_TURN;
+    }
+
+    /// Packs `events` as the block at `height` on the ledger's tip (the policy checked it is
+    /// at `height - 1`) and proposes it.
+    fn send_block(&mut self, turn: u64, height: u64, events: Vec<ParsedEvent>, last_of_turn: bool) {
+        let tip = self.ledger.tip();
+        let count = events.len();
         let mut block = pack_block(
             &PackRequest {
                 tip: ChainTip { ..tip },
@@ -437,17 +336,13 @@ impl Endorser {
         tracing::info!(
             turn,
             height,
-            events = keys.len(),
+            events = count,
             last_of_turn,
             "proposing block"
         );
-        if last_of_turn {
-            self.turn_closed = true;
-        }
-        self.in_flight.insert(
+        self.sent.insert(
             height,
-            InFlight {
-                keys,
+            Sent {
                 payload: payload.clone(),
                 last_of_turn,
             },
@@ -460,62 +355,40 @@ impl Endorser {
             });
         }
     }
+}
 
-    /// A turn of ours begins: measure the rotation and set the turn's quota.
-    ///
-    /// The quota is the pace times the time since pacing last settled (what that pace owes
-    /// since then), not times a guess of the rotation: under load turns come every few tens of
-    /// milliseconds, and a floor of one block interval made the quota several times the pace,
-    /// so records that may wait hours went out within minutes. The fraction of an event a turn
-    /// owes is carried to the next turn rather than rounded up.
-    fn begin_turn(&mut self, turn: u64) {
-        let now = now_ms();
-        if let Some(prev) = self.last_turn_at_ms {
-            self.rotation_ms = now.saturating_sub(prev).max(MIN_ROTATION_MS);
-        } else {
-            let regions = self.ctx.genesis.body.regions.len().max(1) as u64;
-            self.rotation_ms = self.block_interval.as_millis() as u64 * regions;
+/// Where `key` was committed, if it was.
+fn committed_at(ledger: &Ledger, key: &EventKey) -> Option<(u64, Hash32)> {
+    let loc = ledger.event_location(key).ok()??;
+    let id = ledger.block_id_at(loc.height).ok()??;
+    Some((loc.height, id))
+}
+
+/// The durable queue and the ledger as the primary's policy reads them. Entries it may not
+/// pack are dropped from the queue as they are read: committed meanwhile (a retry that reached
+/// two endorsers), authorization revoked since admission (the committee would refuse the
+/// whole block), or unparseable.
+struct QueueView<'a> {
+    ctx: &'a Ctx,
+    ledger: &'a Ledger,
+    pending: &'a EventQueue,
+    /// The events handed to the policy, parsed, for packing.
+    parsed: HashMap<EventKey, ParsedEvent>,
+}
+
+impl ProposerView<EventKey> for QueueView<'_> {
+    fn tip(&self) -> Tip {
+        let tip = self.ledger.tip();
+        Tip {
+            height: tip.height,
+            id: tip.id,
+            timestamp_ms: tip.timestamp_ms,
         }
-        self.last_turn_at_ms = Some(now);
-        self.turn = Some(turn);
-        self.turn_closed = false;
-        self.blocks_this_turn = 0;
-        if self.typical_rotation_ms == 0 {
-            self.typical_rotation_ms = self.rotation_ms;
-        }
-        // The quota is set against the rotations before this one: a stall just measured is
-        // not repaid at once (see `pacing::owed_ms`).
-        self.quota_left = self.due_now(now);
-        self.typical_rotation_ms =
-            pacing::typical_rotation_ms(self.typical_rotation_ms, self.rotation_ms);
     }
 
-    /// How long our next turn may take to come: the typical rotation, and at least one block
-    /// interval (a busy turn of another region can take that long), so deferred records are
-    /// not left past their deadline. One long rotation (a stall) does not widen it at once:
-    /// that made every record due within the stall's length urgent in the next turn, a spike
-    /// in the committed flow right after the dip.
-    fn horizon_ms(&self) -> u64 {
-        self.typical_rotation_ms
-            .max(self.block_interval.as_millis() as u64)
-    }
-
-    /// What pacing asks this turn to pack, from the queue's deadlines (events in flight are
-    /// already proposed).
-    fn due_now(&mut self, now: u64) -> usize {
-        let skip = self.in_flight_keys();
+    fn deadlines(&mut self, skip: &BTreeSet<EventKey>) -> Option<Vec<u64>> {
         match self.pending.orders(&|k| skip.contains(k)) {
             Ok(deadlines) => {
-                // The pace is owed for the time since it was last settled (a rotation before
-                // the first turn), plus what earlier turns left unpaid.
-                let since = self
-                    .paced_at_ms
-                    .map_or(self.rotation_ms, |at| now.saturating_sub(at));
-                let owed = pacing::owed_ms(self.unpaid_ms, since, self.typical_rotation_ms);
-                let q = pacing::paced_quota(&deadlines, now, owed, self.horizon_ms());
-                self.paced_at_ms = Some(now);
-                self.unpaid_ms = owed.saturating_sub(q.paid_ms);
-                let quota = q.events;
                 // Re-synced here, where the queue is read anyway: admissions and commits only
                 // move the gauge by what they saw.
                 self.ctx
@@ -523,55 +396,59 @@ impl Endorser {
                     .queue_depth
                     .with_label_values(&["pending"])
                     .set(i64::try_from(deadlines.len() + skip.len()).unwrap_or(i64::MAX));
-                self.ctx
-                    .metrics
-                    .queue_depth
-                    .with_label_values(&["deferred"])
-                    .set(i64::try_from(deadlines.len() - quota).unwrap_or(i64::MAX));
-                quota
+                Some(deadlines)
             }
             Err(e) => {
                 tracing::error!(error = %e, "pending queue unreadable");
-                0
+                None
             }
         }
     }
 
-    /// Pending events (not in flight) due by `horizon_ms`.
-    fn due_by(&self, horizon_ms: u64, skip: &HashSet<EventKey>) -> usize {
-        self.pending
-            .orders(&|k| skip.contains(k))
-            .map(|d| d.partition_point(|d| *d <= horizon_ms))
-            .unwrap_or(0)
-    }
-
-    /// Proposes in the turn held open with nothing due, if something is due now; false if
-    /// still nothing is.
-    fn resume_held(&mut self, ctx: &mut Context<Self>) -> bool {
-        let Some((turn, height, previous)) = self.held else {
-            return false;
+    fn oldest(&mut self, limit: usize, skip: &BTreeSet<EventKey>) -> Taken<EventKey> {
+        let queued = match self.pending.oldest(limit, &|k| skip.contains(k)) {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e, "pending queue unreadable");
+                Vec::new()
+            }
         };
-        if self.turn != Some(turn) || self.blocks_this_turn != 0 {
-            self.held = None;
-            return false;
-        }
-        self.quota_left = self.due_now(now_ms());
-        if self.quota_left == 0 {
-            return false;
-        }
-        self.held = None;
-        self.propose(ctx, turn, height, previous);
-        true
-    }
-
-    fn finish_turn(&mut self, turn: u64) {
-        if self.turn == Some(turn) {
-            tracing::info!(turn, blocks = self.blocks_this_turn, "ending turn");
-            self.turn = None;
-            if let Some(e) = &self.end_turn {
-                e.do_send(EndMyTurn { turn });
+        let read = queued.len();
+        // The block packs on top of the tip (the policy proposes nothing otherwise).
+        let height = self.ledger.tip().height + 1;
+        let mut dropped = Vec::new();
+        let mut events = Vec::with_capacity(read);
+        for q in queued {
+            if committed_at(self.ledger, &q.key).is_some() {
+                dropped.push(q.key);
+                continue;
+            }
+            match ParsedEvent::parse(&q.bytes) {
+                Ok(p) => {
+                    // The patient revoked the authorization since the event was admitted: the
+                    // committee would refuse the whole block, so the event is dropped here.
+                    let revoked = p.authorization.as_ref().and_then(|a| {
+                        let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
+                        revoked.check(&a.id(), height).err()
+                    });
+                    if let Some(why) = revoked {
+                        tracing::warn!(event = ?q.key, error = %why, "dropping a pending event");
+                        dropped.push(q.key);
+                        continue;
+                    }
+                    events.push(q.key);
+                    self.parsed.insert(q.key, p);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping an unparseable pending event");
+                    dropped.push(q.key);
+                }
             }
         }
+        if !dropped.is_empty() {
+            let _ = self.pending.remove(dropped.iter());
+        }
+        Taken { events, read }
     }
 }
 
@@ -681,24 +558,23 @@ impl Handler<EndorserNews> for Endorser {
                 }
                 self.elected = e;
             }
-            EndorserNews::MyTurn { turn } => self.begin_turn(turn),
+            EndorserNews::MyTurn { turn } => self.drive(ProposerInput::MyTurn { turn }, ctx),
             EndorserNews::NeedProposal {
                 turn,
                 height,
                 previous,
-            } => {
-                if self.turn != Some(turn) {
-                    self.begin_turn(turn);
-                }
-                self.propose(ctx, turn, height, previous);
-            }
+            } => self.drive(
+                ProposerInput::NeedProposal {
+                    turn,
+                    height,
+                    previous,
+                },
+                ctx,
+            ),
             EndorserNews::TurnChanged { turn } => {
-                if self.turn.is_some_and(|t| t != turn) {
-                    self.turn = None;
-                }
-                self.in_flight.clear();
-                self.waiting = None;
-                self.held = None;
+                // What was in flight and not decided goes back to the queue.
+                self.sent.clear();
+                self.drive(ProposerInput::TurnChanged { turn }, ctx);
             }
         }
     }
@@ -707,9 +583,9 @@ impl Handler<EndorserNews> for Endorser {
 impl Handler<BlockCommitted> for Endorser {
     type Result = ();
 
-    fn handle(&mut self, msg: BlockCommitted, _: &mut Self::Context) {
-        self.in_flight.remove(&msg.height);
-        self.in_flight.retain(|h, _| *h > msg.height);
+    fn handle(&mut self, msg: BlockCommitted, ctx: &mut Self::Context) {
+        self.sent.retain(|h, _| *h > msg.height);
+        self.drive(ProposerInput::Committed { height: msg.height }, ctx);
         // The gauge follows the removals; counting the queue instead read all of it once a
         // block, thousands of entries during a burst.
         match self.pending.remove(msg.event_keys.iter()) {
