@@ -6,10 +6,11 @@
 //! the router and the swarm threads. The access rules are core's (`medblock_core::access`);
 //! this module only looks things up and signs the answers.
 
-use crate::client::{Client, ReadEmr};
+use self::ingress::{
+    CheckQuery, IssueChallenge, MAX_KEPT_CLAIMS, Prepared, ServeHeaders, SignedTips,
+};
+use crate::client::ingress::ReadEmr;
 use crate::clock::now_ms;
-use crate::endorser::{Endorser, UploadIn};
-use crate::orderer::{GetConsensusStatus, Orderer};
 use crate::shared::Ctx;
 use actix::prelude::*;
 use medblock_core::access::AccessError;
@@ -20,17 +21,18 @@ use medblock_core::access::query::{VerifiedQuery, verify_query};
 use medblock_core::access::record::{
     ACCESS_HOSPITAL, CONSENT_DEPARTMENT, Grants, READ_DEPARTMENT, is_access, record_of,
 };
-use medblock_core::access::response::sign_result;
 use medblock_core::access::tip::{MAX_SIGNED_TIPS, MAX_TIP_CERTIFICATES, signed_tip};
 use medblock_core::crumbs::{DepartmentId, pseudonym};
 use medblock_core::keys::{PublicKey, SealingPublic};
 use medblock_core::merkle::MerkleTree;
-use medblock_core::sealing::{emr_binding, seal_to};
-use medblock_core::wire::{self, error_reply::Code};
+use medblock_core::wire;
 use medblock_core::{EventKey, Hash32, ParsedEvent};
 use medblock_storage::Ledger;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+pub mod ingress;
+pub mod light;
 
 /// How long a challenge nonce stays good.
 pub const CHALLENGE_TTL_MS: u64 = 60_000;
@@ -42,39 +44,6 @@ pub const MAX_NONCES: usize = 10_000;
 pub const MAX_NONCES_PER_KEY: usize = 16;
 /// Most block heads one headers request returns.
 pub const MAX_HEADS: u32 = 256;
-
-/// The newest ledger claim of each committer this node heard (its own included), shared
-/// between the committer (which checks each claim's signature before keeping it) and the
-/// query server (which hands the newest to light nodes as signed tips).
-#[derive(Debug, Clone, Default)]
-pub struct SignedTips(Arc<Mutex<HashMap<PublicKey, (u64, wire::LedgerClaim)>>>);
-
-/// Most committers' claims kept.
-const MAX_KEPT_CLAIMS: usize = 1024;
-
-impl SignedTips {
-    /// Keeps `claim` (whose signature by `signer` was checked) if it is `signer`'s newest.
-    pub fn record(&self, signer: PublicKey, height: u64, claim: wire::LedgerClaim) {
-        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() >= MAX_KEPT_CLAIMS && !m.contains_key(&signer) {
-            return;
-        }
-        match m.get(&signer) {
-            Some((h, _)) if *h > height => {}
-            _ => {
-                m.insert(signer, (height, claim));
-            }
-        }
-    }
-
-    /// The `n` highest claims, highest first.
-    pub fn newest(&self, n: usize) -> Vec<(PublicKey, wire::LedgerClaim)> {
-        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = m.iter().map(|(k, (h, c))| (*h, *k, c.clone())).collect();
-        all.sort_by_key(|a| std::cmp::Reverse(a.0));
-        all.into_iter().take(n).map(|(_, k, c)| (k, c)).collect()
-    }
-}
 
 /// The query server of one node.
 pub struct QueryServer {
@@ -123,36 +92,6 @@ impl QueryServer {
 
 impl Actor for QueryServer {
     type Context = Context<Self>;
-}
-
-/// Issue a fresh challenge to the requesting peer (its key counts against its own limit).
-#[derive(Debug, Message)]
-#[rtype(result = "wire::Challenge")]
-pub struct IssueChallenge(pub PublicKey);
-
-/// Serve public block heads.
-#[derive(Debug, Message)]
-#[rtype(result = "wire::HeadersResponse")]
-pub struct ServeHeaders(pub wire::HeadersRequest);
-
-/// Check a signed query and prepare its answer.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<Prepared, AccessError>")]
-pub struct CheckQuery(pub wire::SignedQuery);
-
-/// A checked query with its answer body, still to be signed, and what must happen first.
-#[derive(Debug)]
-pub struct Prepared {
-    /// The query.
-    pub query: VerifiedQuery,
-    /// The answer (records, crumbs, tip).
-    pub body: wire::QueryResultBody,
-    /// EMR queries: which event's EMR to read from this hospital's database.
-    pub emr: Option<ReadEmr>,
-    /// Regulator queries: the read record to hand to an endorser before answering.
-    pub read_record: Option<wire::Event>,
-    /// EMR queries: the visitor's sealing key the EMR is sealed to before it leaves the node.
-    pub seal_to: Option<SealingPublic>,
 }
 
 impl Handler<IssueChallenge> for QueryServer {
@@ -460,188 +399,4 @@ fn check_read_record(query: &VerifiedQuery, me: &PublicKey) -> Result<wire::Even
         }
         _ => Err(missing()),
     }
-}
-
-/// Whether a request is a light-node request (answered for any peer, certified or not).
-pub fn is_light(kind: &wire::net_request::Kind) -> bool {
-    use wire::net_request::Kind;
-    matches!(
-        kind,
-        Kind::Challenge(_) | Kind::Query(_) | Kind::Headers(_) | Kind::AccessUpload(_)
-    )
-}
-
-/// Where light-node requests go.
-#[derive(Clone)]
-pub struct QueryRoutes {
-    /// Node context.
-    pub ctx: Ctx,
-    /// The query server.
-    pub server: Addr<QueryServer>,
-    /// The orderer (to learn the regions' endorsers).
-    pub orderer: Addr<Orderer>,
-    /// The local endorser, if any.
-    pub endorser: Option<Addr<Endorser>>,
-    /// The local department (EMR database), if any.
-    pub client: Option<Addr<Client>>,
-}
-
-fn denied(e: &AccessError) -> wire::NetResponse {
-    wire::NetResponse {
-        kind: Some(wire::net_response::Kind::Denied(e.to_wire())),
-    }
-}
-
-fn net_error(code: Code, message: impl Into<String>) -> wire::NetResponse {
-    wire::NetResponse {
-        kind: Some(wire::net_response::Kind::Error(wire::ErrorReply {
-            code: code as i32,
-            message: message.into(),
-        })),
-    }
-}
-
-/// Answers one light-node request.
-pub async fn answer(
-    routes: &QueryRoutes,
-    from: PublicKey,
-    kind: wire::net_request::Kind,
-) -> wire::NetResponse {
-    use wire::net_request::Kind;
-    use wire::net_response::Kind as R;
-    let resp = |k| wire::NetResponse { kind: Some(k) };
-    match kind {
-        Kind::Challenge(_) => match routes.server.send(IssueChallenge(from)).await {
-            Ok(c) => resp(R::Challenge(c)),
-            Err(_) => net_error(Code::Busy, "node shutting down"),
-        },
-        Kind::Headers(h) => match routes.server.send(ServeHeaders(h)).await {
-            Ok(h) => resp(R::Headers(h)),
-            Err(_) => net_error(Code::Busy, "node shutting down"),
-        },
-        Kind::Query(q) => match serve_query(routes, q).await {
-            Ok(r) => resp(R::Query(r)),
-            Err(e) => {
-                tracing::info!(visitor = %from, reason = %e, "query refused");
-                denied(&e)
-            }
-        },
-        Kind::AccessUpload(up) => {
-            let Some(event) = up.event else {
-                return net_error(Code::Malformed, "access upload without an event");
-            };
-            match ParsedEvent::from_wire(event.clone()) {
-                Ok(p) if is_access(&p.body) => {}
-                Ok(_) => {
-                    return net_error(Code::Rejected, "only access records may be uploaded here");
-                }
-                Err(e) => return net_error(Code::Malformed, e.to_string()),
-            }
-            match forward_upload(routes, event).await {
-                Ok(r) => resp(R::Receipt(r)),
-                Err(e) => resp(R::Error(e)),
-            }
-        }
-        _ => net_error(Code::Malformed, "not a light-node request"),
-    }
-}
-
-async fn serve_query(
-    routes: &QueryRoutes,
-    q: wire::SignedQuery,
-) -> Result<wire::QueryResult, AccessError> {
-    let mut prepared = routes
-        .server
-        .send(CheckQuery(q))
-        .await
-        .map_err(|_| AccessError::Unavailable("node shutting down".into()))??;
-    if let Some(event) = prepared.read_record.take() {
-        // Every regulator read is on the ledger: no answer before an endorser accepted it.
-        forward_upload(routes, event).await.map_err(|e| {
-            AccessError::Unavailable(format!("read record not accepted: {}", e.message))
-        })?;
-        tracing::info!(patient = %prepared.query.patient, "regulator read recorded");
-    }
-    if let Some(read) = prepared.emr.take() {
-        let client = routes
-            .client
-            .as_ref()
-            .ok_or_else(|| AccessError::NoSuchRecord("not a department".into()))?;
-        let what = format!("{}#{}", read.department, read.sequence);
-        let recipient = prepared
-            .seal_to
-            .take()
-            .ok_or_else(|| AccessError::Malformed("no sealing key".into()))?;
-        let emr = client
-            .send(read)
-            .await
-            .map_err(|_| AccessError::Unavailable("department shutting down".into()))?
-            .map_err(|e| AccessError::NoSuchRecord(format!("{what}: {e}")))?;
-        prepared.body.sealed_emr = Some(seal_to(
-            &emr,
-            &emr_binding(&prepared.query.hash),
-            &recipient,
-            &mut rand::rng(),
-        ));
-    }
-    Ok(sign_result(
-        &routes.ctx.identity.signing,
-        &prepared.query.hash,
-        prepared.body,
-    ))
-}
-
-/// Hands an access record to an endorser: the local one if this node is its region's elected
-/// endorser, otherwise each region's elected endorser over the network, until one accepts.
-pub async fn forward_upload(
-    routes: &QueryRoutes,
-    event: wire::Event,
-) -> Result<wire::Receipt, wire::ErrorReply> {
-    let mut last = wire::ErrorReply {
-        code: Code::NotEndorser as i32,
-        message: "no endorser known".into(),
-    };
-    if let Some(e) = &routes.endorser {
-        match e
-            .send(UploadIn {
-                event: event.clone(),
-                // A patient's own upload (access grant) goes with the next turn.
-                upload_within_ms: 0,
-            })
-            .await
-        {
-            Ok(Ok(r)) => return Ok(r),
-            Ok(Err(e)) => last = e,
-            Err(_) => {}
-        }
-    }
-    let endorsers: Vec<PublicKey> = match routes.orderer.send(GetConsensusStatus).await {
-        Ok(s) => s.regions.iter().filter_map(|r| r.endorser).collect(),
-        Err(_) => Vec::new(),
-    };
-    let me = routes.ctx.key();
-    for k in endorsers.into_iter().filter(|k| *k != me) {
-        let req = wire::NetRequest {
-            kind: Some(wire::net_request::Kind::Upload(wire::Upload {
-                event: Some(event.clone()),
-                upload_within_ms: 0,
-            })),
-        };
-        match routes.ctx.net.request(k, req).await {
-            Ok(wire::NetResponse {
-                kind: Some(wire::net_response::Kind::Receipt(r)),
-            }) => return Ok(r),
-            Ok(wire::NetResponse {
-                kind: Some(wire::net_response::Kind::Error(e)),
-            }) => last = e,
-            Ok(_) => {}
-            Err(e) => {
-                last = wire::ErrorReply {
-                    code: Code::Busy as i32,
-                    message: e.to_string(),
-                }
-            }
-        }
-    }
-    Err(last)
 }

@@ -3,19 +3,18 @@
 //! trust store, and hands each message to the actor that owns it. It decodes and routes only;
 //! signature checks and writes happen in the actors, on their own threads.
 
-use crate::client::Client;
+use crate::client::ingress::Mailbox as ClientMailbox;
 use crate::clock::now_ms;
 use crate::committer::ingress::{
     ClaimReceived, CommitOutcome, Decided, GetCommitterStatus, Mailbox as CommitterMailbox,
     ServeCatchUp,
 };
-use crate::endorser::Endorser;
-use crate::endorser::ingress::{ReceiptsIn, UploadBatchIn, UploadIn};
+use crate::endorser::ingress::{Mailbox as EndorserMailbox, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::handshake::{HandshakeError, admit, our_hello};
-use crate::orderer::Orderer;
-use crate::orderer::ingress::{ConsensusIn, PeerAdmitted, TurnEndsFrom};
+use crate::orderer::ingress::{ConsensusIn, Mailbox as OrdererMailbox, PeerAdmitted, TurnEndsFrom};
+use crate::query::ingress::Mailbox as QueryMailbox;
+use crate::query::light::{self, QueryRoutes, is_light};
 use crate::shared::{Counters, Ctx};
-use actix::Addr;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, Topic, Verdict};
@@ -29,18 +28,18 @@ pub struct Routes {
     /// The committer (every node keeps the ledger).
     pub committer: CommitterMailbox,
     /// The consensus driver (every node runs one; non-members observe).
-    pub orderer: Addr<Orderer>,
+    pub orderer: OrdererMailbox,
     /// The endorser, on endorser nodes.
-    pub endorser: Option<Addr<Endorser>>,
+    pub endorser: Option<EndorserMailbox>,
     /// The client, on department nodes.
-    pub client: Option<Addr<Client>>,
+    pub client: Option<ClientMailbox>,
     /// The light-node query server.
-    pub query: Addr<crate::query::QueryServer>,
+    pub query: QueryMailbox,
 }
 
 impl Routes {
-    fn query_routes(&self) -> crate::query::QueryRoutes {
-        crate::query::QueryRoutes {
+    fn query_routes(&self) -> QueryRoutes {
+        QueryRoutes {
             ctx: self.ctx.clone(),
             server: self.query.clone(),
             orderer: self.orderer.clone(),
@@ -177,7 +176,7 @@ async fn handshake(routes: Routes, key: PublicKey) {
             Ok(e) => {
                 tracing::info!(peer = e.name, region = e.region, roles = ?e.roles, "peer admitted");
                 ctx.net.admit(key).await;
-                routes.orderer.do_send(PeerAdmitted(key));
+                routes.orderer.peer_admitted.do_send(PeerAdmitted(key));
             }
             Err(e) => refuse(ctx, key, &e.to_string()).await,
         },
@@ -211,7 +210,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
                 // Into gossip before our answer goes out: the peer may publish as soon as it
                 // has it.
                 ctx.net.admit(from).await;
-                routes.orderer.do_send(PeerAdmitted(from));
+                routes.orderer.peer_admitted.do_send(PeerAdmitted(from));
                 let h = height(routes).await;
                 wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Hello(our_hello(ctx, h))),
@@ -230,8 +229,8 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
     }
     // Light nodes (patients, grantees, the regulator) hold no node certificate: their queries
     // are answered before the handshake check and never reach consensus.
-    if crate::query::is_light(&kind) {
-        return crate::query::answer(&routes.query_routes(), from, kind).await;
+    if is_light(&kind) {
+        return light::answer(&routes.query_routes(), from, kind).await;
     }
     if !ctx.peers.is_admitted(&from) {
         Counters::inc(&ctx.counters.consensus_rejected);
@@ -249,7 +248,12 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
         Kind::Consensus(msg) => {
             // Awaited, not `do_send`: consensus traffic is never dropped; a full mailbox makes
             // the sender wait.
-            match routes.orderer.send(ConsensusIn { from, msg }).await {
+            match routes
+                .orderer
+                .consensus
+                .send(ConsensusIn { from, msg })
+                .await
+            {
                 Ok(()) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Ack(true)),
                 },
@@ -263,6 +267,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
             };
             let turn_ends = routes
                 .orderer
+                .turn_ends_from
                 .send(TurnEndsFrom(from))
                 .await
                 .unwrap_or_default();
@@ -284,6 +289,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
             };
             let upload_within_ms = up.upload_within_ms;
             match endorser
+                .upload
                 .send(UploadIn {
                     event,
                     upload_within_ms,
@@ -306,7 +312,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
                     format!("{} is not an endorser", ctx.name),
                 );
             };
-            match endorser.send(UploadBatchIn(batch)).await {
+            match endorser.upload_batch.send(UploadBatchIn(batch)).await {
                 Ok(Ok(a)) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::BatchAnswer(a)),
                 },
@@ -323,7 +329,7 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
                     format!("{} is not an endorser", ctx.name),
                 );
             };
-            match endorser.send(ReceiptsIn(q)).await {
+            match endorser.receipts.send(ReceiptsIn(q)).await {
                 Ok(r) => wire::NetResponse {
                     kind: Some(wire::net_response::Kind::Receipts(r)),
                 },
@@ -368,7 +374,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                     let msg = wire::ConsensusMessage {
                         kind: Some(wire::consensus_message::Kind::Decided(to_orderer)),
                     };
-                    routes.orderer.do_send(ConsensusIn {
+                    routes.orderer.consensus.do_send(ConsensusIn {
                         from: neighbour,
                         msg,
                     });
@@ -401,6 +407,7 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
         (Topic::Consensus, Some(Kind::Consensus(msg))) => {
             match routes
                 .orderer
+                .consensus
                 .send(ConsensusIn {
                     from: neighbour,
                     msg,

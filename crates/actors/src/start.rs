@@ -14,6 +14,8 @@ use crate::membership::Membership;
 use crate::orderer::ingress::{Connect, Mailbox as OrdererMailbox};
 use crate::orderer::{Orderer, start_turn_of};
 use crate::peers::PeerBook;
+use crate::query::QueryServer;
+use crate::query::ingress::{Mailbox as QueryMailbox, SignedTips};
 use crate::router::{self, Routes};
 use crate::running::RunningNode;
 use crate::shared::{Counters, Ctx, Shared};
@@ -166,7 +168,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     });
     tracing::info!(name = ctx.name, region = ctx.region(), listen = ?ctx.net.listen_addrs(), "node starting");
 
-    let signed_tips = crate::query::SignedTips::default();
+    let signed_tips = SignedTips::default();
     let committer =
         Committer::new(ctx.clone(), ledger.clone())?.with_signed_tips(signed_tips.clone());
     let committer = Committer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| committer);
@@ -252,16 +254,15 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         committer.do_send(Subscribe(c.clone().recipient()));
     }
 
-    let query = crate::query::QueryServer::new(ctx.clone(), ledger.clone(), signed_tips);
-    let query =
-        crate::query::QueryServer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| query);
+    let query = QueryServer::new(ctx.clone(), ledger.clone(), signed_tips);
+    let query = QueryServer::start_in_arbiter(&spawn_arbiter(&mut arbiters), move |_| query);
     let routes = Routes {
-        query,
+        query: QueryMailbox::new(&query),
         ctx: ctx.clone(),
         committer: CommitterMailbox::new(&committer),
-        orderer: orderer.clone(),
-        endorser: endorser.clone(),
-        client: client.clone(),
+        orderer: OrdererMailbox::new(&orderer),
+        endorser: endorser.as_ref().map(EndorserMailbox::new),
+        client: client.as_ref().map(ClientMailbox::new),
     };
     actix::spawn(router::run(routes, events));
     Ok(RunningNode {

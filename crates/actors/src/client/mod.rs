@@ -14,7 +14,7 @@
 //! EMR store and the outbox), `upload` (sending to endorsers and retrying) and [`import`]
 //! (importing a hospital system's visits).
 
-use self::ingress::{OutboxLen, Submit};
+use self::ingress::{OutboxLen, ReadEmr, Submit};
 use crate::clock::now_ms;
 use crate::committer::ingress::BlockCommitted;
 use crate::endorser::ingress::Mailbox as EndorserMailbox;
@@ -38,9 +38,6 @@ mod upload;
 
 // Other crates name a visit and its outcome here.
 pub use ingress::{SubmitOutcome, Visit};
-// Until the query server has its own contract module it names the EMR read here.
-#[doc(hidden)]
-pub use ingress::ReadEmr;
 
 /// Visits one flush of the intake records together at most: with one synced write to the EMR
 /// store and one to the outbox for all of them (group commit), a burst of visits costs a few

@@ -37,7 +37,7 @@ pub struct Committer {
     gossip_interval: Duration,
     max_events: usize,
     /// The newest checked claim of each committer, for the query server's signed tips.
-    tips: crate::query::SignedTips,
+    tips: crate::query::ingress::SignedTips,
 }
 
 impl Committer {
@@ -59,13 +59,13 @@ impl Committer {
             subscribers: Vec::new(),
             flagged: HashMap::new(),
             catching_up: false,
-            tips: crate::query::SignedTips::default(),
+            tips: crate::query::ingress::SignedTips::default(),
         })
     }
 
     /// Keeps the newest claims (its own and the checked ones of others) in `tips`, where the
     /// query server reads them.
-    pub fn with_signed_tips(mut self, tips: crate::query::SignedTips) -> Self {
+    pub fn with_signed_tips(mut self, tips: crate::query::ingress::SignedTips) -> Self {
         self.tips = tips;
         self
     }

@@ -14,6 +14,3 @@ mod actor;
 pub mod ingress;
 
 pub use actor::{BLOCKS_PER_TURN, Endorser};
-// Until the query server has its own contract module it names the upload here.
-#[doc(hidden)]
-pub use ingress::UploadIn;

@@ -11,6 +11,3 @@ mod actor;
 pub mod ingress;
 
 pub use actor::{Orderer, setup_for, start_turn_of};
-// Until the query server has its own contract module it names the status question here.
-#[doc(hidden)]
-pub use ingress::GetConsensusStatus;
