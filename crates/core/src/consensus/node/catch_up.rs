@@ -3,12 +3,7 @@
 use super::*;
 
 impl ConsensusNode {
-    pub(super) fn serve(
-        &mut self,
-        to: PublicKey,
-        req: &wire::CatchUpRequest,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn serve(&mut self, to: PublicKey, req: &wire::CatchUpRequest, step: &mut Step<'_>) {
         let max = req.max_count.min(self.cfg.catch_up_batch.max(1)) as usize;
         let mut decided: Vec<wire::DecidedValue> = Vec::new();
         for h in req.from_height..=self.chain.next_height {
@@ -23,19 +18,21 @@ impl ConsensusNode {
             }
         }
         if !decided.is_empty() {
-            out.push(NodeAction::Send {
+            step.out.push(NodeAction::Send {
                 to,
                 msg: msg(Kind::CatchUpResponse(wire::CatchUpResponse { decided })),
             });
         }
     }
 
-    pub(super) fn request_catch_up(&mut self, now_ms: u64, out: &mut Vec<NodeAction>) {
-        if now_ms < self.timers.catch_up_at {
+    pub(super) fn request_catch_up(&mut self, step: &mut Step<'_>) {
+        if step.now_ms < self.timers.catch_up_at {
             return;
         }
-        self.timers.catch_up_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
-        out.push(NodeAction::CatchUp {
+        self.timers.catch_up_at = step
+            .now_ms
+            .saturating_add(self.cfg.view_change_timeout_ms.max(1));
+        step.out.push(NodeAction::CatchUp {
             from_height: self.chain.next_height,
         });
     }

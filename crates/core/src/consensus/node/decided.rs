@@ -34,7 +34,6 @@ impl Chain {
 
 impl ConsensusNode {
     /// Applies a decided value at `self.chain.next_height` (verified by the caller).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply(
         &mut self,
         dv: wire::DecidedValue,
@@ -42,9 +41,7 @@ impl ConsensusNode {
         id: Hash32,
         turn: u64,
         from_replica: bool,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         if height != self.chain.next_height {
             return;
@@ -55,11 +52,12 @@ impl ConsensusNode {
         );
         let last_of_turn = !is_end && ends_its_turn(&dv);
         if from_replica {
-            out.push(NodeAction::Broadcast(msg(Kind::Decided(dv.clone()))));
+            step.out
+                .push(NodeAction::Broadcast(msg(Kind::Decided(dv.clone()))));
         }
-        self.timers.last_progress = now_ms;
+        self.timers.last_progress = step.now_ms;
         if self.turns.as_ref().is_some_and(|t| t.turn() == turn) {
-            self.timers.turn_progress = now_ms;
+            self.timers.turn_progress = step.now_ms;
         }
         if is_end {
             let no_evidence = matches!(
@@ -77,11 +75,11 @@ impl ConsensusNode {
             let r = self
                 .turns
                 .as_mut()
-                .map(|t| t.advance(turn.saturating_add(1), height, self.chain.tip, now_ms));
+                .map(|t| t.advance(turn.saturating_add(1), height, self.chain.tip, step.now_ms));
             if let Some(Ok(acts)) = r {
-                self.turn_actions(acts, now_ms, out);
+                self.turn_actions(acts, step);
             }
-            self.after_turn_change(now_ms, check, out);
+            self.after_turn_change(step);
             return;
         }
         self.chain.next_height = height.saturating_add(1);
@@ -92,7 +90,7 @@ impl ConsensusNode {
         while self.chain.recent.len() > RECENT_CAPACITY {
             self.chain.recent.pop_first();
         }
-        out.push(NodeAction::Decided(Box::new(dv)));
+        step.out.push(NodeAction::Decided(Box::new(dv)));
         let r = self.turns.as_mut().map(|t| {
             t.handle(
                 TurnInput::BlockDecided {
@@ -100,11 +98,11 @@ impl ConsensusNode {
                     turn,
                     block_id: id,
                 },
-                now_ms,
+                step.now_ms,
             )
         });
         if let Some(Ok(acts)) = r {
-            self.turn_actions(acts, now_ms, out);
+            self.turn_actions(acts, step);
         }
         if !from_replica
             && self.pbft.replica.as_ref().is_some_and(|r| r.turn() == turn)
@@ -118,24 +116,18 @@ impl ConsensusNode {
                 digest: id,
                 certificate,
             };
-            self.drive_replica(input, now_ms, check, out);
+            self.drive_replica(input, step);
         }
         if last_of_turn {
-            self.end_turn_with(turn, height, id, now_ms, out);
+            self.end_turn_with(turn, height, id, step);
         }
-        self.after_turn_change(now_ms, check, out);
+        self.after_turn_change(step);
     }
 
     /// A decided value from a peer (gossip or catch-up): verify and apply, or keep for later.
-    pub(super) fn on_decided_value(
-        &mut self,
-        dv: wire::DecidedValue,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_decided_value(&mut self, dv: wire::DecidedValue, step: &mut Step<'_>) {
         let Some(height) = dv.certificate.as_ref().map(|c| c.height) else {
-            self.reject("decided value without certificate", out);
+            self.reject("decided value without certificate", step);
             return;
         };
         if height < self.chain.next_height
@@ -155,18 +147,18 @@ impl ConsensusNode {
                 .offer(self.chain.next_height, dv)
                 .is_err()
             {
-                self.reject("malformed decided value", out);
+                self.reject("malformed decided value", step);
             }
-            self.request_catch_up(now_ms, out);
+            self.request_catch_up(step);
             return;
         }
-        self.verify_and_apply(dv, now_ms, check, out);
+        self.verify_and_apply(dv, step);
         while let Some(next) = self.parked.decided.take(self.chain.next_height) {
             let before = (
                 self.chain.next_height,
                 self.turns.as_ref().map(|t| t.turn()),
             );
-            self.verify_and_apply(next, now_ms, check, out);
+            self.verify_and_apply(next, step);
             if (
                 self.chain.next_height,
                 self.turns.as_ref().map(|t| t.turn()),
@@ -177,14 +169,8 @@ impl ConsensusNode {
         }
     }
 
-    pub(super) fn verify_and_apply(
-        &mut self,
-        dv: wire::DecidedValue,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
-        match self.verify_decided(&dv, now_ms, check) {
+    pub(super) fn verify_and_apply(&mut self, dv: wire::DecidedValue, step: &mut Step<'_>) {
+        match self.verify_decided(&dv, step.now_ms, step.check) {
             Ok((height, id, turn, beacon)) => {
                 let current = self.turns.as_ref().map(|t| t.turn());
                 if let Some(b) = beacon {
@@ -193,21 +179,21 @@ impl ConsensusNode {
                         let r = self
                             .turns
                             .as_mut()
-                            .map(|t| t.advance(turn, b.start_height, b.chain_hash, now_ms));
+                            .map(|t| t.advance(turn, b.start_height, b.chain_hash, step.now_ms));
                         match r {
-                            Some(Ok(acts)) => self.turn_actions(acts, now_ms, out),
+                            Some(Ok(acts)) => self.turn_actions(acts, step),
                             _ => {
-                                self.reject("cannot enter the certificate's turn", out);
+                                self.reject("cannot enter the certificate's turn", step);
                                 return;
                             }
                         }
                     }
                     // The certificate's beacon gives this node the turn's committee.
-                    self.turn_input(TurnInput::Beacon(b.to_wire()), now_ms, check, out);
+                    self.turn_input(TurnInput::Beacon(b.to_wire()), step);
                 }
-                self.apply(dv, height, id, turn, false, now_ms, check, out);
+                self.apply(dv, height, id, turn, false, step);
             }
-            Err(reason) => self.reject(reason, out),
+            Err(reason) => self.reject(reason, step),
         }
     }
 
@@ -293,9 +279,7 @@ impl ConsensusNode {
     pub(super) fn on_committed(
         &mut self,
         (height, block_id, turn, last_of_turn): (u64, Hash32, u64, bool),
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         if height < self.chain.next_height {
             let known = self
@@ -305,7 +289,7 @@ impl ConsensusNode {
                 .and_then(|d| d.certificate.as_ref())
                 .map(|c| c.block_id.as_slice() == block_id.as_bytes());
             if known == Some(false) {
-                self.reject("committed block differs from the decided one", out);
+                self.reject("committed block differs from the decided one", step);
                 return;
             }
             if height >= self.chain.committed_next {
@@ -314,14 +298,14 @@ impl ConsensusNode {
             return;
         }
         if height != self.chain.next_height {
-            self.reject("committed height out of order", out);
+            self.reject("committed height out of order", step);
             return;
         }
         // The driver committed a block on its own (its catch-up): trust its verification.
         self.chain.next_height = height.saturating_add(1);
         self.chain.tip = block_id;
         self.chain.committed_next = self.chain.next_height;
-        self.timers.last_progress = now_ms;
+        self.timers.last_progress = step.now_ms;
         let r = self.turns.as_mut().map(|t| {
             t.handle(
                 TurnInput::BlockDecided {
@@ -329,21 +313,21 @@ impl ConsensusNode {
                     turn,
                     block_id,
                 },
-                now_ms,
+                step.now_ms,
             )
         });
         if let Some(Ok(acts)) = r {
-            self.turn_actions(acts, now_ms, out);
+            self.turn_actions(acts, step);
         }
         if let Some(r) = self.pbft.replica.as_mut() {
             r.resume_at(self.chain.next_height, None, block_id);
         }
-        if last_of_turn && self.end_turn_with(turn, height, block_id, now_ms, out) {
-            self.after_turn_change(now_ms, check, out);
+        if last_of_turn && self.end_turn_with(turn, height, block_id, step) {
+            self.after_turn_change(step);
             return;
         }
         // A primary whose committer learned the block first asks for its next block now, not
         // at the next tick.
-        self.maybe_need_proposal(out);
+        self.maybe_need_proposal(step);
     }
 }

@@ -19,7 +19,7 @@ impl ConsensusNode {
             .copied()
     }
 
-    pub(super) fn vote_for_round(&mut self, name: &str, now_ms: u64, out: &mut Vec<NodeAction>) {
+    pub(super) fn vote_for_round(&mut self, name: &str, step: &mut Step<'_>) {
         if !self.voter || name != self.region {
             return;
         }
@@ -38,7 +38,7 @@ impl ConsensusNode {
         }
         match region
             .election
-            .handle(ElectionInput::CastVote { candidate }, now_ms)
+            .handle(ElectionInput::CastVote { candidate }, step.now_ms)
         {
             Ok(acts) => {
                 for a in &acts {
@@ -46,33 +46,27 @@ impl ConsensusNode {
                         region.my_vote = Some(v.clone());
                     }
                 }
-                self.election_actions(name, acts, now_ms, out);
+                self.election_actions(name, acts, step);
             }
-            Err(_) => self.reject("own vote refused", out),
+            Err(_) => self.reject("own vote refused", step),
         }
     }
 
-    pub(super) fn election_input(
-        &mut self,
-        name: &str,
-        input: ElectionInput,
-        now_ms: u64,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn election_input(&mut self, name: &str, input: ElectionInput, step: &mut Step<'_>) {
         let Some(region) = self.regions.get_mut(name) else {
-            self.reject("unknown region", out);
+            self.reject("unknown region", step);
             return;
         };
-        match region.election.handle(input, now_ms) {
-            Ok(acts) => self.election_actions(name, acts, now_ms, out),
+        match region.election.handle(input, step.now_ms) {
+            Ok(acts) => self.election_actions(name, acts, step),
             Err(
                 ElectionError::WrongRound { .. }
                 | ElectionError::Duplicate { .. }
                 | ElectionError::WrongRegion { .. },
             ) => {}
-            Err(ElectionError::Equivocation { .. }) => self.reject("election equivocation", out),
-            Err(ElectionError::BadSignature { .. }) => self.reject("forged election message", out),
-            Err(_) => self.reject("invalid election message", out),
+            Err(ElectionError::Equivocation { .. }) => self.reject("election equivocation", step),
+            Err(ElectionError::BadSignature { .. }) => self.reject("forged election message", step),
+            Err(_) => self.reject("invalid election message", step),
         }
     }
 
@@ -80,34 +74,28 @@ impl ConsensusNode {
         &mut self,
         name: &str,
         acts: Vec<ElectionAction>,
-        now_ms: u64,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         for a in acts {
             match a {
-                ElectionAction::Broadcast(m) => out.push(NodeAction::Broadcast(match m {
+                ElectionAction::Broadcast(m) => step.out.push(NodeAction::Broadcast(match m {
                     ElectionMessage::Vote(v) => msg(Kind::ElectionVote(v)),
                     ElectionMessage::Crash(c) => msg(Kind::CrashSignal(c)),
                     ElectionMessage::Certificate(c) => msg(Kind::ViewAnnouncement(c)),
                 })),
-                ElectionAction::Elected { view, .. } => self.on_elected(view, now_ms, out),
-                ElectionAction::NewRound { .. } => self.vote_for_round(name, now_ms, out),
+                ElectionAction::Elected { view, .. } => self.on_elected(view, step),
+                ElectionAction::NewRound { .. } => self.vote_for_round(name, step),
                 ElectionAction::RoundTimedOut { .. } => {
                     self.stats.election_timeouts += 1;
-                    self.vote_for_round(name, now_ms, out);
+                    self.vote_for_round(name, step);
                 }
             }
         }
     }
 
-    pub(super) fn on_elected(
-        &mut self,
-        view: EndorserView,
-        now_ms: u64,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_elected(&mut self, view: EndorserView, step: &mut Step<'_>) {
         self.stats.elections += 1;
-        out.push(NodeAction::Elected {
+        step.out.push(NodeAction::Elected {
             region: view.region.clone(),
             view: view.view,
             endorser: view.endorser,
@@ -116,9 +104,9 @@ impl ConsensusNode {
             let r = self
                 .turns
                 .as_mut()
-                .map(|t| t.handle(TurnInput::ViewChanged(view), now_ms));
+                .map(|t| t.handle(TurnInput::ViewChanged(view), step.now_ms));
             if let Some(Ok(acts)) = r {
-                self.turn_actions(acts, now_ms, out);
+                self.turn_actions(acts, step);
             }
             return;
         }
@@ -137,15 +125,15 @@ impl ConsensusNode {
             views,
             self.orderers.clone(),
             self.start,
-            now_ms,
+            step.now_ms,
         ) {
             Ok((t, acts)) => {
                 self.turns = Some(t);
-                self.turn_actions(acts, now_ms, out);
-                self.maybe_need_proposal(out);
+                self.turn_actions(acts, step);
+                self.maybe_need_proposal(step);
             }
             Err(_) => {
-                self.reject("turns refused the endorsers", out);
+                self.reject("turns refused the endorsers", step);
                 return;
             }
         }
@@ -153,9 +141,9 @@ impl ConsensusNode {
         self.parked.replay_early = true;
     }
 
-    pub(super) fn on_suspect(&mut self, name: &str, now_ms: u64, out: &mut Vec<NodeAction>) {
+    pub(super) fn on_suspect(&mut self, name: &str, step: &mut Step<'_>) {
         if !self.voter || name != self.region {
-            self.reject("not a voter of that region", out);
+            self.reject("not a voter of that region", step);
             return;
         }
         let Some(region) = self.regions.get_mut(name) else {
@@ -165,16 +153,19 @@ impl ConsensusNode {
         if region.my_crash.as_ref().is_some_and(|c| c.view == view) {
             return;
         }
-        match region.election.handle(ElectionInput::SignalCrash, now_ms) {
+        match region
+            .election
+            .handle(ElectionInput::SignalCrash, step.now_ms)
+        {
             Ok(acts) => {
                 for a in &acts {
                     if let ElectionAction::Broadcast(ElectionMessage::Crash(c)) = a {
                         region.my_crash = Some(c.clone());
                     }
                 }
-                self.election_actions(name, acts, now_ms, out);
+                self.election_actions(name, acts, step);
             }
-            Err(_) => self.reject("no endorser to suspect", out),
+            Err(_) => self.reject("no endorser to suspect", step),
         }
     }
 }

@@ -12,20 +12,20 @@ impl ConsensusNode {
         now_ms: u64,
         check: &dyn ChainValidator,
     ) -> Vec<NodeAction> {
-        let mut out = Vec::new();
+        let mut step = Step::new(now_ms, check);
         match input {
-            NodeInput::Message { from, msg } => self.on_message(from, msg, now_ms, check, &mut out),
+            NodeInput::Message { from, msg } => self.on_message(from, msg, &mut step),
             NodeInput::Tick => {
                 // The driver's timer fired: it holds none until the next `SetTimer`.
                 self.timers.armed = None;
-                self.on_tick(now_ms, check, &mut out)
+                self.on_tick(&mut step)
             }
             NodeInput::Propose {
                 height,
                 payload,
                 last_of_turn,
-            } => self.on_propose(height, payload, last_of_turn, now_ms, check, &mut out),
-            NodeInput::EndMyTurn => self.on_end_my_turn(now_ms, check, &mut out),
+            } => self.on_propose(height, payload, last_of_turn, &mut step),
+            NodeInput::EndMyTurn => self.on_end_my_turn(&mut step),
             NodeInput::Committed {
                 height,
                 block_id,
@@ -33,18 +33,18 @@ impl ConsensusNode {
                 last_of_turn,
             } => {
                 let block = (height, block_id, turn, last_of_turn);
-                self.on_committed(block, now_ms, check, &mut out)
+                self.on_committed(block, &mut step)
             }
-            NodeInput::SuspectEndorser { region } => self.on_suspect(&region, now_ms, &mut out),
+            NodeInput::SuspectEndorser { region } => self.on_suspect(&region, &mut step),
         }
         if self.parked.replay_early && self.turns.is_some() {
             self.parked.replay_early = false;
             let early: Vec<_> = self.parked.early.drain(..).collect();
             for (from, m) in early {
-                self.on_message(from, m, now_ms, check, &mut out);
+                self.on_message(from, m, &mut step);
             }
         }
-        self.arm_timer(now_ms, &mut out);
-        out
+        self.arm_timer(&mut step);
+        step.out
     }
 }

@@ -51,6 +51,7 @@ mod primary;
 mod replica;
 mod setup;
 mod status;
+mod step;
 mod timers;
 mod triage;
 mod turn;
@@ -65,6 +66,7 @@ pub use primary::sign_proposal;
 use replica::Pbft;
 pub use setup::{ConsensusError, NodeSetup, RegionSetup};
 pub use status::{NodeStats, NodeStatus, RegionStatus};
+use step::{NoCheck, Step};
 use timers::Timers;
 use triage::{Parked, turn_of};
 
@@ -99,7 +101,7 @@ struct Region {
     my_crash: Option<wire::CrashSignal>,
 }
 
-pub(super) fn msg(kind: Kind) -> wire::ConsensusMessage {
+fn msg(kind: Kind) -> wire::ConsensusMessage {
     wire::ConsensusMessage { kind: Some(kind) }
 }
 
@@ -204,11 +206,11 @@ impl ConsensusNode {
             stats: NodeStats::default(),
             cfg: setup.cfg,
         };
-        let mut out = Vec::new();
+        let mut step = Step::new(now_ms, &NoCheck);
         let region = node.region.clone();
-        node.vote_for_round(&region, now_ms, &mut out);
-        node.arm_timer(now_ms, &mut out);
-        Ok((node, out))
+        node.vote_for_round(&region, &mut step);
+        node.arm_timer(&mut step);
+        Ok((node, step.out))
     }
 
     /// This node's key.
@@ -238,16 +240,16 @@ impl ConsensusNode {
             .collect()
     }
 
-    pub(super) fn reject(&mut self, reason: &'static str, out: &mut Vec<NodeAction>) {
+    fn reject(&mut self, reason: &'static str, step: &mut Step<'_>) {
         self.stats.rejected += 1;
-        out.push(NodeAction::Rejected { reason });
+        step.out.push(NodeAction::Rejected { reason });
     }
 
-    pub(super) fn current(&self) -> Option<(u64, PublicKey)> {
+    fn current(&self) -> Option<(u64, PublicKey)> {
         self.turns.as_ref().map(|t| (t.turn(), t.primary()))
     }
 
-    pub(super) fn committee_members(&self) -> Option<Vec<PublicKey>> {
+    fn committee_members(&self) -> Option<Vec<PublicKey>> {
         self.turns
             .as_ref()
             .and_then(|t| t.committee())

@@ -36,7 +36,7 @@ pub(super) struct PrimaryBook {
 }
 
 impl ConsensusNode {
-    pub(super) fn maybe_need_proposal(&mut self, out: &mut Vec<NodeAction>) {
+    pub(super) fn maybe_need_proposal(&mut self, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
@@ -56,7 +56,7 @@ impl ConsensusNode {
             return;
         }
         self.as_primary.asked = Some((turn, self.chain.next_height));
-        out.push(NodeAction::NeedProposal {
+        step.out.push(NodeAction::NeedProposal {
             turn,
             height: self.chain.next_height,
             previous: self.chain.tip,
@@ -68,70 +68,57 @@ impl ConsensusNode {
         height: u64,
         payload: Vec<u8>,
         last_of_turn: bool,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         let Some((turn, primary)) = self.current() else {
-            self.reject("no turn yet", out);
+            self.reject("no turn yet", step);
             return;
         };
         let Some(members) = self.committee_members() else {
-            self.reject("turn has no committee yet", out);
+            self.reject("turn has no committee yet", step);
             return;
         };
         if primary != self.me {
-            self.reject("not the primary", out);
+            self.reject("not the primary", step);
             return;
         }
         if height != self.chain.next_height || self.as_primary.end.is_some() {
-            self.reject("proposal for another height", out);
+            self.reject("proposal for another height", step);
             return;
         }
         let env = sign_proposal(&self.key, turn, height, payload, last_of_turn);
         self.as_primary.proposal = Some((turn, height, env.clone()));
-        out.push(NodeAction::Multicast {
+        step.out.push(NodeAction::Multicast {
             to: members,
             msg: msg(Kind::Proposal(env.clone())),
         });
         if self.pbft.replica.is_some() {
-            self.feed_value(
-                height,
-                wire::proposed_value::Kind::Proposal(env),
-                now_ms,
-                check,
-                out,
-            );
+            self.feed_value(height, wire::proposed_value::Kind::Proposal(env), step);
         }
     }
 
-    pub(super) fn on_end_my_turn(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_end_my_turn(&mut self, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
-            self.reject("no turn yet", out);
+            self.reject("no turn yet", step);
             return;
         };
         let Some(members) = self.committee_members() else {
-            self.reject("turn has no committee yet", out);
+            self.reject("turn has no committee yet", step);
             return;
         };
         if primary != self.me {
-            self.reject("not the primary", out);
+            self.reject("not the primary", step);
             return;
         }
         let env = turns::sign_end_turn(&self.key, turn, self.chain.next_height, &self.chain.tip);
         self.as_primary.end = Some((turn, env.clone()));
-        out.push(NodeAction::Multicast {
+        step.out.push(NodeAction::Multicast {
             to: members,
             msg: msg(Kind::EndTurn(env.clone())),
         });
         if self.pbft.replica.is_some() {
             self.pbft.pending_end = Some(env);
-            self.feed_pending_end(now_ms, check, out);
+            self.feed_pending_end(step);
         }
     }
 }

@@ -48,21 +48,19 @@ impl ConsensusNode {
         &mut self,
         from: PublicKey,
         env: wire::SignedEnvelope,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
         let Ok(body) = wire::ProposalHead::decode(env.body.as_slice()) else {
-            self.reject("undecodable proposal", out);
+            self.reject("undecodable proposal", step);
             return;
         };
         if body.height < self.chain.next_height {
             // The primary missed the decision: tell it again.
             if let Some(dv) = self.chain.recent.get(&body.height) {
-                out.push(NodeAction::Send {
+                step.out.push(NodeAction::Send {
                     to: from,
                     msg: msg(Kind::Decided(dv.clone())),
                 });
@@ -70,49 +68,32 @@ impl ConsensusNode {
             return;
         }
         if open_proposal(&env, &primary, turn, body.height).is_err() {
-            self.reject("invalid proposal", out);
+            self.reject("invalid proposal", step);
             return;
         }
         if self.pbft.replica.is_some() {
-            self.feed_value(
-                body.height,
-                wire::proposed_value::Kind::Proposal(env),
-                now_ms,
-                check,
-                out,
-            );
+            self.feed_value(body.height, wire::proposed_value::Kind::Proposal(env), step);
         } else if self.awaiting_committee() {
             self.keep_unseated(from, Kind::Proposal(env));
         }
     }
 
-    pub(super) fn on_end_turn(
-        &mut self,
-        env: wire::SignedEnvelope,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_end_turn(&mut self, env: wire::SignedEnvelope, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
         match open_end_turn(&env, &primary) {
             Ok((t, h, _)) if t == turn && h >= self.chain.next_height => {
                 self.pbft.pending_end = Some(env);
-                self.feed_pending_end(now_ms, check, out);
+                self.feed_pending_end(step);
             }
             Ok(_) => {}
-            Err(_) => self.reject("invalid end of turn", out),
+            Err(_) => self.reject("invalid end of turn", step),
         }
     }
 
     /// Offers the primary's end of turn to the replica once this node's chain reaches it.
-    pub(super) fn feed_pending_end(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn feed_pending_end(&mut self, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
@@ -132,7 +113,7 @@ impl ConsensusNode {
         }
         if hash != self.chain.tip {
             self.pbft.pending_end = None;
-            self.reject("end of turn on another chain", out);
+            self.reject("end of turn on another chain", step);
             return;
         }
         let te = wire::TurnEnd {
@@ -140,25 +121,17 @@ impl ConsensusNode {
             next: None,
             end_turn: Some(env),
         };
-        self.feed_value(
-            h,
-            wire::proposed_value::Kind::TurnEnd(te),
-            now_ms,
-            check,
-            out,
-        );
+        self.feed_value(h, wire::proposed_value::Kind::TurnEnd(te), step);
     }
 
     pub(super) fn feed_value(
         &mut self,
         height: u64,
         kind: wire::proposed_value::Kind,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         let value = wire::ProposedValue { kind: Some(kind) };
-        self.drive_replica(ReplicaInput::Propose { height, value }, now_ms, check, out);
+        self.drive_replica(ReplicaInput::Propose { height, value }, step);
     }
 
     /// Whether a turn end without the primary's signature may be prepared now: the turn made
@@ -185,12 +158,7 @@ impl ConsensusNode {
     }
 
     /// A committee member proposes to end a stalled turn (the leader orders it if it agrees).
-    pub(super) fn maybe_skip(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn maybe_skip(&mut self, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
@@ -201,7 +169,7 @@ impl ConsensusNode {
             return;
         }
         let replaced = !t.is_endorser(&primary);
-        if !self.stalled(now_ms) && !replaced {
+        if !self.stalled(step.now_ms) && !replaced {
             return;
         }
         let te = wire::TurnEnd {
@@ -210,26 +178,14 @@ impl ConsensusNode {
             end_turn: None,
         };
         let h = self.chain.next_height;
-        self.feed_value(
-            h,
-            wire::proposed_value::Kind::TurnEnd(te),
-            now_ms,
-            check,
-            out,
-        );
+        self.feed_value(h, wire::proposed_value::Kind::TurnEnd(te), step);
     }
 
-    pub(super) fn drive_replica(
-        &mut self,
-        input: ReplicaInput,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn drive_replica(&mut self, input: ReplicaInput, step: &mut Step<'_>) {
         let Some((turn, primary)) = self.current() else {
             return;
         };
-        let skip_ok = self.skip_ok(now_ms);
+        let skip_ok = self.skip_ok(step.now_ms);
         let Some(replica) = self.pbft.replica.as_mut() else {
             return;
         };
@@ -241,13 +197,13 @@ impl ConsensusNode {
             primary,
             skip_ok,
             certified: false,
-            validator: check,
+            validator: step.check,
         };
         let members = replica.committee().members().to_vec();
-        let acts = replica.handle(input, now_ms, &nc);
+        let acts = replica.handle(input, step.now_ms, &nc);
         for a in acts {
             match a {
-                ReplicaAction::Broadcast(m) => out.push(NodeAction::Multicast {
+                ReplicaAction::Broadcast(m) => step.out.push(NodeAction::Multicast {
                     to: members.iter().filter(|k| **k != self.me).copied().collect(),
                     msg: m.to_wire(),
                 }),
@@ -258,16 +214,16 @@ impl ConsensusNode {
                         value: Some(d.value),
                         certificate: Some(d.certificate),
                     };
-                    self.apply(dv, d.height, d.digest, turn, true, now_ms, check, out);
+                    self.apply(dv, d.height, d.digest, turn, true, step);
                 }
                 ReplicaAction::PeerBehind { peer, from_height } => {
                     let req = wire::CatchUpRequest {
                         from_height,
                         max_count: self.cfg.catch_up_batch,
                     };
-                    self.serve(peer, &req, out);
+                    self.serve(peer, &req, step);
                 }
-                ReplicaAction::CatchUp { .. } => self.request_catch_up(now_ms, out),
+                ReplicaAction::CatchUp { .. } => self.request_catch_up(step),
             }
         }
     }

@@ -32,57 +32,56 @@ impl Timers {
 }
 
 impl ConsensusNode {
-    pub(super) fn on_tick(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_tick(&mut self, step: &mut Step<'_>) {
         let names: Vec<String> = self.regions.keys().cloned().collect();
         for name in names {
             let due = self
                 .regions
                 .get(&name)
                 .and_then(|r| r.election.deadline())
-                .is_some_and(|d| now_ms >= d);
+                .is_some_and(|d| step.now_ms >= d);
             if due {
-                self.election_input(&name, ElectionInput::Tick, now_ms, out);
+                self.election_input(&name, ElectionInput::Tick, step);
             }
         }
-        if self.pbft.timer.is_some_and(|t| now_ms >= t) {
+        if self.pbft.timer.is_some_and(|t| step.now_ms >= t) {
             self.pbft.timer = None;
-            self.drive_replica(ReplicaInput::Timeout, now_ms, check, out);
+            self.drive_replica(ReplicaInput::Timeout, step);
         }
         if self.turns.is_some() {
-            self.maybe_skip(now_ms, check, out);
-            self.turn_input(TurnInput::Tick, now_ms, check, out);
+            self.maybe_skip(step);
+            self.turn_input(TurnInput::Tick, step);
         }
-        if now_ms >= self.timers.resend_at {
-            self.timers.resend_at = now_ms.saturating_add(self.cfg.view_change_timeout_ms.max(1));
-            self.resend(now_ms, out);
+        if step.now_ms >= self.timers.resend_at {
+            self.timers.resend_at = step
+                .now_ms
+                .saturating_add(self.cfg.view_change_timeout_ms.max(1));
+            self.resend(step);
         }
-        if now_ms >= self.timers.announce_at {
-            self.timers.announce_at = now_ms.saturating_add(self.cfg.turn_timeout_ms.max(1));
-            self.announce(out);
+        if step.now_ms >= self.timers.announce_at {
+            self.timers.announce_at = step.now_ms.saturating_add(self.cfg.turn_timeout_ms.max(1));
+            self.announce(step);
         }
         let quiet = self.cfg.view_change_timeout_ms.saturating_mul(2);
-        if now_ms >= self.timers.last_progress.saturating_add(quiet) {
-            self.request_catch_up(now_ms, out);
+        if step.now_ms >= self.timers.last_progress.saturating_add(quiet) {
+            self.request_catch_up(step);
         }
     }
 
-    pub(super) fn resend(&mut self, _now_ms: u64, out: &mut Vec<NodeAction>) {
+    pub(super) fn resend(&mut self, step: &mut Step<'_>) {
         if let Some(r) = self.regions.get(&self.region) {
             if r.election.endorser().is_none()
                 && let Some(v) = &r.my_vote
                 && v.view == r.election.view()
             {
-                out.push(NodeAction::Broadcast(msg(Kind::ElectionVote(v.clone()))));
+                step.out
+                    .push(NodeAction::Broadcast(msg(Kind::ElectionVote(v.clone()))));
             }
             if let Some(c) = &r.my_crash
                 && c.view == r.election.view()
             {
-                out.push(NodeAction::Broadcast(msg(Kind::CrashSignal(c.clone()))));
+                step.out
+                    .push(NodeAction::Broadcast(msg(Kind::CrashSignal(c.clone()))));
             }
         }
         let Some((turn, primary)) = self.current() else {
@@ -98,7 +97,7 @@ impl ConsensusNode {
             && *t == turn
             && *h >= self.chain.next_height
         {
-            out.push(NodeAction::Multicast {
+            step.out.push(NodeAction::Multicast {
                 to: members.clone(),
                 msg: msg(Kind::Proposal(env.clone())),
             });
@@ -106,7 +105,7 @@ impl ConsensusNode {
         if let Some((t, env)) = &self.as_primary.end
             && *t == turn
         {
-            out.push(NodeAction::Multicast {
+            step.out.push(NodeAction::Multicast {
                 to: members,
                 msg: msg(Kind::EndTurn(env.clone())),
             });
@@ -115,14 +114,15 @@ impl ConsensusNode {
 
     /// Periodic announcements for nodes that missed them: the local endorser's view
     /// certificate, and the primary's beacon.
-    pub(super) fn announce(&mut self, out: &mut Vec<NodeAction>) {
+    pub(super) fn announce(&mut self, step: &mut Step<'_>) {
         if let Some(r) = self.regions.get(&self.region)
             && r.election.endorser().is_some_and(|v| v.endorser == self.me)
             && let Some(c) = r.election.certificate()
         {
-            out.push(NodeAction::Broadcast(msg(Kind::ViewAnnouncement(
-                c.clone(),
-            ))));
+            step.out
+                .push(NodeAction::Broadcast(msg(Kind::ViewAnnouncement(
+                    c.clone(),
+                ))));
         }
         // The primary and the committee members repeat the turn's beacon: a node that missed it
         // (the primary may have crashed right after sending it) would otherwise neither know
@@ -131,17 +131,18 @@ impl ConsensusNode {
             && (t.primary() == self.me || self.pbft.replica.is_some())
             && let Some(b) = t.beacon()
         {
-            out.push(NodeAction::Broadcast(msg(Kind::Beacon(b.to_wire()))));
+            step.out
+                .push(NodeAction::Broadcast(msg(Kind::Beacon(b.to_wire()))));
         }
     }
 
-    pub(super) fn arm_timer(&mut self, now_ms: u64, out: &mut Vec<NodeAction>) {
+    pub(super) fn arm_timer(&mut self, step: &mut Step<'_>) {
         let mut at = self.timers.resend_at.min(self.timers.announce_at);
         if let Some(t) = self.pbft.timer {
             at = at.min(t);
         }
         if let Some(t) = &self.turns {
-            if t.deadline_ms() > now_ms {
+            if t.deadline_ms() > step.now_ms {
                 at = at.min(t.deadline_ms());
             }
             if self.pbft.replica.is_some() {
@@ -149,7 +150,7 @@ impl ConsensusNode {
                     .timers
                     .turn_progress
                     .saturating_add(self.cfg.turn_timeout_ms);
-                if stall > now_ms {
+                if stall > step.now_ms {
                     at = at.min(stall);
                 }
             }
@@ -159,10 +160,10 @@ impl ConsensusNode {
                 at = at.min(d);
             }
         }
-        let at = at.max(now_ms.saturating_add(1));
-        if self.timers.armed != Some(at) || at <= now_ms {
+        let at = at.max(step.now_ms.saturating_add(1));
+        if self.timers.armed != Some(at) || at <= step.now_ms {
             self.timers.armed = Some(at);
-            out.push(NodeAction::SetTimer { at_ms: at });
+            step.out.push(NodeAction::SetTimer { at_ms: at });
         }
     }
 }

@@ -57,51 +57,49 @@ impl ConsensusNode {
         &mut self,
         from: PublicKey,
         m: wire::ConsensusMessage,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         let Some(kind) = m.kind else {
-            self.reject("empty message", out);
+            self.reject("empty message", step);
             return;
         };
         match kind {
             Kind::ElectionVote(v) => {
                 if v.region == self.region {
                     let r = v.region.clone();
-                    self.election_input(&r, ElectionInput::Vote(v), now_ms, out);
+                    self.election_input(&r, ElectionInput::Vote(v), step);
                 }
             }
             Kind::CrashSignal(c) => {
                 if c.region == self.region {
                     let r = c.region.clone();
-                    self.election_input(&r, ElectionInput::Crash(c), now_ms, out);
+                    self.election_input(&r, ElectionInput::Crash(c), step);
                 }
             }
             Kind::ViewAnnouncement(c) => {
                 let r = c.region.clone();
-                self.election_input(&r, ElectionInput::Certificate(c), now_ms, out);
+                self.election_input(&r, ElectionInput::Certificate(c), step);
             }
-            Kind::CatchUpRequest(req) => self.serve(from, &req, out),
+            Kind::CatchUpRequest(req) => self.serve(from, &req, step),
             Kind::Decided(dv) if self.turns.is_none() => {
-                self.keep_early(from, msg(Kind::Decided(dv)), out)
+                self.keep_early(from, msg(Kind::Decided(dv)), step)
             }
-            Kind::Decided(dv) => self.on_decided_value(dv, now_ms, check, out),
+            Kind::Decided(dv) => self.on_decided_value(dv, step),
             Kind::CatchUpResponse(r) if self.turns.is_none() => {
-                self.keep_early(from, msg(Kind::CatchUpResponse(r)), out)
+                self.keep_early(from, msg(Kind::CatchUpResponse(r)), step)
             }
             Kind::CatchUpResponse(r) => {
                 for dv in r.decided {
-                    self.on_decided_value(dv, now_ms, check, out);
+                    self.on_decided_value(dv, step);
                 }
             }
             kind => {
                 let Some(turn) = self.turns.as_ref().map(|t| t.turn()) else {
-                    self.keep_early(from, msg(kind), out);
+                    self.keep_early(from, msg(kind), step);
                     return;
                 };
                 let Some(t) = turn_of(&kind) else {
-                    self.reject("undecodable turn message", out);
+                    self.reject("undecodable turn message", step);
                     return;
                 };
                 if t > turn {
@@ -110,13 +108,13 @@ impl ConsensusNode {
                         self.parked.ahead.pop_front();
                     }
                     self.parked.ahead.push_back((from, msg(kind)));
-                    self.request_catch_up(now_ms, out);
+                    self.request_catch_up(step);
                     return;
                 }
                 if t < turn {
                     return;
                 }
-                self.on_turn_message(from, kind, now_ms, check, out);
+                self.on_turn_message(from, kind, step);
             }
         }
     }
@@ -125,35 +123,28 @@ impl ConsensusNode {
         &mut self,
         from: PublicKey,
         m: wire::ConsensusMessage,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) {
         if self.parked.early.len() >= EARLY_CAPACITY {
-            self.reject("early buffer full", out);
+            self.reject("early buffer full", step);
             return;
         }
         self.parked.early.push_back((from, m));
     }
 
-    pub(super) fn on_turn_message(
-        &mut self,
-        from: PublicKey,
-        kind: Kind,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn on_turn_message(&mut self, from: PublicKey, kind: Kind, step: &mut Step<'_>) {
         match kind {
-            Kind::Beacon(b) => self.turn_input(TurnInput::Beacon(b), now_ms, check, out),
-            Kind::TurnSkip(s) => self.turn_input(TurnInput::Skip(s), now_ms, check, out),
-            Kind::EndTurn(env) => self.on_end_turn(env, now_ms, check, out),
-            Kind::Proposal(env) => self.on_proposal(from, env, now_ms, check, out),
+            Kind::Beacon(b) => self.turn_input(TurnInput::Beacon(b), step),
+            Kind::TurnSkip(s) => self.turn_input(TurnInput::Skip(s), step),
+            Kind::EndTurn(env) => self.on_end_turn(env, step),
+            Kind::Proposal(env) => self.on_proposal(from, env, step),
             kind if self.awaiting_committee() => self.keep_unseated(from, kind),
             kind => {
                 let Some(m) = PbftMessage::from_wire(msg(kind)) else {
                     return;
                 };
                 if self.pbft.replica.is_some() {
-                    self.drive_replica(ReplicaInput::Message(m), now_ms, check, out);
+                    self.drive_replica(ReplicaInput::Message(m), step);
                 }
             }
         }
@@ -176,12 +167,7 @@ impl ConsensusNode {
 
     /// Replays the current turn's messages kept while its committee was unknown, once this
     /// node's replica runs; drops them once the committee is known without this node.
-    pub(super) fn replay_unseated(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn replay_unseated(&mut self, step: &mut Step<'_>) {
         if self.parked.unseated.is_empty() || self.awaiting_committee() {
             return;
         }
@@ -191,7 +177,7 @@ impl ConsensusNode {
         };
         for (from, t, kind) in kept {
             if t == turn {
-                self.on_turn_message(from, kind, now_ms, check, out);
+                self.on_turn_message(from, kind, step);
             }
         }
     }

@@ -4,46 +4,35 @@
 use super::*;
 
 impl ConsensusNode {
-    pub(super) fn turn_input(
-        &mut self,
-        input: TurnInput,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn turn_input(&mut self, input: TurnInput, step: &mut Step<'_>) {
         let Some(t) = self.turns.as_mut() else {
             return;
         };
         let skipped_before = t.stats().skipped_turns;
-        match t.handle(input, now_ms) {
+        match t.handle(input, step.now_ms) {
             Ok(acts) => {
                 let skipped = t.stats().skipped_turns > skipped_before;
                 if skipped {
                     self.stats.skipped_turns += 1;
                 }
-                self.turn_actions(acts, now_ms, out);
-                self.after_turn_change(now_ms, check, out);
+                self.turn_actions(acts, step);
+                self.after_turn_change(step);
             }
             Err(TurnError::WrongTurn { .. } | TurnError::Duplicate { .. }) => {}
             Err(TurnError::BeaconSeen { .. }) => {}
             Err(TurnError::BadSignature { .. } | TurnError::Beacon(_)) => {
-                self.reject("forged turn message", out)
+                self.reject("forged turn message", step)
             }
-            Err(TurnError::Equivocation { .. }) => self.reject("turn skip equivocation", out),
-            Err(_) => self.reject("invalid turn message", out),
+            Err(TurnError::Equivocation { .. }) => self.reject("turn skip equivocation", step),
+            Err(_) => self.reject("invalid turn message", step),
         }
     }
 
-    pub(super) fn turn_actions(
-        &mut self,
-        acts: Vec<TurnAction>,
-        now_ms: u64,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn turn_actions(&mut self, acts: Vec<TurnAction>, step: &mut Step<'_>) {
         for a in acts {
             match a {
                 TurnAction::SetTimer { .. } => {}
-                TurnAction::Broadcast(m) => out.push(NodeAction::Broadcast(match m {
+                TurnAction::Broadcast(m) => step.out.push(NodeAction::Broadcast(match m {
                     TurnMessage::EndTurn(e) => msg(Kind::EndTurn(e)),
                     TurnMessage::Beacon(b) => msg(Kind::Beacon(b)),
                     TurnMessage::Skip(s) => msg(Kind::TurnSkip(s)),
@@ -61,15 +50,15 @@ impl ConsensusNode {
                     self.as_primary.proposal = None;
                     self.as_primary.end = None;
                     self.as_primary.asked = None;
-                    self.timers.last_progress = now_ms;
-                    self.timers.turn_progress = now_ms;
-                    out.push(NodeAction::TurnChanged {
+                    self.timers.last_progress = step.now_ms;
+                    self.timers.turn_progress = step.now_ms;
+                    step.out.push(NodeAction::TurnChanged {
                         turn,
                         primary,
                         committee: None,
                     });
                     if primary == self.me {
-                        out.push(NodeAction::MyTurn {
+                        step.out.push(NodeAction::MyTurn {
                             turn,
                             start_height,
                             chain_hash,
@@ -82,7 +71,7 @@ impl ConsensusNode {
                     beacon,
                 } => {
                     let primary = beacon.primary;
-                    out.push(NodeAction::TurnChanged {
+                    step.out.push(NodeAction::TurnChanged {
                         turn,
                         primary,
                         committee: Some(committee.members().to_vec()),
@@ -92,7 +81,7 @@ impl ConsensusNode {
                     }
                 }
                 TurnAction::CatchUp { from_height } => {
-                    out.push(NodeAction::CatchUp { from_height })
+                    step.out.push(NodeAction::CatchUp { from_height })
                 }
             }
         }
@@ -100,12 +89,7 @@ impl ConsensusNode {
 
     /// After the turn may have changed: replay messages kept for it, feed a waiting end of
     /// turn, ask the primary for a block.
-    pub(super) fn after_turn_change(
-        &mut self,
-        now_ms: u64,
-        check: &dyn ChainValidator,
-        out: &mut Vec<NodeAction>,
-    ) {
+    pub(super) fn after_turn_change(&mut self, step: &mut Step<'_>) {
         let Some(turn) = self.turns.as_ref().map(|t| t.turn()) else {
             return;
         };
@@ -121,7 +105,7 @@ impl ConsensusNode {
                 match t {
                     Some(t) if t == turn => {
                         if let Some(k) = m.kind {
-                            self.on_turn_message(from, k, now_ms, check, out);
+                            self.on_turn_message(from, k, step);
                         }
                     }
                     Some(t) if t > turn => self.parked.ahead.push_back((from, m)),
@@ -129,9 +113,9 @@ impl ConsensusNode {
                 }
             }
         }
-        self.replay_unseated(now_ms, check, out);
-        self.feed_pending_end(now_ms, check, out);
-        self.maybe_need_proposal(out);
+        self.replay_unseated(step);
+        self.feed_pending_end(step);
+        self.maybe_need_proposal(step);
     }
 
     /// The block decided at `height` was its primary's last of `turn`: when `turn` is the
@@ -144,8 +128,7 @@ impl ConsensusNode {
         turn: u64,
         height: u64,
         block_id: Hash32,
-        now_ms: u64,
-        out: &mut Vec<NodeAction>,
+        step: &mut Step<'_>,
     ) -> bool {
         if self.turns.as_ref().is_none_or(|t| t.turn() != turn) {
             return false;
@@ -156,12 +139,12 @@ impl ConsensusNode {
                 turn.saturating_add(1),
                 height.saturating_add(1),
                 block_id,
-                now_ms,
+                step.now_ms,
             )
         });
         match r {
             Some(Ok(acts)) => {
-                self.turn_actions(acts, now_ms, out);
+                self.turn_actions(acts, step);
                 true
             }
             _ => false,
