@@ -5,6 +5,11 @@
 //! The [`QueryServer`] actor owns the nonce book and reads the ledger on its own Arbiter, off
 //! the router and the swarm threads. The access rules are core's (`medblock_core::access`);
 //! this module only looks things up and signs the answers.
+//!
+//! [`ingress`] is its contract with the other actors (its messages, [`ingress::SignedTips`] and
+//! [`ingress::Mailbox`]); this file is the implementation, which only the node's wiring
+//! ([`crate::start`]) constructs. The router runs the light-node protocol's front and reaches
+//! the query server through its mailbox.
 
 use self::ingress::{
     CheckQuery, IssueChallenge, MAX_KEPT_CLAIMS, Prepared, ServeHeaders, SignedTips,
@@ -32,7 +37,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub mod ingress;
-pub mod light;
 
 /// How long a challenge nonce stays good.
 pub const CHALLENGE_TTL_MS: u64 = 60_000;
@@ -44,6 +48,14 @@ pub const MAX_NONCES: usize = 10_000;
 pub const MAX_NONCES_PER_KEY: usize = 16;
 /// Most block heads one headers request returns.
 pub const MAX_HEADS: u32 = 256;
+
+/// Signed tips one records answer carries: the highest claims of this many certified
+/// committers (within what a light node accepts).
+const ANSWER_TIPS: usize = if MAX_SIGNED_TIPS < 8 {
+    MAX_SIGNED_TIPS
+} else {
+    8
+};
 
 /// The query server of one node.
 pub struct QueryServer {
@@ -72,7 +84,7 @@ impl QueryServer {
         let mut tips = Vec::new();
         let mut certs = Vec::new();
         for (signer, claim) in self.tips.newest(MAX_KEPT_CLAIMS) {
-            if tips.len() >= MAX_SIGNED_TIPS.min(8) {
+            if tips.len() >= ANSWER_TIPS {
                 break;
             }
             let Ok(cert) = trust.authorize(&signer, wire::Role::Committer, now) else {
@@ -398,5 +410,49 @@ fn check_read_record(query: &VerifiedQuery, me: &PublicKey) -> Result<wire::Even
             Ok(event)
         }
         _ => Err(missing()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medblock_core::keys::SigningKey;
+    use prost::Message;
+
+    fn claim(key: &SigningKey, height: u64) -> wire::LedgerClaim {
+        medblock_core::access::tip::sign_claim(
+            key,
+            wire::LedgerClaimBody {
+                height,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn signed_tips_keep_each_committers_newest_claim_highest_first() {
+        let mut rng = rand::rng();
+        let (a, b) = (
+            SigningKey::generate(&mut rng),
+            SigningKey::generate(&mut rng),
+        );
+        let tips = SignedTips::default();
+        tips.record(a.public(), 5, claim(&a, 5));
+        tips.record(b.public(), 7, claim(&b, 7));
+        // An older claim of `a` arriving late does not replace its newer one.
+        tips.record(a.public(), 3, claim(&a, 3));
+        tips.record(a.public(), 9, claim(&a, 9));
+        let newest = tips.newest(8);
+        let heights: Vec<u64> = newest
+            .iter()
+            .map(|(_, c)| {
+                wire::LedgerClaimBody::decode(c.body.as_slice())
+                    .map(|b| b.height)
+                    .unwrap_or(0)
+            })
+            .collect();
+        assert_eq!(heights, vec![9, 7]);
+        assert_eq!(newest.first().map(|(k, _)| *k), Some(a.public()));
+        assert_eq!(tips.newest(1).len(), 1);
     }
 }
