@@ -4,9 +4,10 @@
 
 use crate::block::{SimBlock, SimEvent, SimValidator};
 use crate::network::NetworkModel;
-use crate::node::SimNode;
+use crate::node::{SimNode, SimView};
 use medblock_core::consensus::node::{ChainValidator, sign_proposal};
 use medblock_core::consensus::pbft::{PbftMessage, messages};
+use medblock_core::consensus::proposer::{Proposer, ProposerAction, ProposerConfig, ProposerInput};
 use medblock_core::consensus::statement::{self, VoteKind};
 use medblock_core::consensus::{
     ConsensusConfig, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup, TurnStart,
@@ -72,8 +73,12 @@ pub struct SimConfig {
     pub seed: u64,
     /// Heights to decide.
     pub target_height: u64,
-    /// Blocks a primary proposes per turn before ending it.
+    /// Blocks a primary proposes per turn at most (the proposer's budget).
     pub blocks_per_turn: u64,
+    /// Events per block at most.
+    pub block_events: usize,
+    /// The block interval the proposer plans with (ms).
+    pub block_interval_ms: u64,
     /// Regions, each with `voters_per_region` voters, two of them endorser candidates.
     pub regions: usize,
     /// Voters per region.
@@ -105,6 +110,8 @@ impl SimConfig {
             seed,
             target_height: 4,
             blocks_per_turn: 2,
+            block_events: 3,
+            block_interval_ms: 100,
             regions: 3,
             voters_per_region: 3,
             behaviour: None,
@@ -161,6 +168,10 @@ enum Event {
         bytes: Vec<u8>,
     },
     Timer {
+        node: usize,
+        at: u64,
+    },
+    ProposerTimer {
         node: usize,
         at: u64,
     },
@@ -260,6 +271,17 @@ pub fn run(cfg: &SimConfig) -> RunReport {
     };
     let mut nodes = Vec::with_capacity(total);
     let mut first = Vec::new();
+    let proposer_cfg = ProposerConfig {
+        blocks_per_turn: cfg.blocks_per_turn as usize,
+        max_events: cfg.block_events.max(1),
+        block_interval_ms: cfg.block_interval_ms,
+        regions: regions as u64,
+    };
+    // The workload: every endorser candidate holds urgent records (due now), more than the run
+    // can commit, so every turn of an honest primary is a busy one (the policy then packs
+    // blocks of `block_events` up to `blocks_per_turn`, the last flagged). Numbered distinctly
+    // per node.
+    let backlog = cfg.block_events.max(1) as u64 * (cfg.target_height + cfg.blocks_per_turn);
     for (i, k) in keys.iter().enumerate() {
         let (region, voter, endorser) = match world.region_of[i] {
             Some(r) => (world.region_names[r].clone(), true, (i - n) % vpr < 2),
@@ -279,13 +301,22 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         let Ok((node, acts)) = ConsensusNode::new(setup, 0) else {
             continue;
         };
+        let pending = if endorser {
+            (0..backlog).map(|k| (i as u64 * backlog + k, 0)).collect()
+        } else {
+            Vec::new()
+        };
         nodes.push(SimNode {
             index: i,
             node,
             decided: Vec::new(),
             chain: Vec::new(),
             timer: None,
-            proposed_this_turn: 0,
+            proposer: Proposer::new(proposer_cfg.clone()),
+            pending,
+            sent: Default::default(),
+            proposer_timer: None,
+            tip_at_ms: 0,
             turns_as_primary: 0,
             crashed: false,
         });
@@ -346,6 +377,12 @@ pub fn run(cfg: &SimConfig) -> RunReport {
                     nodes[node].timer = None;
                     let acts = nodes[node].node.handle(NodeInput::Tick, now, &SimValidator);
                     sim.dispatch(&mut nodes, &mut q, node, acts, now);
+                }
+            }
+            Event::ProposerTimer { node, at } => {
+                if nodes[node].proposer_timer == Some(at) && !nodes[node].crashed {
+                    nodes[node].proposer_timer = None;
+                    sim.drive_proposer(&mut nodes, &mut q, node, ProposerInput::Tick, now);
                 }
             }
             Event::Detect { node } => {
@@ -517,7 +554,20 @@ impl Sim<'_> {
                         .and_then(|p| ChainValidator::ends_turn(&SimValidator, c.height, &p).ok())
                         .unwrap_or(false);
                     nodes[i].chain.push(id);
+                    nodes[i].tip_at_ms = now;
+                    // As an endorser's queue does: the committed block's events leave it (the
+                    // events of a block this node proposed, when that block is the one decided).
+                    let nd = &mut nodes[i];
+                    let ours = nd.sent.get(&c.height).map(|(p, _)| p.as_slice());
+                    if ours.is_some() && ours == decided_payload(&dv).as_deref() {
+                        let done: Vec<u64> =
+                            nd.proposer.in_flight(c.height).unwrap_or_default().to_vec();
+                        nd.pending.retain(|(e, _)| !done.contains(e));
+                    }
+                    nd.sent.retain(|h, _| *h > c.height);
                     nodes[i].decided.push(*dv);
+                    let committed = ProposerInput::Committed { height: c.height };
+                    self.drive_proposer(nodes, q, i, committed, now);
                     let input = NodeInput::Committed {
                         height: c.height,
                         block_id: id,
@@ -527,12 +577,14 @@ impl Sim<'_> {
                     let acts = nodes[i].node.handle(input, now, &SimValidator);
                     self.dispatch(nodes, q, i, acts, now);
                 }
-                NodeAction::MyTurn { .. } => {
-                    nodes[i].proposed_this_turn = 0;
+                NodeAction::MyTurn { turn, .. } => {
                     nodes[i].turns_as_primary += 1;
+                    self.drive_proposer(nodes, q, i, ProposerInput::MyTurn { turn }, now);
                 }
                 NodeAction::NeedProposal {
-                    height, previous, ..
+                    turn,
+                    height,
+                    previous,
                 } => {
                     let stalled = self.world.behaviour == Behaviour::StallPrimary
                         && self.world.region_of[i] == Some(1)
@@ -540,25 +592,26 @@ impl Sim<'_> {
                     if stalled {
                         continue;
                     }
-                    let input = if nodes[i].proposed_this_turn >= self.cfg.blocks_per_turn
-                        || height > self.cfg.target_height
-                    {
-                        NodeInput::EndMyTurn
-                    } else {
-                        nodes[i].proposed_this_turn += 1;
-                        let invalid = self.world.behaviour == Behaviour::InvalidPrimary
-                            && self.world.region_of[i] == Some(0)
-                            && self.rng.next_u32().is_multiple_of(2);
-                        // As a live endorser does: the turn's last block ends it.
-                        let last = nodes[i].proposed_this_turn >= self.cfg.blocks_per_turn;
-                        NodeInput::Propose {
-                            height,
-                            payload: block(height, previous, 0, (invalid, last), now),
-                            last_of_turn: last,
-                        }
+                    if height > self.cfg.target_height {
+                        // The run's end, not the policy: above the target primaries hand their
+                        // turns over, so runs end with the heights they were asked for.
+                        let acts = nodes[i]
+                            .node
+                            .handle(NodeInput::EndMyTurn, now, &SimValidator);
+                        self.dispatch(nodes, q, i, acts, now);
+                        continue;
+                    }
+                    let input = ProposerInput::NeedProposal {
+                        turn,
+                        height,
+                        previous,
                     };
-                    let acts = nodes[i].node.handle(input, now, &SimValidator);
-                    self.dispatch(nodes, q, i, acts, now);
+                    self.drive_proposer(nodes, q, i, input, now);
+                }
+                NodeAction::TurnChanged { turn, .. } => {
+                    // As the orderer tells its endorser: what was in flight goes back.
+                    nodes[i].sent.clear();
+                    self.drive_proposer(nodes, q, i, ProposerInput::TurnChanged { turn }, now);
                 }
                 NodeAction::CatchUp { from_height } => {
                     let j = pick_peer(self.rng, total, i);
@@ -572,10 +625,77 @@ impl Sim<'_> {
                     };
                     self.send(q, i, j, &m, now);
                 }
-                NodeAction::TurnChanged { .. }
-                | NodeAction::Elected { .. }
-                | NodeAction::Rejected { .. } => {}
+                NodeAction::Elected { .. } | NodeAction::Rejected { .. } => {}
             }
+        }
+    }
+
+    /// Feeds node `i`'s proposer one input and carries out what it asks, as the endorser actor
+    /// does: a block proposed (or sent again) or the turn ended goes to the node's consensus
+    /// machine, a wake-up becomes a timer.
+    fn drive_proposer(
+        &mut self,
+        nodes: &mut [SimNode],
+        q: &mut Queue,
+        i: usize,
+        input: ProposerInput,
+        now: u64,
+    ) {
+        if nodes[i].crashed {
+            return;
+        }
+        let nd = &mut nodes[i];
+        let mut view = SimView {
+            tip: nd.tip(),
+            pending: &nd.pending,
+        };
+        let actions = nd.proposer.handle(input, now, &mut view);
+        for a in actions {
+            let input = match a {
+                ProposerAction::Propose {
+                    height,
+                    previous,
+                    events,
+                    last_of_turn,
+                    ..
+                } => {
+                    let invalid = self.world.behaviour == Behaviour::InvalidPrimary
+                        && self.world.region_of[i] == Some(0)
+                        && self.rng.next_u32().is_multiple_of(2);
+                    // As many events as the policy packed, stamped with the proposal time as
+                    // the simulator always did: stamping the records' own upload times would
+                    // change every block id, hence the beacon's seeds and every later
+                    // committee, and the recorded runs with them, for nothing the run checks.
+                    let stamps: Vec<u64> = (now..).take(events.len()).collect();
+                    let payload = block(height, previous, 0, &stamps, (invalid, last_of_turn));
+                    nodes[i]
+                        .sent
+                        .insert(height, (payload.clone(), last_of_turn));
+                    NodeInput::Propose {
+                        height,
+                        payload,
+                        last_of_turn,
+                    }
+                }
+                ProposerAction::ProposeAgain { height } => {
+                    let Some((payload, last_of_turn)) = nodes[i].sent.get(&height).cloned() else {
+                        continue;
+                    };
+                    NodeInput::Propose {
+                        height,
+                        payload,
+                        last_of_turn,
+                    }
+                }
+                ProposerAction::EndTurn { .. } => NodeInput::EndMyTurn,
+                ProposerAction::WakeAt { at_ms } => {
+                    nodes[i].proposer_timer = Some(at_ms);
+                    q.push(at_ms.max(now), Event::ProposerTimer { node: i, at: at_ms });
+                    continue;
+                }
+            };
+            let acts = nodes[i].node.handle(input, now, &SimValidator);
+            self.dispatch(nodes, q, i, acts, now);
         }
     }
 }
@@ -588,17 +708,20 @@ fn pick_peer(rng: &mut ChaCha20Rng, n: usize, me: usize) -> usize {
     if k >= me { k + 1 } else { k }
 }
 
-/// A simulator block at `height` extending `previous`.
+/// The simulator block at `height` extending `previous` with events uploaded at `stamps`; a
+/// Byzantine primary marks its second event invalid, an equivocating one varies the nonce.
 fn block(
     height: u64,
     previous: Hash32,
     nonce: u64,
+    stamps: &[u64],
     (invalid, last_of_turn): (bool, bool),
-    now: u64,
 ) -> Vec<u8> {
-    let events = (0..3u64)
-        .map(|i| SimEvent {
-            uploaded_at_ms: now + i,
+    let events = stamps
+        .iter()
+        .enumerate()
+        .map(|(i, e)| SimEvent {
+            uploaded_at_ms: *e,
             valid: !(invalid && i == 1),
         })
         .collect();
@@ -660,8 +783,8 @@ fn byzantine(
                 pbody.height,
                 old.previous,
                 1 + rng.next_u64() % 1000,
+                &[7, 8, 9],
                 (false, flipped),
-                7,
             );
             body.digest = medblock_core::tagged_hash("medblock-sim/block/v1", &[&payload])
                 .0
