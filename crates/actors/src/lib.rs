@@ -12,10 +12,30 @@
 //!   each event in a durable outbox until it is committed, and retries another endorser (Step 7).
 //!   It records a visit only for a patient enrolled in [`registry::PatientDesk`], under the
 //!   recording authorization he signed there; it never holds a patient's private key.
+//! * [`query::QueryServer`] answers light nodes (challenges, headers, signed record queries).
 //!
-//! [`start::start`] wires them to the p2p network; [`router`] is the only code that reads the
-//! network's events. Each actor runs on its own Arbiter (thread), so signature checks and
-//! RocksDB writes never run on the thread that polls the Swarm.
+//! [`start::start`] wires them to the p2p network and hands back a [`running::RunningNode`];
+//! [`router`] is the only code that reads the network's events. Each actor runs on its own
+//! Arbiter (thread), so signature checks and RocksDB writes never run on the thread that polls
+//! the Swarm.
+//!
+//! # Actors talk through contracts
+//!
+//! Each actor has a contract module, `<actor>::ingress` ([`committer::ingress`],
+//! [`orderer::ingress`], [`endorser::ingress`], [`client::ingress`], [`query::ingress`]): the
+//! actix messages it handles, their answers, what it announces to subscribers (e.g.
+//! [`committer::ingress::BlockCommitted`]) and its `Mailbox`, one `Recipient` per message
+//! others send it, which is what they hold instead of the actor's `Addr`. The rule:
+//!
+//! * an actor, the [`router`], [`running`] and [`metrics`] import another actor only through
+//!   its `ingress` module, never its implementation (`<actor>/actor.rs`, or `client/mod.rs`
+//!   and its children, or `query.rs`), so no implementation depends on another one;
+//! * a contract imports other contracts and modules no actor owns ([`error`], [`block_check`],
+//!   core), never an implementation;
+//! * [`start`](mod@start) is the one exception: it constructs the actors, so it names their types.
+//!
+//! Check: `grep -rn "crate::\(client\|committer\|endorser\|orderer\|query\)::"
+//! crates/actors/src | grep -v "::ingress"` lists only `start.rs` (and doc links).
 #![deny(missing_docs)]
 
 pub mod block_check;

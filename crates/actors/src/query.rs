@@ -8,7 +8,7 @@
 //!
 //! [`ingress`] is its contract with the other actors (its messages, [`ingress::SignedTips`] and
 //! [`ingress::Mailbox`]); this file is the implementation, which only the node's wiring
-//! ([`crate::start`]) constructs. The router runs the light-node protocol's front and reaches
+//! ([`start`](mod@crate::start)) constructs. The router runs the light-node protocol's front and reaches
 //! the query server through its mailbox.
 
 use self::ingress::{

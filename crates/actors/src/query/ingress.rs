@@ -1,6 +1,6 @@
 //! The query server's contract: the messages it handles (challenges, headers, signed queries)
 //! and their answer, the [`SignedTips`] the committer fills and the query server reads, and the
-//! [`Mailbox`] the light-node front ([`super::light`]) holds to reach it. This is all another
+//! [`Mailbox`] the router's light-node front holds to reach it. This is all another
 //! actor may import from the query server.
 
 use crate::client::ingress::ReadEmr;

@@ -3,10 +3,10 @@
 //! client, the endorser and the orderer only through their contracts, so a slow EMR read or an
 //! endorser's answer never holds the query server's Arbiter.
 
-use super::ingress::{CheckQuery, IssueChallenge, Mailbox as QueryMailbox, ServeHeaders};
 use crate::client::ingress::Mailbox as ClientMailbox;
 use crate::endorser::ingress::{Mailbox as EndorserMailbox, UploadIn};
 use crate::orderer::ingress::{GetConsensusStatus, Mailbox as OrdererMailbox};
+use crate::query::ingress::{CheckQuery, IssueChallenge, Mailbox as QueryMailbox, ServeHeaders};
 use crate::shared::Ctx;
 use medblock_core::ParsedEvent;
 use medblock_core::access::AccessError;

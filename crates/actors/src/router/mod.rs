@@ -13,12 +13,14 @@ use crate::endorser::ingress::{Mailbox as EndorserMailbox, ReceiptsIn, UploadBat
 use crate::handshake::{HandshakeError, admit, our_hello};
 use crate::orderer::ingress::{ConsensusIn, Mailbox as OrdererMailbox, PeerAdmitted, TurnEndsFrom};
 use crate::query::ingress::Mailbox as QueryMailbox;
-use crate::query::light::{self, QueryRoutes, is_light};
 use crate::shared::{Counters, Ctx};
+use light::{QueryRoutes, is_light};
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, Topic, Verdict};
 use prost::Message as _;
+
+mod light;
 
 /// Where the router delivers.
 #[derive(Clone)]
