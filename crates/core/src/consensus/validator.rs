@@ -1,0 +1,68 @@
+//! The embedder's say on what is being decided: consensus treats a block as opaque bytes.
+
+use crate::consensus::pbft::ValueCheck;
+use crate::consensus::statement;
+use crate::hash::Hash32;
+use crate::keys::{PublicKey, Signature};
+use crate::wire;
+use prost::Message;
+
+/// Why a proposed payload was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid proposal at height {height}: {reason}")]
+pub struct InvalidProposal {
+    /// Height it was proposed for.
+    pub height: u64,
+    /// What a person needs to know to act.
+    pub reason: String,
+}
+
+/// Decides whether an encoded block may be decided at `height`, and what its id is. The real
+/// node decodes and checks a ledger block; the simulator checks its fake blocks. PBFT members
+/// call it on every pre-prepare, so an invalid block is never prepared by an honest member.
+pub trait ProposalValidator {
+    /// The block's id (what certificates sign) or why it is refused.
+    fn validate(&self, height: u64, payload: &[u8], now_ms: u64)
+    -> Result<Hash32, InvalidProposal>;
+}
+
+/// The single-turn value check: a proposal signed by the turn's primary, for this height,
+/// whose block the validator accepts.
+pub struct PrimaryCheck<'a, V: ProposalValidator> {
+    /// The turn's primary.
+    pub primary: PublicKey,
+    /// The turn.
+    pub turn: u64,
+    /// The block validator.
+    pub validator: &'a V,
+}
+
+impl<V: ProposalValidator> ValueCheck for PrimaryCheck<'_, V> {
+    fn check(
+        &self,
+        height: u64,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let bad = |reason: &str| InvalidProposal {
+            height,
+            reason: reason.to_string(),
+        };
+        let Some(wire::proposed_value::Kind::Proposal(env)) = &value.kind else {
+            return Err(bad("not a block proposal"));
+        };
+        let body = wire::ProposalBody::decode(env.body.as_slice())
+            .map_err(|_| bad("undecodable proposal"))?;
+        let sig = Signature::from_slice(&env.signature).map_err(|_| bad("malformed signature"))?;
+        if body.primary_key != self.primary.as_bytes()
+            || body.turn != self.turn
+            || body.height != height
+        {
+            return Err(bad("proposal from another primary, turn or height"));
+        }
+        self.primary
+            .verify(statement::PROPOSAL, &env.body, &sig)
+            .map_err(|_| bad("bad primary signature"))?;
+        self.validator.validate(height, &body.payload, now_ms)
+    }
+}
