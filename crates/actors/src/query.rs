@@ -8,8 +8,8 @@
 //!
 //! [`ingress`] is its contract with the other actors (its messages, [`ingress::SignedTips`] and
 //! [`ingress::Mailbox`]); this file is the implementation, which only the node's wiring
-//! ([`start`](mod@crate::start)) constructs. The router runs the light-node protocol's front and reaches
-//! the query server through its mailbox.
+//! ([`start`](mod@crate::start)) constructs. The router runs the light-node protocol's front
+//! and reaches the query server through its mailbox.
 
 use self::ingress::{
     CheckQuery, IssueChallenge, MAX_KEPT_CLAIMS, Prepared, ServeHeaders, SignedTips,

@@ -1,7 +1,8 @@
 //! A running node's handle: what the HTTP API, the CLI and tests hold to ask a node for its
 //! status, submit and import visits, publish revocations and shut it down. It reaches the
 //! actors through their contracts ([`crate::committer::ingress`], [`crate::orderer::ingress`],
-//! [`crate::endorser::ingress`], [`crate::client::ingress`]); [`start`](mod@crate::start) builds it.
+//! [`crate::endorser::ingress`], [`crate::client::ingress`]);
+//! [`start`](mod@crate::start) builds it.
 
 use crate::client::ingress::{
     Import, ImportOutcome, ImportVisit, Mailbox as ClientMailbox, OutboxLen, Submit, SubmitOutcome,

@@ -4,7 +4,8 @@
 
 //!
 //! [`ingress`] is its contract with the other actors (its messages and [`ingress::Mailbox`]);
-//! `actor.rs` is the implementation, which only the node's wiring ([`start`](mod@crate::start)) constructs.
+//! `actor.rs` is the implementation, which only the node's wiring
+//! ([`start`](mod@crate::start)) constructs.
 
 mod actor;
 pub mod ingress;

@@ -8,7 +8,8 @@
 //! for, so a morning's peak of visits is spread over the hours its records may wait.
 //!
 //! [`ingress`] is its contract with the other actors (its messages and [`ingress::Mailbox`]);
-//! `actor.rs` is the implementation, which only the node's wiring ([`start`](mod@crate::start)) constructs.
+//! `actor.rs` is the implementation, which only the node's wiring
+//! ([`start`](mod@crate::start)) constructs.
 
 mod actor;
 pub mod ingress;
