@@ -4,7 +4,7 @@
 
 use crate::endorser::ingress::EndorserNews;
 use actix::prelude::*;
-use medblock_core::consensus::node::NodeStatus as ConsensusStatus;
+use medblock_core::consensus::node::ConsensusStatus;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire;
 

@@ -16,19 +16,19 @@ pub mod pbft;
 pub mod proposer;
 pub mod statement;
 pub mod turns;
-pub mod validator;
+pub mod value_check;
 
 pub use beacon::Beacon;
 pub use certificate::{CertificateVerifyError, VerifiedCertificate};
 pub use committee::{Committee, select_committee};
 pub use config::ConsensusConfig;
 pub use node::{
-    ChainValidator, ConsensusError, ConsensusNode, NodeAction, NodeInput, NodeSetup, NodeStatus,
-    RegionSetup,
+    ChainValidator, ConsensusError, ConsensusNode, ConsensusStatus, NodeAction, NodeInput,
+    NodeSetup, RegionSetup,
 };
 pub use proposer::{
     Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerStatus, ProposerView, Taken,
     Tip,
 };
 pub use turns::TurnStart;
-pub use validator::{InvalidProposal, PrimaryCheck, ProposalValidator};
+pub use value_check::{InvalidProposal, PrimaryCheck, ProposalValidator, ValueCheck};

@@ -65,7 +65,7 @@ use primary::PrimaryBook;
 pub use primary::sign_proposal;
 use replica::Pbft;
 pub use setup::{ConsensusError, NodeSetup, RegionSetup};
-pub use status::{NodeStats, NodeStatus, RegionStatus};
+pub use status::{ConsensusStatus, NodeStats, RegionStatus};
 use step::{NoCheck, Step};
 use timers::Timers;
 use triage::{Parked, turn_of};
@@ -81,7 +81,7 @@ use super::election::{
 use super::pbft::{PbftMessage, Replica, ReplicaAction, ReplicaInput, ValueCheck};
 use super::statement;
 use super::turns::{self, TurnAction, TurnError, TurnInput, TurnMessage, TurnStart, Turns};
-use super::validator::InvalidProposal;
+use super::value_check::InvalidProposal;
 use crate::hash::{Hash32, tagged_hash};
 use crate::keys::{PublicKey, Signature, SigningKey};
 use crate::wire;

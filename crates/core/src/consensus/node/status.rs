@@ -34,7 +34,7 @@ pub struct RegionStatus {
 
 /// A snapshot for `/status`, metrics and tests.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NodeStatus {
+pub struct ConsensusStatus {
     /// First height not yet decided.
     pub next_height: u64,
     /// First height the driver has not reported committed.
@@ -57,7 +57,7 @@ pub struct NodeStatus {
 
 impl ConsensusNode {
     /// A snapshot of where this node stands.
-    pub fn status(&self) -> NodeStatus {
+    pub fn status(&self) -> ConsensusStatus {
         let committee = self
             .turns
             .as_ref()
@@ -67,7 +67,7 @@ impl ConsensusNode {
         if let Some(r) = &self.pbft.replica {
             stats.view_changes += r.stats().view_changes_started;
         }
-        NodeStatus {
+        ConsensusStatus {
             next_height: self.chain.next_height,
             committed_next: self.chain.committed_next,
             turn: self.turns.as_ref().map(|t| t.turn()),

@@ -18,7 +18,7 @@ use crate::consensus::certificate;
 use crate::consensus::committee::Committee;
 use crate::consensus::config::ConsensusConfig;
 use crate::consensus::statement::{self, VoteKind};
-use crate::consensus::validator::InvalidProposal;
+pub use crate::consensus::value_check::ValueCheck;
 use crate::hash::Hash32;
 use crate::keys::{PublicKey, SigningKey};
 use crate::wire;
@@ -32,34 +32,6 @@ use view_change::{VIEW_WINDOW, ViewChanges};
 
 /// How many heights ahead the replica buffers messages or queues proposals.
 pub const HEIGHT_WINDOW: u64 = 16;
-
-/// The embedder's check of a value at a height: its id, or why it may not be decided. The
-/// orderer combines the block validator with the turn rules (who may propose, when a turn may
-/// end).
-pub trait ValueCheck {
-    /// The value's id or the reason to refuse it.
-    fn check(
-        &self,
-        height: u64,
-        value: &wire::ProposedValue,
-        now_ms: u64,
-    ) -> Result<Hash32, InvalidProposal>;
-
-    /// What the replica calls: [`ValueCheck::check`] plus the id this replica decided at
-    /// `height - 1` when it knows it (`None` for a height whose predecessor it has not decided).
-    /// A check that must verify chaining (a block extends its predecessor) overrides this; the
-    /// default ignores `previous`.
-    fn check_after(
-        &self,
-        height: u64,
-        previous: Option<&Hash32>,
-        value: &wire::ProposedValue,
-        now_ms: u64,
-    ) -> Result<Hash32, InvalidProposal> {
-        let _ = previous;
-        self.check(height, value, now_ms)
-    }
-}
 
 /// What drives a replica.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,7 @@
-//! The embedder's say on what is being decided: consensus treats a block as opaque bytes.
+//! The embedder's say on what is being decided: consensus treats a block as opaque bytes, and
+//! asks a [`ValueCheck`] whether a value may be decided at a height and what its id is. PBFT
+//! calls it; this module knows nothing of PBFT.
 
-use crate::consensus::pbft::ValueCheck;
 use crate::consensus::statement;
 use crate::hash::Hash32;
 use crate::keys::{PublicKey, Signature};
@@ -15,6 +16,34 @@ pub struct InvalidProposal {
     pub height: u64,
     /// What a person needs to know to act.
     pub reason: String,
+}
+
+/// The embedder's check of a value at a height: its id, or why it may not be decided. The
+/// orderer combines the block validator with the turn rules (who may propose, when a turn may
+/// end).
+pub trait ValueCheck {
+    /// The value's id or the reason to refuse it.
+    fn check(
+        &self,
+        height: u64,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal>;
+
+    /// What the replica calls: [`ValueCheck::check`] plus the id this replica decided at
+    /// `height - 1` when it knows it (`None` for a height whose predecessor it has not decided).
+    /// A check that must verify chaining (a block extends its predecessor) overrides this; the
+    /// default ignores `previous`.
+    fn check_after(
+        &self,
+        height: u64,
+        previous: Option<&Hash32>,
+        value: &wire::ProposedValue,
+        now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        let _ = previous;
+        self.check(height, value, now_ms)
+    }
 }
 
 /// Decides whether an encoded block may be decided at `height`, and what its id is. The real
