@@ -9,10 +9,12 @@
 pub mod authz;
 pub mod bench;
 pub mod commands;
+mod consent;
 pub mod enrol;
 pub mod error;
 pub mod keys;
 pub mod logs;
+mod reading;
 pub mod session;
 pub mod time;
 pub mod view;
