@@ -540,11 +540,11 @@ fn empty_turns() {
                     state: held(5_000 + EMPTY_TURN_HOLD_MS),
                 },
                 Step {
-                    what: "an early tick does nothing",
+                    what: "an early tick changes nothing but asks for the wake-up again",
                     change: vec![],
                     at_ms: 5_050,
                     input: ProposerInput::Tick,
-                    actions: vec![],
+                    actions: vec![wake(5_000 + EMPTY_TURN_HOLD_MS)],
                     state: held(5_000 + EMPTY_TURN_HOLD_MS),
                 },
                 Step {

@@ -324,6 +324,10 @@ impl<K: Clone + Ord> Proposer<K> {
         view: &mut dyn ProposerView<K>,
         out: &mut Vec<ProposerAction<K>>,
     ) {
+        // The tick uses up the wake-up: one that came early (a driver whose timer and clock
+        // disagree by a millisecond) is asked for again below, instead of leaving a held turn
+        // with nothing to wake it.
+        self.wake_at = None;
         if let Some((ask, at)) = self.waiting
             && at <= now_ms
         {
