@@ -29,7 +29,7 @@
 //!
 //! * an actor, the [`router`], [`running`] and [`metrics`] import another actor only through
 //!   its `ingress` module, never its implementation (`<actor>/actor.rs`, or `client/mod.rs`
-//!   and its children, or `query.rs`), so no implementation depends on another one;
+//!   and its children), so no implementation depends on another one;
 //! * a contract imports other contracts and modules no actor owns ([`error`], [`block_check`],
 //!   core), never an implementation;
 //! * [`start`](mod@start) is the one exception: it constructs the actors, so it names their types.
