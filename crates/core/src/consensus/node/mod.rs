@@ -39,6 +39,23 @@
 //! candidate, and after a split round that timed out (`turn_timeout_ms`, doubling) again one
 //! deterministic choice. Turn messages that arrive before every region has a verified endorser
 //! wait in a bounded buffer.
+//!
+//! # Layout
+//!
+//! The driver's side is [`NodeInput`] (`input.rs`) and [`NodeAction`] (`action.rs`).
+//! [`ConsensusNode::handle`] (`handle.rs`) passes each input, with the step's context
+//! (`step.rs`: the time, the chain validator, the actions so far), to the file of its concern:
+//!
+//! * `election.rs`: this node's votes and crash signals, certificates; starts the turns.
+//! * `triage.rs`: routes received messages; parks those it cannot place yet.
+//! * `turn.rs`: the [`Turns`] machine's inputs and actions, and what follows a turn change.
+//! * `primary.rs`: the local primary's proposals and end of turn.
+//! * `replica.rs`: the turn's PBFT replica, the values offered to it, its actions.
+//! * `check.rs`: [`ChainValidator`] and the turn rules values are checked with.
+//! * `decided.rs`: decisions, decided values from peers (verified first), the driver's commits.
+//! * `catch_up.rs`: serving and asking for decided values.
+//! * `timers.rs`: ticks, re-sends, announcements and the driver's one timer.
+//! * `setup.rs` and `status.rs`: what a node starts from, and its snapshot.
 
 mod action;
 mod catch_up;

@@ -8,11 +8,11 @@ impl ConsensusNode {
         let Some(t) = self.turns.as_mut() else {
             return;
         };
-        let skipped_before = t.stats().skipped_turns;
         match t.handle(input, step.now_ms) {
             Ok(acts) => {
-                let skipped = t.stats().skipped_turns > skipped_before;
-                if skipped {
+                // The node feeds the turn machine only beacons, endorser skips and ticks; on
+                // those it begins a turn only when an endorser-skip quorum ended the current one.
+                if acts.iter().any(|a| matches!(a, TurnAction::NewTurn { .. })) {
                     self.stats.skipped_turns += 1;
                 }
                 self.turn_actions(acts, step);
