@@ -8,6 +8,7 @@
 //! stall. The same seed gives the same trace.
 
 pub mod block;
+mod byzantine;
 pub mod cli;
 pub mod network;
 pub mod node;

@@ -17,7 +17,10 @@ use std::time::Duration;
 /// Every header the node serves to a visitor, in bytes (headers, count), or the error.
 async fn headers(addr: &str) -> Result<(usize, usize), String> {
     let key = medblock_p2p::peer_key_from_addr(addr).map_err(|e| e.to_string())?;
-    let mut cfg = P2pConfig::new(SigningKey::generate(&mut rand::rng()), "/ip4/127.0.0.1/tcp/0");
+    let mut cfg = P2pConfig::new(
+        SigningKey::generate(&mut rand::rng()),
+        "/ip4/127.0.0.1/tcp/0",
+    );
     cfg.gossip = false;
     cfg.handshake_timeout = None;
     cfg.kademlia_server = false;

@@ -25,7 +25,6 @@ use medblock_storage::Ledger;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-
 /// How long a challenge nonce stays good.
 pub const CHALLENGE_TTL_MS: u64 = 60_000;
 /// Most outstanding nonces a peer keeps in all (when full, the oldest of the requesting key
