@@ -33,8 +33,18 @@ struct Behaviour {
 pub async fn watch(addr: &str, window: Duration) -> Seen {
     let addr: Multiaddr = addr.parse().expect("node address");
     let key = libp2p::identity::Keypair::generate_ed25519();
+    // MedBlock gossip is anonymous (no source, no sequence number), so libp2p's default id
+    // would give every message the same id and count one; ids are content hashes, as the
+    // nodes' are.
     let cfg = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
+        .message_id_fn(|m: &gossipsub::Message| {
+            let id = medblock_core::hash::tagged_hash(
+                "medblock/gossip-id/v1",
+                &[m.topic.as_str().as_bytes(), &m.data],
+            );
+            gossipsub::MessageId::new(id.as_bytes())
+        })
         .max_transmit_size(8 * 1024 * 1024)
         .build()
         .expect("gossipsub config");
