@@ -243,26 +243,7 @@ impl TokenStore {
         let tmp = self
             .path
             .with_extension(format!("json.tmp.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            f.write_all(text.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        };
-        if let Err(e) = write() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.io(&tmp, e));
-        }
-        std::fs::rename(&tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.io(&self.path, e)
-        })?;
+        replace_private(&self.path, &tmp, text.as_bytes())?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
@@ -522,33 +503,39 @@ pub fn read_token_file(path: &Path) -> Result<String, TokenError> {
 
 /// Writes a token's secret to `path` (mode 0600, replacing the file atomically).
 pub fn write_token_file(path: &Path, secret: &str) -> Result<(), TokenError> {
-    let io = |p: &Path, e| TokenError::Io {
-        path: p.to_owned(),
-        source: e,
-    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "api-token".into());
     let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
+    replace_private(path, &tmp, secret.as_bytes())
+}
+
+/// Replaces `path` atomically with `bytes` and a newline, readable by its owner only: written
+/// and synced to `tmp` (mode 0600), then renamed over `path`; `tmp` is removed on failure.
+fn replace_private(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), TokenError> {
+    let io = |p: &Path, e| TokenError::Io {
+        path: p.to_owned(),
+        source: e,
+    };
+    let _ = std::fs::remove_file(tmp);
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)?;
+            .open(tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(secret.as_bytes())?;
+        f.write_all(bytes)?;
         f.write_all(b"\n")?;
         f.sync_all()
     };
     if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&tmp, e));
+        let _ = std::fs::remove_file(tmp);
+        return Err(io(tmp, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+    std::fs::rename(tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
         io(path, e)
     })
 }
