@@ -24,6 +24,28 @@ fn is_busy(r: &Result<NetResponse, P2pError>) -> bool {
     matches!(r, Ok(NetResponse { kind: Some(net_response::Kind::Error(ErrorReply { code, .. })) }) if *code == busy)
 }
 
+/// Answers the request in `ev` with an ACK through `net`, and checks that the requester's
+/// `pending` call got exactly that answer.
+async fn ack_and_check(
+    net: &medblock_p2p::NetworkHandle,
+    ev: NetworkEvent,
+    pending: tokio::task::JoinHandle<Result<NetResponse, P2pError>>,
+) {
+    let NetworkEvent::Request { token, .. } = ev else {
+        panic!("expected a request, got {ev:?}")
+    };
+    let ack = NetResponse {
+        kind: Some(net_response::Kind::Ack(true)),
+    };
+    net.respond(token, ack.clone())
+        .await
+        .unwrap_or_else(|e| panic!("respond: {e}"));
+    assert_eq!(
+        pending.await.unwrap_or_else(|e| panic!("join: {e}")),
+        Ok(ack)
+    );
+}
+
 /// Drains `node`'s gossip on every channel for `window`, accepting each message; returns how
 /// many arrived.
 async fn gossip_within(node: &mut Node, window: Duration) -> usize {
@@ -169,20 +191,7 @@ async fn light_requests_have_their_own_channel_protocol_and_per_peer_limit() {
     let net = other.net.clone();
     let theirs = tokio::spawn(async move { net.request(ka, challenge()).await });
     let ev = next_matching(&mut a.events.light, "the other peer's request", is_request).await;
-    let NetworkEvent::Request { token, .. } = ev else {
-        unreachable!()
-    };
-    let ack = NetResponse {
-        kind: Some(net_response::Kind::Ack(true)),
-    };
-    a.net
-        .respond(token, ack.clone())
-        .await
-        .unwrap_or_else(|e| panic!("respond: {e}"));
-    assert_eq!(
-        theirs.await.unwrap_or_else(|e| panic!("join: {e}")),
-        Ok(ack)
-    );
+    ack_and_check(&a.net, ev, theirs).await;
 
     // A light request over A's light limit is refused by the codec before it is read.
     let rejected = a.net.stats().rejected_frames;
@@ -279,20 +288,7 @@ async fn node_protocol_requests_are_limited_by_the_senders_role() {
         is_request,
     )
     .await;
-    let NetworkEvent::Request { token, .. } = ev else {
-        unreachable!()
-    };
-    let ack = NetResponse {
-        kind: Some(net_response::Kind::Ack(true)),
-    };
-    a.net
-        .respond(token, ack.clone())
-        .await
-        .unwrap_or_else(|e| panic!("respond: {e}"));
-    assert_eq!(
-        pending.await.unwrap_or_else(|e| panic!("join: {e}")),
-        Ok(ack)
-    );
+    ack_and_check(&a.net, ev, pending).await;
     a.net.shutdown().await;
     b.net.shutdown().await;
 }
