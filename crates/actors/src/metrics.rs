@@ -113,6 +113,12 @@ pub async fn render(node: &RunningNode) -> Result<String, ActorError> {
         ("connection", net.refused_connections),
         ("gossip", net.gossip_rejected),
         ("handshake_timeout", net.handshake_timeouts),
+        ("invalid_proposal", Counters::get(&c.invalid_proposals)),
+        ("equivocation", Counters::get(&c.equivocations)),
+        ("sequence_conflict", Counters::get(&c.sequence_conflicts)),
+        ("access_record", Counters::get(&c.access_records_refused)),
+        ("false_height", Counters::get(&c.false_heights)),
+        ("beacon", Counters::get(&c.bad_beacons)),
     ];
     debug_assert_eq!(rejected.len(), labels::REJECTED.len());
     for (reason, v) in rejected {

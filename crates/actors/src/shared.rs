@@ -42,6 +42,23 @@ pub struct Counters {
     pub records_written: AtomicU64,
     /// Peers refused at the handshake (no valid certificate, revoked, wrong network).
     pub peers_refused: AtomicU64,
+    /// Block proposals this orderer refused before voting (a duplicate, backdated or oversized
+    /// block, or any other block a committer would refuse): metric reason `invalid_proposal`.
+    pub invalid_proposals: AtomicU64,
+    /// Conflicting messages signed by one key for one slot (two proposals or two votes for one
+    /// view and height): metric reason `equivocation`.
+    pub equivocations: AtomicU64,
+    /// Uploads that reuse a (hospital, department, sequence) with another event hash: metric
+    /// reason `sequence_conflict`.
+    pub sequence_conflicts: AtomicU64,
+    /// Access records refused (no relationship the ledger knows, or over the per-key quota):
+    /// metric reason `access_record`.
+    pub access_records_refused: AtomicU64,
+    /// Peers demoted for claiming a height they could not serve: metric reason `false_height`.
+    pub false_heights: AtomicU64,
+    /// Beacons refused (not signed by the turn's primary, or another chain hash): metric
+    /// reason `beacon`.
+    pub bad_beacons: AtomicU64,
 }
 
 impl Counters {
@@ -93,6 +110,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The node's data directory (for the RocksDB size metrics).
     pub data_dir: std::path::PathBuf,
+    /// Test-only misbehaviour; all off on every real node (see [`crate::byzantine`]).
+    pub byzantine: crate::byzantine::ByzantineConfig,
 }
 
 impl std::fmt::Debug for Shared {

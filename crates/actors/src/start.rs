@@ -53,6 +53,8 @@ pub struct NodeOptions {
     pub request_timeout: Duration,
     /// Who may stay connected, and how much each peer may ask at once.
     pub limits: PeerLimits,
+    /// Test-only misbehaviour (all off by default; see [`crate::byzantine`]).
+    pub byzantine: crate::byzantine::ByzantineConfig,
 }
 
 /// The p2p layer's limits on peers (`[p2p]` in node.toml); the defaults are
@@ -163,9 +165,13 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
                 .map_err(|e| ActorError::Config(format!("metrics: {e}")))?,
         ),
         data_dir: opts.data_dir.clone(),
+        byzantine: opts.byzantine.clone(),
         certificate,
         genesis,
     });
+    if ctx.byzantine.any() {
+        tracing::warn!(misbehaviour = ?ctx.byzantine.names(), "BYZANTINE TEST MODE: this node misbehaves on purpose");
+    }
     tracing::info!(name = ctx.name, region = ctx.region(), listen = ?ctx.net.listen_addrs(), "node starting");
 
     let signed_tips = SignedTips::default();

@@ -39,7 +39,7 @@ pub mod labels {
     /// `turns_total{outcome}`.
     pub const TURNS: [&str; 2] = ["ended", "skipped"];
     /// `rejected_inputs_total{reason}`.
-    pub const REJECTED: [&str; 8] = [
+    pub const REJECTED: [&str; 14] = [
         "upload",
         "decided",
         "consensus",
@@ -48,6 +48,12 @@ pub mod labels {
         "connection",
         "gossip",
         "handshake_timeout",
+        "invalid_proposal",
+        "equivocation",
+        "sequence_conflict",
+        "access_record",
+        "false_height",
+        "beacon",
     ];
     /// `pbft_phase_seconds{phase}`.
     pub const PHASES: [&str; 3] = ["prepare", "commit", "total"];

@@ -142,6 +142,10 @@ pub enum NodeCommand {
         /// Config file.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Let a `[byzantine]` section in node.toml make this node misbehave on purpose
+        /// (tests of attacks only; a node refuses such a config without it).
+        #[arg(long)]
+        allow_byzantine: bool,
     },
     /// API tokens of the node's HTTP API (create, revoke, list). Every path but the public
     /// ones (`[http] public` in node.toml; /healthz, /metrics and /status by default) needs
@@ -430,13 +434,17 @@ pub fn node(cmd: NodeCommand) -> Result<()> {
             let v = serde_json::json!({ "config": path });
             print(json, &v, || println!("wrote {}", path.display()))
         }
-        NodeCommand::Run { dir, config } => {
+        NodeCommand::Run {
+            dir,
+            config,
+            allow_byzantine,
+        } => {
             let path = match (config, dir) {
                 (Some(c), _) => c,
                 (None, Some(d)) => d.join(files::CONFIG),
                 (None, None) => bail!("give --dir or --config"),
             };
-            crate::run::run(&path)
+            crate::run::run(&path, allow_byzantine)
         }
         NodeCommand::Token(t) => token(t),
     }

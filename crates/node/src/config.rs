@@ -59,6 +59,13 @@ pub struct NodeConfig {
     pub p2p: P2pSection,
     /// HTTP.
     pub http: HttpSection,
+    /// Test-only misbehaviour (`[byzantine]`; absent on real nodes). A node refuses to start
+    /// with any switch on unless run with `--allow-byzantine` or `MEDBLOCK_ALLOW_BYZANTINE=1`.
+    #[serde(
+        default,
+        skip_serializing_if = "medblock_actors::byzantine::ByzantineConfig::is_off"
+    )]
+    pub byzantine: medblock_actors::byzantine::ByzantineConfig,
 }
 
 impl NodeConfig {

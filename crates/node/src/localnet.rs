@@ -137,6 +137,7 @@ impl LocalNet {
             http_address: String::new(),
             request_timeout: Duration::from_secs(3),
             limits: Default::default(),
+            byzantine: Default::default(),
         })
     }
 

@@ -48,6 +48,7 @@ pub fn init(
             listen: http.to_owned(),
             public: crate::config::default_public(),
         },
+        byzantine: Default::default(),
     };
     let path = dir.join(files::CONFIG);
     std::fs::write(&path, cfg.to_commented_toml())?;
@@ -73,12 +74,30 @@ pub fn options(cfg: &NodeConfig, http_address: String) -> Result<NodeOptions> {
         http_address,
         request_timeout: Duration::from_millis(cfg.p2p.request_timeout_ms.max(100)),
         limits: cfg.p2p.limits,
+        byzantine: cfg.byzantine.clone(),
     })
 }
 
+/// The environment variable that, set to `1`, allows a `[byzantine]` section like
+/// `--allow-byzantine` does.
+pub const ALLOW_BYZANTINE_ENV: &str = "MEDBLOCK_ALLOW_BYZANTINE";
+
+/// Refuses a config that turns on test-only misbehaviour unless it was explicitly allowed.
+pub fn check_byzantine(cfg: &NodeConfig, allow: bool) -> Result<()> {
+    let allowed = allow || std::env::var(ALLOW_BYZANTINE_ENV).is_ok_and(|v| v == "1");
+    anyhow::ensure!(
+        !cfg.byzantine.any() || allowed,
+        "node.toml turns on test-only Byzantine behaviour ({}); this node would attack its own \
+         network. Remove the [byzantine] section, or run with --allow-byzantine (tests only)",
+        cfg.byzantine.names().join(", ")
+    );
+    Ok(())
+}
+
 /// Runs a node until Ctrl-C (or SIGTERM): the node, then its HTTP server.
-pub fn run(config: &Path) -> Result<()> {
+pub fn run(config: &Path, allow_byzantine: bool) -> Result<()> {
     let cfg = NodeConfig::load(config)?;
+    check_byzantine(&cfg, allow_byzantine)?;
     let listener = TcpListener::bind(&cfg.http.listen)
         .with_context(|| format!("binding HTTP {}", cfg.http.listen))?;
     let http_address = listener.local_addr()?.to_string();
@@ -122,4 +141,29 @@ pub fn run(config: &Path) -> Result<()> {
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_byzantine_config_is_refused_unless_allowed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        let base = "key_file = \"k\"\ncertificate = \"c\"\ngenesis = \"g\"\ndata_dir = \"data\"\n\
+                    [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
+        std::fs::write(&path, base).expect("write");
+        let honest = NodeConfig::load(&path).expect("honest config");
+        assert!(check_byzantine(&honest, false).is_ok());
+        // What a node writes for itself carries no [byzantine] section.
+        assert!(!honest.to_commented_toml().contains("byzantine"));
+
+        std::fs::write(&path, format!("{base}[byzantine]\ndrop_votes = true\n")).expect("write");
+        let bad = NodeConfig::load(&path).expect("byzantine config parses");
+        assert!(bad.byzantine.drop_votes);
+        let err = check_byzantine(&bad, false).expect_err("refused without the flag");
+        assert!(err.to_string().contains("drop_votes"), "{err}");
+        assert!(check_byzantine(&bad, true).is_ok());
+    }
 }

@@ -42,6 +42,8 @@ pub struct Cluster {
     pub nodes: Vec<Option<NodeThread>>,
     pub genesis: Vec<u8>,
     pub bootstrap: Vec<String>,
+    /// Test-only misbehaviour per node index (see `medblock_actors::byzantine`).
+    pub byzantine: std::collections::HashMap<usize, medblock_actors::byzantine::ByzantineConfig>,
 }
 
 pub fn ca_dir(root: &Path) -> PathBuf {
@@ -99,6 +101,7 @@ impl Cluster {
             nodes: (0..n).map(|_| None).collect(),
             genesis,
             bootstrap: Vec::new(),
+            byzantine: Default::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl Cluster {
             http_address: String::new(),
             request_timeout: Duration::from_secs(3),
             limits: Default::default(),
+            byzantine: self.byzantine.get(&i).cloned().unwrap_or_default(),
         }
     }
 

@@ -1,4 +1,5 @@
 pub mod api;
 pub mod bin;
+pub mod byzantine;
 pub mod cluster;
 pub mod enrol;
