@@ -8,6 +8,7 @@
 pub mod access;
 pub mod authorization;
 pub mod block;
+pub mod block_rules;
 pub mod cert;
 pub mod codec;
 pub mod consensus;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod merkle;
 pub mod pacing;
 pub mod sealing;
+pub mod sequence;
 pub mod synthetic;
 
 /// Generated protobuf types: the exact bytes MedBlock stores, sends, hashes and signs.

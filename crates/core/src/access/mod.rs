@@ -1,6 +1,8 @@
 //! The access-control protocol (the paper's "Access control protocol" and "Data downing"), as
 //! pure rules both sides apply without sockets or clocks:
 //!
+//! * [`admission`]: which access records an endorser admits (a relationship the ledger knows,
+//!   a quota per author key);
 //! * [`nonce`]: a serving peer's single-use, expiring, bounded challenge nonces;
 //! * [`query`]: the visitor's signed query, bound to the peer's nonce and identity;
 //! * [`decide`]: who may see what: the patient his own records, a grantee what was granted and
@@ -12,6 +14,7 @@
 //! * [`response`]: the peer's signature over its answer, bound to the query it answers;
 //! * [`tip`]: committers' signed ledger claims, the height a records answer must cover.
 
+pub mod admission;
 pub mod decide;
 pub mod error;
 pub mod format;
