@@ -64,22 +64,23 @@ pub struct Incoming<'a> {
 
 /// Judges an upload against the event holding its number, if any: `Ok(None)` for a new
 /// number, `Ok(Some(holder))` for a retry of the very same event (idempotent: answer as the
-/// holder stands), a [`SequenceConflict`] for another event.
+/// holder stands), a [`SequenceConflict`] for another event (boxed: the common answers stay
+/// small).
 pub fn check_sequence(
     incoming: &Incoming<'_>,
     holder: Option<Holder>,
-) -> Result<Option<Holder>, SequenceConflict> {
+) -> Result<Option<Holder>, Box<SequenceConflict>> {
     match holder {
         None => Ok(None),
         Some(h) if h.content == incoming.content => Ok(Some(h)),
-        Some(h) => Err(SequenceConflict {
+        Some(h) => Err(Box::new(SequenceConflict {
             hospital: incoming.hospital.to_owned(),
             department: incoming.department.to_owned(),
             sequence: incoming.sequence,
             state: if h.committed { "committed" } else { "pending" },
             existing: h.event_hash,
             incoming: incoming.event_hash,
-        }),
+        })),
     }
 }
 

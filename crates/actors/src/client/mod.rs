@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod byzantine;
 pub mod import;
 pub mod ingress;
 mod record;
@@ -192,6 +193,7 @@ impl Actor for Client {
             tracing::info!(outbox = n, "resubmitting events not yet committed");
         }
         ctx.run_interval(Duration::from_millis(250), |act, ctx| act.retry_due(ctx));
+        self.start_access_flood(ctx);
     }
 }
 

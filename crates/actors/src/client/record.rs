@@ -150,8 +150,9 @@ impl Client {
             Some(n) => *n,
             None => self.outbox.counter(&counter)?,
         };
-        let sequence = last + 1;
-        next.insert(counter, sequence);
+        // Test-only Byzantine mode may reuse a taken number (see `byzantine.rs`).
+        let sequence = self.reused_sequence(last).unwrap_or(last + 1);
+        next.insert(counter, sequence.max(last));
         let record_id = match &r.record_id {
             Some(id) => id.clone(),
             None => {

@@ -1,6 +1,7 @@
 //! The endorser's implementation: admission, the durable queue, packing and turn ends. Other
 //! actors reach it only through [`super::ingress`].
 
+use super::admission::{Standing, UploadRules};
 use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
 use crate::clock::now_ms;
 use crate::committer::ingress::BlockCommitted;
@@ -53,6 +54,8 @@ pub struct Endorser {
     /// Blocks proposed and not committed, by height.
     sent: BTreeMap<u64, Sent>,
     policy: wire::AccessPolicy,
+    /// Sequence conflicts and the access-record rules (see [`super::admission`]).
+    rules: UploadRules,
 }
 
 impl Endorser {
@@ -74,6 +77,7 @@ impl Endorser {
             orderer: None,
             end_turn: None,
             elected: false,
+            rules: UploadRules::default(),
             policy: wire::AccessPolicy {
                 version: 1,
                 challenge_ttl_ms: 60_000,
@@ -173,6 +177,7 @@ impl Endorser {
         };
         let mut out = Vec::with_capacity(checked.len());
         let mut queued = Vec::new();
+        self.rules.begin_batch();
         for (parsed, within) in checked.into_iter().zip(within) {
             let parsed = match parsed {
                 Ok(p) => p,
@@ -190,12 +195,25 @@ impl Endorser {
                 parsed.body.department.as_str(),
                 parsed.body.sequence,
             );
-            if let Some(at) = self.committed_at(&key) {
+            // A taken number is answered as it stands only for the very same event; another
+            // event under it, or an access record without a relationship, is refused.
+            let standing =
+                match self
+                    .rules
+                    .judge(&self.ctx, &self.ledger, &self.pending, &parsed, now)
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        out.push(Err(e));
+                        continue;
+                    }
+                };
+            if let Standing::Committed(height, block) = standing {
                 out.push(Ok(self.receipt_body(
                     wire::ReceiptStatus::Committed,
                     id,
                     &parsed.body.event_hash,
-                    Some(at),
+                    Some((height, block)),
                 )));
                 continue;
             }
@@ -205,6 +223,9 @@ impl Endorser {
                 &parsed.body.event_hash,
                 None,
             )));
+            if standing == Standing::Pending {
+                continue;
+            }
             let mut stamped = parsed.event;
             stamped.received_at_ms = now;
             // The queue is in deadline order: urgent records (deadline now) by upload time.

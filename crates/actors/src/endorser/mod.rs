@@ -12,6 +12,7 @@
 //! ([`start`](mod@crate::start)) constructs.
 
 mod actor;
+mod admission;
 pub mod ingress;
 
 pub use actor::{BLOCKS_PER_TURN, Endorser};
