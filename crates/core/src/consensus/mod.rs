@@ -7,6 +7,7 @@
 
 pub mod beacon;
 pub mod catchup;
+pub mod catchup_peers;
 pub mod certificate;
 pub mod committee;
 pub mod config;
