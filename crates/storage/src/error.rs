@@ -28,6 +28,10 @@ pub enum StorageError {
         /// Sequence number.
         sequence: u64,
     },
+    /// The block breaks another rule of the validity predicate (too many events or bytes, the
+    /// block below unknown, the ledger unreadable).
+    #[error("block refused: {0}")]
+    Refused(medblock_core::block_rules::BlockRuleError),
     /// What is on disk does not hash or link as it should: the store was damaged or tampered with.
     #[error("ledger at {path} is corrupt at height {height}: {reason}")]
     Corrupt {

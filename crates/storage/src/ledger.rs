@@ -8,6 +8,10 @@ use crate::error::StorageError;
 use crate::keys_layout::*;
 use medblock_core::authorization::{RevokedAuthorizations, revocation_of};
 use medblock_core::block::block_id;
+use medblock_core::block_rules::{
+    BlockLimits, BlockRuleError, ChainBelow, Inclusion, check_ledger_block,
+};
+use medblock_core::codec::limits;
 use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
 use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
 use prost::Message;
@@ -42,6 +46,9 @@ pub struct Ledger {
     path: PathBuf,
     tip: RwLock<ChainTip>,
     max_block_events: usize,
+    /// What a block may hold, for the validity predicate at commit: the events limit above and
+    /// the byte limit (the codec's ceiling until [`Ledger::with_max_block_bytes`] sets genesis').
+    limits: BlockLimits,
     /// Recording authorizations revoked by blocks on this ledger (persisted in `meta` with each
     /// block, loaded at open): a block under a revoked authorization is refused here too.
     revoked: RwLock<RevokedAuthorizations>,
@@ -83,6 +90,10 @@ impl Ledger {
             path: path.to_path_buf(),
             tip: RwLock::new(ChainTip::GENESIS),
             max_block_events,
+            limits: BlockLimits {
+                max_events: max_block_events.min(limits::MAX_BLOCK_EVENTS),
+                max_bytes: limits::MAX_BLOCK_BYTES,
+            },
             revoked: RwLock::new(RevokedAuthorizations::default()),
         };
         let tip = ledger.read_tip()?;
@@ -92,6 +103,13 @@ impl Ledger {
         ledger.verify_chain(check)?;
         tracing::debug!(path = %path.display(), height = tip.height, tip = %tip.id, "ledger opened");
         Ok(ledger)
+    }
+
+    /// Sets the block byte limit commits are checked against (genesis' limit, see
+    /// [`medblock_core::block_rules::max_block_bytes`]); blocks already on disk are not re-checked.
+    pub fn with_max_block_bytes(mut self, max_bytes: usize) -> Self {
+        self.limits.max_bytes = max_bytes;
+        self
     }
 
     /// Every recording authorization revoked on this ledger, with the height of its revocation.
@@ -192,20 +210,14 @@ impl Ledger {
         proof: Option<&[u8]>,
     ) -> Result<ChainTip, StorageError> {
         let mut tip_guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
-        block
-            .check_extends(&tip_guard)
-            .map_err(medblock_core::LedgerError::from)?;
         let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
-        block.check_revocations(&revoked)?;
-        for e in &block.events {
-            if self.event_location(&e.key())?.is_some() {
-                return Err(StorageError::DuplicateEvent {
-                    hospital: e.body.hospital.clone(),
-                    department: e.body.department.clone(),
-                    sequence: e.body.sequence,
-                });
-            }
-        }
+        // The same predicate the orderers applied before voting (issue 19): a block they
+        // decided passes here unless this ledger differs from theirs.
+        let below = Committing {
+            ledger: self,
+            tip: *tip_guard,
+        };
+        check_ledger_block(block, &below, &revoked, &self.limits).map_err(|e| refused(block, e))?;
         let height = block.height();
         let id = block.id;
         let (cf_blocks, cf_events, cf_crumbs, cf_meta) = (
@@ -260,6 +272,33 @@ impl Ledger {
             revoked.insert(id, height);
         }
         Ok(new_tip)
+    }
+
+    /// The block at `height` as a chain tip (its id and orderer time), read from its stored
+    /// header; `None` above the tip.
+    pub fn tip_at(&self, height: u64) -> Result<Option<ChainTip>, StorageError> {
+        let tip = self.tip();
+        if height == tip.height {
+            return Ok(Some(tip));
+        }
+        self.stored_tip_at(height)
+    }
+
+    fn stored_tip_at(&self, height: u64) -> Result<Option<ChainTip>, StorageError> {
+        if height == 0 {
+            return Ok(Some(ChainTip::GENESIS));
+        }
+        let Some(id) = self.block_id_at(height)? else {
+            return Ok(None);
+        };
+        let skeleton = self
+            .block_skeleton(&id)?
+            .ok_or_else(|| self.corrupt(height, "height index names a missing block"))?;
+        Ok(Some(ChainTip {
+            height,
+            id,
+            timestamp_ms: skeleton.orderer_timestamp_ms,
+        }))
     }
 
     /// The proof kept with the block at `height` by [`Ledger::commit_with_proof`].
@@ -520,4 +559,64 @@ fn crumbs_options() -> Options {
     table.set_whole_key_filtering(false);
     opts.set_block_based_table_factory(&table);
     opts
+}
+
+/// The ledger as the chain below a block being committed, read under the commit's tip lock
+/// (so it does not take the lock again).
+struct Committing<'a> {
+    ledger: &'a Ledger,
+    tip: ChainTip,
+}
+
+impl ChainBelow<EventKey> for Committing<'_> {
+    /// A commit appends on the tip only: whatever height is asked, the block must follow the
+    /// tip (a block for another height is then refused as a height mismatch).
+    fn tip_at(&self, _height: u64) -> Result<Option<ChainTip>, BlockRuleError> {
+        Ok(Some(self.tip))
+    }
+
+    fn included(&self, key: &EventKey, _height: u64) -> Result<Option<Inclusion>, BlockRuleError> {
+        Ok(self
+            .ledger
+            .event_location(key)
+            .map_err(|e| BlockRuleError::View(e.to_string()))?
+            .map(|at| Inclusion::Committed { height: at.height }))
+    }
+}
+
+impl ChainBelow<EventKey> for Ledger {
+    fn tip_at(&self, height: u64) -> Result<Option<ChainTip>, BlockRuleError> {
+        Ledger::tip_at(self, height).map_err(|e| BlockRuleError::View(e.to_string()))
+    }
+
+    fn included(&self, key: &EventKey, height: u64) -> Result<Option<Inclusion>, BlockRuleError> {
+        Committing {
+            ledger: self,
+            tip: self.tip(),
+        }
+        .included(key, height)
+    }
+}
+
+/// A refusal of the predicate as the ledger reports it: chain errors and revocations as ledger
+/// errors, a committed event as [`StorageError::DuplicateEvent`] naming it.
+fn refused(block: &VerifiedBlock, e: BlockRuleError) -> StorageError {
+    match e {
+        BlockRuleError::Chain(e) => StorageError::Ledger(e.into()),
+        BlockRuleError::Revoked(e)
+        | BlockRuleError::Integrity(e)
+        | BlockRuleError::Unauthorized(e) => StorageError::Ledger(e),
+        BlockRuleError::AlreadyCommitted { index, .. } => match block.events.get(index) {
+            Some(ev) => StorageError::DuplicateEvent {
+                hospital: ev.body.hospital.clone(),
+                department: ev.body.department.clone(),
+                sequence: ev.body.sequence,
+            },
+            None => StorageError::Refused(BlockRuleError::AlreadyCommitted {
+                index,
+                at: block.height(),
+            }),
+        },
+        other => StorageError::Refused(other),
+    }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{block_on, rng};
+use medblock_core::block_rules::BlockRuleError;
 use medblock_core::crumbs::{DepartmentId, pseudonym};
 use medblock_core::synthetic::World;
 use medblock_core::{BlockError, ChainTip, LedgerError, VerifiedBlock};
@@ -413,4 +414,22 @@ fn a_lost_bread_crumb_shows_as_a_difference_from_the_full_scan() {
             .iter()
             .any(|e| e.location.height == crumb.height && !by_crumbs.contains(e))
     );
+}
+
+#[test]
+fn commit_applies_the_block_byte_limit_of_the_validity_predicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(9);
+    let mut world = World::generate(&mut r, 1, 3);
+    let ledger = open(dir.path()).with_max_block_bytes(1_000);
+    let b1 = block_on(&mut world, &ChainTip::GENESIS, 3, &mut r, |i| (i % 3, 0));
+    let err = ledger.commit(&b1).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StorageError::Refused(BlockRuleError::TooManyBytes { max: 1_000, .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(ledger.tip(), ChainTip::GENESIS, "nothing written");
 }

@@ -123,14 +123,16 @@ where
             found: 0,
         }));
     };
-    let previous = if previous_height == 0 {
-        ChainTip::GENESIS
-    } else {
-        below
-            .tip_at(previous_height)?
-            .ok_or(BlockRuleError::PreviousUnknown {
+    // The view is asked even for genesis: a committer's view answers with its tip whatever
+    // the height, so a block for a height already taken is refused as a mismatch.
+    let previous = match below.tip_at(previous_height)? {
+        Some(tip) => tip,
+        None if previous_height == 0 => ChainTip::GENESIS,
+        None => {
+            return Err(BlockRuleError::PreviousUnknown {
                 height: previous_height,
-            })?
+            });
+        }
     };
     check_link(block, &previous)?;
     for (index, key) in block.event_keys().iter().enumerate() {
