@@ -42,7 +42,8 @@ pub fn our_hello(shared: &Shared, height: u64) -> wire::Hello {
     wire::Hello {
         genesis_hash: shared.genesis_hash.clone(),
         certificate: Some(shared.certificate.raw.clone()),
-        height,
+        // Test-only Byzantine mode: announce a height this node does not have.
+        height: shared.byzantine.claim_height.unwrap_or(height),
         http_address: shared.http_address.clone(),
     }
 }

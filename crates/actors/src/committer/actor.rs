@@ -8,6 +8,7 @@ use crate::block_check::{DecidedError, rebuild_decided, verify_decided};
 use crate::clock::now_ms;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
+use medblock_core::consensus::catchup_peers::CatchUpPeers;
 use medblock_core::keys::{PublicKey, Signature};
 use medblock_core::{Hash32, wire};
 use medblock_p2p::Topic;
@@ -17,6 +18,8 @@ use prost::Message as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod catchup;
 
 /// Signature purpose of ledger claims.
 pub const LEDGER_CLAIM_PURPOSE: &str = medblock_core::access::tip::LEDGER_CLAIM_PURPOSE;
@@ -34,6 +37,8 @@ pub struct Committer {
     subscribers: Vec<Recipient<BlockCommitted>>,
     flagged: HashMap<PublicKey, FlaggedPeer>,
     catching_up: bool,
+    /// Peers demoted for claiming heights they did not serve (see `catchup.rs`).
+    catch_up_peers: CatchUpPeers<PublicKey>,
     gossip_interval: Duration,
     max_events: usize,
     /// The newest checked claim of each committer, for the query server's signed tips.
@@ -59,6 +64,7 @@ impl Committer {
             subscribers: Vec::new(),
             flagged: HashMap::new(),
             catching_up: false,
+            catch_up_peers: CatchUpPeers::default(),
             tips: crate::query::ingress::SignedTips::default(),
         })
     }
@@ -172,74 +178,13 @@ impl Committer {
         self.buffered.retain(|h, _| *h > tip);
     }
 
-    fn start_catch_up(&mut self, ctx: &mut Context<Self>, hint: Option<PublicKey>) {
-        if self.catching_up {
-            return;
-        }
-        let from_height = self.ledger.tip().height + 1;
-        let peer = hint.filter(|k| self.ctx.peers.is_admitted(k)).or_else(|| {
-            self.ctx
-                .peers
-                .all()
-                .into_iter()
-                .filter(|(_, e)| e.height >= from_height)
-                .max_by_key(|(_, e)| e.height)
-                .map(|(k, _)| k)
-        });
-        let Some(peer) = peer else {
-            return;
-        };
-        self.catching_up = true;
-        let net = self.ctx.net.clone();
-        let req = wire::NetRequest {
-            kind: Some(wire::net_request::Kind::CatchUp(wire::CatchUpRequest {
-                from_height,
-                max_count: 64,
-            })),
-        };
-        tracing::info!(from_height, peer = %peer, "catching up");
-        let fut = async move { net.request(peer, req).await };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            act.catching_up = false;
-            let decided = match res {
-                Ok(wire::NetResponse {
-                    kind: Some(wire::net_response::Kind::CatchUp(r)),
-                }) => r.decided,
-                Ok(other) => {
-                    tracing::debug!(?other, "catch-up answered without blocks");
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "catch-up request failed");
-                    return;
-                }
-            };
-            let got = decided.len();
-            let before = act.ledger.tip().height;
-            for v in decided {
-                let h = v.certificate.as_ref().map(|c| c.height).unwrap_or(0);
-                if h == act.ledger.tip().height + 1
-                    && let Err(e) = act.apply(&v)
-                {
-                    tracing::warn!(height = h, error = %e, "catch-up block refused");
-                    Counters::inc(&act.ctx.counters.decided_rejected);
-                    break;
-                }
-            }
-            act.drain_buffered();
-            let after = act.ledger.tip().height;
-            tracing::info!(got, from = before, to = after, "catch-up batch applied");
-            if after > before && got > 0 {
-                act.start_catch_up(ctx, Some(peer));
-            }
-        }));
-    }
-
     /// Signs a claim of this node's ledger as it stands and keeps it as this node's newest
     /// signed tip (what the query server hands light nodes), without gossiping it: done at
     /// start and after every block, so an answer never waits for the next gossip round.
     fn record_own_claim(&mut self) -> wire::LedgerClaim {
         let (height, ledger_hash) = self.hashes.latest();
+        // Test-only Byzantine mode: sign a height this node does not have.
+        let height = self.ctx.byzantine.claim_height.unwrap_or(height);
         let tip = self.ledger.tip();
         let body = wire::LedgerClaimBody {
             height,
@@ -387,6 +332,10 @@ impl Handler<ServeCatchUp> for Committer {
 
     fn handle(&mut self, msg: ServeCatchUp, _: &mut Self::Context) -> Self::Result {
         let mut decided = Vec::new();
+        if self.ctx.byzantine.claim_height.is_some() {
+            // Test-only Byzantine mode: claim heights and serve none of them.
+            return MessageResult(wire::CatchUpResponse { decided });
+        }
         let max = msg.0.max_count.clamp(1, 64) as u64;
         let tip = self.ledger.tip().height;
         let from = msg.0.from_height.max(1);
