@@ -12,6 +12,7 @@ mod byzantine;
 pub mod cli;
 pub mod network;
 pub mod node;
+mod restart;
 pub mod runner;
 
 pub use runner::{Behaviour, RunReport, SimConfig, run};

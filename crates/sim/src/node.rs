@@ -4,8 +4,9 @@
 //! Byzantine behaviours live in the runner's filters, so the machines are always the honest
 //! code.
 
-use medblock_core::consensus::ConsensusNode;
+use medblock_core::consensus::pbft::SafetyRecord;
 use medblock_core::consensus::proposer::{Proposer, ProposerView, Taken, Tip};
+use medblock_core::consensus::{ConsensusNode, NodeSetup};
 use medblock_core::{Hash32, wire};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,6 +38,12 @@ pub struct SimNode {
     pub turns_as_primary: u64,
     /// Crashed: receives and sends nothing from `crashed_at` on.
     pub crashed: bool,
+    /// What it started from (a restart starts again from it, at its ledger's tip).
+    pub setup: NodeSetup,
+    /// The PBFT safety record it persisted last (what survives a crash besides its ledger).
+    pub safety: Option<SafetyRecord>,
+    /// Crash-and-restarts it has left to do.
+    pub crash_left: u32,
 }
 
 impl SimNode {

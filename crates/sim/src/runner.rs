@@ -53,6 +53,14 @@ pub struct SimConfig {
     pub partitions: bool,
     /// Consensus parameters.
     pub consensus: ConsensusConfig,
+    /// Honest orderers that crash right after sending a prepare and restart (see
+    /// `restart.rs`), up to `crashes_per_node` times each.
+    pub crash_restarts: usize,
+    /// Crashes per crash-prone orderer.
+    pub crashes_per_node: u32,
+    /// Whether a restarted orderer gets back its persisted PBFT safety record (off only to
+    /// show what goes wrong without it).
+    pub persist_safety: bool,
 }
 
 impl SimConfig {
@@ -85,6 +93,9 @@ impl SimConfig {
                 checkpoint_interval: 2,
                 ..ConsensusConfig::default()
             },
+            crash_restarts: 0,
+            crashes_per_node: 3,
+            persist_safety: true,
         }
     }
 }
@@ -121,7 +132,7 @@ pub struct RunReport {
     pub finished_at_ms: u64,
 }
 
-enum Event {
+pub(crate) enum Event {
     Deliver {
         to: usize,
         from: usize,
@@ -138,19 +149,22 @@ enum Event {
     Crash {
         node: usize,
     },
+    Restart {
+        node: usize,
+    },
     Detect {
         node: usize,
     },
 }
 
-struct Queue {
+pub(crate) struct Queue {
     heap: BinaryHeap<Reverse<(u64, u64)>>,
     events: BTreeMap<u64, Event>,
     seq: u64,
 }
 
 impl Queue {
-    fn push(&mut self, at: u64, e: Event) {
+    pub(crate) fn push(&mut self, at: u64, e: Event) {
         self.seq += 1;
         self.heap.push(Reverse((at, self.seq)));
         self.events.insert(self.seq, e);
@@ -258,6 +272,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             orderers: publics[..n].to_vec(),
             start,
         };
+        let setup_copy = setup.clone();
         let Ok((node, acts)) = ConsensusNode::new(setup, 0) else {
             continue;
         };
@@ -268,6 +283,9 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         };
         nodes.push(SimNode {
             index: i,
+            setup: setup_copy,
+            safety: None,
+            crash_left: 0,
             node,
             decided: Vec::new(),
             chain: Vec::new(),
@@ -282,6 +300,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         });
         first.push(acts);
     }
+    crate::restart::plan_crashes(cfg, &world, &mut rng, &mut nodes);
     let side: Vec<bool> = (0..total)
         .map(|_| rng.next_u32().is_multiple_of(2))
         .collect();
@@ -332,6 +351,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
                     nd.crashed = true;
                 }
             }
+            Event::Restart { node } => sim.restart(&mut nodes, &mut q, node, now),
             Event::Timer { node, at } => {
                 if nodes[node].timer == Some(at) && !nodes[node].crashed {
                     nodes[node].timer = None;
@@ -426,12 +446,12 @@ fn honest(world: &World, nd: &SimNode) -> bool {
     !world.byz[nd.index] && !nd.crashed
 }
 
-struct Sim<'a> {
-    cfg: &'a SimConfig,
-    world: &'a World,
-    rng: &'a mut ChaCha20Rng,
-    net: &'a NetworkModel,
-    messages: &'a mut u64,
+pub(crate) struct Sim<'a> {
+    pub(crate) cfg: &'a SimConfig,
+    pub(crate) world: &'a World,
+    pub(crate) rng: &'a mut ChaCha20Rng,
+    pub(crate) net: &'a NetworkModel,
+    pub(crate) messages: &'a mut u64,
 }
 
 impl Sim<'_> {
@@ -465,7 +485,7 @@ impl Sim<'_> {
         }
     }
 
-    fn dispatch(
+    pub(crate) fn dispatch(
         &mut self,
         nodes: &mut [SimNode],
         q: &mut Queue,
@@ -492,7 +512,12 @@ impl Sim<'_> {
                             self.send(q, i, j, &msg, now);
                         }
                     }
+                    if self.crash_after(nodes, q, i, &msg, now) {
+                        return;
+                    }
                 }
+                NodeAction::PersistSafety(record) => nodes[i].safety = Some(*record),
+                NodeAction::Equivocation { .. } => {}
                 NodeAction::Send { to, msg } => {
                     if let Some(j) = self.world.index(&to) {
                         self.send(q, i, j, &msg, now);

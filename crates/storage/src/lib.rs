@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod patient_events;
 pub mod queue;
 pub mod registry;
+pub mod safety;
 
 pub use audit::LedgerHashes;
 pub use emr::{EmrStore, LinkedEmr, RocksEmrStore};
@@ -21,3 +22,4 @@ pub use ledger::{EventLocation, Ledger, OpenCheck};
 pub use patient_events::PatientEvent;
 pub use queue::{EventQueue, QueuedEvent};
 pub use registry::{EnrolStatus, PatientRegistry, RegistryEntry, RegistryError};
+pub use safety::{SafetyStore, SafetyStoreError};

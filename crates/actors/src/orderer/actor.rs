@@ -4,12 +4,13 @@ use super::ingress::{
     Connect, ConsensusIn, EndMyTurn, EndorserChanged, GetConsensusStatus, PeerAdmitted, Propose,
     SuspectEndorser, TurnEndsFrom,
 };
-use crate::block_check::BlockCheck;
+use crate::block_check::{BlockCheck, OrdererChain};
 use crate::clock::now_ms;
 use crate::committer::ingress::{BlockCommitted, Decided, Mailbox as CommitterMailbox};
 use crate::endorser::ingress::EndorserNews;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
+use medblock_core::block_rules::BlockLimits;
 use medblock_core::consensus::ConsensusConfig;
 use medblock_core::consensus::node::{
     ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
@@ -18,6 +19,7 @@ use medblock_core::consensus::turns::TurnStart;
 use medblock_core::keys::PublicKey;
 use medblock_core::{ChainTip, VerifiedBlock, wire};
 use medblock_p2p::Topic;
+use medblock_storage::SafetyStore;
 use prost::Message as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,11 +36,15 @@ pub struct Orderer {
     endorser: Option<Recipient<EndorserNews>>,
     listeners: Vec<Recipient<EndorserChanged>>,
     tips: BTreeMap<u64, ChainTip>,
+    /// The ledger and the blocks checked or decided above it, for the block check.
+    chain: OrdererChain,
     timer: Option<SpawnHandle>,
-    max_events: usize,
     missing_since: Option<(PublicKey, u64)>,
     suspected: Option<PublicKey>,
     recent: std::collections::VecDeque<wire::ConsensusMessage>,
+    /// Where the PBFT replica's safety record is written before its messages leave (orderers
+    /// only).
+    safety: Option<SafetyStore>,
 }
 
 /// Builds the consensus machine's setup for this node from genesis membership.
@@ -86,12 +92,34 @@ impl Orderer {
                 chain_hash: tip.id,
             },
         );
-        let (node, actions) = ConsensusNode::new(setup, now_ms())
+        let (mut node, actions) = ConsensusNode::new(setup, now_ms())
             .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
+        let safety = if ctx.membership.orderers.contains(&ctx.key()) {
+            let path = ctx.data_dir.join("pbft-safety");
+            let store = SafetyStore::open(&path)
+                .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
+            // A corrupt record stops the start: guessing what this orderer signed before
+            // could make it sign the opposite.
+            if let Some(record) = store
+                .load()
+                .map_err(|e| crate::ActorError::Consensus(e.to_string()))?
+            {
+                tracing::info!(
+                    turn = record.turn,
+                    view = record.view,
+                    signed = record.signed.len(),
+                    "PBFT safety record restored"
+                );
+                node.restore_safety(record)
+                    .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
+            }
+            Some(store)
+        } else {
+            None
+        };
         let mut tips = BTreeMap::new();
         tips.insert(tip.height, tip);
         Ok(Self {
-            max_events: ctx.genesis.params.max_block_events as usize,
             ctx,
             node,
             pending_actions: actions,
@@ -99,11 +127,20 @@ impl Orderer {
             endorser: None,
             listeners: Vec::new(),
             tips,
+            chain: OrdererChain::default(),
             timer: None,
             missing_since: None,
             suspected: None,
             recent: std::collections::VecDeque::new(),
+            safety,
         })
+    }
+
+    /// Checks proposals against the node's ledger (committed events, the orderer time of the
+    /// block below): without it every proposal is refused, never voted on a guess.
+    pub fn with_ledger(mut self, ledger: std::sync::Arc<medblock_storage::Ledger>) -> Self {
+        self.chain = OrdererChain::new(ledger);
+        self
     }
 
     fn feed(&mut self, input: NodeInput, ctx: &mut Context<Self>) {
@@ -115,8 +152,10 @@ impl Orderer {
                 trust: &trust,
                 revoked: &revoked,
                 tips: &self.tips,
-                max_events: self.max_events,
+                chain: &self.chain,
+                limits: BlockLimits::from_params(&self.ctx.genesis.params),
                 max_skew_ms: self.ctx.genesis.params.max_clock_skew_ms,
+                counters: &self.ctx.counters,
             };
             self.node.handle(input, now, &check)
         };
@@ -196,6 +235,25 @@ impl Orderer {
     fn act(&mut self, actions: Vec<NodeAction>, ctx: &mut Context<Self>) {
         for action in actions {
             match action {
+                NodeAction::PersistSafety(record) => {
+                    let saved = self.safety.as_ref().map(|s| s.save(&record));
+                    if let Some(Err(e)) = saved {
+                        // The messages after it in this step would be signed statements the
+                        // disk does not know: send none, and stop ordering.
+                        tracing::error!(error = %e, "PBFT safety record not written: orderer stops");
+                        ctx.stop();
+                        return;
+                    }
+                }
+                NodeAction::Equivocation {
+                    signer,
+                    what,
+                    view,
+                    height,
+                } => {
+                    Counters::inc(&self.ctx.counters.equivocations);
+                    tracing::warn!(signer = %signer, what, view, height, "equivocation: one key signed two values for one slot");
+                }
                 NodeAction::Broadcast(wire::ConsensusMessage {
                     kind: Some(wire::consensus_message::Kind::Decided(value)),
                 }) => self.gossip_decided(value),
@@ -207,8 +265,20 @@ impl Orderer {
                 NodeAction::Multicast { to, msg } => {
                     crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
                     let me = self.ctx.key();
-                    for peer in to.into_iter().filter(|p| *p != me) {
-                        self.send(peer, msg.clone());
+                    let sends = if self.ctx.byzantine.any() {
+                        super::byzantine::rewrite(
+                            &self.ctx.byzantine,
+                            &self.ctx.identity.signing,
+                            to,
+                            msg,
+                        )
+                    } else {
+                        vec![(to, msg)]
+                    };
+                    for (to, msg) in sends {
+                        for peer in to.into_iter().filter(|p| *p != me) {
+                            self.send(peer, msg.clone());
+                        }
                     }
                 }
                 NodeAction::SetTimer { at_ms } => {
@@ -420,6 +490,7 @@ impl Handler<BlockCommitted> for Orderer {
         while self.tips.len() > 256 {
             self.tips.pop_first();
         }
+        self.chain.committed(msg.height);
         self.feed(
             NodeInput::Committed {
                 height: msg.height,

@@ -9,6 +9,7 @@
 //! ([`start`](mod@crate::start)) constructs.
 
 mod actor;
+mod byzantine;
 pub mod ingress;
 
 pub use actor::{Orderer, setup_for, start_turn_of};

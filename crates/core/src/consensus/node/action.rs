@@ -73,6 +73,22 @@ pub enum NodeAction {
         /// First missing height.
         from_height: u64,
     },
+    /// Write this PBFT safety record durably *before* carrying out the actions after it
+    /// (which may send what it records); on restart hand it to
+    /// [`ConsensusNode::restore_safety`].
+    PersistSafety(Box<SafetyRecord>),
+    /// `signer` signed two different digests of one kind for one (view, height) of the
+    /// current turn: evidence of a Byzantine member (for metrics and logs).
+    Equivocation {
+        /// The key that signed both.
+        signer: PublicKey,
+        /// "pre-prepare", "prepare" or "commit".
+        what: &'static str,
+        /// The view.
+        view: u64,
+        /// The height.
+        height: u64,
+    },
     /// An input was refused (for metrics).
     Rejected {
         /// Why, as a fixed label.

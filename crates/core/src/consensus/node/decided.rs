@@ -295,6 +295,9 @@ impl ConsensusNode {
             if height >= self.chain.committed_next {
                 self.chain.committed_next = height.saturating_add(1);
             }
+            if let Some(r) = self.pbft.replica.as_mut() {
+                r.committed_through(height);
+            }
             return;
         }
         if height != self.chain.next_height {

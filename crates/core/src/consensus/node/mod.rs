@@ -95,7 +95,9 @@ use super::config::ConsensusConfig;
 use super::election::{
     Election, ElectionAction, ElectionError, ElectionInput, ElectionMessage, EndorserView,
 };
-use super::pbft::{PbftMessage, Replica, ReplicaAction, ReplicaInput, ValueCheck};
+use super::pbft::{
+    PbftMessage, Replica, ReplicaAction, ReplicaInput, SafetyRecord, SafetyRecordError, ValueCheck,
+};
 use super::statement;
 use super::turns::{self, TurnAction, TurnError, TurnInput, TurnMessage, TurnStart, Turns};
 use super::value_check::InvalidProposal;

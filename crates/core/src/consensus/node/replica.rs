@@ -12,6 +12,8 @@ pub(super) struct Pbft {
     pub(super) timer: Option<u64>,
     /// The primary's signed end of turn, offered once this node's chain reaches its height.
     pub(super) pending_end: Option<wire::SignedEnvelope>,
+    /// What the replica persisted before the node restarted (see [`ConsensusNode::restore_safety`]).
+    pub(super) restored: Option<SafetyRecord>,
 }
 
 impl ConsensusNode {
@@ -24,6 +26,12 @@ impl ConsensusNode {
 
     pub(super) fn start_replica(&mut self, turn: u64, beacon: Beacon, committee: Committee) {
         self.drop_replica();
+        if self.pbft.restored.as_ref().is_some_and(|r| r.turn > turn) {
+            // Before its restart this node already sat in a later turn's committee, so this
+            // turn is over; what it signed here is lost, so it signs nothing more in it and
+            // follows the chain as an observer (decided values carry their certificates).
+            return;
+        }
         let start = beacon.start_height;
         let mut r = Replica::new(
             self.cfg.clone(),
@@ -40,8 +48,21 @@ impl ConsensusNode {
                 self.chain.tip,
             );
         }
+        if let Some(rec) = self.pbft.restored.as_ref().filter(|r| r.turn == turn) {
+            // Checked when the driver handed it over; a failure here cannot happen, and
+            // would leave the replica as strict as a fresh one, never looser.
+            let _ = r.restore(rec);
+        }
         self.pbft.replica = Some(r);
         self.pbft.timer = None;
+    }
+
+    /// Gives the node what its replica persisted before a restart (before any input): a
+    /// replica of that turn resumes from it, and a replica of an earlier turn is not started.
+    pub fn restore_safety(&mut self, record: SafetyRecord) -> Result<(), SafetyRecordError> {
+        SafetyRecord::from_bytes(&record.to_bytes())?;
+        self.pbft.restored = Some(record);
+        Ok(())
     }
 
     pub(super) fn on_proposal(
@@ -224,6 +245,21 @@ impl ConsensusNode {
                     self.serve(peer, &req, step);
                 }
                 ReplicaAction::CatchUp { .. } => self.request_catch_up(step),
+                ReplicaAction::Persist(record) => {
+                    self.pbft.restored = None;
+                    step.out.push(NodeAction::PersistSafety(record));
+                }
+                ReplicaAction::Equivocation {
+                    signer,
+                    what,
+                    view,
+                    height,
+                } => step.out.push(NodeAction::Equivocation {
+                    signer,
+                    what,
+                    view,
+                    height,
+                }),
             }
         }
     }

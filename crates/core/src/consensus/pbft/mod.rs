@@ -9,8 +9,10 @@
 
 pub mod buffer;
 pub mod checkpoint;
+mod io;
 pub mod log;
 pub mod messages;
+pub mod safety;
 pub mod view_change;
 
 use crate::consensus::beacon::Beacon;
@@ -24,100 +26,17 @@ use crate::keys::{PublicKey, SigningKey};
 use crate::wire;
 pub use buffer::{FutureBuffer, PbftMessage};
 use checkpoint::Checkpoints;
+pub use io::{Decision, ReplicaAction, ReplicaInput, ReplicaStats};
 use log::MessageLog;
 pub use messages::PbftError;
 use messages::{CheckedVote, NewViewPlan};
+use safety::SignedLog;
+pub use safety::{SafetyRecord, SafetyRecordError, SignedKind};
 use std::collections::{BTreeMap, VecDeque};
 use view_change::{VIEW_WINDOW, ViewChanges};
 
 /// How many heights ahead the replica buffers messages or queues proposals.
 pub const HEIGHT_WINDOW: u64 = 16;
-
-/// What drives a replica.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ReplicaInput {
-    /// A value to order at `height` (the leader proposes it; the others expect progress).
-    Propose {
-        /// Height it is for.
-        height: u64,
-        /// The value.
-        value: wire::ProposedValue,
-    },
-    /// A PBFT message from a member.
-    Message(PbftMessage),
-    /// The last timer set has fired.
-    Timeout,
-    /// A value decided elsewhere, whose certificate the caller verified (catch-up, gossip).
-    Decided {
-        /// Height.
-        height: u64,
-        /// The value.
-        value: wire::ProposedValue,
-        /// Its id.
-        digest: Hash32,
-        /// Its certificate.
-        certificate: wire::CommitCertificate,
-    },
-}
-
-/// A decision: the value at `height` and its certificate.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decision {
-    /// Height decided.
-    pub height: u64,
-    /// The value.
-    pub value: wire::ProposedValue,
-    /// Its id.
-    pub digest: Hash32,
-    /// 2f+1 signed commits (plus beacon evidence).
-    pub certificate: wire::CommitCertificate,
-}
-
-/// What a replica asks its driver to do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ReplicaAction {
-    /// Send to every other committee member.
-    Broadcast(PbftMessage),
-    /// A value is decided; persist it before acting on it.
-    Decide(Box<Decision>),
-    /// Feed [`ReplicaInput::Timeout`] at `at_ms`, replacing any earlier timer.
-    SetTimer {
-        /// Deadline in the driver's milliseconds.
-        at_ms: u64,
-    },
-    /// No timer is needed any more.
-    CancelTimer,
-    /// A member's view change shows it has not decided heights this replica has: send it
-    /// the decided values from `from_height` (it may be stuck where nobody else still talks).
-    PeerBehind {
-        /// The member.
-        peer: PublicKey,
-        /// Its first undecided height.
-        from_height: u64,
-    },
-    /// Members proved heights this replica has not decided: fetch decided values from here.
-    CatchUp {
-        /// First missing height.
-        from_height: u64,
-    },
-}
-
-/// Counters, for metrics and tests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReplicaStats {
-    /// Messages refused (bad signature, wrong turn, invalid content...).
-    pub rejected: u64,
-    /// Invalid values refused on pre-prepare.
-    pub invalid_values: u64,
-    /// View changes this replica started.
-    pub view_changes_started: u64,
-    /// New views entered.
-    pub views_entered: u64,
-    /// Conflicting pre-prepares seen from a leader.
-    pub equivocations: u64,
-    /// Stable checkpoints reached.
-    pub stable_checkpoints: u64,
-}
 
 /// One member's PBFT state for one turn.
 #[derive(Debug)]
@@ -153,6 +72,8 @@ pub struct Replica {
     inbox: VecDeque<PbftMessage>,
     stats: ReplicaStats,
     last_digest: Option<(u64, Hash32)>,
+    /// What this replica signed, persisted before it leaves (see [`safety`]).
+    signed: SignedLog,
 }
 
 impl Replica {
@@ -198,6 +119,7 @@ impl Replica {
             inbox: VecDeque::new(),
             stats: ReplicaStats::default(),
             last_digest,
+            signed: SignedLog::default(),
         }
     }
 
@@ -321,6 +243,7 @@ impl Replica {
             }
         }
         self.run(now_ms, check, &mut out);
+        self.flush_safety(&mut out);
         out
     }
 
@@ -393,7 +316,8 @@ impl Replica {
         if let Some(existing) = &self.log.slot_mut(pp.height, pp.view).pre_prepare {
             if existing.digest != pp.digest {
                 // Two different signed pre-prepares for one slot: the leader equivocates.
-                self.stats.equivocations += 1;
+                let leader = *self.committee.leader(pp.view).ok_or(PbftError::NotMember)?;
+                self.evidence(leader, "pre-prepare", pp.view, pp.height, out);
                 self.start_view_change(self.view + 1, now_ms, out);
             }
             return Ok(());
@@ -426,6 +350,14 @@ impl Replica {
             });
         }
         let (view, height, digest) = (pp.view, pp.height, pp.digest);
+        if !self
+            .signed
+            .allow(SignedKind::Prepare, view, height, &digest)
+        {
+            // Before a restart this replica prepared another value here: it keeps its word
+            // (the view change the timer brings carries that value if it was prepared).
+            return Ok(());
+        }
         self.log.slot_mut(height, view).pre_prepare = Some(pp);
         let v = messages::sign_vote(
             &self.key,
@@ -458,6 +390,7 @@ impl Replica {
             }
             return Ok(());
         }
+        self.vote_conflict(&v, out);
         if v.height < self.next_height || v.view < self.view {
             return Ok(());
         }
@@ -491,7 +424,10 @@ impl Replica {
         };
         let prepares: Vec<CheckedVote> =
             slot.prepares_for(&pp.digest).into_iter().cloned().collect();
-        if !slot.sent_commit && prepares.len() >= q {
+        if !slot.sent_commit
+            && prepares.len() >= q
+            && self.signed.allow(SignedKind::Commit, view, h, &pp.digest)
+        {
             self.prepared = Some(wire::PreparedCertificate {
                 pre_prepare: Some(pp.envelope.clone()),
                 prepares: prepares.iter().take(q).map(|v| v.wire.clone()).collect(),
@@ -609,6 +545,10 @@ impl Replica {
             self.stats.invalid_values += 1;
             return;
         };
+        if !self.signed.allow(SignedKind::PrePrepare, view, h, &digest) {
+            // Before a restart this leader proposed another value here; the view times out.
+            return;
+        }
         let body = wire::PrePrepareBody {
             turn: self.turn,
             view,
@@ -637,6 +577,7 @@ impl Replica {
             return;
         }
         self.changing = Some(target);
+        self.signed.touch();
         self.stats.view_changes_started += 1;
         self.attempts = self.attempts.saturating_add(1);
         self.timer = None;
@@ -734,6 +675,7 @@ impl Replica {
         }
         self.view = plan.view;
         self.changing = None;
+        self.signed.touch();
         self.stats.views_entered += 1;
         self.log.drop_views_below(self.next_height, self.view);
         self.view_changes.forget_through(self.view);
