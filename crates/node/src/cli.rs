@@ -139,8 +139,8 @@ pub enum NodeCommand {
         /// Node directory (holding node.toml), or --config.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Config file.
-        #[arg(long)]
+        /// Config file (or $MEDBLOCK_CONFIG, as the container image sets).
+        #[arg(long, env = "MEDBLOCK_CONFIG")]
         config: Option<PathBuf>,
         /// Let a `[byzantine]` section in node.toml make this node misbehave on purpose
         /// (tests of attacks only; a node refuses such a config without it).
@@ -439,10 +439,12 @@ pub fn node(cmd: NodeCommand) -> Result<()> {
             config,
             allow_byzantine,
         } => {
-            let path = match (config, dir) {
-                (Some(c), _) => c,
-                (None, Some(d)) => d.join(files::CONFIG),
-                (None, None) => bail!("give --dir or --config"),
+            // --dir first: $MEDBLOCK_CONFIG (the image's default) must not override a
+            // directory given on the command line.
+            let path = match (dir, config) {
+                (Some(d), _) => d.join(files::CONFIG),
+                (None, Some(c)) => c,
+                (None, None) => bail!("give --dir or --config (or set MEDBLOCK_CONFIG)"),
             };
             crate::run::run(&path, allow_byzantine)
         }

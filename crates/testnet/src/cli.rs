@@ -67,6 +67,10 @@ pub enum TestnetCommand {
         #[command(flatten)]
         dir: DirArg,
     },
+    /// Write the same network for a container platform instead of starting it here: CA
+    /// material, genesis and node configs, plus a compose project (`--compose DIR`) or
+    /// Kubernetes manifests (`--kubernetes DIR`). Nodes find each other by DNS name.
+    Render(RenderArgs),
     /// Kill a node's process (SIGKILL, as a crash).
     Kill {
         /// The node.
@@ -133,6 +137,78 @@ pub struct UpArgs {
     /// Print the network's status as JSON when up.
     #[arg(long)]
     json: bool,
+}
+
+/// Options of `testnet render`.
+#[derive(Debug, Args)]
+#[group(id = "target", required = true, multiple = false)]
+pub struct RenderArgs {
+    /// Write a compose project (compose.yaml, node dirs, prometheus.yml, grafana/) into DIR.
+    #[arg(long, value_name = "DIR", group = "target")]
+    compose: Option<PathBuf>,
+    /// Write Kubernetes manifests (medblock.yaml) and the key material into DIR.
+    #[arg(long, value_name = "DIR", group = "target")]
+    kubernetes: Option<PathBuf>,
+    /// Peers.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
+    /// Regions.
+    #[arg(long, default_value_t = 2)]
+    regions: usize,
+    /// Orderers.
+    #[arg(long, default_value_t = 4)]
+    orderers: usize,
+    /// The node image (built from the repository's Dockerfile).
+    #[arg(long, default_value = "medblock:latest")]
+    image: String,
+    /// Kubernetes namespace.
+    #[arg(long, default_value = "medblock")]
+    namespace: String,
+    /// The medblock binary that makes the key material (default: this one).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+}
+
+fn render(a: RenderArgs) -> Result<()> {
+    let bin = match a.bin {
+        Some(b) => b,
+        None => std::env::current_exe()
+            .map_err(|e| TestnetError::io("locating the medblock binary", e))?,
+    };
+    let (dir, kube) = match (a.compose, a.kubernetes) {
+        (Some(d), None) => (d, false),
+        (None, Some(d)) => (d, true),
+        _ => {
+            return Err(TestnetError::Invalid(
+                "give one of --compose DIR or --kubernetes DIR".into(),
+            ));
+        }
+    };
+    let opts = crate::render::RenderOptions {
+        dir,
+        bin,
+        nodes: a.nodes,
+        regions: a.regions,
+        orderers: a.orderers,
+        image: a.image,
+        namespace: a.namespace,
+    };
+    progress(format!(
+        "rendering {} nodes into {}",
+        opts.nodes,
+        opts.dir.display()
+    ));
+    let path = if kube {
+        crate::render::kubernetes::render(&opts)?
+    } else {
+        crate::render::compose::render(&opts)?
+    };
+    println!("wrote {}", path.display());
+    println!(
+        "the CA's private key is in {}: keep it offline, it is never mounted into a node",
+        opts.dir.join("ca").display()
+    );
+    Ok(())
 }
 
 fn print_status(st: &status::NetworkStatus, json: bool) -> Result<()> {
@@ -222,6 +298,7 @@ fn foreground(state: &TestnetState) -> Result<()> {
 pub fn run(cmd: TestnetCommand) -> Result<()> {
     match cmd {
         TestnetCommand::Up(a) => up(a),
+        TestnetCommand::Render(a) => render(a),
         TestnetCommand::Status { dir, json } => {
             let state = TestnetState::load(&dir.dir)?;
             print_status(&ops::network_status(&state)?, json)

@@ -18,6 +18,7 @@ pub mod ops;
 pub mod patients;
 pub mod process;
 pub mod prometheus;
+pub mod render;
 pub mod state;
 pub mod status;
 pub mod traffic;

@@ -86,6 +86,8 @@ pub struct Table5 {
 pub struct BenchReport {
     /// The run's name (its results folder).
     pub run: String,
+    /// The cargo profile that built the binary under test ([`build_profile`]).
+    pub profile: &'static str,
     /// Whether it was the quick run.
     pub quick: bool,
     /// Live nodes of the testnet.
@@ -165,6 +167,7 @@ impl BenchReport {
         let lat = p.at_half.as_ref();
         Self {
             run: p.run,
+            profile: build_profile(),
             quick: p.quick,
             nodes: p.nodes,
             orderers: p.orderers,
@@ -290,13 +293,25 @@ pub fn write_files(r: &mut BenchReport, args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Which cargo profile built this binary: `release` (`scripts/install-release`, the image) or
+/// `dev` (`cargo build`/`cargo test`: our code at opt-level 1, debug assertions on). Figures
+/// from the two differ, so every report names it.
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    }
+}
+
 /// Prints the report for people.
 pub fn print(r: &BenchReport) {
     println!(
-        "testnet: {} nodes, {} orderers, {} departments; results in {}",
+        "testnet: {} nodes, {} orderers, {} departments, {} build; results in {}",
         r.nodes,
         r.orderers,
         r.departments,
+        r.profile,
         r.files
             .first()
             .and_then(|f| f.parent())
