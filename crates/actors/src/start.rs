@@ -20,6 +20,7 @@ use crate::router::{self, Routes};
 use crate::running::RunningNode;
 use crate::shared::{Counters, Ctx, Shared};
 use actix::prelude::*;
+use medblock_core::block_rules::BlockLimits;
 use medblock_core::cert::TrustStore;
 use medblock_core::genesis::verify_genesis;
 use medblock_core::keys::Identity;
@@ -122,11 +123,14 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         .map_err(|e| ActorError::Config(format!("{}: {e}", opts.data_dir.display())))?;
     let membership = Membership::from_genesis(&genesis);
     let max_events = genesis.params.max_block_events as usize;
-    let ledger = Arc::new(Ledger::open(
-        &opts.data_dir.join("ledger"),
-        OpenCheck::HashChain,
-        max_events,
-    )?);
+    let ledger = Arc::new(
+        Ledger::open(
+            &opts.data_dir.join("ledger"),
+            OpenCheck::HashChain,
+            max_events,
+        )?
+        .with_max_block_bytes(BlockLimits::from_params(&genesis.params).max_bytes),
+    );
 
     // The Swarm gets its own thread.
     let mut p2p = P2pConfig::new(opts.identity.signing.clone(), opts.listen.clone());
@@ -196,7 +200,8 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         CommitterMailbox::new(&committer),
         tip,
         start_turn,
-    )?;
+    )?
+    .with_ledger(ledger.clone());
     let legacy = opts.data_dir.join("patients");
     if legacy.exists() {
         // Versions before enrolment created patients' private keys there; nothing reads them.

@@ -4,7 +4,7 @@ use super::ingress::{
     BlockCommitted, ClaimReceived, CommitOutcome, CommitterStatus, Decided, FindEvent, FlaggedPeer,
     GetCommitterStatus, ServeCatchUp, Subscribe,
 };
-use crate::block_check::{DecidedError, rebuild_decided, verify_decided};
+use crate::block_check::{DecidedError, check_beacon, rebuild_decided, verify_decided};
 use crate::clock::now_ms;
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
@@ -118,6 +118,15 @@ impl Committer {
         }
         if height > tip.height + 1 {
             return Ok(CommitOutcome::Buffered);
+        }
+        // The committee is only as good as the beacon that selected it (issue 19).
+        if let Some(cert) = &block.block.certificate
+            && let Err(e) = check_beacon(cert, height, &block.endorser, &self.ctx.membership, |h| {
+                self.ledger.block_id_at(h).ok().flatten()
+            })
+        {
+            Counters::inc(&self.ctx.counters.bad_beacons);
+            return Err(DecidedError::Beacon(e));
         }
         {
             let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());

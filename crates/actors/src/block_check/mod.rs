@@ -2,7 +2,15 @@
 //! a canonically encoded ledger block that extends the decided chain, packed by a certified
 //! endorser; a decided value carries a commit certificate from the beacon's committee.
 
+mod beacon;
+mod chain;
+
+pub use beacon::{BeaconCheckError, check_beacon};
+pub use chain::OrdererChain;
+
+use crate::shared::Counters;
 use medblock_core::block::ChainTip;
+use medblock_core::block_rules::{Admission, BlockLimits, check_proposal};
 use medblock_core::cert::TrustStore;
 use medblock_core::consensus::node::ChainValidator;
 use medblock_core::consensus::{InvalidProposal, certificate};
@@ -10,7 +18,9 @@ use medblock_core::{Hash32, VerifiedBlock, wire};
 use prost::Message;
 use std::collections::BTreeMap;
 
-/// Checks block proposals against the decided chain the orderer knows.
+/// Checks block proposals before this orderer votes, with core's one validity predicate
+/// ([`check_proposal`]) over the chain below as this orderer knows it: its ledger, the blocks
+/// decided above it, and the orderer time of the block below (looked up, never assumed).
 pub struct BlockCheck<'a> {
     /// Certificates (the endorser's must be valid, unrevoked, role ENDORSER).
     pub trust: &'a TrustStore,
@@ -18,10 +28,14 @@ pub struct BlockCheck<'a> {
     pub revoked: &'a medblock_core::authorization::RevokedAuthorizations,
     /// Decided tips by height (0 = genesis).
     pub tips: &'a BTreeMap<u64, ChainTip>,
-    /// Genesis limit on events per block.
-    pub max_events: usize,
+    /// The ledger and the blocks checked or decided above it.
+    pub chain: &'a OrdererChain,
+    /// Genesis limits on events and bytes per block.
+    pub limits: BlockLimits,
     /// Genesis bound on how far ahead of this orderer's clock a block may be dated.
     pub max_skew_ms: u64,
+    /// Where refusals are counted (`invalid_proposal`).
+    pub counters: &'a Counters,
 }
 
 impl ChainValidator for BlockCheck<'_> {
@@ -32,43 +46,35 @@ impl ChainValidator for BlockCheck<'_> {
         payload: &[u8],
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
-        let bad = |reason: String| InvalidProposal { height, reason };
-        let previous = if height <= 1 {
-            ChainTip::GENESIS
-        } else {
-            match self.tips.get(&(height - 1)) {
-                Some(t) if t.id == *previous => *t,
-                // Consensus vouches for `previous`; the orderer time of that block is not known
-                // here yet, so only the link is checked.
-                _ => ChainTip {
-                    height: height - 1,
-                    id: *previous,
-                    timestamp_ms: 0,
-                },
-            }
+        let below = self.chain.below(*previous, self.tips);
+        let admission = Admission {
+            trust: self.trust,
+            now_ms,
+            max_skew_ms: self.max_skew_ms,
         };
-        let block =
-            VerifiedBlock::from_bytes(payload, self.max_events).map_err(|e| bad(e.to_string()))?;
-        // Catch-up re-encodes stored blocks; only canonical encodings make that exact.
-        if block.block.encode_to_vec() != payload {
-            return Err(bad("block is not canonically encoded".into()));
+        let checked = check_proposal(payload, &below, self.revoked, &self.limits, &admission)
+            .map_err(|e| e.to_string())
+            .and_then(|block| {
+                if block.height() == height {
+                    Ok(block)
+                } else {
+                    Err(format!(
+                        "block for height {} proposed at {height}",
+                        block.height()
+                    ))
+                }
+            });
+        match checked {
+            Ok(block) => {
+                self.chain.remember_verified(&block);
+                Ok(block.id)
+            }
+            Err(reason) => {
+                Counters::inc(&self.counters.invalid_proposals);
+                tracing::warn!(height, reason, "block proposal refused");
+                Err(InvalidProposal { height, reason })
+            }
         }
-        if block.block.certificate.is_some() {
-            return Err(bad("a proposed block carries no certificate".into()));
-        }
-        block
-            .check_extends(&previous)
-            .map_err(|e| bad(e.to_string()))?;
-        block
-            .check_time(now_ms, self.max_skew_ms)
-            .map_err(|e| bad(e.to_string()))?;
-        block
-            .authorize(self.trust, now_ms)
-            .map_err(|e| bad(e.to_string()))?;
-        block
-            .check_revocations(self.revoked)
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(block.id)
     }
 
     fn decided_id(
@@ -84,6 +90,8 @@ impl ChainValidator for BlockCheck<'_> {
             height,
             reason: e.to_string(),
         })?;
+        // Its events are pending until the ledger has it: the next proposal may not repeat them.
+        self.chain.remember_certified(&block);
         Ok(medblock_core::block_id(&block))
     }
 
@@ -118,6 +126,9 @@ pub enum DecidedError {
     /// The certificate does not verify or names another block.
     #[error("commit certificate refused: {0}")]
     Certificate(String),
+    /// The certificate's beacon is not the turn's.
+    #[error("beacon refused: {0}")]
+    Beacon(#[from] BeaconCheckError),
 }
 
 /// Verifies a decided value received from anyone: the block, its canonical encoding, and the
