@@ -3,3 +3,4 @@ pub mod bin;
 pub mod byzantine;
 pub mod cluster;
 pub mod enrol;
+pub mod uploads;
