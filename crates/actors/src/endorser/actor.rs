@@ -3,6 +3,7 @@
 
 use super::admission::{Standing, UploadRules};
 use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
+use super::packing::{self, ByteBudget, Misbehaviour};
 use crate::clock::now_ms;
 use crate::committer::ingress::BlockCommitted;
 use crate::orderer::ingress::{EndMyTurn, Propose};
@@ -10,6 +11,7 @@ use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::authorization::AuthorizationCache;
 use medblock_core::block::{PackRequest, pack_block};
+use medblock_core::block_rules::BlockLimits;
 use medblock_core::codec::decode_bounded;
 use medblock_core::consensus::proposer::{
     Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerView, Taken, Tip,
@@ -56,6 +58,10 @@ pub struct Endorser {
     policy: wire::AccessPolicy,
     /// Sequence conflicts and the access-record rules (see [`super::admission`]).
     rules: UploadRules,
+    /// Genesis limits on a block's events and bytes: packing stops at either.
+    limits: BlockLimits,
+    /// Test-only: which blocks a Byzantine primary spoils (see `packing.rs`).
+    misbehaviour: Misbehaviour,
 }
 
 impl Endorser {
@@ -68,6 +74,8 @@ impl Endorser {
             ctx.genesis.body.regions.len(),
         ));
         Self {
+            limits: BlockLimits::from_params(params),
+            misbehaviour: Misbehaviour::default(),
             authorizations: AuthorizationCache::default(),
             proposer,
             sent: BTreeMap::new(),
@@ -289,6 +297,7 @@ impl Endorser {
             ledger: &self.ledger,
             pending: &self.pending,
             parsed: HashMap::new(),
+            budget: ByteBudget::new(&self.limits),
         };
         let actions = self.proposer.handle(input, now, &mut view);
         let mut parsed = view.parsed;
@@ -337,8 +346,19 @@ impl Endorser {
 
     /// Packs `events` as the block at `height` on the ledger's tip (the policy checked it is
     /// at `height - 1`) and proposes it.
-    fn send_block(&mut self, turn: u64, height: u64, events: Vec<ParsedEvent>, last_of_turn: bool) {
+    fn send_block(
+        &mut self,
+        turn: u64,
+        height: u64,
+        mut events: Vec<ParsedEvent>,
+        last_of_turn: bool,
+    ) {
         let tip = self.ledger.tip();
+        // Test-only Byzantine mode (off on every real node): spoil every other block.
+        let byzantine = self.misbehaviour.next(&self.ctx.byzantine);
+        if byzantine && self.ctx.byzantine.propose_duplicates {
+            events.extend(packing::committed_again(&self.ledger));
+        }
         let count = events.len();
         let mut block = pack_block(
             &PackRequest {
@@ -353,7 +373,20 @@ impl Endorser {
         );
         // The primary stamps the ordering time; the committee checks it against the chain.
         block.orderer_timestamp_ms = now_ms().max(tip.timestamp_ms);
-        let payload = block.encode_to_vec();
+        if byzantine && self.ctx.byzantine.propose_backdated {
+            packing::backdate(&mut block, &tip);
+        }
+        let mut payload = block.encode_to_vec();
+        if byzantine && self.ctx.byzantine.propose_oversized {
+            packing::pad(&mut payload, &self.limits);
+        }
+        if byzantine {
+            tracing::warn!(
+                turn,
+                height,
+                "BYZANTINE TEST MODE: proposing a spoiled block"
+            );
+        }
         tracing::info!(
             turn,
             height,
@@ -395,6 +428,8 @@ struct QueueView<'a> {
     pending: &'a EventQueue,
     /// The events handed to the policy, parsed, for packing.
     parsed: HashMap<EventKey, ParsedEvent>,
+    /// What is left of the block's byte limit.
+    budget: ByteBudget,
 }
 
 impl ProposerView<EventKey> for QueueView<'_> {
@@ -439,6 +474,7 @@ impl ProposerView<EventKey> for QueueView<'_> {
         let height = self.ledger.tip().height + 1;
         let mut dropped = Vec::new();
         let mut events = Vec::with_capacity(read);
+        let mut full = false;
         for q in queued {
             if committed_at(self.ledger, &q.key).is_some() {
                 dropped.push(q.key);
@@ -457,6 +493,11 @@ impl ProposerView<EventKey> for QueueView<'_> {
                         dropped.push(q.key);
                         continue;
                     }
+                    if !self.budget.take(q.bytes.len(), &p) {
+                        // The block is full by bytes; the rest waits for the next block.
+                        full = true;
+                        break;
+                    }
                     events.push(q.key);
                     self.parsed.insert(q.key, p);
                 }
@@ -469,6 +510,9 @@ impl ProposerView<EventKey> for QueueView<'_> {
         if !dropped.is_empty() {
             let _ = self.pending.remove(dropped.iter());
         }
+        // Cut by bytes, the queue is not drained: say all that was asked for was read, so
+        // the policy goes on with another block rather than ending the turn.
+        let read = if full { limit.max(read) } else { read };
         Taken { events, read }
     }
 }

@@ -14,5 +14,6 @@
 mod actor;
 mod admission;
 pub mod ingress;
+mod packing;
 
 pub use actor::{BLOCKS_PER_TURN, Endorser};
