@@ -15,7 +15,9 @@ use common::uploads::{
     authorization, committed, endorser_of, receipts, refusals, upload, visit, wait,
 };
 use medblock_actors::byzantine::ByzantineConfig;
+use medblock_actors::committer::ingress::FindEvent;
 use medblock_actors::shared::Counters;
+use medblock_core::EventKey;
 use medblock_core::access::admission::ACCESS_RECORDS_PER_KEY;
 use medblock_core::access::record::build_access_event;
 use medblock_core::keys::Identity;
@@ -168,20 +170,20 @@ fn a_reused_sequence_is_a_conflict_and_access_records_need_a_relationship_and_a_
 }
 
 /// Starts a Byzantine department's own visits (answered once recorded, not committed) in the
-/// background; returns the thread, which yields how many it recorded.
-fn department_visits(c: &Cluster, name: &str, n: usize) -> std::thread::JoinHandle<usize> {
+/// background; the thread yields the sequence numbers they were recorded under.
+fn department_visits(c: &Cluster, name: &str, n: usize) -> std::thread::JoinHandle<Vec<u64>> {
     let node = c.node(c.index(name)).node.clone();
     let v = visits(&format!("byz-{name}"), n, 10);
     enrol_visits_in_process(&node, &v);
     std::thread::spawn(move || {
-        let mut recorded = 0;
+        let mut recorded = Vec::new();
         for batch in v.chunks(4) {
             let node = node.clone();
             let batch = batch.to_vec();
-            if let Ok(out) =
-                block_on(async move { node.submit(batch, false, Duration::from_secs(10)).await })
+            match block_on(async move { node.submit(batch, false, Duration::from_secs(10)).await })
             {
-                recorded += out.len();
+                Ok(out) => recorded.extend(out.iter().map(|o| o.sequence)),
+                Err(e) => eprintln!("the Byzantine department could not record: {e}"),
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -202,13 +204,48 @@ fn a_department_reusing_sequence_numbers_is_refused_and_commits_continue() {
     let c = network(&attack);
     let byzantine = department_visits(&c, "h2-oncology", 60);
     let out = run_on(&c, &attack);
-    let recorded = byzantine.join().expect("department thread");
-    assert!(recorded > 0, "the Byzantine department recorded nothing");
+    let mut used = byzantine.join().expect("department thread");
+    let recorded = used.len();
+    used.sort_unstable();
+    used.dedup();
+    assert!(
+        used.len() < recorded,
+        "the department reused no number: {recorded} records, {} numbers",
+        used.len()
+    );
     let conflicts = out.rejected.get("sequence_conflict").copied().unwrap_or(0);
     assert!(conflicts > 0, "no sequence conflict refused: {out:?}");
-    // Every number it used holds one event, the same on every honest ledger (the harness
-    // checked the ledgers agree): the first one it was accepted with.
-    eprintln!("reuse_sequences: {out:?}");
+    // Every number it used holds one event, in the same block on every honest ledger: the
+    // first one accepted under it (the later ones were refused, not queued).
+    let bad = c.index("h2-oncology");
+    let honest: Vec<usize> = c.running().into_iter().filter(|i| *i != bad).collect();
+    let places = |i: usize| {
+        let node = c.node(i).node.clone();
+        let keys: Vec<EventKey> = used
+            .iter()
+            .map(|s| EventKey::new("h2", "oncology", *s))
+            .collect();
+        block_on(async move {
+            let mut at = Vec::new();
+            for k in keys {
+                let found = node.committer.find_event.send(FindEvent(k)).await;
+                at.push(found.ok().and_then(Result::ok).flatten());
+            }
+            at
+        })
+    };
+    wait(
+        "every number the department used to be committed on every honest ledger",
+        Duration::from_secs(30),
+        || {
+            let first = places(honest[0]);
+            first.iter().all(Option::is_some) && honest.iter().all(|i| places(*i) == first)
+        },
+    );
+    eprintln!(
+        "reuse_sequences: {} numbers for {recorded} records: {out:?}",
+        used.len()
+    );
 }
 
 #[test]

@@ -151,7 +151,8 @@ impl Client {
             None => self.outbox.counter(&counter)?,
         };
         // Test-only Byzantine mode may reuse a taken number (see `byzantine.rs`).
-        let sequence = self.reused_sequence(last).unwrap_or(last + 1);
+        let reused = self.reused_sequence(last);
+        let sequence = reused.unwrap_or(last + 1);
         next.insert(counter, sequence.max(last));
         let record_id = match &r.record_id {
             Some(id) => id.clone(),
@@ -159,7 +160,8 @@ impl Client {
                 // The default id, unless an import already holds it under that name (the
                 // store never replaces a record): then a fresh suffix keeps both.
                 let id = format!("{department}/{sequence}");
-                if self.emr.contains(&id)? {
+                // A reused number's default id may be taken in this very batch.
+                if reused.is_some() || self.emr.contains(&id)? {
                     format!("{id}-{}", hex::encode(rand::random::<[u8; 8]>()))
                 } else {
                     id
