@@ -194,14 +194,16 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         None
     };
     let tip = ledger.tip();
-    let start_turn = start_turn_of(ledger.block_at(tip.height)?.as_ref());
+    let tip_block = ledger.block_at(tip.height)?;
+    let start_turn = start_turn_of(tip_block.as_ref());
     let orderer_state = Orderer::new(
         ctx.clone(),
         CommitterMailbox::new(&committer),
         tip,
         start_turn,
     )?
-    .with_ledger(ledger.clone());
+    .with_ledger(ledger.clone())
+    .resuming(tip_block.as_ref())?;
     let legacy = opts.data_dir.join("patients");
     if legacy.exists() {
         // Versions before enrolment created patients' private keys there; nothing reads them.

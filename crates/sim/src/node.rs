@@ -44,6 +44,8 @@ pub struct SimNode {
     pub safety: Option<SafetyRecord>,
     /// Crash-and-restarts it has left to do.
     pub crash_left: u32,
+    /// Times it restarted.
+    pub restarts: u64,
 }
 
 impl SimNode {

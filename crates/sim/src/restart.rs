@@ -7,8 +7,10 @@
 //! restarted orderer plus a Byzantine leader that re-proposes another value for the slot can
 //! then exceed f.
 
+use crate::block::SimValidator;
 use crate::node::SimNode;
-use crate::runner::{Event, Queue, Sim, SimConfig, World};
+use crate::runner::{Event, Queue, Sim, SimConfig, World, decided_payload};
+use medblock_core::consensus::node::ChainValidator;
 use medblock_core::consensus::statement::VoteKind;
 use medblock_core::consensus::{ConsensusNode, TurnStart};
 use medblock_core::{Hash32, wire};
@@ -78,18 +80,28 @@ impl Sim<'_> {
             return;
         };
         let mut setup = nd.setup.clone();
+        // As the orderer actor starts: in the tip certificate's turn, or the next one when the
+        // tip block ended its turn.
+        let tip = nd.decided.last();
+        let ended = tip
+            .and_then(|d| Some((d.certificate.as_ref()?.height, decided_payload(d)?)))
+            .is_some_and(|(h, p)| SimValidator.ends_turn(h, &p).unwrap_or(false));
+        let turn = tip
+            .and_then(|d| d.certificate.as_ref())
+            .map_or(setup.start.turn, |c| c.turn);
         setup.start = TurnStart {
-            turn: nd
-                .decided
-                .last()
-                .and_then(|d| d.certificate.as_ref())
-                .map_or(setup.start.turn, |c| c.turn),
+            turn: if ended { turn + 1 } else { turn },
             start_height: nd.chain.len() as u64 + 1,
             chain_hash: nd.chain.last().copied().unwrap_or(Hash32::ZERO),
         };
         let Ok((mut node, acts)) = ConsensusNode::new(setup, now) else {
             return;
         };
+        if let Some(c) = tip.and_then(|d| d.certificate.as_ref())
+            && node.resume_from(c).is_err()
+        {
+            return;
+        }
         if self.cfg.persist_safety
             && let Some(r) = nd.safety.clone()
             && node.restore_safety(r).is_err()
@@ -97,6 +109,7 @@ impl Sim<'_> {
             return;
         }
         nd.node = node;
+        nd.restarts += 1;
         nd.crashed = false;
         nd.timer = None;
         nd.sent.clear();

@@ -130,6 +130,8 @@ pub struct RunReport {
     pub elections: u64,
     /// Virtual time at which the last honest node reached the target (ms).
     pub finished_at_ms: u64,
+    /// Crash-and-restarts of honest orderers (see `SimConfig::crash_restarts`).
+    pub restarts: u64,
 }
 
 pub(crate) enum Event {
@@ -286,6 +288,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             setup: setup_copy,
             safety: None,
             crash_left: 0,
+            restarts: 0,
             node,
             decided: Vec::new(),
             chain: Vec::new(),
@@ -721,7 +724,7 @@ pub(crate) fn block(
 }
 
 /// The block of a decided value, if it is one.
-fn decided_payload(dv: &wire::DecidedValue) -> Option<Vec<u8>> {
+pub(crate) fn decided_payload(dv: &wire::DecidedValue) -> Option<Vec<u8>> {
     match dv.value.as_ref()?.kind.as_ref()? {
         wire::proposed_value::Kind::Proposal(env) => {
             wire::ProposalBody::decode(env.body.as_slice())
@@ -782,5 +785,6 @@ fn verdict(
         skipped_turns: lead.map_or(0, |s| s.stats.skipped_turns),
         elections: lead.map_or(0, |s| s.stats.elections),
         finished_at_ms: finished_at,
+        restarts: nodes.iter().map(|nd| nd.restarts).sum(),
     }
 }

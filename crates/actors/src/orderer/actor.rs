@@ -540,11 +540,32 @@ impl Handler<TurnEndsFrom> for Orderer {
     }
 }
 
-/// Ids the orderer uses for its first turn after a restart: the turn of the last committed
-/// block's certificate (0 on a fresh ledger).
+impl Orderer {
+    /// Restarted in the middle of the tip block's turn: the node rejoins that turn's committee
+    /// from the tip's certificate (see core's `node/resume.rs`). Before the actor starts.
+    pub fn resuming(mut self, tip_block: Option<&wire::Block>) -> Result<Self, crate::ActorError> {
+        if let Some(cert) = tip_block.and_then(|b| b.certificate.as_ref())
+            && start_turn_of(tip_block) == cert.turn
+        {
+            self.node
+                .resume_from(cert)
+                .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
+        }
+        Ok(self)
+    }
+}
+
+/// The turn the orderer starts in after a restart: the turn of the last committed block's
+/// certificate, or the one after it when that block was its primary's last of the turn (the
+/// turn ended with it; starting in it left a restarted committee member waiting for a turn
+/// nobody runs any more, and its committee one member short). 0 on a fresh ledger.
 pub fn start_turn_of(tip_block: Option<&wire::Block>) -> u64 {
-    tip_block
-        .and_then(|b| b.certificate.as_ref())
-        .map(|c| c.turn)
-        .unwrap_or(0)
+    let Some(b) = tip_block else {
+        return 0;
+    };
+    let Some(turn) = b.certificate.as_ref().map(|c| c.turn) else {
+        return 0;
+    };
+    let ended = wire::BlockHeader::decode(b.header.as_slice()).is_ok_and(|h| h.last_of_turn);
+    if ended { turn.saturating_add(1) } else { turn }
 }

@@ -365,6 +365,18 @@ impl Turns {
         Ok(self.begin(turn, start_height, chain_hash, now_ms))
     }
 
+    /// A node restarted in the middle of `turn` starts this machine at its ledger tip, but the
+    /// turn began lower: sets where it began (the tip certificate's beacon evidence, which the
+    /// turn's committee certified), so the turn's beacon matches again and the node rejoins
+    /// its committee. The chain position stays at the tip. Ignored once the committee is
+    /// known, for another turn, or for a start above the current one.
+    pub fn resume_turn(&mut self, turn: u64, start_height: u64, chain_hash: Hash32) {
+        if turn == self.turn && self.committee.is_none() && start_height <= self.start_height {
+            self.start_height = start_height;
+            self.chain_hash = chain_hash;
+        }
+    }
+
     /// The region and endorser holding `turn`, by the fixed region order.
     pub fn primary_of(&self, turn: u64) -> Option<&EndorserView> {
         let n = self.endorsers.len() as u64;

@@ -17,6 +17,8 @@ pub(super) struct Chain {
     pub(super) recent: BTreeMap<u64, wire::DecidedValue>,
     /// Decided turn ends (the driver's ledger lacks them), by the height they close at.
     pub(super) turn_ends: BTreeMap<u64, wire::DecidedValue>,
+    /// The beacon of the tip certificate's turn, for a node restarted mid-turn (`resume.rs`).
+    pub(super) resume_beacon: Option<Beacon>,
 }
 
 impl Chain {
@@ -28,6 +30,7 @@ impl Chain {
             last_cert: None,
             recent: BTreeMap::new(),
             turn_ends: BTreeMap::new(),
+            resume_beacon: None,
         }
     }
 }

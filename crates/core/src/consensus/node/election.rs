@@ -130,6 +130,7 @@ impl ConsensusNode {
             Ok((t, acts)) => {
                 self.turns = Some(t);
                 self.turn_actions(acts, step);
+                self.apply_resume(step);
                 self.maybe_need_proposal(step);
             }
             Err(_) => {

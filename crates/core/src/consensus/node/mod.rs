@@ -66,6 +66,7 @@ mod handle;
 mod input;
 mod primary;
 mod replica;
+mod resume;
 mod setup;
 mod status;
 mod step;

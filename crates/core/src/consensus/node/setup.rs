@@ -62,4 +62,7 @@ pub enum ConsensusError {
     /// The turn machine refused the start.
     #[error("turns: {0}")]
     Turns(#[from] TurnError),
+    /// The ledger tip's certificate does not carry a valid beacon.
+    #[error("resuming from the tip certificate: {0}")]
+    Resume(String),
 }
