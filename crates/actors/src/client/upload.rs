@@ -8,6 +8,7 @@ use crate::endorser::ingress::UploadBatchIn;
 use crate::shared::Counters;
 use actix::prelude::*;
 use medblock_core::keys::PublicKey;
+use medblock_core::wire::error_reply::Code;
 use medblock_core::{EventKey, wire};
 use prost::Message as _;
 use std::collections::HashSet;
@@ -136,11 +137,28 @@ impl Client {
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let mut conflicts = HashSet::new();
             let accepted = match res {
                 Ok(answer) => {
                     for r in &answer.refused {
                         let reason = r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("");
-                        tracing::debug!(endorser = %endorser, reason, "upload not accepted");
+                        let conflict = r
+                            .error
+                            .as_ref()
+                            .is_some_and(|e| e.code == Code::Conflict as i32);
+                        match keys.get(r.index as usize) {
+                            Some(key) if conflict => {
+                                // Another event holds this number: no endorser will take this
+                                // one, so it is not resent at once (only after the receipt
+                                // timeout, in case the holder is dropped), and an operator
+                                // must hear of it (a counter restored from an old backup).
+                                tracing::error!(endorser = %endorser, reason, "upload refused: its sequence number is taken by another event");
+                                conflicts.insert(*key);
+                            }
+                            _ => {
+                                tracing::debug!(endorser = %endorser, reason, "upload not accepted")
+                            }
+                        }
                     }
                     accepted_keys(&answer, &endorser)
                 }
@@ -153,7 +171,7 @@ impl Client {
                 if let Some(a) = act.attempts.get_mut(&key) {
                     if accepted.contains(&key) {
                         a.accepted = true;
-                    } else if !a.accepted {
+                    } else if !a.accepted && !conflicts.contains(&key) {
                         // Retry promptly with another endorser.
                         a.at_ms = 0;
                     }
