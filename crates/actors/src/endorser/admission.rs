@@ -52,13 +52,19 @@ fn refuse(code: Code, message: String) -> wire::ErrorReply {
 }
 
 /// The content and event hash of an encoded event (as the queue and the ledger keep them).
-fn holder_of(bytes: &[u8], committed: bool) -> Option<Holder> {
-    let event: wire::Event = decode_bounded("event", bytes, limits::MAX_EVENT_BYTES).ok()?;
-    let body = wire::EventBody::decode(event.body.as_slice()).ok()?;
-    Some(Holder {
+/// Bytes this node stored that do not decode are an error, never "no holder": the number would
+/// look free, and the upload be acknowledged and dropped behind the unreadable one.
+fn holder_of(bytes: &[u8], committed: bool) -> Result<Holder, String> {
+    let unreadable = |e: String| format!("a stored event under this number does not decode: {e}");
+    let event: wire::Event = decode_bounded("event", bytes, limits::MAX_EVENT_BYTES)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let body =
+        wire::EventBody::decode(event.body.as_slice()).map_err(|e| unreadable(e.to_string()))?;
+    Ok(Holder {
         committed,
         content: content_id(&event.body),
-        event_hash: Hash32::from_slice(&body.event_hash)?,
+        event_hash: Hash32::from_slice(&body.event_hash)
+            .ok_or_else(|| unreadable("event hash is not 32 bytes".into()))?,
     })
 }
 
@@ -166,15 +172,17 @@ impl UploadRules {
         parsed: &ParsedEvent,
     ) -> Result<Standing, wire::ErrorReply> {
         let key = parsed.key();
-        let unreadable = |e: String| refuse(Code::Busy, format!("cannot read the ledger: {e}"));
+        let unreadable = |e: String| refuse(Code::Busy, format!("cannot judge the number: {e}"));
         let (holder, at) =
             if let Some((bytes, height, id)) = committed_event(ledger, &key).map_err(unreadable)? {
-                (holder_of(&bytes, true), Some((height, id)))
+                let holder = holder_of(&bytes, true).map_err(unreadable)?;
+                (Some(holder), Some((height, id)))
             } else if let Some(h) = self.batch.get(&key) {
                 (Some(*h), None)
             } else {
                 let bytes = pending.get(&key).map_err(|e| unreadable(e.to_string()))?;
-                (bytes.and_then(|b| holder_of(&b, false)), None)
+                let holder = bytes.map(|b| holder_of(&b, false)).transpose();
+                (holder.map_err(unreadable)?, None)
             };
         let incoming = Incoming {
             hospital: &parsed.body.hospital,
