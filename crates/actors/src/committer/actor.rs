@@ -237,7 +237,10 @@ impl Committer {
         author
             .verify(LEDGER_CLAIM_PURPOSE, &claim.body, &sig)
             .map_err(|e| e.to_string())?;
-        self.tips.record(author, body.height, claim.clone());
+        // A peer demoted for a false height is not vouched for to light nodes until it serves.
+        if !self.catch_up_peers.has_lied(&author) {
+            self.tips.record(author, body.height, claim.clone());
+        }
         self.ctx.peers.set_height(&author, body.height);
         let theirs = Hash32::from_slice(&body.ledger_hash).ok_or("ledger hash is not 32 bytes")?;
         let Some(ours) = self.hashes.at(body.height) else {

@@ -36,6 +36,16 @@ impl SignedTips {
         }
     }
 
+    /// Forgets `signer`'s claim: a committer demoted for claiming heights it could not serve
+    /// is not vouched for to light nodes (its false height would be what every answer must
+    /// cover).
+    pub fn forget(&self, signer: &PublicKey) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(signer);
+    }
+
     /// The `n` highest claims, highest first.
     pub fn newest(&self, n: usize) -> Vec<(PublicKey, wire::LedgerClaim)> {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());

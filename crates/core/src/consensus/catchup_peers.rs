@@ -52,6 +52,12 @@ impl<K: Copy + Eq + Hash + Ord> CatchUpPeers<K> {
         self.demoted.get(peer).is_some_and(|d| now_ms < d.until_ms)
     }
 
+    /// Whether `peer` was demoted and has not served since (its backoff may be over): its
+    /// claims are not to be vouched for.
+    pub fn has_lied(&self, peer: &K) -> bool {
+        self.demoted.contains_key(peer)
+    }
+
     /// The peer to ask for heights from `from_height`: of `claims` (peer, claimed height), the
     /// highest claim at or above `from_height` whose peer is not demoted (ties: the smallest
     /// key, so the choice is deterministic).
@@ -138,8 +144,10 @@ mod tests {
     fn serving_forgives_and_a_peer_that_claimed_nothing_is_not_a_liar() {
         let mut p = CatchUpPeers::<u8>::default();
         p.served(2, 9, 5, 0, 0).expect("demoted");
+        assert!(p.has_lied(&2));
         assert_eq!(p.served(2, 9, 5, 3, 1), None);
         assert!(!p.is_demoted(&2, 1));
+        assert!(!p.has_lied(&2));
         // Asked as a hint below the heights it claimed: no demotion.
         assert_eq!(p.served(3, 4, 5, 0, 0), None);
         assert!(!p.is_demoted(&3, 0));

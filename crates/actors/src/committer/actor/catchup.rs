@@ -97,6 +97,7 @@ impl Committer {
                 .served(peer, claimed, from_height, served, now_ms())
             {
                 Counters::inc(&act.ctx.counters.false_heights);
+                act.tips.forget(&peer);
                 tracing::warn!(
                     peer = %peer,
                     claimed,
