@@ -26,6 +26,10 @@ pub struct PeerEntry {
 #[derive(Debug, Default)]
 pub struct PeerBook {
     admitted: RwLock<HashMap<PublicKey, PeerEntry>>,
+    /// Peers demoted for claiming heights they did not serve, until when (ms): the committer
+    /// decides (see `committer/actor/catchup.rs`), every actor that picks a peer to catch up
+    /// from reads it.
+    demoted: RwLock<HashMap<PublicKey, u64>>,
 }
 
 impl PeerBook {
@@ -65,6 +69,23 @@ impl PeerBook {
         {
             e.height = e.height.max(height);
         }
+    }
+
+    /// Records that `key` is not to be asked for catch-up before `until_ms`.
+    pub fn demote(&self, key: &PublicKey, until_ms: u64) {
+        self.demoted
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*key, until_ms);
+    }
+
+    /// Whether `key` is demoted at `now_ms` (see [`PeerBook::demote`]).
+    pub fn is_demoted(&self, key: &PublicKey, now_ms: u64) -> bool {
+        self.demoted
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .is_some_and(|until| now_ms < *until)
     }
 
     /// Forgets a peer (disconnected or revoked).

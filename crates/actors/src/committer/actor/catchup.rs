@@ -98,6 +98,8 @@ impl Committer {
             {
                 Counters::inc(&act.ctx.counters.false_heights);
                 act.tips.forget(&peer);
+                // Node-wide, so the orderer's catch-up can skip it too.
+                act.ctx.peers.demote(&peer, d.until_ms);
                 tracing::warn!(
                     peer = %peer,
                     claimed,
