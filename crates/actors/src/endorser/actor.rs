@@ -376,10 +376,10 @@ impl Endorser {
         if byzantine && self.ctx.byzantine.propose_backdated {
             packing::backdate(&mut block, &tip);
         }
-        let mut payload = block.encode_to_vec();
         if byzantine && self.ctx.byzantine.propose_oversized {
-            packing::pad(&mut payload, &self.limits);
+            packing::pad(&mut block, &self.ctx.identity.signing, &self.limits);
         }
+        let payload = block.encode_to_vec();
         if byzantine {
             tracing::warn!(
                 turn,

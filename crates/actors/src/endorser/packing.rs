@@ -4,7 +4,8 @@
 
 use crate::byzantine::ByzantineConfig;
 use medblock_core::block_rules::{BLOCK_BASE_BYTES, BlockLimits, event_cost};
-use medblock_core::{ChainTip, ParsedEvent, wire};
+use medblock_core::keys::{SigningKey, purpose};
+use medblock_core::{ChainTip, ParsedEvent, sha256, wire};
 use medblock_storage::Ledger;
 use prost::Message as _;
 
@@ -75,16 +76,26 @@ pub(super) fn backdate(block: &mut wire::Block, tip: &ChainTip) {
     block.orderer_timestamp_ms = tip.timestamp_ms.saturating_sub(60_000);
 }
 
-/// `propose_oversized`: the block's bytes followed by an unknown protobuf field that takes
-/// them past the byte limit. It still decodes to the same block (decoders skip unknown
-/// fields) and stays under the network frame, so it reaches the committee, which must refuse
-/// it by size.
-pub(super) fn pad(payload: &mut Vec<u8>, limits: &BlockLimits) {
-    let pad = (limits.max_bytes + 1024).saturating_sub(payload.len());
+/// `propose_oversized`: a block past the byte limit that is otherwise valid and canonical.
+/// The primary cannot forge events, but it signs the header, which commits to the signature
+/// collection only by hash: it appends an unknown protobuf field to the collection (decoders
+/// skip it, so every entry still matches its event), re-hashes and re-signs the header. The
+/// block stays under the network frame, so it reaches the committee, which must refuse it by
+/// size; a committee that did not would decide a block every committer refuses.
+pub(super) fn pad(block: &mut wire::Block, endorser: &SigningKey, limits: &BlockLimits) {
+    let Ok(mut header) = wire::BlockHeader::decode(block.header.as_slice()) else {
+        return;
+    };
+    let pad = (limits.max_bytes + 1024).saturating_sub(block.encoded_len());
     // Field 15, wire type 2 (length-delimited): tag byte 0x7a, then the length as a varint.
-    payload.push(0x7a);
-    prost::encoding::encode_varint(pad as u64, payload);
-    payload.resize(payload.len() + pad, 0);
+    block.signature_collection.push(0x7a);
+    prost::encoding::encode_varint(pad as u64, &mut block.signature_collection);
+    block
+        .signature_collection
+        .resize(block.signature_collection.len() + pad, 0);
+    header.signature_collection_hash = sha256(&block.signature_collection).0.to_vec();
+    block.header = header.encode_to_vec();
+    block.endorser_signature = endorser.sign(purpose::BLOCK_HEADER, &block.header).to_vec();
 }
 
 #[cfg(test)]
@@ -93,9 +104,14 @@ mod tests {
     use medblock_core::block::decode_block;
 
     #[test]
-    fn a_padded_block_decodes_to_the_same_block_and_is_over_the_limit() {
-        let block = wire::Block {
-            header: vec![1; 10],
+    fn a_padded_block_verifies_is_canonical_and_is_over_the_limit() {
+        let endorser = SigningKey::from_bytes(&[3; 32]).expect("key");
+        let header = wire::BlockHeader {
+            version: medblock_core::block::BLOCK_VERSION,
+            ..Default::default()
+        };
+        let mut block = wire::Block {
+            header: header.encode_to_vec(),
             orderer_timestamp_ms: 5,
             ..Default::default()
         };
@@ -103,10 +119,24 @@ mod tests {
             max_events: 10,
             max_bytes: 4096,
         };
-        let mut payload = block.encode_to_vec();
-        pad(&mut payload, &limits);
-        assert!(payload.len() > limits.max_bytes);
-        assert_eq!(decode_block(&payload).expect("decodes"), block);
+        pad(&mut block, &endorser, &limits);
+        let bytes = block.encode_to_vec();
+        assert!(bytes.len() > limits.max_bytes);
+        let decoded = decode_block(&bytes).expect("decodes");
+        assert_eq!(decoded.encode_to_vec(), bytes, "canonical");
+        let collection = wire::SignatureCollection::decode(decoded.signature_collection.as_slice())
+            .expect("the padded collection decodes");
+        assert!(collection.entries.is_empty());
+        let h = wire::BlockHeader::decode(decoded.header.as_slice()).expect("header");
+        assert_eq!(
+            h.signature_collection_hash,
+            sha256(&decoded.signature_collection).0
+        );
+        let sig = medblock_core::Signature::from_slice(&decoded.endorser_signature).expect("sig");
+        endorser
+            .public()
+            .verify(purpose::BLOCK_HEADER, &decoded.header, &sig)
+            .expect("re-signed");
     }
 
     #[test]
