@@ -2,6 +2,10 @@
 //! Byzantine endorser, hashed to an id. Its validator is what the real node's ledger check is to
 //! a real block.
 
+use medblock_core::block::ChainTip;
+use medblock_core::block_rules::{
+    BlockFacts, BlockLimits, BlockRuleError, ChainBelow, Inclusion, check_chain, max_block_bytes,
+};
 use medblock_core::consensus::{ChainValidator, InvalidProposal, ProposalValidator};
 use medblock_core::{Hash32, tagged_hash};
 
@@ -116,6 +120,69 @@ impl ProposalValidator for SimValidator {
     }
 }
 
+/// The simulator's blocks under core's one validity predicate ([`check_chain`]), as far as
+/// their model goes: they carry no orderer time and no event identity (a fake event is an
+/// upload time and a validity flag), so the time and duplicate rules have nothing to check and
+/// the predicate applies its link, height, count and byte rules.
+impl BlockFacts for SimBlock {
+    type Key = ();
+
+    fn height(&self) -> u64 {
+        self.height
+    }
+
+    fn previous(&self) -> Hash32 {
+        self.previous
+    }
+
+    fn orderer_timestamp_ms(&self) -> Option<u64> {
+        None
+    }
+
+    fn event_keys(&self) -> Vec<()> {
+        Vec::new()
+    }
+
+    fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    fn encoded_len(&self) -> usize {
+        HEAD + 9 * self.events.len()
+    }
+}
+
+/// The chain below a simulated proposal: only the block consensus decided below it, whose id
+/// is what a simulated block links to (its model has no time).
+struct SimBelow {
+    previous: Hash32,
+}
+
+impl ChainBelow<()> for SimBelow {
+    fn tip_at(&self, height: u64) -> Result<Option<ChainTip>, BlockRuleError> {
+        Ok(Some(ChainTip {
+            height,
+            id: self.previous,
+            timestamp_ms: 0,
+        }))
+    }
+
+    fn included(&self, _: &(), _: u64) -> Result<Option<Inclusion>, BlockRuleError> {
+        Ok(None)
+    }
+}
+
+/// Limits of simulated blocks: the codec's event ceiling and the byte limit of the default
+/// frame (the simulator's blocks are far below both; the rules are applied all the same).
+fn sim_limits() -> BlockLimits {
+    BlockLimits {
+        max_events: medblock_core::codec::limits::MAX_BLOCK_EVENTS,
+        max_bytes: max_block_bytes(u64::from(
+            medblock_core::genesis::default_params().max_message_bytes,
+        )),
+    }
+}
+
 impl ChainValidator for SimValidator {
     fn validate(
         &self,
@@ -125,13 +192,13 @@ impl ChainValidator for SimValidator {
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
         let id = ProposalValidator::validate(self, height, payload, now_ms)?;
-        match SimBlock::decode(payload) {
-            Some(b) if b.previous == *previous => Ok(id),
-            _ => Err(InvalidProposal {
-                height,
-                reason: "does not extend the decided chain".to_string(),
-            }),
-        }
+        let bad = |reason: String| InvalidProposal { height, reason };
+        let b = SimBlock::decode(payload).ok_or_else(|| bad("malformed block".into()))?;
+        let below = SimBelow {
+            previous: *previous,
+        };
+        check_chain(&b, &below, &sim_limits()).map_err(|e| bad(e.to_string()))?;
+        Ok(id)
     }
 
     fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal> {
