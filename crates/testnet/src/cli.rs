@@ -137,6 +137,11 @@ pub struct UpArgs {
     /// Print the network's status as JSON when up.
     #[arg(long)]
     json: bool,
+    /// Put every node on its own host: a Linux network namespace with its own address on a
+    /// virtual bridge (real TCP between hosts, nothing on 127.0.0.1; needs root). Light
+    /// nodes run in the client host (`ip netns exec <testnet.json hosts> ...`).
+    #[arg(long)]
+    hosts: bool,
 }
 
 /// Options of `testnet render`.
@@ -235,6 +240,7 @@ fn up(a: UpArgs) -> Result<()> {
         regions: a.regions.unwrap_or(2),
         orderers: a.orderers.unwrap_or(4),
         timeout: Duration::from_secs(a.timeout),
+        hosts: a.hosts,
     };
     let state = ops::up(&opts)?;
     let rate = a.traffic.unwrap_or(if defaults { 2.0 } else { 0.0 });

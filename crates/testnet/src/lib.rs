@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod enrol;
 pub mod error;
+pub mod hosts;
 pub mod http;
 pub mod layout;
 pub mod ops;

@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub orderers: usize,
     /// How long to wait for the network to commit its first block.
     pub timeout: Duration,
+    /// Every node on its own host (network namespace and address; see [`crate::hosts`]).
+    pub hosts: bool,
 }
 
 /// Processes started together after the first wave.
@@ -117,16 +119,31 @@ fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<N
         .as_str()
         .and_then(|k| PublicKey::from_hex(k).ok())
         .ok_or_else(|| TestnetError::Invalid(format!("`ca issue` gave no key: {issued}")))?;
+    // On its own host a node has the machine's ports to itself: the usual ones.
+    let host = match &state.hosts {
+        Some(net) => Some(net.host(state.nodes.len())?),
+        None => None,
+    };
+    let (p2p_port, http_port) = match host {
+        Some(_) => (HOST_P2P_PORT, HOST_HTTP_PORT),
+        None => (ports.take()?, ports.take()?),
+    };
     Ok(NodeEntry {
         spec: spec.clone(),
         dir,
-        p2p_port: ports.take()?,
-        http_port: ports.take()?,
+        p2p_port,
+        http_port,
         peer_id: medblock_p2p::peer_id_string(&key),
         pid: None,
         removed: false,
+        host,
     })
 }
+
+/// The p2p port of a node on its own host.
+const HOST_P2P_PORT: u16 = 7000;
+/// The HTTP port of a node on its own host.
+const HOST_HTTP_PORT: u16 = 8080;
 
 /// Writes `node.toml` for a prepared node.
 fn init_node(state: &TestnetState, entry: &NodeEntry) -> Result<()> {
@@ -139,7 +156,7 @@ fn init_node(state: &TestnetState, entry: &NodeEntry) -> Result<()> {
         "--genesis".into(),
         s(&state.genesis()),
         "--listen".into(),
-        format!("/ip4/127.0.0.1/tcp/{}", entry.p2p_port),
+        entry.listen(),
         "--http".into(),
         entry.http(),
         "--json".into(),
@@ -217,12 +234,23 @@ fn start(state: &mut TestnetState, name: &str) -> Result<u32> {
         return Ok(pid);
     }
     ensure_token(state, &entry)?;
+    if let (Some(net), Some(_)) = (&state.hosts, &entry.host) {
+        // After `testnet down` the hosts are gone: bring this one back at its address.
+        net.ensure()?;
+        let index = state
+            .nodes
+            .iter()
+            .position(|n| n.spec.name == name)
+            .unwrap_or(0);
+        net.host(index)?;
+    }
     let log = state.log_file(name);
     let pid = process::spawn(&Spawn {
         bin: &state.bin,
         args: vec!["node".into(), "run".into(), "--dir".into(), s(&entry.dir)],
         name,
         log: &log,
+        netns: entry.host.as_ref().map(|h| h.netns.as_str()),
     })?;
     state.node_mut(name)?.pid = Some(pid);
     Ok(pid)
@@ -305,7 +333,22 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
         nodes: Vec::new(),
         traffic_pid: None,
         request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+        hosts: None,
     };
+    if opts.hosts {
+        let net = crate::hosts::HostNet::create()?;
+        progress(format!(
+            "hosts: one network namespace per node on bridge {} ({}.0/24); light nodes run in {}",
+            net.bridge(),
+            net.subnet,
+            net.client()?.netns
+        ));
+        state.hosts = Some(net);
+        // Saved at once, so that `testnet down` removes the namespaces even if `up` fails.
+        std::fs::create_dir_all(&state.dir)
+            .map_err(|e| TestnetError::io(format!("creating {}", s(&state.dir)), e))?;
+        state.save()?;
+    }
     progress(format!(
         "creating a CA for {} regions in {}",
         opts.regions,
@@ -593,6 +636,13 @@ pub fn down(dir: &Path) -> Result<usize> {
         n.pid = None;
     }
     state.save()?;
+    if let Some(net) = &state.hosts {
+        progress(format!(
+            "removing the hosts' namespaces and bridge {}",
+            net.bridge()
+        ));
+        net.destroy()?;
+    }
     Ok(pids.len())
 }
 
@@ -615,6 +665,7 @@ pub fn start_traffic(dir: &Path, rate: f64) -> Result<u32> {
         ],
         name: "traffic",
         log: &log,
+        netns: None,
     })?;
     state.traffic_pid = Some(pid);
     state.save()?;

@@ -76,6 +76,8 @@ pub struct Spawn<'a> {
     pub name: &'a str,
     /// Where stderr goes (appended).
     pub log: &'a Path,
+    /// The network namespace to run it in (its own host), if any.
+    pub netns: Option<&'a str>,
 }
 
 /// Starts a process in its own process group (so a Ctrl-C in the terminal that ran
@@ -90,7 +92,15 @@ pub fn spawn(s: &Spawn<'_>) -> Result<u32> {
         .append(true)
         .open(s.log)
         .map_err(|e| TestnetError::io(format!("opening {}", s.log.display()), e))?;
-    let mut cmd = Command::new(s.bin);
+    // `ip netns exec` enters the namespace and execs the binary: the pid stays the node's.
+    let mut cmd = match s.netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(s.bin);
+            c
+        }
+        None => Command::new(s.bin),
+    };
     cmd.args(&s.args)
         .env(medblock_monitoring::logging::NODE_ENV, s.name)
         .stdin(Stdio::null())

@@ -36,17 +36,31 @@ pub struct NodeEntry {
     /// Removed (certificate revoked, stopped): kept for the record, never restarted.
     #[serde(default)]
     pub removed: bool,
+    /// Its own host (`testnet up --hosts`): a network namespace and its address. `None`: the
+    /// node shares 127.0.0.1 with the others.
+    #[serde(default)]
+    pub host: Option<crate::hosts::Host>,
 }
 
 impl NodeEntry {
-    /// Its p2p multiaddr, with peer id.
-    pub fn multiaddr(&self) -> String {
-        format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", self.p2p_port, self.peer_id)
+    /// The address it listens on and announces: its host's, or 127.0.0.1.
+    pub fn ip(&self) -> &str {
+        self.host.as_ref().map_or("127.0.0.1", |h| h.ip.as_str())
     }
 
-    /// Its HTTP address (`127.0.0.1:port`).
+    /// Its p2p listen address (without peer id).
+    pub fn listen(&self) -> String {
+        format!("/ip4/{}/tcp/{}", self.ip(), self.p2p_port)
+    }
+
+    /// Its p2p multiaddr, with peer id.
+    pub fn multiaddr(&self) -> String {
+        format!("{}/p2p/{}", self.listen(), self.peer_id)
+    }
+
+    /// Its HTTP address (`ip:port`).
     pub fn http(&self) -> String {
-        format!("127.0.0.1:{}", self.http_port)
+        format!("{}:{}", self.ip(), self.http_port)
     }
 
     /// Its HTTP base URL.
@@ -95,6 +109,9 @@ pub struct TestnetState {
     /// The p2p request timeout written into every node's config.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The virtual network when every node has its own host (`testnet up --hosts`).
+    #[serde(default)]
+    pub hosts: Option<crate::hosts::HostNet>,
 }
 
 fn default_request_timeout() -> u64 {
@@ -181,7 +198,18 @@ impl TestnetState {
     /// [`MAX_BOOTSTRAP`]) other than itself. Nodes suspect their region's endorser crashed when
     /// they hold no connection to it, so in a large network every node dials the consensus
     /// nodes directly instead of waiting for Kademlia to get there.
+    ///
+    /// On separate hosts (`--hosts`) a node is given one address, as an operator joining a
+    /// network would be: the first founding node other than itself; Kademlia finds the rest.
     pub fn bootstrap_for(&self, name: &str) -> Vec<String> {
+        if self.hosts.is_some() {
+            return self
+                .members()
+                .find(|n| n.spec.name != name)
+                .map(NodeEntry::multiaddr)
+                .into_iter()
+                .collect();
+        }
         let consensus = |n: &&NodeEntry| {
             n.spec
                 .roles
