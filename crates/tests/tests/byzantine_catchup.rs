@@ -57,13 +57,17 @@ fn a_peer_claiming_max_height_is_demoted_and_a_restarted_node_catches_up_from_an
         let i = c.index(name);
         c.kill(i);
     }
-    std::thread::sleep(Duration::from_secs(2));
+    // Past gossipsub's history window too, so no recent block is gossiped to it either.
+    std::thread::sleep(Duration::from_secs(8));
     let before = c
         .running()
         .into_iter()
         .map(|i| c.status(i).height)
         .max()
         .unwrap_or(0);
+    // It dials the liar first, so the liar's claim is there before its first catch-up.
+    let liar = c.index(attack.node);
+    c.bootstrap = c.node(liar).node.ctx.net.listen_addrs();
     c.start(late);
     wait(
         "the restarted node to catch up from an honest peer",
