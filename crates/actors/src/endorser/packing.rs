@@ -53,7 +53,7 @@ impl Misbehaviour {
             return false;
         }
         self.proposals += 1;
-        self.proposals % 2 == 0
+        self.proposals.is_multiple_of(2)
     }
 }
 
