@@ -56,6 +56,9 @@ pub struct NodeOptions {
     pub limits: PeerLimits,
     /// Test-only misbehaviour (all off by default; see [`crate::byzantine`]).
     pub byzantine: crate::byzantine::ByzantineConfig,
+    /// Emulated latency to some hosts (tests and benchmarks only; see
+    /// `medblock_p2p::latency`).
+    pub latency: Option<medblock_p2p::latency::Latency>,
 }
 
 /// The p2p layer's limits on peers (`[p2p]` in node.toml); the defaults are
@@ -137,6 +140,14 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     p2p.bootstrap = opts.bootstrap.clone();
     p2p.max_message_bytes = (genesis.params.max_message_bytes as usize).clamp(1 << 20, 64 << 20);
     p2p.request_timeout = opts.request_timeout;
+    p2p.latency = opts.latency.clone();
+    if let Some(l) = &p2p.latency {
+        tracing::warn!(
+            delay_ms = l.delay.as_millis() as u64,
+            hosts = l.peers.len(),
+            "emulated latency on: every byte from those hosts is held back (tests and benchmarks only)"
+        );
+    }
     p2p.discovery_interval = Duration::from_secs(5);
     let limits = opts.limits;
     p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));

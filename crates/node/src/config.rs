@@ -19,6 +19,30 @@ pub struct P2pSection {
     /// Handshake timeout, connection limits and per-peer request limits.
     #[serde(flatten)]
     pub limits: medblock_actors::node::PeerLimits,
+    /// Tests and benchmarks only (these machines have no `netem`): hold every byte received
+    /// from `emulated_latency_peers` (IP addresses, e.g. another region's hosts) this long.
+    /// 0, the default, leaves the transport as it is.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub emulated_latency_ms: u64,
+    /// The hosts `emulated_latency_ms` applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emulated_latency_peers: Vec<std::net::IpAddr>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl P2pSection {
+    /// The emulated latency, if any.
+    pub fn latency(&self) -> Option<medblock_p2p::latency::Latency> {
+        (self.emulated_latency_ms > 0 && !self.emulated_latency_peers.is_empty()).then(|| {
+            medblock_p2p::latency::Latency {
+                delay: std::time::Duration::from_millis(self.emulated_latency_ms),
+                peers: self.emulated_latency_peers.clone(),
+            }
+        })
+    }
 }
 
 fn default_timeout() -> u64 {

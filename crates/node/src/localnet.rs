@@ -138,6 +138,7 @@ impl LocalNet {
             request_timeout: Duration::from_secs(3),
             limits: Default::default(),
             byzantine: Default::default(),
+            latency: None,
         })
     }
 

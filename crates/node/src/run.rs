@@ -43,6 +43,8 @@ pub fn init(
             bootstrap: bootstrap.to_vec(),
             request_timeout_ms: 5_000,
             limits: Default::default(),
+            emulated_latency_ms: 0,
+            emulated_latency_peers: Vec::new(),
         },
         http: HttpSection {
             listen: http.to_owned(),
@@ -75,6 +77,7 @@ pub fn options(cfg: &NodeConfig, http_address: String) -> Result<NodeOptions> {
         request_timeout: Duration::from_millis(cfg.p2p.request_timeout_ms.max(100)),
         limits: cfg.p2p.limits,
         byzantine: cfg.byzantine.clone(),
+        latency: cfg.p2p.latency(),
     })
 }
 

@@ -71,6 +71,9 @@ pub struct P2pConfig {
     pub max_connections_per_peer: u32,
     /// Incoming connections still in their noise/yamux handshake.
     pub max_pending_incoming: u32,
+    /// Emulated one-way latency to some hosts (tests and benchmarks only; `None` in
+    /// production, and then the transport is libp2p's TCP unwrapped).
+    pub latency: Option<crate::latency::Latency>,
 }
 
 impl P2pConfig {
@@ -115,6 +118,7 @@ impl P2pConfig {
             max_connections: Self::MAX_CONNECTIONS,
             max_connections_per_peer: Self::MAX_CONNECTIONS_PER_PEER,
             max_pending_incoming: 64,
+            latency: None,
         }
     }
 

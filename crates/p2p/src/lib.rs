@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod handle;
 mod identity;
+pub mod latency;
 mod stats;
 mod swarm;
 mod topic;

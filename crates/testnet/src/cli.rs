@@ -142,6 +142,11 @@ pub struct UpArgs {
     /// nodes run in the client host (`ip netns exec <testnet.json hosts> ...`).
     #[arg(long)]
     hosts: bool,
+    /// With --hosts: emulated one-way latency between hosts of different regions, in ms
+    /// (each node holds back what it receives from the other region's hosts; tests and
+    /// benchmarks only, these machines have no netem).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 /// Options of `testnet render`.
@@ -241,6 +246,7 @@ fn up(a: UpArgs) -> Result<()> {
         orderers: a.orderers.unwrap_or(4),
         timeout: Duration::from_secs(a.timeout),
         hosts: a.hosts,
+        latency_ms: a.latency_ms,
     };
     let state = ops::up(&opts)?;
     let rate = a.traffic.unwrap_or(if defaults { 2.0 } else { 0.0 });

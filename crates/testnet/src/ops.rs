@@ -32,6 +32,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// Every node on its own host (network namespace and address; see [`crate::hosts`]).
     pub hosts: bool,
+    /// With `hosts`: emulated one-way latency between hosts of different regions, in ms.
+    pub latency_ms: u64,
 }
 
 /// Processes started together after the first wave.
@@ -138,6 +140,30 @@ fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<N
         removed: false,
         host,
     })
+}
+
+/// Writes into a node's config the emulated latency to every host of another region
+/// (`medblock_p2p::latency`: each end delays what it receives, so one way each).
+fn emulate_latency(state: &TestnetState, entry: &NodeEntry, ms: u64) -> Result<()> {
+    let others: Vec<String> = state
+        .nodes
+        .iter()
+        .filter(|n| n.spec.region != entry.spec.region)
+        .map(|n| format!("\"{}\"", n.ip()))
+        .collect();
+    let path = entry.dir.join("node.toml");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| TestnetError::io(format!("reading {}", s(&path)), e))?;
+    let text = text.replacen(
+        "[p2p]\n",
+        &format!(
+            "[p2p]\n# Emulated latency (tests and benchmarks): {ms} ms one way from other regions' hosts.\n\
+             emulated_latency_ms = {ms}\nemulated_latency_peers = [{}]\n",
+            others.join(", ")
+        ),
+        1,
+    );
+    std::fs::write(&path, text).map_err(|e| TestnetError::io(format!("writing {}", s(&path)), e))
 }
 
 /// The p2p port of a node on its own host.
@@ -410,6 +436,20 @@ pub fn up(opts: &UpOptions) -> Result<TestnetState> {
     progress("genesis signed; writing node configs");
     for e in &state.nodes {
         init_node(&state, e)?;
+    }
+    if opts.latency_ms > 0 {
+        if state.hosts.is_none() {
+            return Err(TestnetError::Invalid(
+                "--latency-ms needs --hosts (latency is emulated between hosts)".into(),
+            ));
+        }
+        progress(format!(
+            "emulated latency: {} ms one way between hosts of different regions",
+            opts.latency_ms
+        ));
+        for e in &state.nodes {
+            emulate_latency(&state, e, opts.latency_ms)?;
+        }
     }
     state.save()?;
     let names: Vec<String> = state.nodes.iter().map(|n| n.spec.name.clone()).collect();

@@ -120,26 +120,53 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
     };
     let idle = cfg.idle_timeout;
     let streams = cfg.max_concurrent_streams;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            move || {
-                // Room for every request-response stream both ways, plus gossipsub, Kademlia
-                // and identify; yamux's own default (512) would otherwise refuse streams first.
-                let mut y = yamux::Config::default();
-                y.set_max_num_streams(streams.saturating_mul(2).saturating_add(256));
-                y
-            },
-        )
-        .map_err(|e| P2pError::Transport(e.to_string()))?
-        .with_dns()
-        .map_err(|e| P2pError::Transport(format!("dns: {e}")))?
-        .with_behaviour(|_| behaviour)
-        .map_err(|e| P2pError::Transport(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
-        .build();
+    let yamux_cfg = move || {
+        // Room for every request-response stream both ways, plus gossipsub, Kademlia
+        // and identify; yamux's own default (512) would otherwise refuse streams first.
+        let mut y = yamux::Config::default();
+        y.set_max_num_streams(streams.saturating_mul(2).saturating_add(256));
+        y
+    };
+    let mut swarm = match cfg.latency.clone() {
+        None => libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux_cfg,
+            )
+            .map_err(|e| P2pError::Transport(e.to_string()))?
+            .with_dns()
+            .map_err(|e| P2pError::Transport(format!("dns: {e}")))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| P2pError::Transport(e.to_string()))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build(),
+        // The same TCP + noise + yamux stack, each raw connection wrapped in the emulated
+        // delay of its remote host (see crate::latency).
+        Some(latency) => {
+            let noise = noise::Config::new(&key).map_err(|e| P2pError::Transport(e.to_string()))?;
+            libp2p::SwarmBuilder::with_existing_identity(key)
+                .with_tokio()
+                .with_other_transport(|_| {
+                    use libp2p::Transport;
+                    tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                        .map(move |stream, endpoint| {
+                            crate::latency::Delayed::new(stream, latency.for_endpoint(&endpoint))
+                        })
+                        .upgrade(libp2p::core::upgrade::Version::V1)
+                        .authenticate(noise)
+                        .multiplex(yamux_cfg())
+                })
+                .map_err(|e| P2pError::Transport(e.to_string()))?
+                .with_dns()
+                .map_err(|e| P2pError::Transport(format!("dns: {e}")))?
+                .with_behaviour(|_| behaviour)
+                .map_err(|e| P2pError::Transport(e.to_string()))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+                .build()
+        }
+    };
 
     if cfg.gossip {
         for topic in Topic::ALL {

@@ -126,6 +126,7 @@ impl Cluster {
             request_timeout: Duration::from_secs(3),
             limits: Default::default(),
             byzantine: self.byzantine.get(&i).cloned().unwrap_or_default(),
+            latency: None,
         }
     }
 
