@@ -201,3 +201,90 @@ impl ChainBelow<EventKey> for Below<'_> {
             .map(|at| Inclusion::Committed { height: at.height }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medblock_core::synthetic::World;
+    use medblock_storage::OpenCheck;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    /// A ledger (RocksDB in a temporary directory) holding block 1, and block 2 on it, decided
+    /// but not committed.
+    fn fixture() -> (tempfile::TempDir, Arc<Ledger>, VerifiedBlock, VerifiedBlock) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ledger = Arc::new(Ledger::open(dir.path(), OpenCheck::HashChain, 100).expect("ledger"));
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut world = World::generate(&mut rng, 1, 2);
+        let block = |world: &mut World, rng: &mut StdRng, tip: &ChainTip, first: u64| {
+            let events = (0..2)
+                .map(|i| world.event(0, 0, first + i, rng).expect("event"))
+                .collect();
+            world.block(tip, events, first + 10).expect("block")
+        };
+        let b1 = block(&mut world, &mut rng, &ChainTip::GENESIS, 1_000);
+        ledger.commit(&b1).expect("commit block 1");
+        let b2 = block(&mut world, &mut rng, &b1.tip(), 2_000);
+        (dir, ledger, b1, b2)
+    }
+
+    #[test]
+    fn the_block_below_is_read_from_the_ledger_with_its_real_time() {
+        let (_dir, ledger, b1, _) = fixture();
+        let chain = OrdererChain::new(ledger);
+        let tips = BTreeMap::new();
+        let below = chain.below(b1.id, &tips);
+        // Neither remembered nor noted as decided: the ledger answers, time and all.
+        assert_eq!(below.tip_at(1), Ok(Some(b1.tip())));
+        assert!(b1.tip().timestamp_ms > 0);
+        let key = b1.event_keys().next().expect("an event");
+        assert_eq!(
+            below.included(&key, 2),
+            Ok(Some(Inclusion::Committed { height: 1 }))
+        );
+    }
+
+    #[test]
+    fn a_decided_block_not_yet_committed_holds_its_events_pending() {
+        let (_dir, ledger, _, b2) = fixture();
+        let chain = OrdererChain::new(ledger.clone());
+        chain.remember_certified(&b2.block);
+        let tips = BTreeMap::new();
+        let below = chain.below(b2.id, &tips);
+        assert_eq!(below.tip_at(2), Ok(Some(b2.tip())));
+        let key = b2.event_keys().next().expect("an event");
+        assert_eq!(
+            below.included(&key, 3),
+            Ok(Some(Inclusion::Pending { height: 2 }))
+        );
+        // Once committed, it is the ledger's.
+        ledger.commit(&b2).expect("commit block 2");
+        let mut chain = chain;
+        chain.committed(2);
+        let below = chain.below(b2.id, &tips);
+        assert_eq!(
+            below.included(&key, 3),
+            Ok(Some(Inclusion::Committed { height: 2 }))
+        );
+        assert_eq!(below.tip_at(2), Ok(Some(b2.tip())));
+    }
+
+    #[test]
+    fn an_unknown_block_below_is_not_guessed() {
+        let (_dir, ledger, _, b2) = fixture();
+        let chain = OrdererChain::new(ledger);
+        let tips = BTreeMap::new();
+        // Block 2 was decided, but this orderer has neither seen it nor committed it.
+        let below = chain.below(b2.id, &tips);
+        assert_eq!(below.tip_at(2), Ok(None));
+        let key = b2.event_keys().next().expect("an event");
+        assert!(matches!(
+            below.included(&key, 3),
+            Err(BlockRuleError::View(_))
+        ));
+        // And an orderer without a ledger refuses rather than guesses.
+        let none = OrdererChain::default();
+        assert!(none.below(b2.id, &tips).tip_at(2).is_err());
+    }
+}
