@@ -36,6 +36,11 @@ pub struct SequenceConflict {
     pub incoming: Hash32,
 }
 
+impl SequenceConflict {
+    /// The refusal code the uploader reads.
+    pub const CODE: crate::wire::error_reply::Code = crate::wire::error_reply::Code::Conflict;
+}
+
 /// The event already holding a number, as the endorser found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Holder {

@@ -16,7 +16,7 @@ use medblock_core::access::record::{is_access, record_of};
 use medblock_core::codec::{decode_bounded, limits};
 use medblock_core::crumbs::pseudonym;
 use medblock_core::keys::PublicKey;
-use medblock_core::sequence::{Holder, Incoming, check_sequence, content_id};
+use medblock_core::sequence::{Holder, Incoming, SequenceConflict, check_sequence, content_id};
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_core::{EventKey, Hash32, ParsedEvent};
 use medblock_storage::{EventQueue, Ledger};
@@ -133,18 +133,14 @@ impl UploadRules {
         now_ms: u64,
     ) -> Result<Standing, wire::ErrorReply> {
         let standing = self.sequence(ledger, pending, parsed).inspect_err(|e| {
-            if e.code == Code::Conflict as i32 {
+            if e.code == SequenceConflict::CODE as i32 {
                 Counters::inc(&ctx.counters.sequence_conflicts);
                 tracing::warn!(reason = %e.message, "upload refused");
             }
         })?;
         if standing == Standing::New && is_access(&parsed.body) {
             self.access(ctx, ledger, parsed, now_ms).map_err(|e| {
-                let code = match e {
-                    AccessAdmissionError::Unavailable(_) => Code::Busy,
-                    AccessAdmissionError::OverQuota { .. } => Code::OverQuota,
-                    _ => Code::AccessRefused,
-                };
+                let code = e.code();
                 if code != Code::Busy {
                     Counters::inc(&ctx.counters.access_records_refused);
                     tracing::debug!(reason = %e, "access record refused");
@@ -197,7 +193,7 @@ impl UploadRules {
                 Some((height, id)) => Standing::Committed(height, id),
                 None => Standing::Pending,
             }),
-            Err(conflict) => Err(refuse(Code::Conflict, conflict.to_string())),
+            Err(conflict) => Err(refuse(SequenceConflict::CODE, conflict.to_string())),
         }
     }
 

@@ -89,6 +89,19 @@ pub enum AccessAdmissionError {
     Unavailable(String),
 }
 
+impl AccessAdmissionError {
+    /// The refusal code the uploader reads: `OVER_QUOTA` (retry later), `BUSY` when the
+    /// ledger could not be read (nothing was judged), `ACCESS_REFUSED` otherwise.
+    pub fn code(&self) -> wire::error_reply::Code {
+        use wire::error_reply::Code;
+        match self {
+            AccessAdmissionError::OverQuota { .. } => Code::OverQuota,
+            AccessAdmissionError::Unavailable(_) => Code::Busy,
+            _ => Code::AccessRefused,
+        }
+    }
+}
+
 /// What the rules read of the ledger (the endorser implements it over its RocksDB ledger).
 pub trait LedgerRelations {
     /// Whether at least one record of `patient` (a visit or an access record) is committed.
@@ -299,10 +312,12 @@ mod tests {
             })),
         };
         for r in [grant(&[]), revoke(), revoke_auth] {
+            let err = check_relationship(&r, &stranger, None, &l).expect_err("a stranger");
             assert_eq!(
-                check_relationship(&r, &stranger, None, &l),
-                Err(AccessAdmissionError::UnknownPatient { author: stranger })
+                err,
+                AccessAdmissionError::UnknownPatient { author: stranger }
             );
+            assert_eq!(err.code(), wire::error_reply::Code::AccessRefused);
         }
     }
 
@@ -350,6 +365,7 @@ mod tests {
             q.charge(&a, t);
         }
         let err = q.check(&a, 500).expect_err("over quota");
+        assert_eq!(err.code(), wire::error_reply::Code::OverQuota);
         assert!(matches!(
             err,
             AccessAdmissionError::OverQuota {
