@@ -21,6 +21,10 @@ pub struct ByzantineConfig {
     pub equivocate_votes: bool,
     /// As orderer: send no prepare or commit votes at all.
     pub drop_votes: bool,
+    /// As orderer: stop ordering right after persisting and sending its first prepare for a
+    /// block (a crash between prepare and commit), so a test can restart it from its data dir.
+    /// Not a misbehaviour: a crash point.
+    pub crash_after_prepare: bool,
     /// As primary: re-include events already committed in the blocks it proposes.
     pub propose_duplicates: bool,
     /// As primary: date its blocks before the previous block's orderer time.
@@ -54,6 +58,7 @@ impl ByzantineConfig {
             (self.equivocate_proposals, "equivocate_proposals"),
             (self.equivocate_votes, "equivocate_votes"),
             (self.drop_votes, "drop_votes"),
+            (self.crash_after_prepare, "crash_after_prepare"),
             (self.propose_duplicates, "propose_duplicates"),
             (self.propose_backdated, "propose_backdated"),
             (self.propose_oversized, "propose_oversized"),

@@ -45,6 +45,10 @@ pub struct Orderer {
     /// Where the PBFT replica's safety record is written before its messages leave (orderers
     /// only).
     safety: Option<SafetyStore>,
+    /// Test-only crash point (`ByzantineConfig::crash_after_prepare`).
+    crash_point: super::byzantine::CrashPoint,
+    /// Reached the crash point: handles nothing more, as a dead process would.
+    halted: bool,
 }
 
 /// Builds the consensus machine's setup for this node from genesis membership.
@@ -133,6 +137,8 @@ impl Orderer {
             suspected: None,
             recent: std::collections::VecDeque::new(),
             safety,
+            crash_point: Default::default(),
+            halted: false,
         })
     }
 
@@ -233,6 +239,9 @@ impl Orderer {
     }
 
     fn act(&mut self, actions: Vec<NodeAction>, ctx: &mut Context<Self>) {
+        if self.halted {
+            return;
+        }
         for action in actions {
             match action {
                 NodeAction::PersistSafety(record) => {
@@ -275,9 +284,21 @@ impl Orderer {
                     } else {
                         vec![(to, msg)]
                     };
+                    let crash_point = self.ctx.byzantine.crash_after_prepare;
                     for (to, msg) in sends {
                         for peer in to.into_iter().filter(|p| *p != me) {
                             self.send(peer, msg.clone());
+                        }
+                        if crash_point {
+                            self.crash_point.saw(&msg);
+                            if self.crash_point.reached(&msg) {
+                                // Its safety record is on disk and its prepare left: stop
+                                // here, before any commit, as a crash would.
+                                tracing::warn!("test crash point: orderer stops after a prepare");
+                                self.halted = true;
+                                ctx.stop();
+                                return;
+                            }
                         }
                     }
                 }
@@ -441,6 +462,9 @@ impl Handler<ConsensusIn> for Orderer {
 
     fn handle(&mut self, msg: ConsensusIn, ctx: &mut Self::Context) {
         crate::metrics::observe_consensus(&self.ctx.metrics, &msg.msg);
+        if self.ctx.byzantine.crash_after_prepare {
+            self.crash_point.saw(&msg.msg);
+        }
         self.feed(
             NodeInput::Message {
                 from: msg.from,

@@ -78,6 +78,44 @@ pub fn rewrite(
     }
 }
 
+/// The test-only crash point ([`ByzantineConfig::crash_after_prepare`]): remembers the slots
+/// whose pre-prepare carried a block, and says when this orderer's own prepare for one of them
+/// has gone out.
+#[derive(Debug, Default)]
+pub struct CrashPoint {
+    block_slots: std::collections::BTreeSet<(u64, u64, u64)>,
+}
+
+impl CrashPoint {
+    /// Notes a pre-prepare (received or sent) that carries a block.
+    pub fn saw(&mut self, m: &wire::ConsensusMessage) {
+        let Some(Kind::PrePrepare(env)) = &m.kind else {
+            return;
+        };
+        let Ok(b) = wire::PrePrepareBody::decode(env.body.as_slice()) else {
+            return;
+        };
+        if matches!(
+            b.value.as_ref().and_then(|v| v.kind.as_ref()),
+            Some(wire::proposed_value::Kind::Proposal(_))
+        ) {
+            if self.block_slots.len() >= 64 {
+                self.block_slots.pop_first();
+            }
+            self.block_slots.insert((b.turn, b.view, b.height));
+        }
+    }
+
+    /// Whether `m`, just sent, is this orderer's prepare for a block.
+    pub fn reached(&self, m: &wire::ConsensusMessage) -> bool {
+        matches!(
+            &m.kind,
+            Some(Kind::Vote(v)) if VoteKind::from_wire(v.kind) == Some(VoteKind::Prepare)
+                && self.block_slots.contains(&(v.turn, v.view, v.height))
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 pub mod buffer;
 pub mod checkpoint;
+mod evidence;
 mod io;
 pub mod log;
 pub mod messages;
@@ -74,6 +75,8 @@ pub struct Replica {
     last_digest: Option<(u64, Hash32)>,
     /// What this replica signed, persisted before it leaves (see [`safety`]).
     signed: SignedLog,
+    /// Members' first votes per slot, for equivocation evidence.
+    votes_seen: evidence::VoteMemory,
 }
 
 impl Replica {
@@ -120,6 +123,7 @@ impl Replica {
             stats: ReplicaStats::default(),
             last_digest,
             signed: SignedLog::default(),
+            votes_seen: Default::default(),
         }
     }
 
@@ -477,6 +481,9 @@ impl Replica {
         self.timer = None;
         self.pending.retain(|h, _| *h > height);
         self.checked.retain(|h, _| *h > height);
+        // A vote a few heights back can still be a late equivocation worth naming.
+        self.votes_seen
+            .forget_below(height.saturating_sub(HEIGHT_WINDOW));
         if self.checkpoints.is_checkpoint(height) {
             let v = messages::sign_vote(
                 &self.key,

@@ -245,23 +245,17 @@ impl Replica {
         }
     }
 
-    /// Compares a vote with the one its voter already cast for the slot, if the log still
-    /// holds it; two different digests from one key is equivocation.
+    /// Compares a vote with the first its voter cast for the slot (remembered apart from the
+    /// log, see `evidence.rs`); two different digests from one key is equivocation.
     pub(super) fn vote_conflict(
         &mut self,
         v: &super::messages::CheckedVote,
         out: &mut Vec<ReplicaAction>,
     ) {
         use crate::consensus::statement::VoteKind;
-        let Some(slot) = self.log.slot(v.height, v.view) else {
-            return;
-        };
-        let earlier = match v.kind {
-            VoteKind::Prepare => slot.prepares.get(&v.voter),
-            VoteKind::Commit => slot.commits.get(&v.voter),
-            VoteKind::Checkpoint => None,
-        };
-        if earlier.is_some_and(|e| e.digest != v.digest) {
+        let far = v.height >= self.next_height.saturating_add(super::HEIGHT_WINDOW)
+            || v.view > self.view.saturating_add(super::view_change::VIEW_WINDOW);
+        if !far && self.votes_seen.conflicts(v) {
             let what = match v.kind {
                 VoteKind::Prepare => "prepare",
                 _ => "commit",
