@@ -6,6 +6,7 @@
 mod common;
 
 use common::cluster::{Cluster, block_on, standard, test_params};
+use medblock_core::access::record;
 use medblock_core::authorization::{
     AuthorizationId, AuthorizationTerms, RevokedAuthorizations, VerifiedAuthorization,
     sign_authorization,
@@ -15,7 +16,6 @@ use medblock_core::consensus::node::ChainValidator;
 use medblock_core::event::{NewAuthorizedEvent, ParsedEvent, build_authorized_event};
 use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::wire::{self, error_reply::Code, net_request, net_response};
-use medblock_core::{Hash32, access::record};
 use prost::Message as _;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -263,13 +263,20 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
     );
 
     // A certified endorser that packs it anyway: the orderer's check refuses the block, and
-    // without the revocation the very same block would pass.
-    let status = c.status(endorser_node);
-    let tip = ChainTip {
-        height: status.height,
-        id: Hash32::from_hex(&status.tip_hash).expect("tip hash"),
-        timestamp_ms: 0,
-    };
+    // without the revocation the very same block would pass. The check runs over a chain of
+    // its own (an empty RocksDB ledger, the block first on it): the running orderer's ledger
+    // is locked by its node, and only the revocation is under test here.
+    let tip = ChainTip::GENESIS;
+    let ledger_dir = tempfile::tempdir().expect("temp dir");
+    let chain = medblock_actors::block_check::OrdererChain::new(std::sync::Arc::new(
+        medblock_storage::Ledger::open(
+            ledger_dir.path(),
+            medblock_storage::OpenCheck::HashChain,
+            1000,
+        )
+        .expect("ledger"),
+    ));
+    let counters = medblock_actors::shared::Counters::default();
     let mut stamped = late.clone();
     stamped.received_at_ms = now();
     let parsed = ParsedEvent::from_wire(stamped).expect("the event itself is well formed");
@@ -294,14 +301,21 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
         .expect("an orderer");
     let ctx = c.node(orderer).node.ctx.clone();
     let trust = ctx.trust.read().expect("trust").clone();
-    let revoked = ctx.revoked.read().expect("revoked").clone();
+    // The node's revocation, placed below the block under test (on the test's own chain the
+    // block is at height 1).
+    let known = ctx.revoked.read().expect("revoked").revoked_at(&id);
+    assert!(known.is_some(), "the orderer knows the revocation");
+    let mut revoked = RevokedAuthorizations::default();
+    revoked.insert(id.clone(), 0);
     let check = |revoked: &RevokedAuthorizations| {
         medblock_actors::block_check::BlockCheck {
             trust: &trust,
             revoked,
             tips: &BTreeMap::new(),
-            max_events: 1000,
+            chain: &chain,
+            limits: medblock_core::block_rules::BlockLimits::from_params(&test_params()),
             max_skew_ms: 60_000,
+            counters: &counters,
         }
         .validate(tip.height + 1, &tip.id, &payload, now())
     };
