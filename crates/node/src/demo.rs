@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use medblock_core::access::proof::{self, Verifier};
 use medblock_core::authorization::{AuthorizationTerms, VerifiedAuthorization, sign_authorization};
 use medblock_core::block::{ChainTip, PackRequest, pack_block};
+use medblock_core::block_rules::{Admission, BlockLimits, check_proposal};
 use medblock_core::cert::TrustStore;
 use medblock_core::consensus::pbft::{ReplicaAction, ReplicaInput, ValueCheck};
 use medblock_core::consensus::{
@@ -292,8 +293,9 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
         let value = proposal(&world.endorser, 1, height, &block);
         let blocks = LedgerBlockCheck {
             trust: &trust,
-            tip,
-            max_events: params.max_block_events as usize,
+            ledger: &committers[0],
+            limits: BlockLimits::from_params(&params),
+            max_skew_ms: params.max_clock_skew_ms,
         };
         let check = PrimaryCheck {
             primary: world.endorser.public(),
@@ -413,11 +415,13 @@ fn proposal(
 }
 
 /// The orderer's check of a ledger block (the primary's signature is checked around it by
-/// core's [`PrimaryCheck`]): integrity, its authors' certificates and its place on the chain.
+/// core's [`PrimaryCheck`]): core's one validity predicate over a committer's ledger (the demo
+/// decides one block at a time, so nothing is pending above it).
 struct LedgerBlockCheck<'a> {
     trust: &'a TrustStore,
-    tip: ChainTip,
-    max_events: usize,
+    ledger: &'a Ledger,
+    limits: BlockLimits,
+    max_skew_ms: u64,
 }
 
 impl ProposalValidator for LedgerBlockCheck<'_> {
@@ -427,16 +431,23 @@ impl ProposalValidator for LedgerBlockCheck<'_> {
         payload: &[u8],
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
-        let bad = |reason: String| InvalidProposal { height, reason };
-        let block =
-            VerifiedBlock::from_bytes(payload, self.max_events).map_err(|e| bad(e.to_string()))?;
-        block
-            .authorize(self.trust, now_ms)
-            .map_err(|e| bad(e.to_string()))?;
-        block
-            .check_extends(&self.tip)
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(block.id)
+        let admission = Admission {
+            trust: self.trust,
+            now_ms,
+            max_skew_ms: self.max_skew_ms,
+        };
+        check_proposal(
+            payload,
+            self.ledger,
+            &self.ledger.revoked_authorizations(),
+            &self.limits,
+            &admission,
+        )
+        .map(|block| block.id)
+        .map_err(|e| InvalidProposal {
+            height,
+            reason: e.to_string(),
+        })
     }
 }
 
