@@ -140,6 +140,48 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_budget_stops_packing_at_the_limit_and_what_it_took_fits() {
+        use medblock_core::block::{PackRequest, pack_block};
+        use medblock_core::block_rules::proposal_len;
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut world = medblock_core::synthetic::World::generate(&mut rng, 1, 2);
+        let events: Vec<ParsedEvent> = (0..40)
+            .map(|i| world.event(0, 0, 1_000 + i, &mut rng).expect("event"))
+            .collect();
+        let one = event_cost(events[0].event.encoded_len(), 0);
+        // Room for about ten events besides the block's own bytes.
+        let limits = BlockLimits {
+            max_events: 1000,
+            max_bytes: BLOCK_BASE_BYTES + 10 * 2 * one,
+        };
+        let mut budget = ByteBudget::new(&limits);
+        let taken: Vec<ParsedEvent> = events
+            .iter()
+            .take_while(|e| budget.take(e.event.encoded_len(), e))
+            .cloned()
+            .collect();
+        assert!(
+            (1..40).contains(&taken.len()),
+            "stopped by bytes: {}",
+            taken.len()
+        );
+        let endorser = SigningKey::from_bytes(&[5; 32]).expect("key");
+        let block = pack_block(
+            &PackRequest {
+                tip: ChainTip::GENESIS,
+                endorser: &endorser,
+                region: "region-1",
+                policy: wire::AccessPolicy::default(),
+                packed_at_ms: 2_000,
+                last_of_turn: false,
+            },
+            taken,
+        );
+        assert!(proposal_len(&block) <= limits.max_bytes);
+    }
+
+    #[test]
     fn misbehaves_on_every_other_block_only_when_asked() {
         let mut m = Misbehaviour::default();
         assert!(!m.next(&ByzantineConfig::default()));
