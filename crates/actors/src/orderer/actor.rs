@@ -405,12 +405,14 @@ impl Orderer {
     }
 
     fn catch_up(&mut self, from_height: u64, ctx: &mut Context<Self>) {
+        let now = now_ms();
         let Some(peer) = self
             .ctx
             .peers
             .all()
             .into_iter()
-            .filter(|(_, e)| e.height >= from_height)
+            // Not a peer the committer demoted for claiming heights it did not serve.
+            .filter(|(k, e)| e.height >= from_height && !self.ctx.peers.is_demoted(k, now))
             .max_by_key(|(_, e)| e.height)
             .map(|(k, _)| k)
             .or_else(|| self.ctx.peers.keys().into_iter().next())
