@@ -114,7 +114,7 @@ impl HostNet {
             netns: format!("mb{}-{suffix}", self.id),
             ip: format!("{}.{last}", self.subnet),
         };
-        if namespaces().iter().any(|n| *n == host.netns) {
+        if namespaces().contains(&host.netns) {
             return Ok(host);
         }
         let veth = format!("mb{}v{suffix}", self.id);

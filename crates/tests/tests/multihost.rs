@@ -207,5 +207,8 @@ fn eight_hosts_in_two_regions_commit_survive_a_kill_and_serve_a_light_node_acros
         text.contains("st-mary") && text.contains("riverside"),
         "{text}"
     );
-    eprintln!("light node on {client_ns} read: {}", text.chars().take(400).collect::<String>());
+    eprintln!(
+        "light node on {client_ns} read: {}",
+        text.chars().take(400).collect::<String>()
+    );
 }
