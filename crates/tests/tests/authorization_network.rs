@@ -316,6 +316,7 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
             limits: medblock_core::block_rules::BlockLimits::from_params(&test_params()),
             max_skew_ms: 60_000,
             counters: &counters,
+            regulator: None,
         }
         .validate(tip.height + 1, &tip.id, &payload, now())
     };

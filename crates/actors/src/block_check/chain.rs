@@ -5,10 +5,12 @@
 use medblock_core::block::ChainTip;
 use medblock_core::block_rules::{BlockRuleError, ChainBelow, Inclusion};
 use medblock_core::codec::{decode_bounded, limits};
+use medblock_core::keys::PublicKey;
 use medblock_core::{EventKey, Hash32, VerifiedBlock, wire};
 use medblock_storage::Ledger;
+use prost::Message as _;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Blocks remembered above the ledger's tip at most. Entries leave once committed; a ledger
@@ -16,12 +18,14 @@ use std::sync::Arc;
 /// rather than vote on a guess.
 const MAX_REMEMBERED: usize = 256;
 
-/// A block the orderer checked or saw decided: enough to know its time and its events.
+/// A block the orderer checked or saw decided: enough to know its time, its events and whose
+/// they are (the access-record rule asks whether a patient or a record is on the chain).
 #[derive(Debug)]
 struct Remembered {
     tip: ChainTip,
     previous: Hash32,
     keys: HashSet<EventKey>,
+    owners: HashMap<EventKey, PublicKey>,
 }
 
 /// The orderer's memory of the chain for its block check. Filled while checking (a `&self`
@@ -47,6 +51,7 @@ impl OrdererChain {
             tip: block.tip(),
             previous: block.previous(),
             keys: block.event_keys().collect(),
+            owners: block.events.iter().map(|e| (e.key(), e.patient)).collect(),
         });
     }
 
@@ -70,8 +75,24 @@ impl OrdererChain {
         ) else {
             return;
         };
+        // Whose each event is: its body's patient key (certified bytes: decoded, not verified).
+        let owners = block
+            .events
+            .iter()
+            .filter_map(|bytes| {
+                let event: wire::Event =
+                    decode_bounded("event", bytes, limits::MAX_EVENT_BYTES).ok()?;
+                let body = wire::EventBody::decode(event.body.as_slice()).ok()?;
+                let patient = PublicKey::from_slice(&body.patient_key).ok()?;
+                Some((
+                    EventKey::new(&body.hospital, &body.department, body.sequence),
+                    patient,
+                ))
+            })
+            .collect();
         self.remember(Remembered {
             tip,
+            owners,
             previous: Hash32::from_slice(&header.previous_hash).unwrap_or(Hash32::ZERO),
             keys: collection
                 .entries
@@ -125,7 +146,37 @@ pub(crate) struct Below<'a> {
 }
 
 impl Below<'_> {
-    fn ledger(&self) -> Result<&Ledger, BlockRuleError> {
+    /// Calls `f` on each decided block between the ledger's tip and the proposal, walking back
+    /// from the block below, until `f` returns true (then `Ok(true)`); a block there that is
+    /// neither remembered nor on the ledger is an error.
+    pub(super) fn any_pending(
+        &self,
+        mut f: impl FnMut(&HashMap<EventKey, PublicKey>) -> bool,
+    ) -> Result<bool, BlockRuleError> {
+        let ledger = self.ledger()?;
+        let ledger_height = ledger.tip().height;
+        let blocks = self.chain.blocks.borrow();
+        let mut cur = self.previous;
+        loop {
+            let Some(b) = blocks.get(&cur) else {
+                if cur == Hash32::ZERO || ledger.block_skeleton(&cur).map_err(view_err)?.is_some() {
+                    return Ok(false);
+                }
+                return Err(BlockRuleError::View(format!(
+                    "decided block {cur} above the ledger's tip {ledger_height} is not known"
+                )));
+            };
+            if b.tip.height <= ledger_height {
+                return Ok(false);
+            }
+            if f(&b.owners) {
+                return Ok(true);
+            }
+            cur = b.previous;
+        }
+    }
+
+    pub(super) fn ledger(&self) -> Result<&Ledger, BlockRuleError> {
         self.chain
             .ledger
             .as_deref()

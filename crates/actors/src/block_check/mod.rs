@@ -4,6 +4,7 @@
 
 mod beacon;
 mod chain;
+mod relations;
 
 pub use beacon::{BeaconCheckError, check_beacon};
 pub use chain::OrdererChain;
@@ -36,6 +37,8 @@ pub struct BlockCheck<'a> {
     pub max_skew_ms: u64,
     /// Where refusals are counted (`invalid_proposal`).
     pub counters: &'a Counters,
+    /// Genesis' regulator, the one author of regulator reads (the access-record rule).
+    pub regulator: Option<&'a medblock_core::keys::PublicKey>,
 }
 
 impl ChainValidator for BlockCheck<'_> {
@@ -54,6 +57,11 @@ impl ChainValidator for BlockCheck<'_> {
         };
         let checked = check_proposal(payload, &below, self.revoked, &self.limits, &admission)
             .map_err(|e| e.to_string())
+            .and_then(|block| {
+                // The endorser's access-record rules, on the same chain facts or newer.
+                relations::check_access(&block, &below, self.regulator)?;
+                Ok(block)
+            })
             .and_then(|block| {
                 if block.height() == height {
                     Ok(block)
