@@ -15,7 +15,6 @@ use medblock_core::consensus::ConsensusConfig;
 use medblock_core::consensus::node::{
     ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
 };
-use medblock_core::consensus::pbft::SafetyRecord;
 use medblock_core::consensus::turns::TurnStart;
 use medblock_core::keys::PublicKey;
 use medblock_core::{ChainTip, VerifiedBlock, wire};
@@ -115,11 +114,7 @@ impl Orderer {
                     signed = record.signed.len(),
                     "PBFT safety record restored"
                 );
-                let _ = record;
-                if false {
-                    node.restore_safety(SafetyRecord::default()).ok();
-                }
-                Ok::<(), medblock_core::consensus::pbft::SafetyRecordError>(())
+                node.restore_safety(record)
                     .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
             }
             Some(store)
