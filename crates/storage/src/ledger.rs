@@ -349,6 +349,27 @@ impl Ledger {
         self.get(CF_EVENTS, &event_key(block, index))
     }
 
+    /// The committed event `key`: its bytes, height and block id (`None` if not committed).
+    /// An index entry whose block or bytes are missing is corruption, not "not committed".
+    pub fn committed_event(
+        &self,
+        key: &EventKey,
+    ) -> Result<Option<(Vec<u8>, u64, Hash32)>, StorageError> {
+        let Some(loc) = self.event_location(key)? else {
+            return Ok(None);
+        };
+        let id = self.block_id_at(loc.height)?.ok_or_else(|| {
+            self.corrupt(
+                loc.height,
+                "the height index misses a committed event's block",
+            )
+        })?;
+        let bytes = self
+            .event(&id, loc.index)?
+            .ok_or_else(|| self.corrupt(loc.height, "a committed event's bytes are missing"))?;
+        Ok(Some((bytes, loc.height, id)))
+    }
+
     /// Every event of block `id`, in block order (keys are big-endian indexes).
     pub(crate) fn block_events(&self, id: &Hash32) -> Result<Vec<Vec<u8>>, StorageError> {
         let prefix = events_prefix(id);

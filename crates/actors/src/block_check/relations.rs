@@ -51,16 +51,9 @@ impl LedgerRelations for Below<'_> {
             return Ok(found);
         }
         let ledger = self.ledger().map_err(|e| e.to_string())?;
-        let Some(loc) = ledger.event_location(&key).map_err(|e| e.to_string())? else {
+        let Some((bytes, _, _)) = ledger.committed_event(&key).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let Some(id) = ledger.block_id_at(loc.height).map_err(|e| e.to_string())? else {
-            return Err("the height index misses a committed event's block".into());
-        };
-        let bytes = ledger
-            .event(&id, loc.index)
-            .map_err(|e| e.to_string())?
-            .ok_or("a committed event's bytes are missing")?;
         let event: medblock_core::wire::Event = medblock_core::codec::decode_bounded(
             "event",
             &bytes,

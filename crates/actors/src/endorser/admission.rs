@@ -73,18 +73,15 @@ fn committed_event(
     ledger: &Ledger,
     key: &EventKey,
 ) -> Result<Option<(Vec<u8>, u64, Hash32)>, String> {
-    let Some(loc) = ledger.event_location(key).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let id = ledger
-        .block_id_at(loc.height)
-        .map_err(|e| e.to_string())?
-        .ok_or("the height index misses a committed event's block")?;
-    let bytes = ledger
-        .event(&id, loc.index)
-        .map_err(|e| e.to_string())?
-        .ok_or("a committed event's bytes are missing")?;
-    Ok(Some((bytes, loc.height, id)))
+    ledger.committed_event(key).map_err(|e| e.to_string())
+}
+
+/// The patient key of a committed event's bytes (`None` if they name no valid key).
+fn patient_of(bytes: &[u8]) -> Result<Option<PublicKey>, String> {
+    let event: wire::Event =
+        decode_bounded("event", bytes, limits::MAX_EVENT_BYTES).map_err(|e| e.to_string())?;
+    let body = wire::EventBody::decode(event.body.as_slice()).map_err(|e| e.to_string())?;
+    Ok(PublicKey::from_slice(&body.patient_key).ok())
 }
 
 /// The ledger as the access rules read it.
@@ -109,10 +106,7 @@ impl LedgerRelations for Relations<'_> {
         let Some((bytes, _, _)) = committed_event(self.0, &key)? else {
             return Ok(None);
         };
-        let event: wire::Event =
-            decode_bounded("event", &bytes, limits::MAX_EVENT_BYTES).map_err(|e| e.to_string())?;
-        let body = wire::EventBody::decode(event.body.as_slice()).map_err(|e| e.to_string())?;
-        Ok(PublicKey::from_slice(&body.patient_key).ok())
+        patient_of(&bytes)
     }
 }
 
