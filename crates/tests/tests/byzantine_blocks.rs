@@ -13,14 +13,7 @@ use medblock_actors::byzantine::ByzantineConfig;
 /// The primary of region 1 (the standard network's preferred endorser there).
 const PRIMARY: &str = "r1-endorser-a";
 
-/// One attack at a time: three 10-node networks at once on a 2-core machine left the primary
-/// so few turns in 25 s that one run saw it propose no spoiled block at all.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn attack(config: ByzantineConfig) -> Outcome {
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut attack = Attack::new(PRIMARY, config);
     attack.load_for = std::time::Duration::from_secs(40);
     let out = run(&attack);

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::byzantine::{Attack, network, run_on};
+use common::byzantine::{Attack, alone, network, run_on};
 use common::cluster::{Cluster, block_on, standard, test_params, visits};
 use common::enrol::enrol_visits_in_process;
 use common::uploads::{
@@ -61,6 +61,7 @@ fn access(author: &Identity, record: &wire::AccessRecord) -> wire::Event {
 
 #[test]
 fn a_reused_sequence_is_a_conflict_and_access_records_need_a_relationship_and_a_quota() {
+    let _alone = alone();
     let mut c = Cluster::create(standard(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));
@@ -201,6 +202,7 @@ fn a_department_reusing_sequence_numbers_is_refused_and_commits_continue() {
         },
     );
     attack.load_for = Duration::from_secs(20);
+    let _alone = alone();
     let c = network(&attack);
     let byzantine = department_visits(&c, "h2-oncology", 60);
     let out = run_on(&c, &attack);

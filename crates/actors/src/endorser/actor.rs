@@ -355,9 +355,14 @@ impl Endorser {
     ) {
         let tip = self.ledger.tip();
         // Test-only Byzantine mode (off on every real node): spoil every other block.
-        let byzantine = self.misbehaviour.next(&self.ctx.byzantine);
+        let mut byzantine = self.misbehaviour.next(&self.ctx.byzantine);
         if byzantine && self.ctx.byzantine.propose_duplicates {
-            events.extend(packing::committed_again(&self.ledger));
+            let again = packing::committed_again(&self.ledger);
+            if again.is_empty() {
+                self.misbehaviour.missed();
+                byzantine = false;
+            }
+            events.extend(again);
         }
         let count = events.len();
         let mut block = pack_block(

@@ -55,20 +55,31 @@ impl Misbehaviour {
         self.proposals += 1;
         self.proposals.is_multiple_of(2)
     }
+
+    /// The block [`Misbehaviour::next`] chose had nothing to spoil with: the next one will.
+    pub(super) fn missed(&mut self) {
+        self.proposals = self.proposals.saturating_sub(1);
+    }
 }
 
-/// `propose_duplicates`: the events of the ledger's tip block, already committed, to pack
-/// again with the pending ones.
+/// `propose_duplicates`: the events of the ledger's newest block that has any, already
+/// committed, to pack again with the pending ones. It looks a few blocks down because the tip
+/// may be empty or genesis (whose configuration events are not uploads); none found means
+/// nothing to duplicate yet.
 pub(super) fn committed_again(ledger: &Ledger) -> Vec<ParsedEvent> {
-    let tip = ledger.tip();
-    match ledger.block_at(tip.height) {
-        Ok(Some(block)) => block
-            .events
-            .iter()
-            .filter_map(|b| ParsedEvent::parse(b).ok())
-            .collect(),
-        _ => Vec::new(),
-    }
+    let tip = ledger.tip().height;
+    (tip.saturating_sub(32)..=tip)
+        .rev()
+        .map(|h| match ledger.block_at(h) {
+            Ok(Some(block)) => block
+                .events
+                .iter()
+                .filter_map(|b| ParsedEvent::parse(b).ok())
+                .collect(),
+            _ => Vec::new(),
+        })
+        .find(|events: &Vec<ParsedEvent>| !events.is_empty())
+        .unwrap_or_default()
 }
 
 /// `propose_backdated`: an orderer time before the previous block's.

@@ -75,9 +75,24 @@ pub fn network(attack: &Attack) -> Cluster {
     c
 }
 
+/// One attack network at a time in a test binary: three 10-node networks at once on a 2-core
+/// machine starve each other's turns, so a stall or a missing misbehaviour would be the
+/// machine's, not the attack's (one .ci/run saw a 5.5 s stall that way, another no spoiled
+/// proposal at all).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the machine for one attack network until dropped; [`run`] takes it, tests that start
+/// their network with [`network`] take it first.
+pub fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs `attack` on a fresh network and checks the four properties above; returns what it saw
 /// for the test's own assertions.
 pub fn run(attack: &Attack) -> Outcome {
+    let _alone = alone();
     let c = network(attack);
     run_on(&c, attack)
 }
