@@ -468,6 +468,47 @@ impl Election {
         self.deadline_ms = Some(now_ms.saturating_add(timeout_ms.max(1)));
     }
 
+    /// Replaces the region's voters and candidates (a decided reconfiguration, applied at the
+    /// same height on every node). Votes and crash signals of former voters, and votes for
+    /// former candidates, are dropped. An elected endorser that is no longer a candidate loses
+    /// its role exactly as a crash-signal quorum takes it: the round closes and the next opens
+    /// with it excluded ([`ElectionAction::NewRound`]), so voters elect the next candidate by
+    /// the path a crashed endorser's region already takes, and the turns learn the new
+    /// endorser from its view certificate as after a crash.
+    pub fn reconfigure(
+        &mut self,
+        voters: &[PublicKey],
+        candidates: &[PublicKey],
+        now_ms: u64,
+    ) -> Result<Vec<ElectionAction>, ElectionError> {
+        let members: BTreeSet<PublicKey> = voters.iter().copied().collect();
+        let candidates: BTreeSet<PublicKey> = candidates.iter().copied().collect();
+        if members.is_empty() || candidates.is_empty() {
+            return Err(ElectionError::EmptyRegion);
+        }
+        self.votes
+            .retain(|k, (c, _)| members.contains(k) && candidates.contains(c));
+        self.future
+            .retain(|k, (c, _)| members.contains(k) && candidates.contains(c));
+        self.crashes.retain(|k, _| members.contains(k));
+        self.members = members;
+        self.candidates = candidates;
+        let mut out = Vec::new();
+        if let Some(e) = self.endorser().map(|v| v.endorser)
+            && !self.candidates.contains(&e)
+        {
+            self.excluded = Some(e);
+            self.open_round(self.view.saturating_add(1), now_ms);
+            self.floor = self.view;
+            out.push(ElectionAction::NewRound {
+                view: self.view,
+                excluded: e,
+            });
+            self.replay_future(&mut out);
+        }
+        Ok(out)
+    }
+
     /// When the current round times out, if it has no endorser and a timeout is armed.
     pub fn deadline(&self) -> Option<u64> {
         if self.elected.is_some() {

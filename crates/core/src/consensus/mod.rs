@@ -15,6 +15,7 @@ pub mod election;
 pub mod node;
 pub mod pbft;
 pub mod proposer;
+pub mod reconfiguration;
 pub mod statement;
 pub mod turns;
 pub mod value_check;
@@ -31,5 +32,6 @@ pub use proposer::{
     Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerStatus, ProposerView, Taken,
     Tip,
 };
+pub use reconfiguration::Reconfiguration;
 pub use turns::TurnStart;
 pub use value_check::{InvalidProposal, PrimaryCheck, ProposalValidator, ValueCheck};

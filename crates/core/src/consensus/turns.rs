@@ -365,6 +365,14 @@ impl Turns {
         Ok(self.begin(turn, start_height, chain_hash, now_ms))
     }
 
+    /// Installs a decided reconfiguration's parameters and orderer pool. Committees drawn from
+    /// now on use them; the current turn's committee, already drawn, stays (the block that
+    /// reconfigures ends the turn, so the new pool's first committee is the next turn's).
+    pub fn reconfigure(&mut self, cfg: ConsensusConfig, eligible: Vec<PublicKey>) {
+        self.cfg = cfg;
+        self.eligible = eligible;
+    }
+
     /// A node restarted in the middle of `turn` starts this machine at its ledger tip, but the
     /// turn began lower: sets where it began (the tip certificate's beacon evidence, which the
     /// turn's committee certified), so the turn's beacon matches again and the node rejoins

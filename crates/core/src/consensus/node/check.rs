@@ -34,6 +34,20 @@ pub trait ChainValidator {
     /// that follows a certificate agrees on where the turn ended; the primary's proposal must
     /// say the same.
     fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal>;
+
+    /// The complete membership in force after the block, when the block changes it (the
+    /// embedder computes it from its own state: a ledger's configuration events). Like
+    /// [`ends_turn`](Self::ends_turn) it must follow from the bytes the block's id binds, so
+    /// every node that decides the block applies the same membership. A block that returns
+    /// `Some` must end its turn; the machine refuses it otherwise.
+    fn reconfiguration(
+        &self,
+        height: u64,
+        payload: &[u8],
+    ) -> Result<Option<Reconfiguration>, InvalidProposal> {
+        let _ = (height, payload);
+        Ok(None)
+    }
 }
 
 /// The id a turn end is decided under: the turn, the height it closes at and the block before.
@@ -104,6 +118,8 @@ pub(super) struct NodeCheck<'a> {
     /// [`ChainValidator::decided_id`]).
     pub(super) certified: bool,
     pub(super) validator: &'a dyn ChainValidator,
+    /// The regions in force (a reconfiguration may not drop one).
+    pub(super) regions: &'a BTreeMap<String, Region>,
 }
 
 impl NodeCheck<'_> {
@@ -129,8 +145,18 @@ impl NodeCheck<'_> {
                     self.validator
                         .validate(height, previous, &body.payload, now_ms)
                 }?;
-                if self.validator.ends_turn(height, &body.payload)? != body.last_of_turn {
+                let ends = self.validator.ends_turn(height, &body.payload)?;
+                if ends != body.last_of_turn {
                     return Err(bad("last-of-turn flag differs from the block's"));
+                }
+                if let Some(rc) = self.validator.reconfiguration(height, &body.payload)? {
+                    // The new membership starts at a turn boundary, the same on every node.
+                    if !ends {
+                        return Err(bad("reconfiguration in a block that does not end its turn"));
+                    }
+                    if let Some(why) = rc.problem(self.regions.keys()) {
+                        return Err(bad(why));
+                    }
                 }
                 Ok(id)
             }

@@ -93,6 +93,10 @@ impl ConsensusNode {
         while self.chain.recent.len() > RECENT_CAPACITY {
             self.chain.recent.pop_first();
         }
+        // Only a block that ends its turn may carry one (checked with the value).
+        let reconfiguration = last_of_turn
+            .then(|| Self::decided_reconfiguration(&dv, height, step.check))
+            .flatten();
         step.out.push(NodeAction::Decided(Box::new(dv)));
         let r = self.turns.as_mut().map(|t| {
             t.handle(
@@ -122,6 +126,10 @@ impl ConsensusNode {
             self.drive_replica(input, step);
         }
         if last_of_turn {
+            // Before the next turn begins: its committee is drawn from the new membership.
+            if let Some(rc) = reconfiguration {
+                self.reconfigure(rc, step);
+            }
             self.end_turn_with(turn, height, id, step);
         }
         self.after_turn_change(step);
@@ -268,6 +276,7 @@ impl ConsensusNode {
             skip_ok: true,
             certified: true,
             validator: check,
+            regions: &self.regions,
         };
         let id = nc
             .value(verified.height, &self.chain.tip, value, now_ms, true)

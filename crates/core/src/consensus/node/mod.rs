@@ -53,6 +53,7 @@
 //! * `replica.rs`: the turn's PBFT replica, the values offered to it, its actions.
 //! * `check.rs`: [`ChainValidator`] and the turn rules values are checked with.
 //! * `decided.rs`: decisions, decided values from peers (verified first), the driver's commits.
+//! * `reconfigure.rs`: a decided block's new membership, installed before the next turn.
 //! * `catch_up.rs`: serving and asking for decided values.
 //! * `timers.rs`: ticks, re-sends, announcements and the driver's one timer.
 //! * `setup.rs` and `status.rs`: what a node starts from, and its snapshot.
@@ -65,6 +66,7 @@ mod election;
 mod handle;
 mod input;
 mod primary;
+mod reconfigure;
 mod replica;
 mod resume;
 mod setup;
@@ -74,6 +76,7 @@ mod timers;
 mod triage;
 mod turn;
 
+pub use super::reconfiguration::Reconfiguration;
 pub use action::NodeAction;
 pub use check::{ChainValidator, turn_end_id};
 use check::{NodeCheck, ends_its_turn, open_end_turn, open_proposal};
@@ -115,6 +118,8 @@ const EARLY_CAPACITY: usize = 1024;
 const RECENT_CAPACITY: usize = 64;
 
 struct Region {
+    /// Who votes in its elections (as the membership in force lists them).
+    voters: Vec<PublicKey>,
     candidates: Vec<PublicKey>,
     election: Election,
     my_vote: Option<wire::ElectionVote>,
@@ -136,6 +141,10 @@ pub struct ConsensusNode {
     region: String,
     voter: bool,
     endorser: bool,
+    /// Whether the node's setup gave it the orderer role (it then orders while it is in the
+    /// pool).
+    orderer_role: bool,
+    /// Whether it orders now: the role, and a place in the current pool.
     orderer: bool,
     /// Every region's election.
     regions: BTreeMap<String, Region>,
@@ -197,6 +206,7 @@ impl ConsensusNode {
                 election.set_round_timeout(setup.cfg.turn_timeout_ms, now_ms);
             }
             let region = Region {
+                voters: r.voters.clone(),
                 candidates: r.candidates.clone(),
                 election,
                 my_vote: None,
@@ -213,6 +223,7 @@ impl ConsensusNode {
             region: setup.region,
             voter: setup.voter,
             endorser: setup.endorser,
+            orderer_role: setup.orderer,
             orderer: setup.orderer && setup.orderers.contains(&me),
             regions,
             orderers: setup.orderers,

@@ -219,6 +219,7 @@ impl ConsensusNode {
             skip_ok,
             certified: false,
             validator: step.check,
+            regions: &self.regions,
         };
         let members = replica.committee().members().to_vec();
         let acts = replica.handle(input, step.now_ms, &nc);

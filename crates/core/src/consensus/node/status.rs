@@ -19,6 +19,8 @@ pub struct NodeStats {
     pub skipped_turns: u64,
     /// Inputs refused.
     pub rejected: u64,
+    /// Reconfigurations installed from decided blocks.
+    pub reconfigurations: u64,
 }
 
 /// One region's endorser as this node sees it.

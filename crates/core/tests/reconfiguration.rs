@@ -1,0 +1,511 @@
+//! Membership changed by decided blocks: `ConsensusNode` applies a block's [`Reconfiguration`]
+//! (orderer pool, parameters, regions) at the end of its turn, so the next turn's committee is
+//! drawn from the new pool with the new size, on every node and on nodes that catch up.
+//!
+//! A small lossless in-memory network (as in `consensus_node.rs`): two regions of three voters
+//! (two candidates each) and up to seven orderers. Each primary proposes two blocks per turn,
+//! the second flagged as its last; a script says which block carries which membership.
+
+use medblock_core::consensus::node::{
+    ChainValidator, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
+};
+use medblock_core::consensus::{ConsensusConfig, InvalidProposal, Reconfiguration, TurnStart};
+use medblock_core::keys::{PublicKey, SigningKey};
+use medblock_core::{Hash32, tagged_hash, wire};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Region nodes 0..6 (north 0..3, south 3..6), orderers 6..13.
+const KEYS: usize = 13;
+
+/// A block: height, previous id, nonce, last-of-turn flag, and the script entry it installs
+/// (0: none, k: the k-th membership of the script).
+fn block(height: u64, previous: &Hash32, nonce: u64, last: bool, entry: u8) -> Vec<u8> {
+    let mut v = height.to_be_bytes().to_vec();
+    v.extend_from_slice(previous.as_bytes());
+    v.extend_from_slice(&nonce.to_be_bytes());
+    v.push(u8::from(last));
+    v.push(entry);
+    v
+}
+
+/// Checks the blocks above and maps their script entry to its membership, as an embedder maps a
+/// block's configuration events to the membership they leave in force.
+struct Blocks {
+    script: Vec<Reconfiguration>,
+}
+
+impl Blocks {
+    fn bad(height: u64, r: &str) -> InvalidProposal {
+        InvalidProposal {
+            height,
+            reason: r.to_string(),
+        }
+    }
+}
+
+impl ChainValidator for Blocks {
+    fn validate(
+        &self,
+        height: u64,
+        previous: &Hash32,
+        payload: &[u8],
+        _now_ms: u64,
+    ) -> Result<Hash32, InvalidProposal> {
+        if payload.len() != 50 {
+            return Err(Self::bad(height, "length"));
+        }
+        let h = payload
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes);
+        if h != Some(height) {
+            return Err(Self::bad(height, "height"));
+        }
+        if payload.get(8..40) != Some(previous.as_bytes().as_slice()) {
+            return Err(Self::bad(height, "previous"));
+        }
+        Ok(tagged_hash("test-block", &[payload]))
+    }
+
+    fn ends_turn(&self, height: u64, payload: &[u8]) -> Result<bool, InvalidProposal> {
+        match payload.get(48) {
+            Some(0) => Ok(false),
+            Some(1) => Ok(true),
+            _ => Err(Self::bad(height, "malformed")),
+        }
+    }
+
+    fn reconfiguration(
+        &self,
+        height: u64,
+        payload: &[u8],
+    ) -> Result<Option<Reconfiguration>, InvalidProposal> {
+        match payload.get(49).copied() {
+            Some(0) => Ok(None),
+            Some(k) => self
+                .script
+                .get(usize::from(k) - 1)
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| Self::bad(height, "unknown script entry")),
+            None => Err(Self::bad(height, "malformed")),
+        }
+    }
+}
+
+/// Where the script's memberships go: in turn `turn`, block `index` (0 or 1; 1 is the last).
+#[derive(Clone, Copy)]
+struct Placement {
+    turn: u64,
+    index: u64,
+    entry: u8,
+}
+
+struct Net {
+    nodes: Vec<ConsensusNode>,
+    blocks: Blocks,
+    keys: Vec<PublicKey>,
+    timers: Vec<Option<u64>>,
+    queue: VecDeque<(usize, usize, wire::ConsensusMessage)>,
+    /// Decided values by height, per node.
+    decided: Vec<BTreeMap<u64, wire::DecidedValue>>,
+    /// Blocks proposed in the current turn, per node.
+    proposed: Vec<u64>,
+    placements: Vec<Placement>,
+    /// Committees announced, per node: (turn, members).
+    committees: Vec<BTreeMap<u64, Vec<PublicKey>>>,
+    /// Nodes cut off (nothing to or from them) until `isolated_until`.
+    isolated: BTreeSet<usize>,
+    isolated_until: u64,
+    now: u64,
+    max_height: u64,
+}
+
+fn cfg(committee_size: usize) -> ConsensusConfig {
+    ConsensusConfig {
+        committee_size,
+        turn_timeout_ms: 3_000,
+        view_change_timeout_ms: 500,
+        checkpoint_interval: 4,
+        ..ConsensusConfig::default()
+    }
+}
+
+fn keys() -> Vec<SigningKey> {
+    let mut rng = ChaCha20Rng::seed_from_u64(18);
+    (0..KEYS).map(|_| SigningKey::generate(&mut rng)).collect()
+}
+
+fn regions(pubs: &[PublicKey], north_candidates: usize) -> Vec<RegionSetup> {
+    vec![
+        RegionSetup {
+            name: "north".into(),
+            voters: pubs[0..3].to_vec(),
+            candidates: pubs[0..north_candidates].to_vec(),
+        },
+        RegionSetup {
+            name: "south".into(),
+            voters: pubs[3..6].to_vec(),
+            candidates: pubs[3..5].to_vec(),
+        },
+    ]
+}
+
+fn membership(orderers: &[usize], committee: usize, north_candidates: usize) -> Reconfiguration {
+    let pubs: Vec<PublicKey> = keys().iter().map(|k| k.public()).collect();
+    Reconfiguration {
+        orderers: orderers.iter().map(|&i| pubs[i]).collect(),
+        cfg: cfg(committee),
+        regions: regions(&pubs, north_candidates),
+    }
+}
+
+impl Net {
+    fn new(
+        start: &Reconfiguration,
+        script: Vec<Reconfiguration>,
+        placements: &[Placement],
+    ) -> Self {
+        let keys = keys();
+        let pubs: Vec<PublicKey> = keys.iter().map(|k| k.public()).collect();
+        let begin = TurnStart {
+            turn: 0,
+            start_height: 1,
+            chain_hash: Hash32::ZERO,
+        };
+        let mut net = Net {
+            nodes: Vec::new(),
+            blocks: Blocks { script },
+            keys: pubs.clone(),
+            timers: vec![None; KEYS],
+            queue: VecDeque::new(),
+            decided: vec![BTreeMap::new(); KEYS],
+            proposed: vec![0; KEYS],
+            placements: placements.to_vec(),
+            committees: vec![BTreeMap::new(); KEYS],
+            isolated: BTreeSet::new(),
+            isolated_until: 0,
+            now: 0,
+            max_height: 16,
+        };
+        let mut first = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let setup = NodeSetup {
+                cfg: start.cfg.clone(),
+                key: k.clone(),
+                region: if i < 3 { "north" } else { "south" }.into(),
+                voter: i < 6,
+                endorser: matches!(i, 0 | 1 | 3 | 4),
+                // Every orderer node has the role; the pool says who orders now.
+                orderer: i >= 6,
+                regions: start.regions.clone(),
+                orderers: start.orderers.clone(),
+                start: begin,
+            };
+            let (n, acts) = ConsensusNode::new(setup, 0).expect("valid setup");
+            net.nodes.push(n);
+            first.push(acts);
+        }
+        for (i, acts) in first.into_iter().enumerate() {
+            net.dispatch(i, acts);
+        }
+        net
+    }
+
+    fn index(&self, k: &PublicKey) -> Option<usize> {
+        self.keys.iter().position(|x| x == k)
+    }
+
+    fn cut(&self, a: usize, b: usize) -> bool {
+        self.now < self.isolated_until && (self.isolated.contains(&a) || self.isolated.contains(&b))
+    }
+
+    fn send(&mut self, from: usize, to: usize, m: wire::ConsensusMessage) {
+        if !self.cut(from, to) {
+            self.queue.push_back((from, to, m));
+        }
+    }
+
+    fn input(&mut self, i: usize, input: NodeInput) {
+        let acts = self.nodes[i].handle(input, self.now, &self.blocks);
+        self.dispatch(i, acts);
+    }
+
+    fn dispatch(&mut self, i: usize, acts: Vec<NodeAction>) {
+        for a in acts {
+            match a {
+                NodeAction::Broadcast(m) => {
+                    for j in (0..KEYS).filter(|j| *j != i) {
+                        self.send(i, j, m.clone());
+                    }
+                }
+                NodeAction::Send { to, msg } => {
+                    if let Some(j) = self.index(&to) {
+                        self.send(i, j, msg);
+                    }
+                }
+                NodeAction::Multicast { to, msg } => {
+                    for k in to {
+                        if let Some(j) = self.index(&k).filter(|j| *j != i) {
+                            self.send(i, j, msg.clone());
+                        }
+                    }
+                }
+                NodeAction::SetTimer { at_ms } => self.timers[i] = Some(at_ms),
+                NodeAction::Decided(dv) => {
+                    let c = dv.certificate.clone().expect("certificate");
+                    let id = Hash32::from_slice(&c.block_id).expect("id");
+                    assert!(
+                        self.decided[i].insert(c.height, *dv).is_none(),
+                        "decided twice"
+                    );
+                    let input = NodeInput::Committed {
+                        height: c.height,
+                        block_id: id,
+                        turn: c.turn,
+                        last_of_turn: false,
+                    };
+                    self.input(i, input);
+                }
+                NodeAction::NeedProposal {
+                    turn,
+                    height,
+                    previous,
+                } => {
+                    if height > self.max_height {
+                        continue;
+                    }
+                    let input = if self.proposed[i] >= 2 {
+                        NodeInput::EndMyTurn
+                    } else {
+                        let index = self.proposed[i];
+                        self.proposed[i] += 1;
+                        let last = index == 1;
+                        let entry = self
+                            .placements
+                            .iter()
+                            .find(|p| p.turn == turn && p.index == index)
+                            .map_or(0, |p| p.entry);
+                        NodeInput::Propose {
+                            height,
+                            payload: block(height, &previous, i as u64, last, entry),
+                            last_of_turn: last,
+                        }
+                    };
+                    self.input(i, input);
+                }
+                NodeAction::MyTurn { .. } => self.proposed[i] = 0,
+                NodeAction::TurnChanged {
+                    turn,
+                    committee: Some(c),
+                    ..
+                } => {
+                    self.committees[i].insert(turn, c);
+                }
+                NodeAction::CatchUp { from_height } => {
+                    let j = (i + 1) % KEYS;
+                    let m = wire::ConsensusMessage {
+                        kind: Some(wire::consensus_message::Kind::CatchUpRequest(
+                            wire::CatchUpRequest {
+                                from_height,
+                                max_count: 32,
+                            },
+                        )),
+                    };
+                    self.send(i, j, m);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn run(&mut self, until: u64) {
+        loop {
+            while let Some((from, to, msg)) = self.queue.pop_front() {
+                if self.cut(from, to) {
+                    continue;
+                }
+                let from = self.keys[from];
+                self.input(to, NodeInput::Message { from, msg });
+            }
+            let next = self.timers.iter().flatten().min().copied();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    for i in 0..KEYS {
+                        if self.timers[i].is_some_and(|x| x <= self.now) {
+                            self.timers[i] = None;
+                            self.input(i, NodeInput::Tick);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = until;
+    }
+
+    /// Every node's chain agrees with every other's; returns the shortest chain's length.
+    fn assert_agree(&self) -> u64 {
+        let mut all: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        for d in &self.decided {
+            for (h, dv) in d {
+                let id = dv.certificate.as_ref().map(|c| c.block_id.clone());
+                let id = id.expect("certificate");
+                assert_eq!(
+                    *all.entry(*h).or_insert(id.clone()),
+                    id,
+                    "two values at {h}"
+                );
+            }
+        }
+        self.decided
+            .iter()
+            .map(|d| d.len() as u64)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// (turn, signers of its commit votes) of every block node `i` decided.
+    fn certificates(&self, i: usize) -> Vec<(u64, Vec<PublicKey>)> {
+        self.decided[i]
+            .values()
+            .filter_map(|dv| dv.certificate.as_ref())
+            .map(|c| {
+                let signers = c
+                    .commits
+                    .iter()
+                    .filter_map(|v| PublicKey::from_slice(&v.orderer_key).ok())
+                    .collect();
+                (c.turn, signers)
+            })
+            .collect()
+    }
+}
+
+fn at_end_of(turn: u64, entry: u8) -> Placement {
+    Placement {
+        turn,
+        index: 1,
+        entry,
+    }
+}
+
+#[test]
+fn a_pool_of_four_growing_to_seven_draws_committees_of_seven_from_the_next_turn() {
+    let start = membership(&[6, 7, 8, 9], 4, 2);
+    let seven = membership(&[6, 7, 8, 9, 10, 11, 12], 7, 2);
+    let mut net = Net::new(&start, vec![seven.clone()], &[at_end_of(0, 1)]);
+    net.run(30_000);
+    assert_eq!(net.assert_agree(), 16, "every node decided all 16 blocks");
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), seven, "node {i}");
+        let c = &net.committees[i];
+        assert_eq!(c.get(&0).map(Vec::len), Some(4), "node {i}: turn 0 {c:?}");
+        assert!(c.range(1..).all(|(_, m)| m.len() == 7), "node {i}: {c:?}");
+        assert!(c.len() >= 4, "node {i} saw turns pass: {c:?}");
+    }
+    // The quorum follows the committee: 2f+1 = 3 of 4, then 5 of 7, from the next turn on.
+    for (turn, signers) in net.certificates(6) {
+        let (quorum, size) = if turn == 0 { (3, 4) } else { (5, 7) };
+        assert!(
+            signers.len() >= quorum && signers.len() <= size,
+            "turn {turn}: {} commits",
+            signers.len()
+        );
+    }
+    // The new orderers sat in committees and signed certificates.
+    let signed: BTreeSet<PublicKey> = net
+        .certificates(0)
+        .into_iter()
+        .flat_map(|(_, s)| s)
+        .collect();
+    assert!(signed.contains(&net.keys[12]), "orderer 12 never signed");
+}
+
+#[test]
+fn a_removed_orderer_leaves_the_next_committee_and_its_votes_no_longer_count() {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    // Orderer 6 leaves at the end of turn 0; four remain, all of them in every committee.
+    let without = membership(&[7, 8, 9, 10], 4, 2);
+    let mut net = Net::new(&start, vec![without.clone()], &[at_end_of(0, 1)]);
+    net.run(30_000);
+    assert_eq!(net.assert_agree(), 16);
+    let gone = net.keys[6];
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), without, "node {i}");
+        for (turn, m) in net.committees[i].range(1..) {
+            assert!(!m.contains(&gone), "node {i}: turn {turn} drew orderer 6");
+        }
+        for (turn, signers) in net.certificates(i) {
+            assert!(
+                turn == 0 || !signers.contains(&gone),
+                "node {i}: orderer 6's commit counted in turn {turn}"
+            );
+        }
+    }
+    // The removed orderer follows the chain as an observer.
+    let st = net.nodes[6].status();
+    assert!(!st.in_committee && st.next_height == 17, "{st:?}");
+}
+
+#[test]
+fn a_reconfiguration_in_a_block_that_does_not_end_its_turn_is_refused() {
+    let start = membership(&[6, 7, 8, 9], 4, 2);
+    let seven = membership(&[6, 7, 8, 9, 10, 11, 12], 7, 2);
+    // Turn 0's first block carries it, the last does not.
+    let first = Placement {
+        turn: 0,
+        index: 0,
+        entry: 1,
+    };
+    let mut net = Net::new(&start, vec![seven], &[first]);
+    net.run(40_000);
+    let min = net.assert_agree();
+    assert!(min >= 8, "the next turns decide: {min}");
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), start, "node {i}");
+        // Nothing turn 0's primary proposed was decided: its committee skipped the turn.
+        assert!(net.certificates(i).iter().all(|(t, _)| *t != 0), "node {i}");
+        assert!(net.committees[i].values().all(|m| m.len() == 4));
+    }
+    assert!(net.nodes[6].status().stats.skipped_turns >= 1);
+}
+
+#[test]
+fn a_node_catching_up_over_several_reconfigurations_ends_with_the_same_membership() {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    let grow = ConsensusConfig {
+        turn_timeout_ms: 4_000,
+        view_change_timeout_ms: 700,
+        ..cfg(7)
+    };
+    let script = vec![
+        // Seven orderers, committees of seven, longer timeouts.
+        Reconfiguration {
+            cfg: grow,
+            ..membership(&[6, 7, 8, 9, 10, 11, 12], 7, 2)
+        },
+        // Orderer 7 leaves; committees of four from the six.
+        membership(&[6, 8, 9, 10, 11, 12], 4, 2),
+        // North gets a third endorser candidate.
+        membership(&[6, 8, 9, 10, 11, 12], 4, 3),
+    ];
+    let places = [at_end_of(0, 1), at_end_of(2, 2), at_end_of(4, 3)];
+    let mut net = Net::new(&start, script.clone(), &places);
+    // A voter and an orderer miss everything until the three changes are decided.
+    net.isolated = [2, 9].into_iter().collect();
+    net.isolated_until = 15_000;
+    net.run(15_000);
+    assert!(net.decided[0].len() >= 12, "{}", net.decided[0].len());
+    assert!(net.decided[2].is_empty() && net.decided[9].is_empty());
+    net.run(60_000);
+    assert_eq!(net.assert_agree(), 16);
+    let last = script.last().cloned().expect("script");
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), last, "node {i}");
+        assert_eq!(net.nodes[i].status().stats.reconfigurations, 3, "node {i}");
+    }
+}
