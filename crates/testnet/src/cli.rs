@@ -1,7 +1,7 @@
 //! `medblock testnet ...`: parsing and printing; the work is in [`crate::ops`].
 
 use crate::error::{Result, TestnetError};
-use crate::layout::NodeSpec;
+use crate::layout::{self, NodeSpec};
 use crate::ops::{self, UpOptions, progress};
 use crate::state::TestnetState;
 use crate::{patients, status};
@@ -23,7 +23,7 @@ pub enum TestnetCommand {
     /// Create a CA, certificates, configs and data dirs, start N node processes on 127.0.0.1
     /// and return once the network has committed its first block (nodes keep running).
     /// Without flags: 10 nodes (4 orderers, 2 regions, endorsers, 2 hospital departments)
-    /// with demo traffic.
+    /// with demo traffic; `--nodes N` (any N from 4) picks a layout that fits and prints it.
     Up(UpArgs),
     /// Every node's name, roles, region, addresses, height, tip and health; whether all agree.
     Status {
@@ -113,13 +113,16 @@ pub enum TestnetCommand {
 pub struct UpArgs {
     #[command(flatten)]
     dir: DirArg,
-    /// Peers (node processes).
+    /// Peers (node processes): any number from 4 (default 10). Small networks share roles
+    /// (orderers that are also endorser candidates and a hospital department); the layout is
+    /// printed before the nodes start.
     #[arg(long)]
     nodes: Option<usize>,
-    /// Regions.
+    /// Regions (default: 2 when every node can have its own role with an endorser and a
+    /// hospital in each, else 1).
     #[arg(long)]
     regions: Option<usize>,
-    /// Orderers (PBFT committee pool).
+    /// Orderers (PBFT committee pool, at least 4; default 4).
     #[arg(long)]
     orderers: Option<usize>,
     /// Demo visits per second (default: 2 when no layout flag is given, else 0).
@@ -238,12 +241,28 @@ fn up(a: UpArgs) -> Result<()> {
         Some(b) => b,
         None => std::env::current_exe().map_err(|e| TestnetError::io("locating medblock", e))?,
     };
+    // A testnet already in the directory is started again as it is: the flags do not apply.
+    let shape = if TestnetState::path(&a.dir.dir).exists() {
+        layout::Shape {
+            nodes: a.nodes.unwrap_or(layout::DEFAULT_NODES),
+            regions: a.regions.unwrap_or(2),
+            orderers: a.orderers.unwrap_or(layout::DEFAULT_ORDERERS),
+        }
+    } else {
+        let shape = layout::choose(a.nodes, a.regions, a.orderers)?;
+        let plan = layout::plan(shape.nodes, shape.regions, shape.orderers)?;
+        progress(layout::summary(&plan));
+        for line in layout::describe(&plan) {
+            progress(format!("  {line}"));
+        }
+        shape
+    };
     let opts = UpOptions {
         dir: a.dir.dir.clone(),
         bin,
-        nodes: a.nodes.unwrap_or(10),
-        regions: a.regions.unwrap_or(2),
-        orderers: a.orderers.unwrap_or(4),
+        nodes: shape.nodes,
+        regions: shape.regions,
+        orderers: shape.orderers,
         timeout: Duration::from_secs(a.timeout),
         hosts: a.hosts,
         latency_ms: a.latency_ms,
