@@ -3,8 +3,8 @@
 //! an event's department must match the certificate of the key that signs it, so the node holds
 //! one CA-issued key and certificate per department it submits for, under
 //! `data/departments/<department>/{node.key, certificate.pb}` (what `medblock ca issue
-//! --node-dir` writes). Certificates issued before genesis are known network-wide; later ones
-//! would need to reach every endorser's trust store first.
+//! --node-dir` writes). Certificates are known network-wide once on the ledger: genesis, or a
+//! configuration change decided later (`medblock ca issue --node URL`).
 
 use crate::error::ActorError;
 use crate::shared::Ctx;
@@ -39,11 +39,9 @@ pub fn load(dir: &Path, ctx: &Ctx) -> Result<HashMap<String, Identity>, ActorErr
         let cert = wire::Certificate::decode(bytes.as_slice())
             .map_err(|e| bad(format!("certificate does not decode: {e}")))?;
         let identity = load_identity(&path.join(KEY_FILE))?;
-        let verified = ctx
-            .trust
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(&cert)?;
+        // The CA's signature here; whether endorsers take its events is the ledger's say (a
+        // department certified after genesis uploads once its certificate is decided).
+        let verified = medblock_core::cert::verify_certificate(ctx.config().trust().ca(), &cert)?;
         if verified.key != identity.signing.public() {
             return Err(bad("the certificate is for another key".into()));
         }

@@ -5,6 +5,7 @@
 use crate::clock::now_ms;
 use crate::peers::PeerEntry;
 use crate::shared::Shared;
+use medblock_core::cert::verify_certificate;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire;
 use medblock_p2p::peer_id_bytes;
@@ -62,10 +63,19 @@ pub fn admit(
         .as_ref()
         .ok_or(HandshakeError::NoCertificate)?;
     let now = now_ms();
-    let mut trust = shared.trust.write().unwrap_or_else(|e| e.into_inner());
-    let verified = trust
-        .add(cert)
+    let config = shared.config();
+    // The CA's signature makes a certificate; the ledger says whether it is still in force. A
+    // certificate this node's ledger has not seen yet is admitted for connection (this node
+    // may be behind, catching up from newer members), but only the ledger's certificates take
+    // part: consensus, uploads and queries all check the configuration in force.
+    let verified = verify_certificate(config.trust().ca(), cert)
         .map_err(|e| HandshakeError::BadCertificate(e.to_string()))?;
+    if let Some(height) = config.state.revoked_at(verified.body.serial) {
+        return Err(HandshakeError::NotValid(format!(
+            "certificate {} ({}) was revoked on the ledger at height {height}",
+            verified.body.serial, verified.body.name
+        )));
+    }
     if &verified.key != peer {
         return Err(HandshakeError::WrongKey {
             cert_key: verified.key.to_hex(),
@@ -75,14 +85,17 @@ pub fn admit(
     if verified.body.peer_id != peer_id_bytes(peer) {
         return Err(HandshakeError::WrongPeerId);
     }
-    let role = verified
-        .roles()
-        .into_iter()
-        .next()
-        .ok_or_else(|| HandshakeError::NotValid("the certificate lists no role".into()))?;
-    trust
-        .authorize_peer(peer, &verified.body.peer_id, role, now)
-        .map_err(|e| HandshakeError::NotValid(e.to_string()))?;
+    if verified.roles().is_empty() {
+        return Err(HandshakeError::NotValid(
+            "the certificate lists no role".into(),
+        ));
+    }
+    if now < verified.body.not_before_ms || now > verified.body.not_after_ms {
+        return Err(HandshakeError::NotValid(format!(
+            "certificate {} ({}) is outside its validity window",
+            verified.body.serial, verified.body.name
+        )));
+    }
     let entry = PeerEntry {
         name: verified.body.name.clone(),
         region: verified.body.region.clone(),
@@ -95,7 +108,6 @@ pub fn admit(
         height: hello.height,
         http: hello.http_address.clone(),
     };
-    drop(trust);
     shared.peers.insert(*peer, entry.clone());
     Ok(entry)
 }

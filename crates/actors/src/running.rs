@@ -11,13 +11,13 @@ use crate::client::ingress::{
 use crate::committer::ingress::{
     CommitterStatus, FlaggedPeer, GetCommitterStatus, Mailbox as CommitterMailbox,
 };
-use crate::endorser::ingress::Mailbox as EndorserMailbox;
+use crate::endorser::ingress::{ConfigIn, Mailbox as EndorserMailbox};
 use crate::error::ActorError;
 use crate::orderer::ingress::{GetConsensusStatus, Mailbox as OrdererMailbox};
 use crate::shared::{Counters, Ctx};
 use actix::Arbiter;
 use medblock_core::cert::role_name;
-use medblock_core::wire;
+use medblock_core::{Hash32, wire};
 use medblock_p2p::{Topic, peer_id_string};
 use prost::Message as _;
 use serde::Serialize;
@@ -255,27 +255,48 @@ impl RunningNode {
             .await?
     }
 
-    /// Applies a CA-signed revocation list here and gossips it to the network.
-    pub async fn publish_revocations(&self, list: wire::RevocationList) -> Result<u64, ActorError> {
-        let version = {
-            let mut trust = self.ctx.trust.write().unwrap_or_else(|e| e.into_inner());
-            trust.apply_revocations(&list)?
-        };
-        let revoked = {
-            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-            self.ctx.peers.drop_revoked(|s| trust.is_revoked(s))
-        };
-        for k in revoked {
-            self.ctx.net.disconnect(k).await;
+    /// Takes a CA-signed configuration change (encoded `wire::ConfigChange`): checks it
+    /// against the configuration in force, hands it to this node's endorser (if it is one)
+    /// and gossips it to every endorser, whichever primary packs it next. It is in force once
+    /// decided; [`RunningNode::config_history`] shows when. Answers its id and what it does.
+    pub async fn submit_config(&self, bytes: Vec<u8>) -> Result<(Hash32, String), ActorError> {
+        let change = self
+            .ctx
+            .config()
+            .state
+            .check(&bytes)
+            .map_err(|e| ActorError::BadRequest(e.to_string()))?;
+        if let Some(e) = &self.endorser {
+            e.config
+                .send(ConfigIn(bytes.clone()))
+                .await?
+                .map_err(|e| ActorError::BadRequest(e.to_string()))?;
         }
+        let signed = wire::ConfigChange::decode(bytes.as_slice())
+            .map_err(|e| ActorError::BadRequest(e.to_string()))?;
         let msg = wire::GossipMessage {
-            kind: Some(wire::gossip_message::Kind::Revocations(list)),
+            kind: Some(wire::gossip_message::Kind::ConfigChange(signed)),
         };
-        self.ctx
+        if let Err(e) = self
+            .ctx
             .net
-            .publish(Topic::Revocations, msg.encode_to_vec())
-            .await?;
-        Ok(version)
+            .publish(Topic::Config, msg.encode_to_vec())
+            .await
+        {
+            // Alone (no peer yet) is fine when this node is an endorser: it packs it itself.
+            if self.endorser.is_none() {
+                return Err(e.into());
+            }
+            tracing::debug!(error = %e, "configuration change not gossiped");
+        }
+        tracing::info!(change = %change.id, what = change.describe(), "configuration change submitted");
+        Ok((change.id, change.describe()))
+    }
+
+    /// The configuration in force at this node's ledger tip: every change applied (height,
+    /// id, what), the regions, the parameters and the membership.
+    pub fn config_history(&self) -> Arc<crate::shared::InForce> {
+        self.ctx.config()
     }
 
     /// Stops the network and every actor's Arbiter, and waits for their threads, so the

@@ -3,7 +3,8 @@
 
 use crate::membership::Membership;
 use crate::peers::PeerBook;
-use medblock_core::cert::{TrustStore, VerifiedCertificate};
+use medblock_core::cert::VerifiedCertificate;
+use medblock_core::config::ConfigState;
 use medblock_core::genesis::VerifiedGenesis;
 use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::wire::Role;
@@ -78,6 +79,33 @@ impl Counters {
     }
 }
 
+/// The configuration in force and the consensus membership derived from it.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    /// Certificates, revocations (with their heights), regions and parameters.
+    pub state: ConfigState,
+    /// Who takes part in consensus.
+    pub membership: Membership,
+}
+
+impl InForce {
+    /// The configuration `state` and its membership.
+    pub fn new(state: ConfigState) -> Self {
+        let membership = state.membership();
+        Self { state, membership }
+    }
+
+    /// The trust store in force.
+    pub fn trust(&self) -> &medblock_core::cert::TrustStore {
+        self.state.trust()
+    }
+
+    /// The consensus parameters in force.
+    pub fn params(&self) -> &medblock_core::wire::ConsensusParams {
+        self.state.params()
+    }
+}
+
 /// The node-wide context, shared by `Arc` between actors and the router.
 pub struct Shared {
     /// The node's name (its certificate name).
@@ -88,10 +116,10 @@ pub struct Shared {
     pub certificate: VerifiedCertificate,
     /// The verified genesis.
     pub genesis: VerifiedGenesis,
-    /// Consensus membership from genesis.
-    pub membership: Membership,
-    /// Certificates and revocations known to the node.
-    pub trust: RwLock<TrustStore>,
+    /// The configuration in force as of this node's ledger tip (genesis plus the
+    /// configuration changes on the ledger), and the membership derived from it. Only the
+    /// committer replaces it, right after appending a block that changed it.
+    pub config: RwLock<Arc<InForce>>,
     /// Patients' recording authorizations revoked on the ledger: folded by the committer from
     /// every block it appends (and rebuilt from the ledger's index at start), and by the
     /// orderer from every block decided, so endorsers, orderers and committers refuse the same.
@@ -136,9 +164,34 @@ impl Shared {
         &self.certificate.body.region
     }
 
+    /// The configuration in force as of this node's ledger tip.
+    pub fn config(&self) -> Arc<InForce> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The consensus membership in force.
+    pub fn membership(&self) -> Membership {
+        self.config().membership.clone()
+    }
+
+    /// Installs the configuration after a block that changed it, and returns the peers whose
+    /// certificates it revoked (the caller closes their connections).
+    pub fn install_config(&self, state: ConfigState) -> Vec<PublicKey> {
+        let next = Arc::new(InForce::new(state));
+        let revoked = self
+            .peers
+            .drop_revoked(|serial| next.state.revoked_at(serial).is_some());
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = next;
+        revoked
+    }
+
     /// Checks `key` holds a valid, unrevoked certificate with any role at `now_ms`.
     pub fn is_certified(&self, key: &PublicKey, now_ms: u64) -> bool {
-        let trust = self.trust.read().unwrap_or_else(|e| e.into_inner());
+        let config = self.config();
+        let trust = config.trust();
         [
             Role::Endorser,
             Role::Orderer,

@@ -10,7 +10,6 @@ use crate::committer::ingress::{Mailbox as CommitterMailbox, Subscribe};
 use crate::endorser::Endorser;
 use crate::endorser::ingress::Mailbox as EndorserMailbox;
 use crate::error::ActorError;
-use crate::membership::Membership;
 use crate::orderer::ingress::{Connect, Mailbox as OrdererMailbox};
 use crate::orderer::{Orderer, start_turn_of};
 use crate::peers::PeerBook;
@@ -124,7 +123,6 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         .map_err(|e| ActorError::Config(format!("the node's own certificate is not valid: {e}")))?;
     std::fs::create_dir_all(&opts.data_dir)
         .map_err(|e| ActorError::Config(format!("{}: {e}", opts.data_dir.display())))?;
-    let membership = Membership::from_genesis(&genesis);
     let max_events = genesis.params.max_block_events as usize;
     let ledger = Arc::new(
         Ledger::open(
@@ -132,8 +130,19 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
             OpenCheck::HashChain,
             max_events,
         )?
-        .with_max_block_bytes(BlockLimits::from_params(&genesis.params).max_bytes),
+        .with_max_block_bytes(BlockLimits::from_params(&genesis.params).max_bytes)
+        // Who may do what: genesis plus the configuration changes on this ledger.
+        .with_genesis(&genesis)?,
     );
+    let config = ledger.config().ok_or_else(|| {
+        ActorError::Config("the ledger has no configuration after with_genesis".into())
+    })?;
+    if let Some(height) = config.revoked_at(certificate.body.serial) {
+        return Err(ActorError::Config(format!(
+            "this node's certificate {} was revoked on the ledger at height {height}; it may not take part",
+            certificate.body.serial
+        )));
+    }
 
     // The Swarm gets its own thread.
     let mut p2p = P2pConfig::new(opts.identity.signing.clone(), opts.listen.clone());
@@ -168,8 +177,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         name: certificate.body.name.clone(),
         genesis_hash: genesis.hash.0.to_vec(),
         identity: opts.identity.clone(),
-        membership,
-        trust: RwLock::new(trust),
+        config: RwLock::new(Arc::new(crate::shared::InForce::new(config))),
         revoked: RwLock::new(ledger.revoked_authorizations()),
         net,
         peers: PeerBook::default(),

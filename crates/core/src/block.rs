@@ -101,7 +101,18 @@ pub struct PackRequest<'a> {
 
 /// Packs `events` (already admitted, receipt time set) into a signed block, sorted by upload
 /// time. The orderer timestamp and the commit certificate are added later by the committee.
-pub fn pack_block(req: &PackRequest<'_>, mut events: Vec<ParsedEvent>) -> wire::Block {
+pub fn pack_block(req: &PackRequest<'_>, events: Vec<ParsedEvent>) -> wire::Block {
+    pack_block_with_config(req, events, Vec::new())
+}
+
+/// [`pack_block`] for a block that also carries configuration changes (encoded
+/// `wire::ConfigChange`s, already checked against the chain by the endorser), bound by the
+/// header's `config_hash`.
+pub fn pack_block_with_config(
+    req: &PackRequest<'_>,
+    mut events: Vec<ParsedEvent>,
+    config_changes: Vec<Vec<u8>>,
+) -> wire::Block {
     events.sort_by(upload_order);
     let hashes: Vec<Hash32> = events.iter().map(|e| e.event_hash).collect();
     let collection = wire::SignatureCollection {
@@ -121,6 +132,7 @@ pub fn pack_block(req: &PackRequest<'_>, mut events: Vec<ParsedEvent>) -> wire::
         packed_at_ms: req.packed_at_ms,
         event_count: events.len() as u32,
         last_of_turn: req.last_of_turn,
+        config_hash: crate::config::config_hash(&config_changes),
     }
     .encode_to_vec();
     wire::Block {
@@ -133,6 +145,7 @@ pub fn pack_block(req: &PackRequest<'_>, mut events: Vec<ParsedEvent>) -> wire::
             .map(|e| e.event.encode_to_vec())
             .collect(),
         certificate: None,
+        config_changes,
     }
 }
 
@@ -200,8 +213,12 @@ impl VerifiedBlock {
 
         let max = max_events.min(limits::MAX_BLOCK_EVENTS);
         let count = block.events.len();
-        if count == 0 {
+        // A block carries events, configuration changes or both; never nothing.
+        if count == 0 && block.config_changes.is_empty() {
             return Err(BlockError::Empty.into());
+        }
+        if crate::config::config_hash(&block.config_changes) != header.config_hash {
+            return Err(BlockError::ConfigHashMismatch { height }.into());
         }
         if count > max {
             return Err(BlockError::TooManyEvents { count, max }.into());

@@ -211,6 +211,11 @@ impl TrustStore {
         Ok(self.revocation_version)
     }
 
+    /// Revokes `serial` (a revocation decided on the ledger; see `config::ConfigState`).
+    pub fn revoke(&mut self, serial: u64) {
+        self.revoked.insert(serial);
+    }
+
     /// The version of the revocation list in force.
     pub fn revocation_version(&self) -> u64 {
         self.revocation_version

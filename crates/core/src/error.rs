@@ -192,6 +192,12 @@ pub enum BlockError {
     /// The block has no events.
     #[error("block has no events")]
     Empty,
+    /// The header's `config_hash` does not match the block's configuration changes.
+    #[error("block {height}: configuration changes do not match the header's config hash")]
+    ConfigHashMismatch {
+        /// The block's height.
+        height: u64,
+    },
     /// More events than the consensus parameters allow.
     #[error("block has {count} events, over the limit of {max}")]
     TooManyEvents {

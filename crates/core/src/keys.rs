@@ -52,6 +52,8 @@ pub mod purpose {
     pub const CERTIFICATE: &str = "medblock/certificate/v1";
     /// The CA signing a revocation list.
     pub const REVOCATIONS: &str = "medblock/revocations/v1";
+    /// A configuration change (certificate issued or revoked, region added, parameters).
+    pub const CONFIG_CHANGE: &str = "medblock/config-change/v1";
     /// An endorser acknowledging an upload.
     pub const RECEIPT: &str = "medblock/receipt/v1";
     /// An endorser acknowledging a batch of uploads at once (one signature for the batch).

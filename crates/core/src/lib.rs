@@ -11,6 +11,7 @@ pub mod block;
 pub mod block_rules;
 pub mod cert;
 pub mod codec;
+pub mod config;
 pub mod consensus;
 pub mod crumbs;
 pub mod error;

@@ -10,6 +10,7 @@ use medblock_core::block_rules::{
     Admission, BLOCK_BASE_BYTES, BlockLimits, BlockRuleError, ChainBelow, Inclusion, check_chain,
     check_ledger_block, check_proposal, event_cost, max_block_bytes, proposal_len,
 };
+use medblock_core::config::ConfigState;
 use medblock_core::error::BlockError;
 use medblock_core::event::EventKey;
 use medblock_core::hash::Hash32;
@@ -62,9 +63,9 @@ fn second_block(fx: &mut Fixture, first: u64, n: usize, at: u64) -> (Below, wire
     (below, b2)
 }
 
-fn admission(fx: &Fixture) -> Admission<'_> {
+fn admission(config: &ConfigState) -> Admission<'_> {
     Admission {
-        trust: &fx.trust,
+        config,
         now_ms: NOW + 10_000,
         max_skew_ms: 30_000,
     }
@@ -76,15 +77,16 @@ fn proposal_err(
     block: &wire::Block,
     limits: &BlockLimits,
 ) -> BlockRuleError {
+    let config = fx.config();
     match check_proposal(
         &block.encode_to_vec(),
         below,
         &RevokedAuthorizations::default(),
         limits,
-        &admission(fx),
+        &admission(&config),
     ) {
         Err(e) => e,
-        Ok(b) => panic!("block {} was accepted", b.id),
+        Ok((b, _)) => panic!("block {} was accepted", b.id),
     }
 }
 
@@ -93,15 +95,17 @@ fn a_valid_block_passes_every_caller() {
     let mut fx = Fixture::new(900);
     let (below, b2) = second_block(&mut fx, 4, 3, NOW + 3_000);
     let revoked = RevokedAuthorizations::default();
-    let v = check_proposal(
+    let config = fx.config();
+    let (v, next) = check_proposal(
         &b2.encode_to_vec(),
         &below,
         &revoked,
         &LIMITS,
-        &admission(&fx),
+        &admission(&config),
     )
     .expect("orderer accepts");
-    check_ledger_block(&v, &below, &revoked, &LIMITS).expect("committer accepts");
+    assert!(next.is_none(), "no configuration change in the block");
+    check_ledger_block(&v, &below, &revoked, Some(&config), &LIMITS).expect("committer accepts");
 }
 
 #[test]
@@ -215,7 +219,7 @@ fn a_non_canonical_or_certified_proposal_is_refused() {
         &below,
         &RevokedAuthorizations::default(),
         &LIMITS,
-        &admission(&fx),
+        &admission(&fx.config()),
     )
     .expect_err("non-canonical");
     assert_eq!(err, BlockRuleError::NotCanonical);

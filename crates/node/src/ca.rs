@@ -1,17 +1,19 @@
 //! `medblock ca`: the certificate authority's commands. The CA keeps its key file and a TOML
-//! register of what it issued and revoked in one directory; it writes node certificates,
-//! genesis and signed revocation lists as protobuf files.
+//! register of what it issued and revoked in one directory; it writes node certificates and
+//! genesis, and signs configuration changes (a certificate issued after genesis, a revocation,
+//! a region, consensus parameters) for a running network to decide (`--node`).
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use medblock_core::cert::{CertificateAuthority, parse_role, role_name};
+use medblock_core::config::sign_change;
 use medblock_core::genesis::{GenesisSpec, build_genesis, default_params};
 use medblock_core::keys::{Identity, SigningKey};
 use medblock_core::wire;
+use medblock_core::wire::config_change_body::Change;
 use medblock_p2p::peer_id_bytes;
 use medblock_storage::keyfile::{load_identity, load_signing_key, save_identity, save_signing_key};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// File names inside a CA directory and a node directory.
@@ -20,8 +22,6 @@ pub mod files {
     pub const CA_KEY: &str = "ca.key";
     /// The CA's register.
     pub const CA_REGISTER: &str = "ca.toml";
-    /// The latest signed revocation list.
-    pub const REVOCATIONS: &str = "revocations.pb";
     /// A node's keys.
     pub const NODE_KEY: &str = "node.key";
     /// A node's certificate.
@@ -257,24 +257,78 @@ fn regulator_of(
     Ok(None)
 }
 
-/// `ca revoke`: adds serials to the revocation list and signs its next version.
-pub fn revoke(dir: &Path, serials: &[u64], now_ms: u64) -> Result<(u64, PathBuf)> {
+/// Where `ca` keeps the configuration changes it signed (one file each, named by kind and
+/// subject), so an operator can submit one again or show what was signed.
+pub fn changes_dir(dir: &Path) -> PathBuf {
+    dir.join("changes")
+}
+
+fn keep_change(dir: &Path, name: &str, change: &wire::ConfigChange) -> Result<Vec<u8>> {
+    let bytes = change.encode_to_vec();
+    let out = changes_dir(dir);
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join(format!("{name}.pb")), &bytes)?;
+    Ok(bytes)
+}
+
+/// `ca issue --node`: the configuration change that puts the certificate `serial` (issued by
+/// [`issue`]) on the ledger, signed by the CA.
+pub fn issue_change(dir: &Path, serial: u64, now_ms: u64) -> Result<Vec<u8>> {
+    let ca = load_ca(dir)?;
+    let reg = read_register(dir)?;
+    let issued = reg
+        .issued
+        .iter()
+        .find(|i| i.serial == serial)
+        .with_context(|| format!("serial {serial} was never issued by this CA"))?;
+    let cert = wire::Certificate::decode(hex::decode(&issued.certificate)?.as_slice())?;
+    let change = sign_change(&ca, Change::Issue(cert), now_ms);
+    keep_change(dir, &format!("issue-{serial}"), &change)
+}
+
+/// `ca revoke`: the configuration change revoking `serial`, signed by the CA; the register
+/// records it. It is in force from the height of the block that decides it.
+pub fn revoke_change(dir: &Path, serial: u64, reason: &str, now_ms: u64) -> Result<Vec<u8>> {
     let ca = load_ca(dir)?;
     let mut reg = read_register(dir)?;
-    for s in serials {
-        if !reg.issued.iter().any(|i| i.serial == *s) {
-            bail!("serial {s} was never issued by this CA");
-        }
+    ensure!(
+        reg.issued.iter().any(|i| i.serial == serial),
+        "serial {serial} was never issued by this CA"
+    );
+    let change = sign_change(
+        &ca,
+        Change::Revoke(wire::Revocation {
+            serial,
+            reason: reason.to_owned(),
+        }),
+        now_ms,
+    );
+    if !reg.revoked.contains(&serial) {
+        reg.revoked.push(serial);
+        write_register(dir, &reg)?;
     }
-    let mut revoked: BTreeSet<u64> = reg.revoked.iter().copied().collect();
-    revoked.extend(serials.iter().copied());
-    reg.revocation_version += 1;
-    reg.revoked = revoked.iter().copied().collect();
-    let list = ca.revocation_list(reg.revocation_version, revoked, now_ms);
-    let path = dir.join(files::REVOCATIONS);
-    std::fs::write(&path, list.encode_to_vec())?;
-    write_register(dir, &reg)?;
-    Ok((reg.revocation_version, path))
+    keep_change(dir, &format!("revoke-{serial}"), &change)
+}
+
+/// `ca add-region`: the configuration change adding region `name`, signed by the CA; the
+/// register gains the region, so certificates can name it.
+pub fn add_region_change(dir: &Path, name: &str, now_ms: u64) -> Result<Vec<u8>> {
+    let ca = load_ca(dir)?;
+    let mut reg = read_register(dir)?;
+    ensure!(!name.trim().is_empty(), "give the region a name");
+    if !reg.regions.iter().any(|r| r == name) {
+        reg.regions.push(name.to_owned());
+        write_register(dir, &reg)?;
+    }
+    let change = sign_change(&ca, Change::AddRegion(name.to_owned()), now_ms);
+    keep_change(dir, &format!("region-{name}"), &change)
+}
+
+/// `ca params`: the configuration change setting the complete consensus parameters `params`.
+pub fn params_change(dir: &Path, params: wire::ConsensusParams, now_ms: u64) -> Result<Vec<u8>> {
+    let ca = load_ca(dir)?;
+    let change = sign_change(&ca, Change::Params(params), now_ms);
+    keep_change(dir, &format!("params-{now_ms}"), &change)
 }
 
 /// The serial of the certificate issued to `name`.

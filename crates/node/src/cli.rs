@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use medblock_actors::client::{SubmitOutcome, Visit};
 use medblock_actors::node::NodeStatus;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -60,6 +60,67 @@ pub enum CaCommand {
         /// Validity in days.
         #[arg(long, default_value_t = 365)]
         days: u64,
+        /// After genesis: put the certificate on the ledger through this running node (its
+        /// HTTP address, e.g. http://127.0.0.1:8080) and wait until it is decided. Without it
+        /// the certificate is only written (for genesis).
+        #[arg(long)]
+        node: Option<String>,
+        /// The API token of the node given with --node.
+        #[command(flatten)]
+        token: crate::api_token::TokenArgs,
+        /// How long to wait for the change to be decided, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a region to a running network (a configuration change on the ledger); its nodes
+    /// and departments can then be certified with `ca issue --region NAME --node URL`.
+    AddRegion {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The new region's name.
+        #[arg(long)]
+        name: String,
+        /// A running node to submit through.
+        #[arg(long)]
+        node: String,
+        /// The API token of the node given with --node.
+        #[command(flatten)]
+        token: crate::api_token::TokenArgs,
+        /// How long to wait for the change to be decided, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change consensus parameters of a running network (a configuration change on the
+    /// ledger): the ones given replace those in force, the others stay.
+    Params {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A running node to read the parameters in force from and submit through.
+        #[arg(long)]
+        node: String,
+        /// Orderers per committee (3f+1; at most the orderers in force).
+        #[arg(long)]
+        committee_size: Option<u32>,
+        /// How long a primary may hold its turn, ms.
+        #[arg(long)]
+        turn_timeout_ms: Option<u64>,
+        /// PBFT view-change timeout, ms.
+        #[arg(long)]
+        view_change_timeout_ms: Option<u64>,
+        /// The API token of the node given with --node.
+        #[command(flatten)]
+        token: crate::api_token::TokenArgs,
+        /// How long to wait for the change to be decided, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -86,8 +147,10 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke certificates (by serial or holder name) and sign the next revocation list;
-    /// with --node, hand it to a running node, which gossips it to the network.
+    /// Revoke certificates (by serial or holder name): one CA-signed configuration change
+    /// each, in force from the height of the block that decides it. With --node, submit them
+    /// to a running network and wait until decided; without, they are only written (under
+    /// the CA directory's `changes/`).
     Revoke {
         /// CA directory.
         #[arg(long)]
@@ -98,12 +161,18 @@ pub enum CaCommand {
         /// Holder names to revoke.
         #[arg(long, value_delimiter = ',')]
         name: Vec<String>,
-        /// HTTP address of a node to publish through (e.g. http://127.0.0.1:8080).
+        /// Why (recorded in the change).
+        #[arg(long, default_value = "revoked by the CA")]
+        reason: String,
+        /// HTTP address of a node to submit through (e.g. http://127.0.0.1:8080).
         #[arg(long)]
         node: Option<String>,
         /// The API token of the node given with --node.
         #[command(flatten)]
         token: crate::api_token::TokenArgs,
+        /// How long to wait for each change to be decided, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -319,6 +388,9 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
             department,
             node_dir,
             days,
+            node,
+            token,
+            wait_s,
             json,
         } => {
             let issued = ca::issue(
@@ -334,7 +406,21 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
                 },
                 now_ms(),
             )?;
-            print(json, &issued, || {
+            let decided = match &node {
+                Some(node) => {
+                    let bytes = ca::issue_change(&dir, issued.serial, now_ms())?;
+                    Some(crate::ca_submit::submit_blocking(
+                        &token,
+                        node,
+                        bytes,
+                        Duration::from_secs(wait_s),
+                    )?)
+                }
+                None => None,
+            };
+            let mut v = serde_json::to_value(&issued)?;
+            v["decided"] = serde_json::json!(decided);
+            print(json, &v, || {
                 println!(
                     "issued serial {} to {} ({}) in {}; certificate in {}",
                     issued.serial,
@@ -342,7 +428,63 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
                     issued.roles.join(","),
                     issued.region,
                     node_dir.join(files::CERTIFICATE).display()
+                );
+                if let Some(d) = &decided {
+                    println!("on the ledger at height {} (change {})", d.height, d.id);
+                }
+            })
+        }
+        CaCommand::AddRegion {
+            dir,
+            name,
+            node,
+            token,
+            wait_s,
+            json,
+        } => {
+            let bytes = ca::add_region_change(&dir, &name, now_ms())?;
+            let d = crate::ca_submit::submit_blocking(
+                &token,
+                &node,
+                bytes,
+                Duration::from_secs(wait_s),
+            )?;
+            print(json, &d, || {
+                println!(
+                    "region {name} added at height {} (change {})",
+                    d.height, d.id
                 )
+            })
+        }
+        CaCommand::Params {
+            dir,
+            node,
+            committee_size,
+            turn_timeout_ms,
+            view_change_timeout_ms,
+            token,
+            wait_s,
+            json,
+        } => {
+            let mut params = crate::ca_submit::fetch_blocking(&token, &node)?.params;
+            if let Some(v) = committee_size {
+                params.committee_size = v;
+            }
+            if let Some(v) = turn_timeout_ms {
+                params.turn_timeout_ms = v;
+            }
+            if let Some(v) = view_change_timeout_ms {
+                params.view_change_timeout_ms = v;
+            }
+            let bytes = ca::params_change(&dir, params.into(), now_ms())?;
+            let d = crate::ca_submit::submit_blocking(
+                &token,
+                &node,
+                bytes,
+                Duration::from_secs(wait_s),
+            )?;
+            print(json, &d, || {
+                println!("{} at height {} (change {})", d.change, d.height, d.id)
             })
         }
         CaCommand::Genesis {
@@ -373,8 +515,10 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
             dir,
             mut serial,
             name,
+            reason,
             node,
             token,
+            wait_s,
             json,
         } => {
             for n in &name {
@@ -383,37 +527,33 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
             if serial.is_empty() {
                 bail!("give --serial or --name");
             }
-            let (version, path) = ca::revoke(&dir, &serial, now_ms())?;
-            let mut published = false;
-            if let Some(node) = &node {
-                let bytes = std::fs::read(&path)?;
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let http = token.client(node)?.build()?;
-                rt.block_on(async {
-                    let r = http
-                        .post(format!("{}/revocations", node.trim_end_matches('/')))
-                        .body(bytes)
-                        .send()
-                        .await?;
-                    let status = r.status();
-                    anyhow::ensure!(
-                        status.is_success(),
-                        "node refused the list ({status}): {}{}",
-                        r.text().await?,
-                        crate::api_token::hint(status)
-                    );
-                    anyhow::Ok(())
-                })?;
-                published = true;
+            let mut decided = Vec::new();
+            for s in &serial {
+                let bytes = ca::revoke_change(&dir, *s, &reason, now_ms())?;
+                if let Some(node) = &node {
+                    decided.push(crate::ca_submit::submit_blocking(
+                        &token,
+                        node,
+                        bytes,
+                        Duration::from_secs(wait_s),
+                    )?);
+                }
             }
-            let v = serde_json::json!({ "version": version, "revoked": serial, "list": path, "published": published });
+            let v = serde_json::json!({
+                "revoked": serial,
+                "changes": ca::changes_dir(&dir),
+                "decided": decided,
+            });
             print(json, &v, || {
-                println!(
-                    "revocation list v{version} ({serial:?}) written to {}",
-                    path.display()
-                )
+                for d in &decided {
+                    println!("{} at height {} (change {})", d.change, d.height, d.id);
+                }
+                if node.is_none() {
+                    println!(
+                        "revocations of {serial:?} signed in {}; submit them with --node",
+                        ca::changes_dir(&dir).display()
+                    );
+                }
             })
         }
     }

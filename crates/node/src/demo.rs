@@ -147,6 +147,7 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
     let genesis =
         verify_genesis(&genesis_bytes).context("the genesis just written does not verify")?;
     let trust: TrustStore = genesis.trust.clone();
+    let config = medblock_core::config::ConfigState::from_genesis(&genesis);
     write_keys(&args.dir, &world, &orderer_keys)?;
     tracing::info!(network = %genesis.hash, certificates = genesis.body.certificates.len(), "genesis signed by the CA");
 
@@ -292,7 +293,7 @@ pub fn run(args: &DemoArgs) -> Result<DemoReport> {
         let height = tip.height + 1;
         let value = proposal(&world.endorser, 1, height, &block);
         let blocks = LedgerBlockCheck {
-            trust: &trust,
+            config: &config,
             ledger: &committers[0],
             limits: BlockLimits::from_params(&params),
             max_skew_ms: params.max_clock_skew_ms,
@@ -418,7 +419,7 @@ fn proposal(
 /// core's [`PrimaryCheck`]): core's one validity predicate over a committer's ledger (the demo
 /// decides one block at a time, so nothing is pending above it).
 struct LedgerBlockCheck<'a> {
-    trust: &'a TrustStore,
+    config: &'a medblock_core::config::ConfigState,
     ledger: &'a Ledger,
     limits: BlockLimits,
     max_skew_ms: u64,
@@ -432,7 +433,7 @@ impl ProposalValidator for LedgerBlockCheck<'_> {
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
         let admission = Admission {
-            trust: self.trust,
+            config: self.config,
             now_ms,
             max_skew_ms: self.max_skew_ms,
         };
@@ -443,7 +444,7 @@ impl ProposalValidator for LedgerBlockCheck<'_> {
             &self.limits,
             &admission,
         )
-        .map(|block| block.id)
+        .map(|(block, _)| block.id)
         .map_err(|e| InvalidProposal {
             height,
             reason: e.to_string(),

@@ -1,6 +1,7 @@
 //! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), `/metrics` (Prometheus
 //! text), and the department API `POST /submit` and `POST /import` (visits filed under named
-//! departments, with their EMRs); `POST /revocations` takes a CA-signed list to apply and gossip.
+//! departments, with their EMRs); `/config` takes CA-signed configuration changes and shows the
+//! configuration in force ([`crate::config_api`]).
 //! The patient enrolment routes (`/patients/...`) are in [`crate::enrol`].
 //!
 //! Every route but the public ones (by default `/healthz`, `/metrics` and `/status`, none of
@@ -18,8 +19,6 @@ use medblock_actors::ActorError;
 use medblock_actors::RunningNode;
 use medblock_actors::client::Visit;
 use medblock_actors::client::import::ImportVisit;
-use medblock_core::wire;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
 use std::time::Duration;
@@ -58,7 +57,7 @@ fn default_wait_ms() -> u64 {
     60_000
 }
 
-fn error_response(e: &ActorError) -> HttpResponse {
+pub(crate) fn error_response(e: &ActorError) -> HttpResponse {
     let code = match e {
         ActorError::Patient(p) => return crate::enrol::error_response(p),
         ActorError::BadRequest(_) => "bad_request",
@@ -118,18 +117,6 @@ async fn import(node: web::Data<RunningNode>, body: web::Json<ImportBody>) -> Ht
     match node.import(body.visits, body.wait, timeout).await {
         Ok(out) => HttpResponse::Ok().json(out),
         Err(e) => error_response(&e),
-    }
-}
-
-async fn revocations(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResponse {
-    let Ok(list) = wire::RevocationList::decode(body.as_ref()) else {
-        return error_response(&ActorError::BadRequest(
-            "body is not a RevocationList".into(),
-        ));
-    };
-    match node.publish_revocations(list).await {
-        Ok(version) => HttpResponse::Ok().json(serde_json::json!({ "version": version })),
-        Err(e) => HttpResponse::BadRequest().json(serde_json::json!({ "error": e.to_string() })),
     }
 }
 
@@ -280,7 +267,7 @@ pub fn serve(
             .route("/metrics", web::get().to(metrics))
             .route("/submit", web::post().to(submit))
             .route("/import", web::post().to(import))
-            .route("/revocations", web::post().to(revocations))
+            .configure(crate::config_api::routes)
             .configure(crate::enrol::routes)
     })
     .workers(1)
@@ -307,7 +294,7 @@ mod tests {
         for p in [
             "/submit",
             "/import",
-            "/revocations",
+            "/config",
             "/patients/alice",
             "/patients/challenge",
             "/healthz/x",

@@ -126,7 +126,7 @@ pub struct NetworkEvents {
     /// channel: its answer needs the network to be read again; spawn it instead.
     pub consensus: mpsc::Receiver<NetworkEvent>,
     /// Everything else: requests of kind `upload` and `receipts`, gossip on `Topic::Ledger` and
-    /// `Topic::Revocations`. When full, a request is answered at once with
+    /// `Topic::Config`. When full, a request is answered at once with
     /// `ErrorReply{code: BUSY}` (counted in `P2pStats::dropped_requests_other`) and gossip is
     /// reported `Ignore` (counted in `P2pStats::dropped_gossip_other`).
     pub other: mpsc::Receiver<NetworkEvent>,

@@ -13,8 +13,9 @@ pub enum Topic {
     Ledger,
     /// Consensus turns, beacons and elections (`GossipMessage::consensus`). Consensus-critical.
     Consensus,
-    /// CA revocation lists (`GossipMessage::revocations`). Best effort: lists are re-gossiped.
-    Revocations,
+    /// CA-signed configuration changes (`GossipMessage::config_change`) on their way to the
+    /// endorsers that pack them. Best effort: a change is submitted again if never decided.
+    Config,
 }
 
 impl Topic {
@@ -23,7 +24,7 @@ impl Topic {
         Topic::Blocks,
         Topic::Ledger,
         Topic::Consensus,
-        Topic::Revocations,
+        Topic::Config,
     ];
 
     /// The topic's name on the wire; versioned so a future incompatible format gets a new topic.
@@ -32,7 +33,7 @@ impl Topic {
             Topic::Blocks => "medblock/blocks/1",
             Topic::Ledger => "medblock/ledger/1",
             Topic::Consensus => "medblock/consensus/1",
-            Topic::Revocations => "medblock/revocations/1",
+            Topic::Config => "medblock/config/1",
         }
     }
 

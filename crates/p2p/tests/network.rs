@@ -359,9 +359,9 @@ async fn banned_peer_cannot_reconnect() {
 async fn publish_without_peers_and_bad_config_are_typed_errors() {
     let a = start(config(61, vec![])).await;
     assert_eq!(
-        a.net.publish(Topic::Revocations, vec![1]).await,
+        a.net.publish(Topic::Config, vec![1]).await,
         Err(P2pError::InsufficientPeers {
-            topic: "medblock/revocations/1"
+            topic: "medblock/config/1"
         })
     );
     assert!(a.addr().contains("/p2p/"));

@@ -52,6 +52,18 @@ pub fn parse_revocation_key(k: &[u8]) -> Option<medblock_core::authorization::Au
     })
 }
 
+/// `c`: prefix of the configuration index (see [`config_key`]).
+pub const CONFIG_PREFIX: u8 = b'c';
+
+/// `c` + height: the block at that height carries configuration changes (the value is empty);
+/// opening replays exactly these blocks to rebuild the configuration.
+pub fn config_key(height: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = CONFIG_PREFIX;
+    k[1..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
 /// `h` + height: the id of the block at that height.
 pub fn height_key(height: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

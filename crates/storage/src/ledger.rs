@@ -12,7 +12,9 @@ use medblock_core::block_rules::{
     BlockLimits, BlockRuleError, ChainBelow, Inclusion, check_ledger_block,
 };
 use medblock_core::codec::limits;
+use medblock_core::config::ConfigState;
 use medblock_core::crumbs::{Crumb, DepartmentId, Pseudonym};
+use medblock_core::genesis::VerifiedGenesis;
 use medblock_core::{ChainTip, EventKey, Hash32, VerifiedBlock, wire};
 use prost::Message;
 use rocksdb::{
@@ -52,6 +54,10 @@ pub struct Ledger {
     /// Recording authorizations revoked by blocks on this ledger (persisted in `meta` with each
     /// block, loaded at open): a block under a revoked authorization is refused here too.
     revoked: RwLock<RevokedAuthorizations>,
+    /// The configuration as of the tip: genesis plus every configuration change on this ledger
+    /// (rebuilt at [`Ledger::with_genesis`] from the blocks the `c` index names). `None` for a
+    /// ledger opened without genesis, which then refuses blocks carrying changes.
+    config: RwLock<Option<ConfigState>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -95,6 +101,7 @@ impl Ledger {
                 max_bytes: limits::MAX_BLOCK_BYTES,
             },
             revoked: RwLock::new(RevokedAuthorizations::default()),
+            config: RwLock::new(None),
         };
         let tip = ledger.read_tip()?;
         let revoked = ledger.read_revocations()?;
@@ -110,6 +117,64 @@ impl Ledger {
     pub fn with_max_block_bytes(mut self, max_bytes: usize) -> Self {
         self.limits.max_bytes = max_bytes;
         self
+    }
+
+    /// Rebuilds the configuration as of the tip: `genesis`, then the configuration changes of
+    /// every block the `c` index names, in height order, each checked as it was at commit. A
+    /// node restarted with this ledger therefore knows every certificate issued and revoked on
+    /// it; nothing of it lives only in memory.
+    pub fn with_genesis(self, genesis: &VerifiedGenesis) -> Result<Self, StorageError> {
+        let mut state = ConfigState::from_genesis(genesis);
+        let heights = self.config_heights()?;
+        for height in heights {
+            let block = self
+                .block_at(height)?
+                .ok_or_else(|| self.corrupt(height, "configuration index names a missing block"))?;
+            state
+                .fold_block(height, &block.config_changes)
+                .map_err(|e| self.corrupt(height, format!("configuration change: {e}")))?;
+        }
+        state.pass(self.tip().height);
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
+        Ok(self)
+    }
+
+    fn config_heights(&self) -> Result<Vec<u64>, StorageError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_META)?,
+            IteratorMode::From(&[CONFIG_PREFIX], Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item.map_err(|e| StorageError::rocks(&self.path, e))?;
+            if k.first() != Some(&CONFIG_PREFIX) {
+                break;
+            }
+            let height = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| self.corrupt(0, "configuration index key is malformed"))?;
+            out.push(height);
+        }
+        Ok(out)
+    }
+
+    /// The configuration as of the tip (`None` when opened without genesis).
+    pub fn config(&self) -> Option<ConfigState> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the configuration as of the tip without cloning it.
+    pub fn with_config<R>(&self, f: impl FnOnce(Option<&ConfigState>) -> R) -> R {
+        f(self
+            .config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref())
     }
 
     /// Every recording authorization revoked on this ledger, with the height of its revocation.
@@ -211,13 +276,16 @@ impl Ledger {
     ) -> Result<ChainTip, StorageError> {
         let mut tip_guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
         let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        let mut config = self.config.write().unwrap_or_else(|e| e.into_inner());
         // The same predicate the orderers applied before voting (issue 19): a block they
         // decided passes here unless this ledger differs from theirs.
         let below = Committing {
             ledger: self,
             tip: *tip_guard,
         };
-        check_ledger_block(block, &below, &revoked, &self.limits).map_err(|e| refused(block, e))?;
+        let next_config =
+            check_ledger_block(block, &below, &revoked, config.as_ref(), &self.limits)
+                .map_err(|e| refused(block, e))?;
         let height = block.height();
         let id = block.id;
         let (cf_blocks, cf_events, cf_crumbs, cf_meta) = (
@@ -256,6 +324,9 @@ impl Ledger {
         if let Some(proof) = proof {
             batch.put_cf(cf_meta, proof_key(height), proof);
         }
+        if next_config.is_some() {
+            batch.put_cf(cf_meta, config_key(height), []);
+        }
         let revocations: Vec<_> = block.events.iter().filter_map(revocation_of).collect();
         for id in &revocations {
             if revoked.revoked_at(id).is_none() {
@@ -270,6 +341,11 @@ impl Ledger {
         *tip_guard = new_tip;
         for id in revocations {
             revoked.insert(id, height);
+        }
+        match (next_config, config.as_mut()) {
+            (Some(next), _) => *config = Some(next),
+            (None, Some(c)) => c.pass(height),
+            (None, None) => {}
         }
         Ok(new_tip)
     }

@@ -94,7 +94,28 @@ pub fn network_status(state: &TestnetState) -> Result<NetworkStatus> {
 
 /// Certifies a node, writes its config and returns its entry (not yet started).
 fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<NodeEntry> {
+    prepare_via(state, spec, ports, None)
+}
+
+/// [`prepare`]; with `via` (a running member), the certificate goes on the ledger through it
+/// (a configuration change, waited for) instead of into a genesis to come.
+fn prepare_via(
+    state: &TestnetState,
+    spec: &NodeSpec,
+    ports: &mut Ports,
+    via: Option<&NodeEntry>,
+) -> Result<NodeEntry> {
     let dir = state.dir.join("nodes").join(&spec.name);
+    let via_args: Vec<String> = via
+        .map(|v| {
+            vec![
+                "--node".to_owned(),
+                v.url(),
+                "--api-token-file".to_owned(),
+                s(&v.api_token_file()),
+            ]
+        })
+        .unwrap_or_default();
     let issued = medblock(
         &state.bin,
         &[
@@ -115,7 +136,14 @@ fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<N
             "--node-dir",
             &s(&dir),
             "--json",
-        ],
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(via_args)
+        .collect::<Vec<_>>()
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
     )?;
     let key = issued["key"]
         .as_str()
@@ -517,9 +545,11 @@ pub fn first_block(state: &TestnetState, timeout: Duration) -> Result<()> {
     })
 }
 
-/// `testnet add`: certifies a node that was not in genesis (it joins as what its roles allow:
-/// a committer catches up and follows; consensus roles need a new genesis), starts it and
-/// waits until it has caught up with the network's height at the time of the call.
+/// `testnet add`: certifies a node that was not in genesis through the ledger (a CA-signed
+/// configuration change submitted to a running member and waited for), starts it and waits
+/// until it has caught up with the network's height at the time of the call. Its roles count
+/// from the turn after the change: an orderer joins the pool committees are drawn from, an
+/// endorser becomes a candidate of its region, a department may upload.
 pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> {
     let mut state = TestnetState::load(dir)?;
     if state.nodes.iter().any(|n| n.spec.name == spec.name) {
@@ -534,12 +564,6 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
             spec.region, state.regions
         )));
     }
-    if spec.roles.iter().any(|r| r == "orderer" || r == "endorser") {
-        progress(
-            "note: membership is fixed by genesis; the new node's orderer/endorser roles \
-             take effect only in a new genesis (it commits and follows meanwhile)",
-        );
-    }
     let target = network_status(&state)?
         .nodes
         .iter()
@@ -547,9 +571,19 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
         .map(|n| n.height)
         .max()
         .unwrap_or(0);
-    progress(format!("certifying {}", spec.name));
+    let via = state
+        .members()
+        .find(|n| n.pid.is_some_and(process::alive))
+        .cloned()
+        .ok_or_else(|| {
+            TestnetError::Invalid("no running node to submit the certificate through".into())
+        })?;
+    progress(format!(
+        "certifying {} on the ledger (through {}): it takes part in its roles from the next turn",
+        spec.name, via.spec.name
+    ));
     let mut ports = Ports::new(state.nodes.iter().flat_map(|n| [n.p2p_port, n.http_port]));
-    let entry = prepare(&state, spec, &mut ports)?;
+    let entry = prepare_via(&state, spec, &mut ports, Some(&via))?;
     state.nodes.push(entry.clone());
     init_node(&state, &entry)?;
     start(&mut state, &spec.name)?;
@@ -576,8 +610,10 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
     state.node(&spec.name).cloned()
 }
 
-/// `testnet remove`: revokes the node's certificate through the CA (the signed list is handed
-/// to another running node, which gossips it), then stops the node for good.
+/// `testnet remove`: revokes the node's certificate on the ledger (a CA-signed configuration
+/// change submitted to another running node and waited for), then stops the node for good.
+/// From the revocation's height on, no node counts its signatures or admits its connections,
+/// restarts included (every node rebuilds its configuration from its ledger).
 pub fn remove(dir: &Path, name: &str) -> Result<()> {
     let mut state = TestnetState::load(dir)?;
     let entry = state.node(name)?.clone();

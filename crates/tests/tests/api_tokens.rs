@@ -166,10 +166,10 @@ fn writes_and_patient_reads_need_a_valid_unrevoked_token_and_nothing_is_written_
     );
     let (status, v) = get_json(&format!("{h1}/patients/bob"));
     assert_eq!(status, 404, "bob is not enrolled: {v}");
-    // Nor does a CA revocation list go in without one.
-    let revocations = common::cluster::block_on(async {
+    // Nor does a configuration change go in without one.
+    let config = common::cluster::block_on(async {
         reqwest::Client::new()
-            .post(format!("{h1}/revocations"))
+            .post(format!("{h1}/config"))
             .body(vec![1u8, 2, 3])
             .send()
             .await
@@ -177,7 +177,7 @@ fn writes_and_patient_reads_need_a_valid_unrevoked_token_and_nothing_is_written_
             .status()
             .as_u16()
     });
-    assert_eq!(revocations, 401, "revocations without a token");
+    assert_eq!(config, 401, "configuration changes without a token");
 
     // A second token, created while the node runs, works at once; revoked, it is refused at
     // once and nothing it sends is recorded; the first token is untouched.

@@ -274,7 +274,9 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
             medblock_storage::OpenCheck::HashChain,
             1000,
         )
-        .expect("ledger"),
+        .expect("ledger")
+        .with_genesis(&c.node(0).node.ctx.genesis)
+        .expect("configuration from genesis"),
     ));
     let counters = medblock_actors::shared::Counters::default();
     let mut stamped = late.clone();
@@ -300,7 +302,6 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
         .find(|i| c.status(*i).roles.iter().any(|r| r == "orderer"))
         .expect("an orderer");
     let ctx = c.node(orderer).node.ctx.clone();
-    let trust = ctx.trust.read().expect("trust").clone();
     // The node's revocation, placed below the block under test (on the test's own chain the
     // block is at height 1).
     let known = ctx.revoked.read().expect("revoked").revoked_at(&id);
@@ -309,7 +310,6 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
     revoked.insert(id.clone(), 0);
     let check = |revoked: &RevokedAuthorizations| {
         medblock_actors::block_check::BlockCheck {
-            trust: &trust,
             revoked,
             tips: &BTreeMap::new(),
             chain: &chain,

@@ -5,6 +5,7 @@
 use medblock_core::block::ChainTip;
 use medblock_core::block_rules::{BlockRuleError, ChainBelow, Inclusion};
 use medblock_core::codec::{decode_bounded, limits};
+use medblock_core::config::ConfigState;
 use medblock_core::keys::PublicKey;
 use medblock_core::{EventKey, Hash32, VerifiedBlock, wire};
 use medblock_storage::Ledger;
@@ -26,6 +27,8 @@ struct Remembered {
     previous: Hash32,
     keys: HashSet<EventKey>,
     owners: HashMap<EventKey, PublicKey>,
+    /// The configuration after this block, when the block changed it.
+    config: Option<Arc<ConfigState>>,
 }
 
 /// The orderer's memory of the chain for its block check. Filled while checking (a `&self`
@@ -46,13 +49,43 @@ impl OrdererChain {
     }
 
     /// Remembers a block this orderer verified (its events parsed).
-    pub(crate) fn remember_verified(&self, block: &VerifiedBlock) {
+    /// Remembers a proposal this orderer checked, with the configuration it leaves (`None`
+    /// when it changes none).
+    pub(crate) fn remember_verified(&self, block: &VerifiedBlock, config: Option<ConfigState>) {
         self.remember(Remembered {
             tip: block.tip(),
             previous: block.previous(),
             keys: block.event_keys().collect(),
             owners: block.events.iter().map(|e| (e.key(), e.patient)).collect(),
+            config: config.map(Arc::new),
         });
+    }
+
+    /// The configuration after the remembered block `id` (or as of the ledger's tip when the
+    /// chain below `id` changed nothing above it).
+    pub(crate) fn config_after(&self, id: Hash32) -> Result<Arc<ConfigState>, BlockRuleError> {
+        let ledger = self
+            .ledger
+            .as_deref()
+            .ok_or_else(|| BlockRuleError::View("the orderer has no ledger".into()))?;
+        let ledger_height = ledger.tip().height;
+        {
+            let blocks = self.blocks.borrow();
+            let mut cur = id;
+            while let Some(b) = blocks.get(&cur) {
+                if b.tip.height <= ledger_height {
+                    break;
+                }
+                if let Some(c) = &b.config {
+                    return Ok(c.clone());
+                }
+                cur = b.previous;
+            }
+        }
+        ledger
+            .config()
+            .map(Arc::new)
+            .ok_or_else(|| BlockRuleError::View("the orderer's ledger has no configuration".into()))
     }
 
     /// Remembers a decided block from its certified bytes, reading the keys from its signature
@@ -60,6 +93,29 @@ impl OrdererChain {
     pub(crate) fn remember_certified(&self, block: &wire::Block) {
         let Ok(tip) = VerifiedBlock::tip_of(block) else {
             return;
+        };
+        // Its configuration changes, folded on the state below (the certificate vouches for the
+        // block; the CA signatures and the rules are checked again all the same).
+        let config = if block.config_changes.is_empty() {
+            None
+        } else {
+            let previous = decode_bounded::<wire::BlockHeader>(
+                "block header",
+                &block.header,
+                limits::MAX_HEADER_BYTES,
+            )
+            .ok()
+            .and_then(|h| Hash32::from_slice(&h.previous_hash));
+            match previous.map(|p| self.config_after(p)) {
+                Some(Ok(below)) => match below.check_block(tip.height, &block.config_changes) {
+                    Ok((_, next)) => Some(Arc::new(next)),
+                    Err(e) => {
+                        tracing::error!(height = tip.height, error = %e, "a decided block's configuration changes do not apply here");
+                        None
+                    }
+                },
+                _ => None,
+            }
         };
         let Ok(header) = decode_bounded::<wire::BlockHeader>(
             "block header",
@@ -93,6 +149,7 @@ impl OrdererChain {
         self.remember(Remembered {
             tip,
             owners,
+            config,
             previous: Hash32::from_slice(&header.previous_hash).unwrap_or(Hash32::ZERO),
             keys: collection
                 .entries

@@ -12,9 +12,9 @@ pub use chain::OrdererChain;
 use crate::shared::Counters;
 use medblock_core::block::ChainTip;
 use medblock_core::block_rules::{Admission, BlockLimits, check_proposal};
-use medblock_core::cert::TrustStore;
-use medblock_core::consensus::node::ChainValidator;
-use medblock_core::consensus::{InvalidProposal, certificate};
+use medblock_core::config::ConfigState;
+use medblock_core::consensus::node::{ChainValidator, RegionSetup};
+use medblock_core::consensus::{ConsensusConfig, InvalidProposal, Reconfiguration, certificate};
 use medblock_core::{Hash32, VerifiedBlock, wire};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -23,8 +23,6 @@ use std::collections::BTreeMap;
 /// ([`check_proposal`]) over the chain below as this orderer knows it: its ledger, the blocks
 /// decided above it, and the orderer time of the block below (looked up, never assumed).
 pub struct BlockCheck<'a> {
-    /// Certificates (the endorser's must be valid, unrevoked, role ENDORSER).
-    pub trust: &'a TrustStore,
     /// Recording authorizations revoked in decided blocks: an event under one is refused.
     pub revoked: &'a medblock_core::authorization::RevokedAuthorizations,
     /// Decided tips by height (0 = genesis).
@@ -50,21 +48,28 @@ impl ChainValidator for BlockCheck<'_> {
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
         let below = self.chain.below(*previous, self.tips);
-        let admission = Admission {
-            trust: self.trust,
-            now_ms,
-            max_skew_ms: self.max_skew_ms,
-        };
-        let checked = check_proposal(payload, &below, self.revoked, &self.limits, &admission)
+        // The configuration as of the block below: who may write it, and what its own
+        // configuration changes apply to.
+        let checked = self
+            .chain
+            .config_after(*previous)
+            .and_then(|config| {
+                let admission = Admission {
+                    config: &config,
+                    now_ms,
+                    max_skew_ms: self.max_skew_ms,
+                };
+                check_proposal(payload, &below, self.revoked, &self.limits, &admission)
+            })
             .map_err(|e| e.to_string())
-            .and_then(|block| {
+            .and_then(|(block, config)| {
                 // The endorser's access-record rules, on the same chain facts or newer.
                 relations::check_access(&block, &below, self.regulator)?;
-                Ok(block)
+                Ok((block, config))
             })
-            .and_then(|block| {
+            .and_then(|(block, config)| {
                 if block.height() == height {
-                    Ok(block)
+                    Ok((block, config))
                 } else {
                     Err(format!(
                         "block for height {} proposed at {height}",
@@ -73,8 +78,8 @@ impl ChainValidator for BlockCheck<'_> {
                 }
             });
         match checked {
-            Ok(block) => {
-                self.chain.remember_verified(&block);
+            Ok((block, config)) => {
+                self.chain.remember_verified(&block, config);
                 Ok(block.id)
             }
             Err(reason) => {
@@ -108,6 +113,53 @@ impl ChainValidator for BlockCheck<'_> {
             height,
             reason: e.to_string(),
         })
+    }
+
+    fn reconfiguration(
+        &self,
+        height: u64,
+        payload: &[u8],
+    ) -> Result<Option<Reconfiguration>, InvalidProposal> {
+        let bad = |reason: String| InvalidProposal { height, reason };
+        let block = medblock_core::block::decode_block(payload).map_err(|e| bad(e.to_string()))?;
+        if block.config_changes.is_empty() {
+            return Ok(None);
+        }
+        // The configuration below the block, then its changes on top: the same fold every
+        // committer does when it appends the block, so orderers and ledgers agree.
+        let header = wire::BlockHeader::decode(block.header.as_slice())
+            .map_err(|e| bad(format!("block header: {e}")))?;
+        let previous = Hash32::from_slice(&header.previous_hash)
+            .ok_or_else(|| bad("block header: previous hash is not 32 bytes".into()))?;
+        let below = self
+            .chain
+            .config_after(previous)
+            .map_err(|e| bad(e.to_string()))?;
+        let (changes, after) = below
+            .check_block(height, &block.config_changes)
+            .map_err(|e| bad(e.to_string()))?;
+        if !changes.iter().any(|c| c.changes_consensus()) {
+            return Ok(None);
+        }
+        Ok(Some(reconfiguration_of(&after)))
+    }
+}
+
+/// The consensus membership a configuration gives, as the consensus machine takes it.
+pub fn reconfiguration_of(config: &ConfigState) -> Reconfiguration {
+    let m = config.membership();
+    Reconfiguration {
+        orderers: m.orderers,
+        cfg: ConsensusConfig::from(config.params()),
+        regions: m
+            .regions
+            .into_iter()
+            .map(|r| RegionSetup {
+                name: r.name,
+                voters: r.voters,
+                candidates: r.candidates,
+            })
+            .collect(),
     }
 }
 

@@ -25,7 +25,8 @@ impl Client {
     /// The endorser to use: the elected one of our region, or, after it failed us, the next
     /// candidate of the region.
     pub(super) fn pick_endorser(&self, avoid: Option<PublicKey>) -> Option<PublicKey> {
-        let region = self.ctx.membership.region(self.ctx.region())?;
+        let membership = self.ctx.membership();
+        let region = membership.region(self.ctx.region())?;
         if let Some(e) = self.endorser.filter(|e| Some(*e) != avoid) {
             return Some(e);
         }

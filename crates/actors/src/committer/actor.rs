@@ -76,8 +76,9 @@ impl Committer {
         self
     }
 
-    fn committee_size(&self) -> usize {
-        self.ctx.genesis.params.committee_size as usize
+    /// The committee size in force (configuration as of this ledger's tip).
+    fn committee_size(config: &crate::shared::InForce) -> usize {
+        medblock_core::consensus::ConsensusConfig::from(config.params()).committee_size
     }
 
     /// Verifies and appends one decided value whose height is the next one.
@@ -95,10 +96,13 @@ impl Committer {
     }
 
     fn apply(&mut self, value: &wire::DecidedValue) -> Result<CommitOutcome, DecidedError> {
+        // The membership as of this ledger's tip: the block above it was certified by a
+        // committee drawn from exactly that (configuration changes end their turn).
+        let config = self.ctx.config();
         let Some(decided) = verify_decided(
             value,
-            &self.ctx.membership.orderers,
-            self.committee_size(),
+            &config.membership.orderers,
+            Self::committee_size(&config),
             self.max_events,
         )?
         else {
@@ -121,7 +125,7 @@ impl Committer {
         }
         // The committee is only as good as the beacon that selected it (issue 19).
         if let Some(cert) = &block.block.certificate
-            && let Err(e) = check_beacon(cert, height, &block.endorser, &self.ctx.membership, |h| {
+            && let Err(e) = check_beacon(cert, height, &block.endorser, &config.membership, |h| {
                 self.ledger.block_id_at(h).ok().flatten()
             })
         {
@@ -129,11 +133,11 @@ impl Committer {
             return Err(DecidedError::Beacon(e));
         }
         {
-            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-            // The endorser's certificate at the time the block was ordered.
+            // The endorser's certificate at the time the block was ordered, as the
+            // configuration below the block has it (a later revocation does not reach back).
             let at = block.block.orderer_timestamp_ms.max(1);
             block
-                .authorize(&trust, at)
+                .authorize(config.trust(), at)
                 .map_err(|e| DecidedError::Block(e.to_string()))?;
         }
         let new_tip = self
@@ -148,6 +152,11 @@ impl Committer {
         {
             let mut revoked = self.ctx.revoked.write().unwrap_or_else(|e| e.into_inner());
             revoked.fold_block(height, &block.events);
+        }
+        if !block.block.config_changes.is_empty()
+            && let Some(state) = self.ledger.config()
+        {
+            self.installed_config(height, state);
         }
         Counters::inc(&self.ctx.counters.blocks_committed);
         self.ctx.counters.events_committed.fetch_add(
@@ -169,6 +178,20 @@ impl Committer {
             s.do_send(note.clone());
         }
         Ok(CommitOutcome::Committed(height))
+    }
+
+    /// Installs the configuration the block at `height` left, closes the connections of peers
+    /// it revoked and says what changed.
+    fn installed_config(&mut self, height: u64, state: medblock_core::config::ConfigState) {
+        for change in state.history().iter().filter(|c| c.height == height) {
+            tracing::info!(height, change = %change.id, what = change.description, "configuration change in force");
+        }
+        let revoked = self.ctx.install_config(state);
+        for key in revoked {
+            tracing::warn!(peer = %key, height, "peer's certificate revoked on the ledger; disconnecting");
+            let net = self.ctx.net.clone();
+            actix::spawn(async move { net.disconnect(key).await });
+        }
     }
 
     fn drain_buffered(&mut self) {
@@ -315,12 +338,21 @@ impl Handler<Decided> for Committer {
         }
         if height > tip + 1 {
             // Check the certificate before keeping it, so junk cannot fill the buffer.
-            verify_decided(
+            let config = self.ctx.config();
+            if let Err(e) = verify_decided(
                 &msg.value,
-                &self.ctx.membership.orderers,
-                self.committee_size(),
+                &config.membership.orderers,
+                Self::committee_size(&config),
                 self.max_events,
-            )?;
+            ) {
+                // Possibly certified by a membership a configuration change above this tip
+                // brought in: catch up (block by block, each checked against the membership
+                // of its height) rather than keep what cannot be checked yet.
+                if matches!(e, DecidedError::Certificate(_)) {
+                    self.start_catch_up(ctx, None);
+                }
+                return Err(e);
+            }
             if self.buffered.len() < MAX_BUFFERED {
                 self.buffered.insert(height, (msg.value, msg.from));
             }

@@ -2,7 +2,8 @@
 //! actors reach it only through [`super::ingress`].
 
 use super::admission::{Standing, UploadRules};
-use super::ingress::{EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
+use super::config_pool::ConfigPool;
+use super::ingress::{ConfigIn, EndorserNews, ReceiptsIn, UploadBatchIn, UploadIn};
 use super::packing::{self, ByteBudget, Misbehaviour};
 use crate::clock::now_ms;
 use crate::committer::ingress::BlockCommitted;
@@ -10,7 +11,7 @@ use crate::orderer::ingress::{EndMyTurn, Propose};
 use crate::shared::{Counters, Ctx};
 use actix::prelude::*;
 use medblock_core::authorization::AuthorizationCache;
-use medblock_core::block::{PackRequest, pack_block};
+use medblock_core::block::{PackRequest, pack_block_with_config};
 use medblock_core::block_rules::BlockLimits;
 use medblock_core::codec::decode_bounded;
 use medblock_core::consensus::proposer::{
@@ -62,6 +63,8 @@ pub struct Endorser {
     limits: BlockLimits,
     /// Test-only: which blocks a Byzantine primary spoils (see `packing.rs`).
     misbehaviour: Misbehaviour,
+    /// Configuration changes waiting for the last block of one of this endorser's turns.
+    config: ConfigPool,
 }
 
 impl Endorser {
@@ -76,6 +79,7 @@ impl Endorser {
         Self {
             limits: BlockLimits::from_params(params),
             misbehaviour: Misbehaviour::default(),
+            config: ConfigPool::default(),
             authorizations: AuthorizationCache::default(),
             proposer,
             sent: BTreeMap::new(),
@@ -174,14 +178,15 @@ impl Endorser {
             events.push(up.event.unwrap_or_default());
         }
         let checked = {
-            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+            let config = self.ctx.config();
+            let trust = config.trust();
             let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
             let admission = Admission {
                 revoked: &revoked,
                 cache: &mut self.authorizations,
                 height: self.ledger.tip().height + 1,
             };
-            admit_events(events, &trust, now, admission)
+            admit_events(events, trust, now, admission)
         };
         let mut out = Vec::with_capacity(checked.len());
         let mut queued = Vec::new();
@@ -292,12 +297,19 @@ impl Endorser {
     /// block, send a block again, end the turn, or wake it later.
     fn drive(&mut self, input: ProposerInput, ctx: &mut Context<Self>) {
         let now = now_ms();
+        // A change that no longer applies must not make the policy propose a block for it.
+        if self.config.is_waiting()
+            && let Some(state) = self.ledger.config()
+        {
+            self.config.prune(&state);
+        }
         let mut view = QueueView {
             ctx: &self.ctx,
             ledger: &self.ledger,
             pending: &self.pending,
             parsed: HashMap::new(),
             budget: ByteBudget::new(&self.limits),
+            config_waiting: self.config.is_waiting(),
         };
         let actions = self.proposer.handle(input, now, &mut view);
         let mut parsed = view.parsed;
@@ -365,7 +377,26 @@ impl Endorser {
             events.extend(again);
         }
         let count = events.len();
-        let mut block = pack_block(
+        // Configuration changes ride in the turn's last block only: one that changes
+        // membership must end its turn (core's `check_config`), and keeping them all there
+        // keeps the rule one rule.
+        let config = if last_of_turn {
+            match self.ledger.config() {
+                Some(state) => self.config.for_block(&state, height),
+                None => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        if !config.is_empty() {
+            tracing::info!(
+                turn,
+                height,
+                changes = config.len(),
+                "packing configuration changes"
+            );
+        }
+        let mut block = pack_block_with_config(
             &PackRequest {
                 tip: ChainTip { ..tip },
                 endorser: &self.ctx.identity.signing,
@@ -375,6 +406,7 @@ impl Endorser {
                 last_of_turn,
             },
             events,
+            config,
         );
         // The primary stamps the ordering time; the committee checks it against the chain.
         block.orderer_timestamp_ms = now_ms().max(tip.timestamp_ms);
@@ -435,9 +467,15 @@ struct QueueView<'a> {
     parsed: HashMap<EventKey, ParsedEvent>,
     /// What is left of the block's byte limit.
     budget: ByteBudget,
+    /// Whether configuration changes wait for a block.
+    config_waiting: bool,
 }
 
 impl ProposerView<EventKey> for QueueView<'_> {
+    fn config_waiting(&self) -> bool {
+        self.config_waiting
+    }
+
     fn tip(&self) -> Tip {
         let tip = self.ledger.tip();
         Tip {
@@ -669,5 +707,21 @@ impl Handler<BlockCommitted> for Endorser {
                 tracing::error!(error = %e, "could not clear committed events from the pending queue");
             }
         }
+    }
+}
+
+impl Handler<ConfigIn> for Endorser {
+    type Result = Result<(Hash32, String), medblock_core::config::ConfigError>;
+
+    fn handle(&mut self, msg: ConfigIn, ctx: &mut Self::Context) -> Self::Result {
+        let state = self
+            .ledger
+            .config()
+            .ok_or(medblock_core::config::ConfigError::NoState)?;
+        let change = self.config.offer(&state, &msg.0)?;
+        tracing::info!(change = %change.id, what = change.describe(), "configuration change waits for a block");
+        // A primary holding an empty turn proposes now.
+        self.drive(ProposerInput::Tick, ctx);
+        Ok((change.id, change.describe()))
     }
 }

@@ -26,6 +26,12 @@ pub struct UploadBatchIn(pub wire::UploadBatch);
 #[rtype(result = "wire::ReceiptList")]
 pub struct ReceiptsIn(pub wire::ReceiptQuery);
 
+/// A CA-signed configuration change (encoded `wire::ConfigChange`) to pack into a block.
+/// Answers its id and what it does, or why the configuration in force refuses it.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Hash32, String), medblock_core::config::ConfigError>")]
+pub struct ConfigIn(pub Vec<u8>);
+
 /// The orderer's news for the endorser.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
@@ -65,6 +71,8 @@ pub struct Mailbox {
     pub receipts: Recipient<ReceiptsIn>,
     /// The orderer's news.
     pub news: Recipient<EndorserNews>,
+    /// Configuration changes to pack.
+    pub config: Recipient<ConfigIn>,
 }
 
 impl Mailbox {
@@ -75,13 +83,15 @@ impl Mailbox {
             + Handler<UploadIn>
             + Handler<UploadBatchIn>
             + Handler<ReceiptsIn>
-            + Handler<EndorserNews>,
+            + Handler<EndorserNews>
+            + Handler<ConfigIn>,
     {
         Self {
             upload: addr.clone().recipient(),
             upload_batch: addr.clone().recipient(),
             receipts: addr.clone().recipient(),
             news: addr.clone().recipient(),
+            config: addr.clone().recipient(),
         }
     }
 }

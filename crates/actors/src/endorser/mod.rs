@@ -13,6 +13,7 @@
 
 mod actor;
 mod admission;
+mod config_pool;
 pub mod ingress;
 mod packing;
 

@@ -51,12 +51,13 @@ pub struct Orderer {
     halted: bool,
 }
 
-/// Builds the consensus machine's setup for this node from genesis membership.
+/// Builds the consensus machine's setup for this node from the membership in force at its
+/// ledger's tip (genesis plus the configuration changes on the ledger).
 pub fn setup_for(ctx: &Ctx, start: TurnStart) -> NodeSetup {
-    let params = &ctx.genesis.params;
-    let cfg = ConsensusConfig::from(params);
+    let config = ctx.config();
+    let cfg = ConsensusConfig::from(config.params());
     let me = ctx.key();
-    let m = &ctx.membership;
+    let m = &config.membership;
     let region = ctx.region().to_owned();
     let mine = m.region(&region);
     NodeSetup {
@@ -98,7 +99,10 @@ impl Orderer {
         );
         let (mut node, actions) = ConsensusNode::new(setup, now_ms())
             .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
-        let safety = if ctx.membership.orderers.contains(&ctx.key()) {
+        // Every certified orderer keeps a safety record, in the pool yet or not: one added by
+        // a configuration change votes from the next turn on, and must never lose what it
+        // signed.
+        let safety = if ctx.has_role(medblock_core::wire::Role::Orderer) {
             let path = ctx.data_dir.join("pbft-safety");
             let store = SafetyStore::open(&path)
                 .map_err(|e| crate::ActorError::Consensus(e.to_string()))?;
@@ -152,10 +156,8 @@ impl Orderer {
     fn feed(&mut self, input: NodeInput, ctx: &mut Context<Self>) {
         let now = now_ms();
         let actions = {
-            let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
             let revoked = self.ctx.revoked.read().unwrap_or_else(|e| e.into_inner());
             let check = BlockCheck {
-                trust: &trust,
                 revoked: &revoked,
                 tips: &self.tips,
                 chain: &self.chain,

@@ -67,7 +67,8 @@ impl QueryServer {
     /// of those genesis does not hold.
     fn signed_tips(&self) -> (Vec<wire::SignedTip>, Vec<wire::Certificate>) {
         let now = now_ms();
-        let trust = self.ctx.trust.read().unwrap_or_else(|e| e.into_inner());
+        let config = self.ctx.config();
+        let trust = config.trust();
         let mut tips = Vec::new();
         let mut certs = Vec::new();
         for (signer, claim) in self.tips.newest(MAX_KEPT_CLAIMS) {

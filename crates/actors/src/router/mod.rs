@@ -9,12 +9,15 @@ use crate::committer::ingress::{
     ClaimReceived, CommitOutcome, Decided, GetCommitterStatus, Mailbox as CommitterMailbox,
     ServeCatchUp,
 };
-use crate::endorser::ingress::{Mailbox as EndorserMailbox, ReceiptsIn, UploadBatchIn, UploadIn};
+use crate::endorser::ingress::{
+    ConfigIn, Mailbox as EndorserMailbox, ReceiptsIn, UploadBatchIn, UploadIn,
+};
 use crate::handshake::{HandshakeError, admit, our_hello};
 use crate::orderer::ingress::{ConsensusIn, Mailbox as OrdererMailbox, PeerAdmitted, TurnEndsFrom};
 use crate::query::ingress::Mailbox as QueryMailbox;
 use crate::shared::{Counters, Ctx};
 use light::{QueryRoutes, is_light};
+use medblock_core::config::ConfigError;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{self, error_reply::Code};
 use medblock_p2p::{NetworkEvent, NetworkEvents, Topic, Verdict};
@@ -420,28 +423,27 @@ async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]
                 Err(_) => Verdict::Ignore,
             }
         }
-        (Topic::Revocations, Some(Kind::Revocations(list))) => {
-            let applied = {
-                let mut trust = ctx.trust.write().unwrap_or_else(|e| e.into_inner());
-                trust.apply_revocations(&list)
+        (Topic::Config, Some(Kind::ConfigChange(change))) => {
+            // Only endorsers keep changes (to pack them); gossipsub still relays them on.
+            let Some(endorser) = &routes.endorser else {
+                return Verdict::Accept;
             };
-            match applied {
-                Ok(version) => {
-                    tracing::info!(version, "revocation list applied");
-                    let revoked = {
-                        let trust = ctx.trust.read().unwrap_or_else(|e| e.into_inner());
-                        ctx.peers.drop_revoked(|s| trust.is_revoked(s))
-                    };
-                    for k in revoked {
-                        tracing::warn!(peer = %k, "peer's certificate revoked; disconnecting");
-                        ctx.net.disconnect(k).await;
+            match endorser.config.send(ConfigIn(change.encode_to_vec())).await {
+                Ok(Ok(_)) => Verdict::Accept,
+                Ok(Err(e)) => {
+                    // Not signed by the CA, malformed: the sender relayed junk. Decided
+                    // already or no longer applicable: only late, not the sender's fault.
+                    tracing::debug!(error = %e, "configuration change refused");
+                    if matches!(
+                        e,
+                        ConfigError::NotSignedByCa | ConfigError::Malformed(_) | ConfigError::Empty
+                    ) {
+                        Verdict::Reject
+                    } else {
+                        Verdict::Ignore
                     }
-                    Verdict::Accept
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "revocation list refused");
-                    Verdict::Ignore
-                }
+                Err(_) => Verdict::Ignore,
             }
         }
         _ => Verdict::Reject,

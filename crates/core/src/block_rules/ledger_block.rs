@@ -1,10 +1,10 @@
 //! The predicate for ledger blocks: the chain rules plus what only a ledger block has
 //! (revocations, integrity, canonical bytes, certified writers, the orderer's clock).
 
-use super::{BlockLimits, BlockRuleError, ChainBelow, check_chain};
+use super::{BlockLimits, BlockRuleError, ChainBelow, check_chain, check_config};
 use crate::authorization::RevokedAuthorizations;
 use crate::block::{VerifiedBlock, decode_block};
-use crate::cert::TrustStore;
+use crate::config::ConfigState;
 use crate::event::EventKey;
 use crate::wire;
 use prost::Message;
@@ -20,29 +20,34 @@ pub fn proposal_len(block: &wire::Block) -> usize {
 }
 
 /// What a committer would refuse in a block it is about to append (its commit certificate
-/// already checked): the chain rules ([`check_chain`]) and no event under an authorization
-/// revoked below.
+/// already checked): the chain rules ([`check_chain`]), no event under an authorization
+/// revoked below, and configuration changes that apply to `config`, the configuration as of
+/// the block below ([`check_config`]). Returns the configuration after the block when it
+/// changes it.
 pub fn check_ledger_block<V>(
     block: &VerifiedBlock,
     below: &V,
     revoked: &RevokedAuthorizations,
+    config: Option<&ConfigState>,
     limits: &BlockLimits,
-) -> Result<(), BlockRuleError>
+) -> Result<Option<ConfigState>, BlockRuleError>
 where
     V: ChainBelow<EventKey> + ?Sized,
 {
     check_chain(block, below, limits)?;
     block
         .check_revocations(revoked)
-        .map_err(BlockRuleError::Revoked)
+        .map_err(BlockRuleError::Revoked)?;
+    check_config(block, config)
 }
 
 /// What an orderer checks before voting, besides the ledger rules: who wrote the block and
 /// when, as of this orderer's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct Admission<'a> {
-    /// Certificates now: the endorser must hold role ENDORSER, every department its own.
-    pub trust: &'a TrustStore,
+    /// The configuration as of the block below: the endorser must hold role ENDORSER, every
+    /// department its own, and the block's configuration changes must apply to it.
+    pub config: &'a ConfigState,
     /// The checking orderer's clock.
     pub now_ms: u64,
     /// How far ahead of that clock a block may be dated (genesis `max_clock_skew_ms`).
@@ -59,7 +64,7 @@ pub fn check_proposal<V>(
     revoked: &RevokedAuthorizations,
     limits: &BlockLimits,
     admission: &Admission<'_>,
-) -> Result<VerifiedBlock, BlockRuleError>
+) -> Result<(VerifiedBlock, Option<ConfigState>), BlockRuleError>
 where
     V: ChainBelow<EventKey> + ?Sized,
 {
@@ -84,8 +89,8 @@ where
         .check_time(admission.now_ms, admission.max_skew_ms)
         .map_err(BlockRuleError::Clock)?;
     block
-        .authorize(admission.trust, admission.now_ms)
+        .authorize(admission.config.trust(), admission.now_ms)
         .map_err(BlockRuleError::Unauthorized)?;
-    check_ledger_block(&block, below, revoked, limits)?;
-    Ok(block)
+    let config = check_ledger_block(&block, below, revoked, Some(admission.config), limits)?;
+    Ok((block, config))
 }

@@ -11,10 +11,12 @@
 //! The chain rules therefore depend only on a [`ChainBelow`] view, which each caller backs with
 //! what it knows (the ledger, plus an orderer's decided but not yet committed blocks).
 
+mod config;
 mod facts;
 mod ledger_block;
 mod limits;
 
+pub use config::check_config;
 pub use facts::{BlockFacts, ChainBelow, Inclusion};
 pub use ledger_block::{Admission, check_ledger_block, check_proposal, proposal_len};
 pub use limits::{BLOCK_BASE_BYTES, BlockLimits, event_cost, max_block_bytes};
@@ -86,6 +88,13 @@ pub enum BlockRuleError {
     /// An event is recorded under an authorization revoked below.
     #[error("revoked: {0}")]
     Revoked(LedgerError),
+    /// A configuration change the state below refuses.
+    #[error("configuration change refused: {0}")]
+    Config(crate::config::ConfigError),
+    /// A membership or parameter change in a block that does not end its primary's turn:
+    /// every block of a turn must be certified by the committee of one membership.
+    #[error("a block that changes consensus membership or parameters must end its turn")]
+    ConfigOutsideTurnEnd,
     /// The chain view could not be read (e.g. a storage error): refused rather than guessed.
     #[error("chain below unreadable: {0}")]
     View(String),

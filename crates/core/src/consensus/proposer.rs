@@ -94,6 +94,12 @@ pub trait ProposerView<K> {
     fn deadlines(&mut self, skip: &BTreeSet<K>) -> Option<Vec<u64>>;
     /// Up to `limit` pending events not in `skip`, in queue order.
     fn oldest(&mut self, limit: usize, skip: &BTreeSet<K>) -> Taken<K>;
+    /// Whether configuration changes wait for a block. They ride in the turn's last block (one
+    /// that changes membership must end its turn), so a waiting change makes the next block
+    /// the last of the turn, and is proposed even with no event.
+    fn config_waiting(&self) -> bool {
+        false
+    }
 }
 
 /// What drives the proposer.
@@ -467,7 +473,8 @@ impl<K: Clone + Ord> Proposer<K> {
         // Fewer than asked for: the queue holds nothing more to pack right now.
         let drained = taken.read < limit;
         let events = taken.events;
-        if events.is_empty() || self.blocks_this_turn >= self.cfg.blocks_per_turn {
+        let config = view.config_waiting();
+        if (events.is_empty() && !config) || self.blocks_this_turn >= self.cfg.blocks_per_turn {
             if events.is_empty() && self.blocks_this_turn == 0 {
                 // Give uploads a moment to arrive before handing the turn over.
                 let idle = now.saturating_sub(tip.timestamp_ms) > IDLE_AFTER_MS;
@@ -489,8 +496,10 @@ impl<K: Clone + Ord> Proposer<K> {
         // saves the separate turn-end round (a whole PBFT round per turn, most of a turn
         // under steady load, where turns carry one block). Uploads that arrive meanwhile go
         // with our next turn, as they would have after a separate end.
-        let last_of_turn =
-            self.quota_left == 0 || drained || self.blocks_this_turn >= self.cfg.blocks_per_turn;
+        let last_of_turn = config
+            || self.quota_left == 0
+            || drained
+            || self.blocks_this_turn >= self.cfg.blocks_per_turn;
         if last_of_turn {
             self.turn_closed = true;
         }
@@ -520,7 +529,7 @@ impl<K: Clone + Ord> Proposer<K> {
             return false;
         }
         self.quota_left = self.due_now(now, view);
-        if self.quota_left == 0 {
+        if self.quota_left == 0 && !view.config_waiting() {
             return false;
         }
         self.held = None;

@@ -86,6 +86,16 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// The configuration of a genesis holding the fixture's certificates, in its one region.
+    #[allow(dead_code)]
+    pub fn config(&self) -> medblock_core::config::ConfigState {
+        medblock_core::config::ConfigState::new(
+            self.trust.clone(),
+            vec![REGION.to_string()],
+            medblock_core::genesis::default_params(),
+        )
+    }
+
     pub fn new(seed: u64) -> Self {
         let mut rng = rng(seed);
         let ca = CertificateAuthority::new(SigningKey::generate(&mut rng));
@@ -287,6 +297,7 @@ pub fn block_from_parts(
         packed_at_ms: NOW + 1_000,
         event_count: events.len() as u32,
         last_of_turn: false,
+        config_hash: Vec::new(),
     };
     let mut block = wire::Block {
         header: Vec::new(),
@@ -295,6 +306,7 @@ pub fn block_from_parts(
         signature_collection: collection,
         events: events.iter().map(|e| e.encode_to_vec()).collect(),
         certificate: None,
+        config_changes: Vec::new(),
     };
     resign(&mut block, &header, endorser);
     block
