@@ -34,6 +34,9 @@ pub struct SimBlock {
     pub last_of_turn: bool,
     /// Events, sorted by upload time.
     pub events: Vec<SimEvent>,
+    /// The scripted membership change it carries (`k`: the run's `k`-th; 0: none). Encoded as
+    /// one trailing byte only when set, so blocks without one keep their bytes and ids.
+    pub config: u8,
 }
 
 impl SimBlock {
@@ -48,6 +51,9 @@ impl SimBlock {
         for e in &self.events {
             v.extend_from_slice(&e.uploaded_at_ms.to_be_bytes());
             v.push(u8::from(e.valid));
+        }
+        if self.config != 0 {
+            v.push(self.config);
         }
         v
     }
@@ -66,9 +72,16 @@ impl SimBlock {
             _ => return None,
         };
         let n = u32::from_be_bytes(b.get(49..HEAD)?.try_into().ok()?) as usize;
-        if b.len() != HEAD + 9 * n {
-            return None;
-        }
+        let body = HEAD.checked_add(n.checked_mul(9)?)?;
+        let config = match b.len().checked_sub(body)? {
+            0 => 0,
+            // A trailing byte names a change; zero would be a second encoding of "none".
+            1 => match *b.get(body)? {
+                0 => return None,
+                k => k,
+            },
+            _ => return None,
+        };
         let mut events = Vec::with_capacity(n);
         for i in 0..n {
             let at = HEAD + 9 * i;
@@ -83,6 +96,7 @@ impl SimBlock {
             nonce,
             last_of_turn,
             events,
+            config,
         })
     }
 }
@@ -148,7 +162,7 @@ impl BlockFacts for SimBlock {
     }
 
     fn encoded_len(&self) -> usize {
-        HEAD + 9 * self.events.len()
+        HEAD + 9 * self.events.len() + usize::from(self.config != 0)
     }
 }
 

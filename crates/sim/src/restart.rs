@@ -7,7 +7,6 @@
 //! restarted orderer plus a Byzantine leader that re-proposes another value for the slot can
 //! then exceed f.
 
-use crate::block::SimValidator;
 use crate::node::SimNode;
 use crate::runner::{Event, Queue, Sim, SimConfig, World, decided_payload};
 use medblock_core::consensus::node::ChainValidator;
@@ -80,12 +79,18 @@ impl Sim<'_> {
             return;
         };
         let mut setup = nd.setup.clone();
+        // As a real node starts: with the membership its ledger leaves in force.
+        if let Some(m) = self.world.script.membership(self.epochs[i]) {
+            setup.orderers = m.orderers.clone();
+            setup.cfg = m.cfg.clone();
+            setup.regions = m.regions.clone();
+        }
         // As the orderer actor starts: in the tip certificate's turn, or the next one when the
         // tip block ended its turn.
         let tip = nd.decided.last();
         let ended = tip
             .and_then(|d| Some((d.certificate.as_ref()?.height, decided_payload(d)?)))
-            .is_some_and(|(h, p)| SimValidator.ends_turn(h, &p).unwrap_or(false));
+            .is_some_and(|(h, p)| self.world.validator().ends_turn(h, &p).unwrap_or(false));
         let turn = tip
             .and_then(|d| d.certificate.as_ref())
             .map_or(setup.start.turn, |c| c.turn);

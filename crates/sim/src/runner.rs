@@ -2,16 +2,17 @@
 //! node (orderers and region nodes: voters and endorser candidates) over many turns; the
 //! Byzantine behaviours; then the safety and liveness verdicts.
 
-use crate::block::{SimBlock, SimEvent, SimValidator};
+use crate::block::{SimBlock, SimEvent};
 pub use crate::byzantine::Behaviour;
 use crate::byzantine::byzantine;
 use crate::network::NetworkModel;
 use crate::node::{SimNode, SimView};
+use crate::reconfig::{self, Script, ScriptedValidator};
 use medblock_core::consensus::node::ChainValidator;
 use medblock_core::consensus::proposer::{Proposer, ProposerAction, ProposerConfig, ProposerInput};
 use medblock_core::consensus::{
-    ConsensusConfig, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup, TurnStart,
-    catchup,
+    ConsensusConfig, ConsensusNode, NodeAction, NodeInput, NodeSetup, Reconfiguration, RegionSetup,
+    TurnStart, catchup,
 };
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::{Hash32, wire};
@@ -61,6 +62,9 @@ pub struct SimConfig {
     /// Whether a restarted orderer gets back its persisted PBFT safety record (off only to
     /// show what goes wrong without it).
     pub persist_safety: bool,
+    /// Whether primaries carry the scripted membership changes of `reconfig.rs` (see
+    /// [`SimConfig::reconfiguration`]).
+    pub reconfigure: bool,
 }
 
 impl SimConfig {
@@ -96,7 +100,22 @@ impl SimConfig {
             crash_restarts: 0,
             crashes_per_node: 3,
             persist_safety: true,
+            reconfigure: false,
         }
+    }
+
+    /// A run through the membership changes of `reconfig.rs`: seven orderer nodes, four of
+    /// them in the first pool with committees of four, and two Byzantine orderers that are f of
+    /// whichever membership is in force. Long enough for every change and two more turns.
+    pub fn reconfiguration(seed: u64) -> Self {
+        let mut cfg = Self::new(reconfig::ORDERER_NODES, 2, seed);
+        cfg.consensus.committee_size = reconfig::FIRST_POOL;
+        cfg.reconfigure = true;
+        // Two regions keep the runs short. The last change is due at height 10 at the latest;
+        // a run goes on a turn past it when it comes later (`Sim::target`).
+        cfg.regions = 2;
+        cfg.target_height = 12;
+        cfg
     }
 }
 
@@ -183,16 +202,73 @@ pub(crate) struct World {
     /// Region index of each region node (`None` for orderers).
     pub(crate) region_of: Vec<Option<usize>>,
     pub(crate) region_names: Vec<String>,
+    /// The membership changes and when each node is Byzantine (`byz` says who ever is).
+    pub(crate) script: Script,
 }
 
 impl World {
     pub(crate) fn index(&self, k: &PublicKey) -> Option<usize> {
         self.publics.iter().position(|p| p == k)
     }
+
+    /// The chain validator every node uses: the simulator's blocks with this run's changes.
+    pub(crate) fn validator(&self) -> ScriptedValidator<'_> {
+        ScriptedValidator {
+            script: &self.script,
+        }
+    }
+}
+
+/// What a run through membership changes ends with.
+#[derive(Clone, Debug)]
+pub struct MembershipReport {
+    /// The run's verdict and figures.
+    pub report: RunReport,
+    /// What the script's last change says.
+    pub expected: Option<Reconfiguration>,
+    /// The membership every honest node ended with.
+    pub memberships: Vec<Reconfiguration>,
+    /// The fewest changes an honest node's chain carries.
+    pub changes_min: u8,
+    /// The height of the last change's block (the highest over honest nodes).
+    pub last_change_height: u64,
 }
 
 /// Runs one seeded simulation.
 pub fn run(cfg: &SimConfig) -> RunReport {
+    run_nodes(cfg).0
+}
+
+/// Runs one seeded simulation through membership changes (set `cfg.reconfigure`, e.g. with
+/// [`SimConfig::reconfiguration`]) and reports the memberships the honest nodes end with.
+pub fn run_membership(cfg: &SimConfig) -> MembershipReport {
+    let (report, world, nodes, epochs) = run_nodes(cfg);
+    let honest: Vec<&SimNode> = nodes.iter().filter(|nd| honest(&world, nd)).collect();
+    let changes = world.script.memberships.len();
+    let last_change_height = honest
+        .iter()
+        .filter_map(|nd| {
+            nd.decided.iter().rev().find_map(|dv| {
+                let c = dv.certificate.as_ref()?;
+                let b = SimBlock::decode(&decided_payload(dv)?)?;
+                (usize::from(b.config) == changes).then_some(c.height)
+            })
+        })
+        .max()
+        .unwrap_or(0);
+    MembershipReport {
+        report,
+        expected: u8::try_from(changes)
+            .ok()
+            .and_then(|k| world.script.membership(k))
+            .cloned(),
+        memberships: honest.iter().map(|nd| nd.node.membership()).collect(),
+        changes_min: honest.iter().map(|nd| epochs[nd.index]).min().unwrap_or(0),
+        last_change_height,
+    }
+}
+
+fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
     let mut rng = ChaCha20Rng::seed_from_u64(cfg.seed);
     let n = cfg.orderers.max(1);
     let behaviour = cfg
@@ -205,7 +281,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
     let publics: Vec<PublicKey> = keys.iter().map(SigningKey::public).collect();
     let mut byz = vec![false; total];
     let mut picked = 0;
-    while picked < cfg.byzantine.min(n) {
+    while !cfg.reconfigure && picked < cfg.byzantine.min(n) {
         let i = (rng.next_u64() % n as u64) as usize;
         if !byz[i] {
             byz[i] = true;
@@ -226,6 +302,16 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             candidates: members.iter().take(2).map(|&m| publics[m]).collect(),
         });
     }
+    let script = if cfg.reconfigure {
+        reconfig::script(cfg, &publics[..n], &setups, &mut byz, &mut rng)
+    } else {
+        Script::fixed(&byz)
+    };
+    let first_pool = if cfg.reconfigure {
+        reconfig::FIRST_POOL.min(n)
+    } else {
+        n
+    };
     let world = World {
         keys: keys.clone(),
         publics: publics.clone(),
@@ -234,6 +320,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         behaviour,
         region_of,
         region_names,
+        script,
     };
     let start = TurnStart {
         turn: 0,
@@ -271,7 +358,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             endorser,
             orderer: i < n,
             regions: setups.clone(),
-            orderers: publics[..n].to_vec(),
+            orderers: publics[..first_pool].to_vec(),
             start,
         };
         let setup_copy = setup.clone();
@@ -336,6 +423,8 @@ pub fn run(cfg: &SimConfig) -> RunReport {
         rng: &mut rng,
         net: &net,
         messages: &mut messages,
+        epochs: vec![0; total],
+        change_at: vec![0; total],
     };
     for (i, acts) in first.into_iter().enumerate() {
         sim.dispatch(&mut nodes, &mut q, i, acts, 0);
@@ -358,7 +447,9 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             Event::Timer { node, at } => {
                 if nodes[node].timer == Some(at) && !nodes[node].crashed {
                     nodes[node].timer = None;
-                    let acts = nodes[node].node.handle(NodeInput::Tick, now, &SimValidator);
+                    let acts = nodes[node]
+                        .node
+                        .handle(NodeInput::Tick, now, &world.validator());
                     sim.dispatch(&mut nodes, &mut q, node, acts, now);
                 }
             }
@@ -387,7 +478,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
                         let input = NodeInput::SuspectEndorser {
                             region: world.region_names[r].clone(),
                         };
-                        let acts = nodes[node].node.handle(input, now, &SimValidator);
+                        let acts = nodes[node].node.handle(input, now, &world.validator());
                         sim.dispatch(&mut nodes, &mut q, node, acts, now);
                     }
                     q.push(now + 500, Event::Detect { node });
@@ -395,7 +486,7 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             }
             Event::Deliver { to, from, bytes } => {
                 last_heard[from] = now;
-                let silent = world.byz[to] && behaviour.silent_orderers();
+                let silent = world.script.deaf(to, sim.epochs[to]) && behaviour.silent_orderers();
                 if nodes[to].crashed || silent {
                     continue;
                 }
@@ -417,14 +508,16 @@ pub fn run(cfg: &SimConfig) -> RunReport {
                     from: world.publics[from],
                     msg,
                 };
-                let acts = nodes[to].node.handle(input, now, &SimValidator);
+                let acts = nodes[to].node.handle(input, now, &world.validator());
                 sim.dispatch(&mut nodes, &mut q, to, acts, now);
             }
         }
-        let done = nodes
-            .iter()
-            .filter(|nd| honest(&world, nd))
-            .all(|nd| nd.chain.len() as u64 >= cfg.target_height);
+        // Scripted changes: every one decided, too (a run without them has none to wait for).
+        let changes = world.script.memberships.len();
+        let done = nodes.iter().filter(|nd| honest(&world, nd)).all(|nd| {
+            nd.chain.len() as u64 >= sim.target(nd.index)
+                && usize::from(sim.epochs[nd.index]) >= changes
+        });
         if done && now >= cfg.heal_at_ms {
             finished_at = now;
             break;
@@ -442,7 +535,9 @@ pub fn run(cfg: &SimConfig) -> RunReport {
             );
         }
     }
-    verdict(cfg, behaviour, &world, &nodes, messages, finished_at)
+    let epochs = sim.epochs;
+    let report = verdict(cfg, behaviour, &world, &nodes, messages, finished_at);
+    (report, world, nodes, epochs)
 }
 
 fn honest(world: &World, nd: &SimNode) -> bool {
@@ -455,9 +550,28 @@ pub(crate) struct Sim<'a> {
     pub(crate) rng: &'a mut ChaCha20Rng,
     pub(crate) net: &'a NetworkModel,
     pub(crate) messages: &'a mut u64,
+    /// Per node, the scripted changes its decided chain carries (the membership in force on
+    /// it, which says whether a Byzantine node misbehaves now).
+    pub(crate) epochs: Vec<u8>,
+    /// Per node, the height of the last change its chain carries (0: none).
+    pub(crate) change_at: Vec<u64>,
 }
 
 impl Sim<'_> {
+    /// The height node `i` must reach: the run's target, and a whole turn (two blocks) past
+    /// the last scripted membership change, however late that change came (no bound while one
+    /// is still to come on its chain).
+    fn target(&self, i: usize) -> u64 {
+        let epoch = self.epochs.get(i).copied().unwrap_or(0);
+        if usize::from(epoch) < self.world.script.memberships.len() {
+            return u64::MAX;
+        }
+        match self.change_at.get(i) {
+            Some(h) if *h > 0 => self.cfg.target_height.max(h + 2),
+            _ => self.cfg.target_height,
+        }
+    }
+
     fn send(
         &mut self,
         q: &mut Queue,
@@ -466,7 +580,7 @@ impl Sim<'_> {
         msg: &wire::ConsensusMessage,
         now: u64,
     ) {
-        let msg = if self.world.byz[from] {
+        let msg = if self.world.script.byzantine(from, self.epochs[from]) {
             match byzantine(self.world, from, to, msg.clone(), self.rng) {
                 Some(m) => m,
                 None => return,
@@ -539,8 +653,17 @@ impl Sim<'_> {
                     };
                     // As a committer does: the flag from the committed block itself.
                     let last_of_turn = decided_payload(&dv)
-                        .and_then(|p| ChainValidator::ends_turn(&SimValidator, c.height, &p).ok())
+                        .and_then(|p| {
+                            ChainValidator::ends_turn(&self.world.validator(), c.height, &p).ok()
+                        })
                         .unwrap_or(false);
+                    let change = decided_payload(&dv)
+                        .and_then(|p| SimBlock::decode(&p))
+                        .map_or(0, |b| b.config);
+                    if change != 0 {
+                        self.epochs[i] = change;
+                        self.change_at[i] = c.height;
+                    }
                     nodes[i].chain.push(id);
                     nodes[i].tip_at_ms = now;
                     // As an endorser's queue does: the committed block's events leave it (the
@@ -562,7 +685,7 @@ impl Sim<'_> {
                         turn: c.turn,
                         last_of_turn,
                     };
-                    let acts = nodes[i].node.handle(input, now, &SimValidator);
+                    let acts = nodes[i].node.handle(input, now, &self.world.validator());
                     self.dispatch(nodes, q, i, acts, now);
                 }
                 NodeAction::MyTurn { turn, .. } => {
@@ -580,12 +703,14 @@ impl Sim<'_> {
                     if stalled {
                         continue;
                     }
-                    if height > self.cfg.target_height {
+                    if height > self.target(i) {
                         // The run's end, not the policy: above the target primaries hand their
                         // turns over, so runs end with the heights they were asked for.
-                        let acts = nodes[i]
-                            .node
-                            .handle(NodeInput::EndMyTurn, now, &SimValidator);
+                        let acts = nodes[i].node.handle(
+                            NodeInput::EndMyTurn,
+                            now,
+                            &self.world.validator(),
+                        );
                         self.dispatch(nodes, q, i, acts, now);
                         continue;
                     }
@@ -655,7 +780,19 @@ impl Sim<'_> {
                     // change every block id, hence the beacon's seeds and every later
                     // committee, and the recorded runs with them, for nothing the run checks.
                     let stamps: Vec<u64> = (now..).take(events.len()).collect();
-                    let payload = block(height, previous, 0, &stamps, (invalid, last_of_turn));
+                    // A scripted change rides in the turn's last block once its height came.
+                    let change = if last_of_turn {
+                        self.world.script.next_change(self.epochs[i], height)
+                    } else {
+                        0
+                    };
+                    let mut payload = block(height, previous, 0, &stamps, (invalid, last_of_turn));
+                    if change != 0
+                        && let Some(mut b) = SimBlock::decode(&payload)
+                    {
+                        b.config = change;
+                        payload = b.encode();
+                    }
                     nodes[i]
                         .sent
                         .insert(height, (payload.clone(), last_of_turn));
@@ -682,7 +819,7 @@ impl Sim<'_> {
                     continue;
                 }
             };
-            let acts = nodes[i].node.handle(input, now, &SimValidator);
+            let acts = nodes[i].node.handle(input, now, &self.world.validator());
             self.dispatch(nodes, q, i, acts, now);
         }
     }
@@ -719,6 +856,7 @@ pub(crate) fn block(
         nonce,
         last_of_turn,
         events,
+        config: 0,
     }
     .encode()
 }
