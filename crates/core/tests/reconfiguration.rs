@@ -12,6 +12,7 @@ use medblock_core::consensus::node::{
 use medblock_core::consensus::{ConsensusConfig, InvalidProposal, Reconfiguration, TurnStart};
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::{Hash32, tagged_hash, wire};
+use prost::Message;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -508,4 +509,69 @@ fn a_node_catching_up_over_several_reconfigurations_ends_with_the_same_membershi
         assert_eq!(net.nodes[i].membership(), last, "node {i}");
         assert_eq!(net.nodes[i].status().stats.reconfigurations, 3, "node {i}");
     }
+}
+
+#[test]
+fn a_driver_that_commits_on_its_own_installs_the_block_membership_before_committing_it() {
+    let start = membership(&[6, 7, 8, 9], 4, 2);
+    let seven = membership(&[6, 7, 8, 9, 10, 11, 12], 7, 2);
+    let mut net = Net::new(&start, vec![seven.clone()], &[at_end_of(0, 1)]);
+    net.run(30_000);
+    assert_eq!(net.assert_agree(), 16);
+    // A node whose committer fetched the chain itself: it hands each block over as committed,
+    // a membership change first.
+    let key = keys().swap_remove(12);
+    let setup = NodeSetup {
+        cfg: start.cfg.clone(),
+        key,
+        region: "north".into(),
+        voter: false,
+        endorser: false,
+        orderer: true,
+        regions: start.regions.clone(),
+        orderers: start.orderers.clone(),
+        start: TurnStart {
+            turn: 0,
+            start_height: 1,
+            chain_hash: Hash32::ZERO,
+        },
+    };
+    let (mut late, _) = ConsensusNode::new(setup, 0).expect("valid setup");
+    for (h, dv) in &net.decided[0] {
+        let c = dv.certificate.clone().expect("certificate");
+        let Some(wire::proposed_value::Kind::Proposal(env)) =
+            dv.value.as_ref().and_then(|v| v.kind.as_ref())
+        else {
+            panic!("height {h}: not a block");
+        };
+        let body = wire::ProposalBody::decode(env.body.as_slice()).expect("proposal body");
+        if let Some(rc) = net
+            .blocks
+            .reconfiguration(*h, &body.payload)
+            .expect("valid")
+        {
+            let input = NodeInput::Reconfigured {
+                height: *h,
+                reconfiguration: rc,
+            };
+            late.handle(input, 1, &net.blocks);
+        }
+        let input = NodeInput::Committed {
+            height: *h,
+            block_id: Hash32::from_slice(&c.block_id).expect("id"),
+            turn: c.turn,
+            last_of_turn: body.last_of_turn,
+        };
+        late.handle(input, 1, &net.blocks);
+    }
+    assert_eq!(late.next_height(), 17);
+    assert_eq!(late.membership(), seven);
+    // A change for a height it already holds is not installed again (it would undo later
+    // ones).
+    let stale = NodeInput::Reconfigured {
+        height: 2,
+        reconfiguration: start.clone(),
+    };
+    late.handle(stale, 2, &net.blocks);
+    assert_eq!(late.membership(), seven);
 }

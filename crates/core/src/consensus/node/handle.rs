@@ -35,6 +35,14 @@ impl ConsensusNode {
                 let block = (height, block_id, turn, last_of_turn);
                 self.on_committed(block, &mut step)
             }
+            NodeInput::Reconfigured {
+                height,
+                reconfiguration,
+            } => {
+                if height == self.chain.next_height {
+                    self.reconfigure(reconfiguration, &mut step);
+                }
+            }
             NodeInput::SuspectEndorser { region } => self.on_suspect(&region, &mut step),
         }
         if self.parked.replay_early && self.turns.is_some() {

@@ -43,6 +43,17 @@ pub enum NodeInput {
         /// Whether the block ends its turn ([`ChainValidator::ends_turn`] of its payload).
         last_of_turn: bool,
     },
+    /// The driver committed from its own catch-up a block that changes membership (its
+    /// [`ChainValidator::reconfiguration`]); fed right before that block's
+    /// [`Committed`](Self::Committed), so the node installs it before the next turn begins, as
+    /// it does for blocks it decides itself. Ignored unless `height` is the node's next height
+    /// (a block the node decided itself was installed when it was decided).
+    Reconfigured {
+        /// The block's height.
+        height: u64,
+        /// The membership in force after it.
+        reconfiguration: Reconfiguration,
+    },
     /// The driver's failure detector: `region`'s endorser looks crashed.
     SuspectEndorser {
         /// The region.
