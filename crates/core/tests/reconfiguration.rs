@@ -575,3 +575,29 @@ fn a_driver_that_commits_on_its_own_installs_the_block_membership_before_committ
     late.handle(stale, 2, &net.blocks);
     assert_eq!(late.membership(), seven);
 }
+
+#[test]
+fn an_endorser_removed_from_its_regions_candidates_is_replaced_by_a_new_election() {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    // North's first candidate (node 0, its elected endorser) stands down at the end of turn 0.
+    let mut without = membership(&[6, 7, 8, 9, 10], 4, 2);
+    without.regions[0].candidates = vec![net_key(1)];
+    let mut net = Net::new(&start, vec![without.clone()], &[at_end_of(0, 1)]);
+    net.run(40_000);
+    assert_eq!(net.assert_agree(), 16);
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), without, "node {i}");
+        let st = net.nodes[i].status();
+        let north = st
+            .regions
+            .iter()
+            .find(|r| r.name == "north")
+            .expect("north");
+        assert_eq!(north.endorser, Some(net.keys[1]), "node {i}: {st:?}");
+        assert!(north.view >= 1, "node {i}: a new round elected it");
+    }
+}
+
+fn net_key(i: usize) -> PublicKey {
+    keys()[i].public()
+}
