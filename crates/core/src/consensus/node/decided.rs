@@ -249,10 +249,14 @@ impl ConsensusNode {
                 }
                 (v, Some(b))
             } else {
+                // A candidate, or an endorser this node holds: one a decided reconfiguration
+                // removed from its region's candidates keeps its turns until its region's
+                // next endorser is elected, and nodes that follow the chain must follow those.
                 if !self
                     .regions
                     .values()
                     .any(|r| r.candidates.contains(&b.primary))
+                    && !turns.is_endorser(&b.primary)
                 {
                     return Err("beacon of a non-candidate");
                 }
