@@ -21,8 +21,9 @@ use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options,
     ReadOptions, SliceTransform, WriteBatch, WriteOptions,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 /// Where one event sits on the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,10 @@ pub struct Ledger {
     /// (rebuilt at [`Ledger::with_genesis`] from the blocks the `c` index names). `None` for a
     /// ledger opened without genesis, which then refuses blocks carrying changes.
     config: RwLock<Option<ConfigState>>,
+    /// The configuration after each block that changed it (and genesis' at 0), so a reader
+    /// behind the tip (an orderer checking a block below it) gets the configuration as of its
+    /// height. Changes are rare: one state per change.
+    config_by_height: RwLock<BTreeMap<u64, Arc<ConfigState>>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -102,6 +107,7 @@ impl Ledger {
             },
             revoked: RwLock::new(RevokedAuthorizations::default()),
             config: RwLock::new(None),
+            config_by_height: RwLock::new(BTreeMap::new()),
         };
         let tip = ledger.read_tip()?;
         let revoked = ledger.read_revocations()?;
@@ -125,6 +131,8 @@ impl Ledger {
     /// it; nothing of it lives only in memory.
     pub fn with_genesis(self, genesis: &VerifiedGenesis) -> Result<Self, StorageError> {
         let mut state = ConfigState::from_genesis(genesis);
+        let mut by_height = BTreeMap::new();
+        by_height.insert(0, Arc::new(state.clone()));
         let heights = self.config_heights()?;
         for height in heights {
             let block = self
@@ -133,7 +141,12 @@ impl Ledger {
             state
                 .fold_block(height, &block.config_changes)
                 .map_err(|e| self.corrupt(height, format!("configuration change: {e}")))?;
+            by_height.insert(height, Arc::new(state.clone()));
         }
+        *self
+            .config_by_height
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = by_height;
         state.pass(self.tip().height);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
         Ok(self)
@@ -166,6 +179,17 @@ impl Ledger {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The configuration as of `height` (after the block at `height`), for heights up to the
+    /// tip; `None` when opened without genesis.
+    pub fn config_at(&self, height: u64) -> Option<Arc<ConfigState>> {
+        self.config_by_height
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .range(..=height)
+            .next_back()
+            .map(|(_, c)| c.clone())
     }
 
     /// Reads the configuration as of the tip without cloning it.
@@ -343,7 +367,13 @@ impl Ledger {
             revoked.insert(id, height);
         }
         match (next_config, config.as_mut()) {
-            (Some(next), _) => *config = Some(next),
+            (Some(next), _) => {
+                self.config_by_height
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(height, Arc::new(next.clone()));
+                *config = Some(next);
+            }
             (None, Some(c)) => c.pass(height),
             (None, None) => {}
         }

@@ -61,35 +61,51 @@ impl OrdererChain {
         });
     }
 
-    /// The configuration after the remembered block `id` (or as of the ledger's tip when the
-    /// chain below `id` changed nothing above it).
+    /// The configuration after block `id`: the newest decided block above the ledger's tip
+    /// that changed it, else the ledger's configuration as of `id`'s height.
+
     pub(crate) fn config_after(&self, id: Hash32) -> Result<Arc<ConfigState>, BlockRuleError> {
         let ledger = self
             .ledger
             .as_deref()
             .ok_or_else(|| BlockRuleError::View("the orderer has no ledger".into()))?;
         let ledger_height = ledger.tip().height;
-        {
-            let blocks = self.blocks.borrow();
-            let mut cur = id;
-            while let Some(b) = blocks.get(&cur) {
-                if b.tip.height <= ledger_height {
-                    break;
-                }
-                if let Some(c) = &b.config {
-                    return Ok(c.clone());
-                }
-                cur = b.previous;
+        let blocks = self.blocks.borrow();
+        let mut cur = id;
+        // Decided blocks above the ledger's tip, newest first: the newest that changed it.
+        while let Some(b) = blocks.get(&cur) {
+            if b.tip.height <= ledger_height {
+                break;
             }
+            if let Some(c) = &b.config {
+                return Ok(c.clone());
+            }
+            cur = b.previous;
         }
+        // At or below the ledger's tip (which may be ahead of the block asked about, when the
+        // committer caught up first): the configuration as of that block's height.
+        let height = if cur == Hash32::ZERO {
+            0
+        } else if let Some(b) = blocks.get(&cur) {
+            b.tip.height
+        } else {
+            let skeleton = ledger
+                .block_skeleton(&cur)
+                .map_err(view_err)?
+                .ok_or_else(|| {
+                    BlockRuleError::View(format!(
+                        "block {cur} below the proposal is neither decided here nor on the ledger"
+                    ))
+                })?;
+            VerifiedBlock::tip_of(&skeleton)
+                .map_err(|e| BlockRuleError::View(e.to_string()))?
+                .height
+        };
         ledger
-            .config()
-            .map(Arc::new)
+            .config_at(height)
             .ok_or_else(|| BlockRuleError::View("the orderer's ledger has no configuration".into()))
     }
 
-    /// Remembers a decided block from its certified bytes, reading the keys from its signature
-    /// collection (hospital, department and sequence of each event) without parsing events.
     pub(crate) fn remember_certified(&self, block: &wire::Block) {
         let Ok(tip) = VerifiedBlock::tip_of(block) else {
             return;

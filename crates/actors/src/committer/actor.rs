@@ -153,9 +153,13 @@ impl Committer {
             let mut revoked = self.ctx.revoked.write().unwrap_or_else(|e| e.into_inner());
             revoked.fold_block(height, &block.events);
         }
+        let mut reconfiguration = None;
         if !block.block.config_changes.is_empty()
             && let Some(state) = self.ledger.config()
         {
+            if block.header.last_of_turn {
+                reconfiguration = Some(crate::block_check::reconfiguration_of(&state));
+            }
             self.installed_config(height, state);
         }
         Counters::inc(&self.ctx.counters.blocks_committed);
@@ -172,6 +176,7 @@ impl Committer {
             event_keys: block.event_keys().collect(),
             endorser,
             last_of_turn: block.header.last_of_turn,
+            reconfiguration,
         };
         tracing::info!(height, block = %block.id, events = block.events.len(), "block committed");
         for s in &self.subscribers {

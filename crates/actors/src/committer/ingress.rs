@@ -26,6 +26,10 @@ pub struct BlockCommitted {
     pub endorser: PublicKey,
     /// Whether it ends its primary's turn (its header's flag).
     pub last_of_turn: bool,
+    /// The consensus membership in force after it, when it carried configuration changes at
+    /// the end of its turn: the orderer installs it before the next turn, also for blocks its
+    /// consensus machine did not decide itself (the committer's catch-up).
+    pub reconfiguration: Option<medblock_core::consensus::Reconfiguration>,
 }
 
 /// A decided value, from the local orderer or from gossip.

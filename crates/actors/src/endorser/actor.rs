@@ -721,7 +721,7 @@ impl Handler<ConfigIn> for Endorser {
         let change = self.config.offer(&state, &msg.0)?;
         tracing::info!(change = %change.id, what = change.describe(), "configuration change waits for a block");
         // A primary holding an empty turn proposes now.
-        self.drive(ProposerInput::Tick, ctx);
+        self.drive(ProposerInput::Arrived, ctx);
         Ok((change.id, change.describe()))
     }
 }

@@ -65,7 +65,10 @@ pub fn setup_for(ctx: &Ctx, start: TurnStart) -> NodeSetup {
         key: ctx.identity.signing.clone(),
         voter: mine.is_some_and(|r| r.voters.contains(&me)),
         endorser: mine.is_some_and(|r| r.candidates.contains(&me)),
-        orderer: m.orderers.contains(&me),
+        // The role, not the pool: an orderer certified after genesis starts outside the pool
+        // (its ledger may still be at genesis) and orders once a decided configuration change
+        // puts it there; the machine keeps `role && in pool`.
+        orderer: ctx.has_role(medblock_core::wire::Role::Orderer),
         region,
         regions: m
             .regions
@@ -520,6 +523,16 @@ impl Handler<BlockCommitted> for Orderer {
             self.tips.pop_first();
         }
         self.chain.committed(msg.height);
+        if let Some(reconfiguration) = msg.reconfiguration {
+            // Ignored by the machine for a block it decided itself (installed then).
+            self.feed(
+                NodeInput::Reconfigured {
+                    height: msg.height,
+                    reconfiguration,
+                },
+                ctx,
+            );
+        }
         self.feed(
             NodeInput::Committed {
                 height: msg.height,

@@ -237,6 +237,119 @@ impl Cluster {
         c
     }
 
+    /// Certifies `spec` after genesis, on the ledger, and starts it: the node starts first (its
+    /// CA-signed certificate lets it connect and follow the chain), then the CA's configuration
+    /// change goes to node `via`, and this waits until every running node's ledger holds it.
+    /// So the node is caught up and connected when its roles take effect, as an operator would
+    /// bring a new orderer in. Returns its index.
+    pub fn join(&mut self, spec: Spec, via: usize) -> usize {
+        let ca = ca_dir(self.dir.path());
+        let issued = ca::issue(
+            &ca,
+            &IssueRequest {
+                name: spec.name.clone(),
+                region: spec.region.clone(),
+                hospital: spec.hospital.clone(),
+                department: spec.department.clone(),
+                roles: spec.roles.clone(),
+                node_dir: node_dir(self.dir.path(), &spec.name),
+                days: 30,
+            },
+            now_ms(),
+        )
+        .expect("issue");
+        self.specs.push(spec);
+        self.nodes.push(None);
+        let i = self.specs.len() - 1;
+        self.start(i);
+        // Caught up and connected before its roles count, as an operator would wait.
+        let target = self.status(via).height;
+        let peers = self.running().len() - 1;
+        self.wait_for(
+            &format!("{} caught up and connected", self.specs[i].name),
+            Duration::from_secs(60),
+            |st| {
+                st.iter()
+                    .any(|(j, s)| *j == i && s.height >= target && s.peers.len() >= peers)
+            },
+        );
+        let change = ca::issue_change(&ca, issued.serial, now_ms()).expect("issue change");
+        self.submit_change(change, via, |c| c.issued_at(issued.serial).is_some());
+        i
+    }
+
+    /// Revokes `name`'s certificate on the ledger through node `via`, waits until every other
+    /// running node's ledger holds the revocation, and stops `name` (revoked, it is cut off
+    /// and would never see its own revocation).
+    pub fn revoke(&mut self, name: &str, via: usize) {
+        let ca = ca_dir(self.dir.path());
+        let serial = ca::serial_of(&ca, name).expect("serial");
+        let change = ca::revoke_change(&ca, serial, "test", now_ms()).expect("revocation");
+        let i = self.index(name);
+        let node = self.node(via).node.clone();
+        block_on(async move { node.submit_config(change).await }).expect("change taken");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.running().iter().filter(|j| **j != i).all(|j| {
+            self.node(*j)
+                .node
+                .ctx
+                .config()
+                .state
+                .revoked_at(serial)
+                .is_some()
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "{name}'s revocation not decided in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.kill(i);
+    }
+
+    /// Submits a signed configuration change through node `via` and waits until `done` holds
+    /// for every running node's configuration.
+    pub fn submit_change(
+        &self,
+        change: Vec<u8>,
+        via: usize,
+        done: impl Fn(&medblock_core::config::ConfigState) -> bool,
+    ) {
+        let node = self.node(via).node.clone();
+        block_on(async move { node.submit_config(change).await }).expect("change taken");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self
+            .running()
+            .iter()
+            .all(|i| done(&self.node(*i).node.ctx.config().state))
+        {
+            if Instant::now() > deadline {
+                let brief: Vec<String> = self
+                    .running()
+                    .iter()
+                    .map(|i| {
+                        let s = self.status(*i);
+                        format!(
+                            "{} h={} turn={} view={} committee={:?} config_at={} done={}",
+                            s.name,
+                            s.height,
+                            s.turn,
+                            s.view,
+                            s.committee,
+                            self.node(*i).node.ctx.config().state.height(),
+                            done(&self.node(*i).node.ctx.config().state)
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "configuration change not on every ledger within 60 s:\n{}",
+                    brief.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The first p2p address node `name` listens on.
     pub fn p2p_addr(&self, name: &str) -> String {
         self.node(self.index(name)).node.ctx.net.listen_addrs()[0].clone()

@@ -80,7 +80,12 @@ impl ConsensusNode {
         let now = step.now_ms;
         match self.regions.get_mut(&r.name) {
             Some(region) => {
-                if region.voters == r.voters && region.candidates == r.candidates {
+                // The electorate changes with the candidates only. Voters added alone (an
+                // orderer or committer certified later) left some nodes' elections out of step
+                // on a real network (their turns stopped, their peers' election messages
+                // refused), so a later node orders, proposes and commits but votes in its
+                // region's election only from the next change of that region's candidates.
+                if region.candidates == r.candidates {
                     return;
                 }
                 let acts = region.election.reconfigure(&r.voters, &r.candidates, now);
