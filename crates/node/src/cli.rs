@@ -75,6 +75,29 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Put a certificate this CA issued earlier (`ca issue` without --node) on a running
+    /// network's ledger, e.g. once its node has started and caught up as a follower, so it is
+    /// ready when its roles take effect.
+    Publish {
+        /// CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate's serial.
+        #[arg(long)]
+        serial: u64,
+        /// A running node to submit through.
+        #[arg(long)]
+        node: String,
+        /// The API token of the node given with --node.
+        #[command(flatten)]
+        token: crate::api_token::TokenArgs,
+        /// How long to wait for the change to be decided, in seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add a region to a running network (a configuration change on the ledger); its nodes
     /// and departments can then be certified with `ca issue --region NAME --node URL`.
     AddRegion {
@@ -432,6 +455,25 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
                 if let Some(d) = &decided {
                     println!("on the ledger at height {} (change {})", d.height, d.id);
                 }
+            })
+        }
+        CaCommand::Publish {
+            dir,
+            serial,
+            node,
+            token,
+            wait_s,
+            json,
+        } => {
+            let bytes = ca::issue_change(&dir, serial, now_ms())?;
+            let d = crate::ca_submit::submit_blocking(
+                &token,
+                &node,
+                bytes,
+                Duration::from_secs(wait_s),
+            )?;
+            print(json, &d, || {
+                println!("{} at height {} (change {})", d.change, d.height, d.id)
             })
         }
         CaCommand::AddRegion {

@@ -152,7 +152,8 @@ impl Ledger {
         Ok(self)
     }
 
-    fn config_heights(&self) -> Result<Vec<u64>, StorageError> {
+    /// Heights of the blocks that carry configuration changes, ascending.
+    pub fn config_heights(&self) -> Result<Vec<u64>, StorageError> {
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(
             self.cf(CF_META)?,

@@ -94,28 +94,16 @@ pub fn network_status(state: &TestnetState) -> Result<NetworkStatus> {
 
 /// Certifies a node, writes its config and returns its entry (not yet started).
 fn prepare(state: &TestnetState, spec: &NodeSpec, ports: &mut Ports) -> Result<NodeEntry> {
-    prepare_via(state, spec, ports, None)
+    prepare_serial(state, spec, ports).map(|(entry, _)| entry)
 }
 
-/// [`prepare`]; with `via` (a running member), the certificate goes on the ledger through it
-/// (a configuration change, waited for) instead of into a genesis to come.
-fn prepare_via(
+/// [`prepare`], also returning the certificate's serial (for `ca publish` after genesis).
+fn prepare_serial(
     state: &TestnetState,
     spec: &NodeSpec,
     ports: &mut Ports,
-    via: Option<&NodeEntry>,
-) -> Result<NodeEntry> {
+) -> Result<(NodeEntry, u64)> {
     let dir = state.dir.join("nodes").join(&spec.name);
-    let via_args: Vec<String> = via
-        .map(|v| {
-            vec![
-                "--node".to_owned(),
-                v.url(),
-                "--api-token-file".to_owned(),
-                s(&v.api_token_file()),
-            ]
-        })
-        .unwrap_or_default();
     let issued = medblock(
         &state.bin,
         &[
@@ -136,15 +124,11 @@ fn prepare_via(
             "--node-dir",
             &s(&dir),
             "--json",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain(via_args)
-        .collect::<Vec<_>>()
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>(),
+        ],
     )?;
+    let serial = issued["serial"]
+        .as_u64()
+        .ok_or_else(|| TestnetError::Invalid(format!("`ca issue` gave no serial: {issued}")))?;
     let key = issued["key"]
         .as_str()
         .and_then(|k| PublicKey::from_hex(k).ok())
@@ -158,16 +142,19 @@ fn prepare_via(
         Some(_) => (HOST_P2P_PORT, HOST_HTTP_PORT),
         None => (ports.take()?, ports.take()?),
     };
-    Ok(NodeEntry {
-        spec: spec.clone(),
-        dir,
-        p2p_port,
-        http_port,
-        peer_id: medblock_p2p::peer_id_string(&key),
-        pid: None,
-        removed: false,
-        host,
-    })
+    Ok((
+        NodeEntry {
+            spec: spec.clone(),
+            dir,
+            p2p_port,
+            http_port,
+            peer_id: medblock_p2p::peer_id_string(&key),
+            pid: None,
+            removed: false,
+            host,
+        },
+        serial,
+    ))
 }
 
 /// Writes into a node's config the emulated latency to every host of another region
@@ -579,21 +566,17 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
             TestnetError::Invalid("no running node to submit the certificate through".into())
         })?;
     progress(format!(
-        "certifying {} on the ledger (through {}): it takes part in its roles from the next turn",
-        spec.name, via.spec.name
+        "certifying {} and starting it as a follower",
+        spec.name
     ));
     let mut ports = Ports::new(state.nodes.iter().flat_map(|n| [n.p2p_port, n.http_port]));
-    let entry = prepare_via(&state, spec, &mut ports, Some(&via))?;
+    let (entry, serial) = prepare_serial(&state, spec, &mut ports)?;
     state.nodes.push(entry.clone());
     init_node(&state, &entry)?;
     start(&mut state, &spec.name)?;
     state.save()?;
     prometheus::write_files(&state)?;
     wait_answering(&state, std::slice::from_ref(&spec.name), timeout)?;
-    if spec.is_department() {
-        // A new hospital department: the demo patients enrol there too.
-        patients::enrol_at(&state, std::slice::from_ref(&entry))?;
-    }
     let rt = rt()?;
     let url = entry.url();
     wait_for(
@@ -607,6 +590,32 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
             Err(e) => (None, e.to_string()),
         },
     )?;
+    // Caught up and connected: now its certificate goes on the ledger, and its roles count from
+    // the turn after the change (an orderer drawn into a committee is ready to vote).
+    progress(format!(
+        "putting {}'s certificate on the ledger (through {})",
+        spec.name, via.spec.name
+    ));
+    medblock(
+        &state.bin,
+        &[
+            "ca",
+            "publish",
+            "--dir",
+            &s(&state.ca_dir()),
+            "--serial",
+            &serial.to_string(),
+            "--node",
+            &via.url(),
+            "--api-token-file",
+            &s(&via.api_token_file()),
+            "--json",
+        ],
+    )?;
+    if spec.is_department() {
+        // A new hospital department: the demo patients enrol there too.
+        patients::enrol_at(&state, std::slice::from_ref(&entry))?;
+    }
     state.node(&spec.name).cloned()
 }
 

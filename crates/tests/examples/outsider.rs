@@ -52,6 +52,7 @@ async fn ask(
         kind: Some(net_request::Kind::Headers(wire::HeadersRequest {
             from_height: from,
             count: 256,
+            configuration: false,
         })),
     };
     match net.request(key, req).await {

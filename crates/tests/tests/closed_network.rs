@@ -113,6 +113,7 @@ fn an_outsider_gets_no_gossip_is_disconnected_and_sees_only_headers() {
                     kind: Some(net_request::Kind::Headers(wire::HeadersRequest {
                         from_height: 0,
                         count: 8,
+                        configuration: false,
                     })),
                 },
             )

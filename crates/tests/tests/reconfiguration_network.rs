@@ -6,24 +6,28 @@
 mod common;
 
 use common::cluster::{Cluster, Spec, block_on, standard, test_params, visits};
-use common::enrol::enrol_visits_in_process;
+use common::enrol::{enrol_in_process, enrol_visits_in_process};
 use medblock_actors::client::ingress::SubmitOutcome;
 use medblock_actors::committer::ingress::{FindEvent, ServeCatchUp};
 use medblock_core::event::EventKey;
+use medblock_core::keys::Identity;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire;
 use medblock_node::ca;
+use medblock_node::patient::LightNode;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Visits through one department until stopped; what was answered "committed".
+/// Visits through one department until stopped; what was answered "committed". `started`
+/// is set once the first batch is committed (the patients are enrolled by then).
 fn load(
     c: &Cluster,
     dept: &str,
     stop: Arc<AtomicBool>,
+    started: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<Vec<SubmitOutcome>> {
     let node = c.node(c.index(dept)).node.clone();
     let v = visits(&format!("reconfig-{dept}"), 3_000, 30);
@@ -40,6 +44,7 @@ fn load(
                 block_on(async move { node.submit(batch, true, Duration::from_secs(90)).await })
                     .expect("visits answered");
             acked.extend(out.into_iter().filter(|o| o.status == "committed"));
+            started.store(true, Ordering::Relaxed);
             std::thread::sleep(Duration::from_millis(150));
         }
         acked
@@ -75,13 +80,7 @@ impl Watch {
                     .max()
                     .unwrap_or(0)
             };
-            // Counted from the first commit under load on: before it, the department's first
-            // visits are still being enrolled.
             let mut last = best();
-            while !s.load(Ordering::Relaxed) && best() == last {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            last = best();
             let mut since = Instant::now();
             while !s.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -151,8 +150,14 @@ fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
     let via = c.index("orderer-1");
     assert_eq!(committee(&c).len(), 4);
 
+    let alice = patient_with_visits(&c, "h1-cardiology", "alice", 2);
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = load(&c, "h1-cardiology", stop.clone());
+    let started = Arc::new(AtomicBool::new(false));
+    let sender = load(&c, "h1-cardiology", stop.clone(), started.clone());
+    // Stalls count from the first commit under load on.
+    while !started.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (watch, watcher) = Watch::start(&c);
 
     // Three orderers join, one configuration change each, then the committee grows to 7
@@ -299,6 +304,62 @@ fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
         missing
     });
     assert_eq!(missing, 0, "acknowledged visits not where acknowledged");
+
+    // Alice's light node verifies her records in blocks certified before, during and after the
+    // committee of 7 (it learns each configuration block and checks the next against it).
+    let node = c.node(c.index("h1-cardiology")).node.clone();
+    let later: Vec<_> = visits("alice-later", 2, 1)
+        .into_iter()
+        .map(|mut v| {
+            v.patient = "alice".into();
+            v
+        })
+        .collect();
+    let out = block_on(async move { node.submit(later, true, Duration::from_secs(60)).await })
+        .expect("later visits");
+    assert!(out.iter().all(|o| o.status == "committed"));
+    let h = out.iter().map(|o| o.height).max().unwrap_or(0);
+    c.wait_for(
+        "orderer-1 at alice's last visit",
+        Duration::from_secs(30),
+        |st| st.iter().any(|(i, s)| *i == via && s.height >= h),
+    );
+    assert_eq!(light_records(&c, &alice, "orderer-1"), 4);
+}
+
+/// A patient enrolled at `dept` with `n` visits there (committed); his identity.
+fn patient_with_visits(c: &Cluster, dept: &str, id: &str, n: usize) -> Identity {
+    let node = c.node(c.index(dept)).node.clone();
+    let patient = enrol_in_process(&node, id);
+    let v: Vec<_> = visits(&format!("{id}-visit"), n, 1)
+        .into_iter()
+        .map(|mut v| {
+            v.patient = id.to_owned();
+            v
+        })
+        .collect();
+    let out = block_on(async move { node.submit(v, true, Duration::from_secs(60)).await })
+        .expect("visits");
+    assert!(out.iter().all(|o| o.status == "committed"), "{out:?}");
+    patient
+}
+
+/// `patient`'s records as his light node finds and verifies them through `peer` (every block
+/// checked against the membership of its height, learned from the configuration blocks).
+fn light_records(c: &Cluster, patient: &Identity, peer: &str) -> usize {
+    let genesis = c.genesis.clone();
+    let addr = c.p2p_addr(peer);
+    let patient = patient.clone();
+    block_on(async move {
+        let node = LightNode::start(patient.clone(), &genesis, &[addr], Duration::from_secs(20))
+            .await
+            .expect("light node");
+        let answer = node
+            .records(&patient.signing.public())
+            .await
+            .expect("records verify");
+        answer.records.len()
+    })
 }
 
 /// Whether a block committed after now carries a commit signature of one of `keys` (waits
@@ -396,6 +457,8 @@ fn a_revoked_orderer_restarted_with_its_old_data_cannot_take_part_after_every_re
     // The revoked orderer comes back with its old data: it either refuses to start (its own
     // ledger holds the revocation) or starts and no node admits it.
     let h = c.status(via).height;
+    let mut opts = opts;
+    opts.bootstrap = c.node(via).node.ctx.net.listen_addrs();
     match medblock_actors::node::NodeThread::spawn(opts) {
         Err(e) => assert!(e.to_string().contains("revoked"), "{e}"),
         Ok(node) => {
@@ -459,6 +522,7 @@ fn a_node_catching_up_over_five_changes_agrees_and_history_by_a_revoked_endorser
     c.wait_ready(Duration::from_secs(60));
     let via = c.index("orderer-1");
     // Blocks endorsed by region 2's elected endorser, which is then revoked.
+    let bob = patient_with_visits(&c, "h2-oncology", "bob", 3);
     let region2 = c.index("h2-oncology");
     let v = visits("history", 20, 5);
     let n = c.node(region2).node.clone();
@@ -529,4 +593,7 @@ fn a_node_catching_up_over_five_changes_agrees_and_history_by_a_revoked_endorser
     );
     assert_eq!(late_config.membership, via_config.membership);
     assert_eq!(c.status(late).counters["decided_rejected"], 0);
+    // Bob's light node, through the late node, verifies his records in blocks the since
+    // revoked endorser packed: revocation counts from its height, not back.
+    assert_eq!(light_records(&c, &bob, "committer-late"), 3);
 }

@@ -116,6 +116,29 @@ impl Handler<ServeHeaders> for QueryServer {
         let from = msg.0.from_height.max(1);
         let count = u64::from(msg.0.count.min(MAX_HEADS));
         let mut heads = Vec::new();
+        if msg.0.configuration {
+            // The configuration blocks, each with its changes: light nodes follow membership
+            // and revocations with them.
+            let heights = self.ledger.config_heights().unwrap_or_default();
+            for h in heights
+                .into_iter()
+                .filter(|h| *h >= from)
+                .take(count as usize)
+            {
+                let Ok(Some(id)) = self.ledger.block_id_at(h) else {
+                    break;
+                };
+                if let Ok(Some(b)) = self.ledger.block_skeleton(&id) {
+                    let mut head = block_head(&b);
+                    head.config_changes = b.config_changes;
+                    heads.push(head);
+                }
+            }
+            return MessageResult(wire::HeadersResponse {
+                tip_height: tip,
+                heads,
+            });
+        }
         for h in from..from.saturating_add(count).min(tip + 1) {
             let Ok(Some(id)) = self.ledger.block_id_at(h) else {
                 break;

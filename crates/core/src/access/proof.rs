@@ -5,8 +5,9 @@
 
 use super::error::ProofError;
 use crate::block::block_id;
-use crate::cert::TrustStore;
 use crate::codec::{decode_bounded, limits};
+use crate::config::ConfigState;
+use crate::consensus::ConsensusConfig;
 use crate::consensus::certificate;
 use crate::crumbs::Pseudonym;
 use crate::event::{EventKey, ParsedEvent};
@@ -16,6 +17,7 @@ use crate::keys::{PublicKey, Signature, purpose};
 use crate::merkle::{MerkleProof, MerkleTree, ProofStep, verify_proof};
 use crate::wire::{self, Role};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 /// The public head of a block (no events, no signature collection).
 pub fn block_head(block: &wire::Block) -> wire::BlockHead {
@@ -24,6 +26,7 @@ pub fn block_head(block: &wire::Block) -> wire::BlockHead {
         endorser_signature: block.endorser_signature.clone(),
         orderer_timestamp_ms: block.orderer_timestamp_ms,
         certificate: block.certificate.clone(),
+        config_changes: Vec::new(),
     }
 }
 
@@ -104,22 +107,89 @@ impl CheckedRecord {
     }
 }
 
-/// What a light node checks answers with: genesis's trust store and orderers.
+/// What a light node checks answers with: the configuration at every height, from genesis
+/// and the configuration blocks it learned ([`Verifier::learn_configuration`]): a block is
+/// checked against the orderers, committee size and certificates (revocations included) in
+/// force just below it.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    trust: TrustStore,
-    eligible: Vec<PublicKey>,
-    committee_size: usize,
+    /// The configuration after each configuration block learned (genesis' at 0).
+    configs: BTreeMap<u64, Arc<ConfigState>>,
 }
 
 impl Verifier {
-    /// A verifier for the network `genesis` describes.
+    /// A verifier for the network `genesis` describes, knowing no configuration change yet.
     pub fn new(genesis: &VerifiedGenesis) -> Self {
-        Self {
-            trust: genesis.trust.clone(),
-            eligible: eligible_orderers(genesis),
-            committee_size: genesis.params.committee_size as usize,
+        let mut configs = BTreeMap::new();
+        configs.insert(0, Arc::new(ConfigState::from_genesis(genesis)));
+        Self { configs }
+    }
+
+    /// The configuration in force for the block at `height`: after every change below it.
+    fn config_below(&self, height: u64) -> &ConfigState {
+        self.configs
+            .range(..height)
+            .next_back()
+            .or_else(|| self.configs.iter().next())
+            .map(|(_, c)| c.as_ref())
+            .expect("the genesis configuration is always there")
+    }
+
+    /// The height of the last configuration block learned (0: genesis only).
+    pub fn configuration_height(&self) -> u64 {
+        self.configs.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Learns configuration blocks (heads with their changes, from a peer's
+    /// `HeadersRequest { configuration: true }`), in height order above what it knows: each
+    /// head's endorser signature, its header binding exactly these changes, its commit
+    /// certificate against the configuration below it, then the changes themselves (CA
+    /// signatures and rules) folded in. A head that fails stops the learning with its error;
+    /// what was learned before it stays. Returns how many blocks were learned.
+    pub fn learn_configuration(&mut self, heads: &[wire::BlockHead]) -> Result<usize, ProofError> {
+        let mut learned = 0;
+        let mut heads: Vec<&wire::BlockHead> = heads.iter().collect();
+        heads.sort_by_key(|h| {
+            decode_bounded::<wire::BlockHeader>("block header", &h.header, limits::MAX_HEADER_BYTES)
+                .map(|h| h.height)
+                .unwrap_or(0)
+        });
+        for head in heads {
+            let header: wire::BlockHeader =
+                decode_bounded("block header", &head.header, limits::MAX_HEADER_BYTES)
+                    .map_err(|e| ProofError::Malformed(e.to_string()))?;
+            let height = header.height;
+            if height <= self.configuration_height() {
+                continue;
+            }
+            let bad = |reason: String| ProofError::Certificate { height, reason };
+            if crate::config::config_hash(&head.config_changes) != header.config_hash
+                || head.config_changes.is_empty()
+            {
+                return Err(bad("configuration changes do not match the header".into()));
+            }
+            let endorser =
+                PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
+            let signature =
+                Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
+            endorser
+                .verify(purpose::BLOCK_HEADER, &head.header, &signature)
+                .map_err(|_| bad("endorser signature does not verify".into()))?;
+            let id = block_id(&wire::Block {
+                header: head.header.clone(),
+                endorser_signature: head.endorser_signature.clone(),
+                orderer_timestamp_ms: head.orderer_timestamp_ms,
+                ..Default::default()
+            });
+            self.check_certificate(head, height, &id)?;
+            let (_, next) = self
+                .config_below(height)
+                .check_block(height, &head.config_changes)
+                .map_err(|e| bad(format!("configuration change: {e}")))?;
+            self.configs.insert(height, Arc::new(next));
+            learned += 1;
         }
+        Ok(learned)
     }
 
     /// Checks one record: the endorser's signature over the header, the event's two signatures,
@@ -207,8 +277,9 @@ impl Verifier {
         })
     }
 
-    /// The block's commit certificate: committee recomputed from the beacon evidence and
-    /// genesis's orderers, 2f+1 valid commits for this id and height, a certified primary.
+    /// The block's commit certificate: committee recomputed from the beacon evidence and the
+    /// orderers in force below the block, 2f+1 valid commits for this id and height, a primary
+    /// certified (and not revoked) as of the block's height.
     fn check_certificate(
         &self,
         head: &wire::BlockHead,
@@ -220,11 +291,15 @@ impl Verifier {
             .certificate
             .as_ref()
             .ok_or_else(|| cert_err("missing".into()))?;
-        let verified = certificate::verify(cert, &self.eligible, self.committee_size)
+        let config = self.config_below(height);
+        let eligible = config.membership().orderers;
+        let committee_size = ConsensusConfig::from(config.params()).committee_size;
+        let verified = certificate::verify(cert, &eligible, committee_size)
             .map_err(|e| cert_err(e.to_string()))?;
         certificate::expect(&verified, height, id).map_err(|e| cert_err(e.to_string()))?;
         if let Some(primary) = verified.primary {
-            self.trust
+            config
+                .trust()
                 .authorize(&primary, Role::Endorser, head.orderer_timestamp_ms.max(1))
                 .map_err(|e| cert_err(format!("primary: {e}")))?;
         }
@@ -237,7 +312,7 @@ impl Verifier {
         &self,
         body: &wire::QueryResultBody,
     ) -> Result<super::tip::VerifiedTip, ProofError> {
-        super::tip::highest_signed_tip(&self.trust, body)
+        super::tip::highest_signed_tip(self.config_below(u64::MAX).trust(), body)
     }
 
     /// Checks a whole answer about `patient`: every record (see [`Verifier::check`]), each the

@@ -43,7 +43,9 @@ pub struct LightNode {
     pub identity: Identity,
     /// The network genesis.
     pub genesis: VerifiedGenesis,
-    verifier: Verifier,
+    /// Checks answers against the configuration at each height; learns configuration blocks
+    /// from the peers it asks (see [`LightNode::learn_configuration`]).
+    verifier: std::sync::Mutex<Verifier>,
     net: NetworkHandle,
     peers: Vec<PublicKey>,
     timeout: Duration,
@@ -86,7 +88,7 @@ impl LightNode {
         let (net, events) = medblock_p2p::spawn(cfg).await?;
         let pump = tokio::spawn(pump(net.clone(), events));
         let mut node = Self {
-            verifier: Verifier::new(&genesis),
+            verifier: std::sync::Mutex::new(Verifier::new(&genesis)),
             identity,
             genesis,
             net,
@@ -254,6 +256,7 @@ impl LightNode {
         peer: PublicKey,
         patient: &PublicKey,
     ) -> Result<Answer, PatientError> {
+        self.learn_configuration(peer).await?;
         let challenge = self.challenge(peer).await?;
         let query = self.sign(&challenge, self.records_body(&challenge, patient));
         let body = self.send_query(peer, query).await?;
@@ -269,8 +272,9 @@ impl LightNode {
         body: &wire::QueryResultBody,
         patient: &PublicKey,
     ) -> Result<Answer, PatientError> {
-        let records = self.verifier.check_answer(body, patient)?;
-        let signed = self.verifier.signed_tip(body)?;
+        let verifier = self.verifier.lock().unwrap_or_else(|e| e.into_inner());
+        let records = verifier.check_answer(body, patient)?;
+        let signed = verifier.signed_tip(body)?;
         Ok(Answer {
             peer,
             tip: body.tip_height,
@@ -602,6 +606,49 @@ impl LightNode {
         }
     }
 
+    /// Learns from `peer` the configuration blocks above those already known (membership,
+    /// certificates and revocations at each height), each checked before it counts: records in
+    /// blocks certified by orderers that joined after genesis then verify, and a primary
+    /// revoked below a block does not. A peer that withholds them only makes its own answers
+    /// fail to verify.
+    pub async fn learn_configuration(&self, peer: PublicKey) -> Result<usize, PatientError> {
+        let mut learned = 0;
+        loop {
+            let from = self
+                .verifier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .configuration_height()
+                + 1;
+            let heads = match self
+                .request(
+                    peer,
+                    wire::net_request::Kind::Headers(wire::HeadersRequest {
+                        from_height: from,
+                        count: 256,
+                        configuration: true,
+                    }),
+                )
+                .await?
+            {
+                wire::net_response::Kind::Headers(h) => h.heads,
+                _ => return Err(PatientError::Unexpected),
+            };
+            if heads.is_empty() {
+                return Ok(learned);
+            }
+            let n = self
+                .verifier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .learn_configuration(&heads)?;
+            if n == 0 {
+                return Ok(learned);
+            }
+            learned += n;
+        }
+    }
+
     /// Public block heads from `peer`.
     pub async fn headers(
         &self,
@@ -612,7 +659,11 @@ impl LightNode {
         match self
             .request(
                 peer,
-                wire::net_request::Kind::Headers(wire::HeadersRequest { from_height, count }),
+                wire::net_request::Kind::Headers(wire::HeadersRequest {
+                    from_height,
+                    count,
+                    configuration: false,
+                }),
             )
             .await?
         {
