@@ -80,6 +80,19 @@ impl ChainValidator for Blocks {
     }
 }
 
+/// The block a decided value carries (empty for a turn end).
+fn payload_of(dv: &wire::DecidedValue) -> Vec<u8> {
+    use prost::Message as _;
+    match dv.value.as_ref().and_then(|v| v.kind.as_ref()) {
+        Some(wire::proposed_value::Kind::Proposal(env)) => {
+            wire::ProposalBody::decode(env.body.as_slice())
+                .map(|b| b.payload)
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
 struct Net {
     nodes: Vec<ConsensusNode>,
     /// Each node's validator.
@@ -108,6 +121,19 @@ struct Net {
     /// else is in flight: a network that reorders them behind everything else.
     slow: Option<Slow>,
     held: VecDeque<(usize, usize, wire::ConsensusMessage)>,
+    /// (node, height): the node's driver commits every block as soon as any node decides it,
+    /// before the node hears of the decision (a committer that handles the gossiped block
+    /// first, or fetches it itself), and decided values below `height` never reach the node
+    /// (lost gossip: turn ends are learned from nothing else).
+    committer_first: Option<(usize, u64)>,
+    /// For each block that driver committed: the block's turn and the node's turn after it.
+    committed_turns: Vec<(u64, Option<u64>)>,
+    /// A node that hears of blocks only from its driver, which commits each one late (once
+    /// nothing else is in flight), while decided turn ends reach it at once: the turn end
+    /// above a block arrives before the block is committed.
+    late_driver: Option<usize>,
+    /// The blocks that driver has yet to commit.
+    late_commits: VecDeque<NodeInput>,
 }
 
 type Slow = fn(usize, usize, &wire::ConsensusMessage) -> bool;
@@ -164,6 +190,10 @@ impl Net {
             max_height: 12,
             slow: None,
             held: VecDeque::new(),
+            committer_first: None,
+            committed_turns: Vec::new(),
+            late_driver: None,
+            late_commits: VecDeque::new(),
         };
         let mut first = Vec::new();
         for (i, k) in keys.iter().enumerate() {
@@ -229,12 +259,13 @@ impl Net {
                 }
                 NodeAction::SetTimer { at_ms } => self.timers[i] = Some(at_ms),
                 NodeAction::Decided(dv) => {
-                    let c = dv.certificate.expect("certificate");
+                    let c = dv.certificate.clone().expect("certificate");
                     let id = Hash32::from_slice(&c.block_id).expect("id");
                     assert!(
                         self.chains[i].insert(c.height, id).is_none(),
                         "decided twice"
                     );
+                    let payload = payload_of(&dv);
                     let acts = self.nodes[i].handle(
                         NodeInput::Committed {
                             height: c.height,
@@ -243,11 +274,48 @@ impl Net {
                             // Committed right after `Decided`: the node already knows the
                             // block (and whether it ended the turn).
                             last_of_turn: false,
+                            certificate: Some(c.clone()),
                         },
                         self.now,
                         &self.blocks[i],
                     );
                     self.dispatch(i, acts);
+                    if let Some((x, _)) = self.committer_first
+                        && x != i
+                        && self.nodes[x].next_height() == c.height
+                    {
+                        // Node x's driver commits the block before x hears of it.
+                        self.chains[x].insert(c.height, id);
+                        let last_of_turn = self.blocks[x]
+                            .ends_turn(c.height, &payload)
+                            .expect("a block");
+                        let input = NodeInput::Committed {
+                            height: c.height,
+                            block_id: id,
+                            turn: c.turn,
+                            last_of_turn,
+                            certificate: Some(c.clone()),
+                        };
+                        self.input(x, input);
+                        let now_in = self.nodes[x].status().turn;
+                        self.committed_turns.push((c.turn, now_in));
+                    }
+                    if let Some(x) = self.late_driver
+                        && x != i
+                        && !self.chains[x].contains_key(&c.height)
+                    {
+                        self.chains[x].insert(c.height, id);
+                        let last_of_turn = self.blocks[x]
+                            .ends_turn(c.height, &payload)
+                            .expect("a block");
+                        self.late_commits.push_back(NodeInput::Committed {
+                            height: c.height,
+                            block_id: id,
+                            turn: c.turn,
+                            last_of_turn,
+                            certificate: Some(c.clone()),
+                        });
+                    }
                 }
                 NodeAction::NeedProposal {
                     height, previous, ..
@@ -318,6 +386,9 @@ impl Net {
     fn deliver(&mut self) {
         loop {
             while let Some((from, to, msg)) = self.queue.pop_front() {
+                if self.lost(to, &msg) {
+                    continue;
+                }
                 if self.slow.is_some_and(|slow| slow(from, to, &msg)) {
                     self.held.push_back((from, to, msg));
                     continue;
@@ -326,11 +397,43 @@ impl Net {
                 self.input(to, NodeInput::Message { from, msg });
             }
             let Some((from, to, msg)) = self.held.pop_front() else {
-                return;
+                match (self.late_driver, self.late_commits.pop_front()) {
+                    (Some(x), Some(input)) => {
+                        self.input(x, input);
+                        continue;
+                    }
+                    _ => return,
+                }
             };
             let from = self.keys[from];
             self.input(to, NodeInput::Message { from, msg });
         }
+    }
+
+    /// Whether `msg` to `to` is a decided value (or a catch-up answer with one) that the
+    /// network loses (`committer_first`).
+    fn lost(&self, to: usize, msg: &wire::ConsensusMessage) -> bool {
+        use wire::consensus_message::Kind;
+        if self.late_driver == Some(to) {
+            // Blocks reach it only through its driver.
+            let block = |dv: &wire::DecidedValue| !payload_of(dv).is_empty();
+            return match &msg.kind {
+                Some(Kind::Decided(dv)) => block(dv),
+                Some(Kind::CatchUpResponse(_)) => true,
+                _ => false,
+            };
+        }
+        let Some((x, below)) = self.committer_first else {
+            return false;
+        };
+        let low =
+            |dv: &wire::DecidedValue| dv.certificate.as_ref().is_some_and(|c| c.height < below);
+        to == x
+            && match &msg.kind {
+                Some(Kind::Decided(dv)) => low(dv),
+                Some(Kind::CatchUpResponse(r)) => r.decided.iter().any(low),
+                _ => false,
+            }
     }
 
     /// The virtual time at which every node has decided `n` blocks (timers fire only when no
@@ -451,6 +554,15 @@ fn is_beacon(m: &wire::ConsensusMessage) -> bool {
     matches!(m.kind, Some(wire::consensus_message::Kind::Beacon(_)))
 }
 
+fn is_turn_end(m: &wire::ConsensusMessage) -> bool {
+    use wire::proposed_value::Kind;
+    matches!(
+        &m.kind,
+        Some(wire::consensus_message::Kind::Decided(dv))
+            if matches!(dv.value.as_ref().and_then(|v| v.kind.as_ref()), Some(Kind::TurnEnd(_)))
+    )
+}
+
 fn is_decision_news(m: &wire::ConsensusMessage) -> bool {
     use wire::consensus_message::Kind;
     match &m.kind {
@@ -508,4 +620,108 @@ fn a_proposal_ahead_of_the_replicas_last_decision_is_checked_once_it_is_decided(
     let t = net.time_to_decide(12, 60_000).expect("decides");
     net.assert_agree();
     assert_eq!(t, baseline, "no re-send was needed");
+}
+
+#[test]
+fn a_node_whose_driver_commits_a_later_turns_block_first_enters_that_turn() {
+    // A node's committer may commit a block before the node's consensus machine has heard of
+    // it (it handles the gossiped block first, or fetched it in its own catch-up), and the
+    // turn end that closed the node's turn may never arrive (lost gossip; the ledger does not
+    // hold turn ends) or arrive after the next turn's block was committed (then below the
+    // node's next height). The committed block's certificate proves the earlier turns ended:
+    // the node enters the block's turn from it. Before that, such a node sat in its old turn
+    // for good while its ledger grew, and its region timed out every turn it was primary.
+    // (name, node, decided values lost below this height, primaries flag their last block,
+    // messages held back until nothing else is in flight)
+    type Case = (&'static str, usize, u64, bool, Option<Slow>);
+    let cases: [Case; 6] = [
+        ("north voter, turn ends lost", 2, 9, false, None),
+        ("south voter, turn ends lost", 5, 9, false, None),
+        ("south's endorser, turn ends lost", 3, 9, false, None),
+        ("north voter, flagged last blocks", 2, 9, true, None),
+        ("north voter, nothing lost", 2, 0, false, None),
+        (
+            "north voter, turn ends late",
+            2,
+            0,
+            false,
+            Some(|_, to, m| to == 2 && is_turn_end(m)),
+        ),
+    ];
+    for (name, x, lost_below, flag_last, slow) in cases {
+        let mut net = Net::new(&[]);
+        net.flag_last = flag_last;
+        net.committer_first = Some((x, lost_below));
+        net.slow = slow;
+        net.run(60_000);
+        assert_eq!(
+            net.assert_agree(),
+            12,
+            "{name}: every node has all 12 blocks"
+        );
+        assert!(
+            !net.committed_turns.is_empty(),
+            "{name}: the driver committed"
+        );
+        for (h, (block_turn, node_turn)) in net.committed_turns.iter().enumerate() {
+            assert!(
+                node_turn.is_some_and(|t| t >= *block_turn),
+                "{name}: after its driver committed block {} of turn {block_turn}, node {x} \
+                 is in turn {node_turn:?} ({:?})",
+                h + 1,
+                net.committed_turns,
+            );
+        }
+        // The turns it saw are the others' (it skips those whose end it never heard of), and
+        // from the turn of the first block whose decided value reached it, it saw them all.
+        let seen = &net.turns_seen[x];
+        let reference = &net.turns_seen[6];
+        for t in seen {
+            assert!(
+                reference.contains(t),
+                "{name}: node {x} saw {t:?}: {seen:?}"
+            );
+        }
+        let heard_from = match lost_below {
+            0 | 1 => 0,
+            h => net.committed_turns[(h - 1) as usize].0,
+        };
+        let last = seen
+            .last()
+            .map_or(0, |t| t.0)
+            .min(reference.last().map_or(0, |t| t.0));
+        assert!(
+            last >= 5,
+            "{name}: node {x} stopped at turn {last}: {seen:?}"
+        );
+        for t in reference
+            .iter()
+            .filter(|t| t.0 >= heard_from && t.0 <= last)
+        {
+            assert!(seen.contains(t), "{name}: node {x} missed {t:?}: {seen:?}");
+        }
+    }
+}
+
+#[test]
+fn a_turn_end_that_arrives_before_the_block_under_it_is_applied_once_the_driver_commits_it() {
+    // A node's orderer may hear of a decided turn end before its committer has handed it the
+    // block below (the committer caught that block up late). The turn end waits; once the
+    // block is committed it must be applied, not wait for the next decided value, which never
+    // comes when the turn it ends was the last before this node's own: the node never learned
+    // its turn began, and the turn timed out. Node 0 is north's elected endorser.
+    let mut orderly = Net::new(&[]);
+    let baseline = orderly.time_to_decide(12, 120_000).expect("decides");
+    for x in [0, 2, 3] {
+        let mut net = Net::new(&[]);
+        net.late_driver = Some(x);
+        let t = net.time_to_decide(12, 120_000).expect("decides");
+        net.assert_agree();
+        assert_eq!(t, baseline, "node {x}: no turn timed out");
+        let seen = &net.turns_seen[x];
+        let reference = &net.turns_seen[6];
+        let n = seen.len().min(reference.len());
+        assert!(n >= 6, "node {x}: {seen:?}");
+        assert_eq!(seen[..n], reference[..n], "node {x}'s turns");
+    }
 }

@@ -267,6 +267,7 @@ impl Net {
                         block_id: id,
                         turn: c.turn,
                         last_of_turn: false,
+                        certificate: Some(c.clone()),
                     };
                     self.input(i, input);
                 }
@@ -561,6 +562,7 @@ fn a_driver_that_commits_on_its_own_installs_the_block_membership_before_committ
             block_id: Hash32::from_slice(&c.block_id).expect("id"),
             turn: c.turn,
             last_of_turn: body.last_of_turn,
+            certificate: Some(c.clone()),
         };
         late.handle(input, 1, &net.blocks);
     }

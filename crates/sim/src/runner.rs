@@ -684,6 +684,7 @@ impl Sim<'_> {
                         block_id: id,
                         turn: c.turn,
                         last_of_turn,
+                        certificate: Some(c.clone()),
                     };
                     let acts = nodes[i].node.handle(input, now, &self.world.validator());
                     self.dispatch(nodes, q, i, acts, now);

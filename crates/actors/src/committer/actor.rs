@@ -176,6 +176,7 @@ impl Committer {
             event_keys: block.event_keys().collect(),
             endorser,
             last_of_turn: block.header.last_of_turn,
+            certificate: block.block.certificate.clone(),
             reconfiguration,
         };
         tracing::info!(height, block = %block.id, events = block.events.len(), "block committed");

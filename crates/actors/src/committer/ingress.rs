@@ -26,6 +26,9 @@ pub struct BlockCommitted {
     pub endorser: PublicKey,
     /// Whether it ends its primary's turn (its header's flag).
     pub last_of_turn: bool,
+    /// Its commit certificate: a block of a turn later than the orderer's moves the orderer's
+    /// turns on (its consensus machine may have missed how its own turn ended).
+    pub certificate: Option<wire::CommitCertificate>,
     /// The consensus membership in force after it, when it carried configuration changes at
     /// the end of its turn: the orderer installs it before the next turn, also for blocks its
     /// consensus machine did not decide itself (the committer's catch-up).

@@ -539,6 +539,7 @@ impl Handler<BlockCommitted> for Orderer {
                 block_id: msg.block_id,
                 turn: msg.turn,
                 last_of_turn: msg.last_of_turn,
+                certificate: msg.certificate,
             },
             ctx,
         );

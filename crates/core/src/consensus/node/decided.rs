@@ -164,6 +164,11 @@ impl ConsensusNode {
             return;
         }
         self.verify_and_apply(dv, step);
+        self.apply_parked(step);
+    }
+
+    /// Applies the decided values kept for the heights this node has reached, in order.
+    fn apply_parked(&mut self, step: &mut Step<'_>) {
         while let Some(next) = self.parked.decided.take(self.chain.next_height) {
             let before = (
                 self.chain.next_height,
@@ -249,21 +254,7 @@ impl ConsensusNode {
                 }
                 (v, Some(b))
             } else {
-                // A candidate, or an endorser this node holds: one a decided reconfiguration
-                // removed from its region's candidates keeps its turns until its region's
-                // next endorser is elected, and nodes that follow the chain must follow those.
-                if !self
-                    .regions
-                    .values()
-                    .any(|r| r.candidates.contains(&b.primary))
-                    && !turns.is_endorser(&b.primary)
-                {
-                    return Err("beacon of a non-candidate");
-                }
-                // The later turn must start at this node's tip.
-                if b.start_height != self.chain.next_height || b.chain_hash != self.chain.tip {
-                    return Err("later turn starts elsewhere");
-                }
+                self.check_later_turn(&b, turns)?;
                 (v, Some(b))
             }
         };
@@ -291,10 +282,91 @@ impl ConsensusNode {
         Ok((verified.height, id, cert.turn, beacon))
     }
 
-    /// The driver committed (`height`, `block_id`, `turn`, `last_of_turn`).
+    /// Whether `b`, the verified beacon of a turn later than this node's, may start that turn
+    /// here: its primary is a candidate or an endorser this node holds, and it starts at this
+    /// node's tip.
+    fn check_later_turn(&self, b: &Beacon, turns: &Turns) -> Result<(), &'static str> {
+        // A candidate, or an endorser this node holds: one a decided reconfiguration removed
+        // from its region's candidates keeps its turns until its region's next endorser is
+        // elected, and nodes that follow the chain must follow those.
+        if !self
+            .regions
+            .values()
+            .any(|r| r.candidates.contains(&b.primary))
+            && !turns.is_endorser(&b.primary)
+        {
+            return Err("beacon of a non-candidate");
+        }
+        // The later turn must start at this node's tip.
+        if b.start_height != self.chain.next_height || b.chain_hash != self.chain.tip {
+            return Err("later turn starts elsewhere");
+        }
+        Ok(())
+    }
+
+    /// The driver committed, at this node's next height, a block of `turn`, later than this
+    /// node's turn: the node missed how its turn ended (a turn end it never received, or one
+    /// whose decided value came after the driver had committed the next turn's block, dropped
+    /// then as below the next height). The block's certificate proves that the earlier turns
+    /// ended, as a later turn's decided value does (`verify_and_apply`): verified, with its
+    /// beacon evidence, it moves the node into `turn`. Without it the node stayed in its old
+    /// turn for good: a later turn's block cannot end it (`end_turn_with`), later turn ends
+    /// are refused, and the node never learned when it was primary.
+    fn enter_committed_turn(
+        &mut self,
+        cert: &wire::CommitCertificate,
+        (height, block_id, turn): (u64, Hash32, u64),
+        step: &mut Step<'_>,
+    ) -> bool {
+        let checked = (|| {
+            let turns = self.turns.as_ref().ok_or("endorsers not known yet")?;
+            if cert.turn != turn {
+                return Err("committed block's turn is not its certificate's");
+            }
+            let v = certificate::verify(cert, &self.orderers, self.cfg.committee_size)
+                .map_err(|_| "bad certificate")?;
+            if v.height != height || v.block_id != block_id {
+                return Err("committed block is not what its certificate signs");
+            }
+            let b = Beacon::from_parts(
+                cert.turn,
+                &cert.beacon_chain_hash,
+                cert.beacon_start_height,
+                &cert.primary_key,
+                &cert.beacon_signature,
+            )
+            .map_err(|_| "bad beacon evidence")?;
+            self.check_later_turn(&b, turns)?;
+            Ok(b)
+        })();
+        let b = match checked {
+            Ok(b) => b,
+            Err(reason) => {
+                self.reject(reason, step);
+                return false;
+            }
+        };
+        let r = self
+            .turns
+            .as_mut()
+            .map(|t| t.advance(turn, b.start_height, b.chain_hash, step.now_ms));
+        match r {
+            Some(Ok(acts)) => self.turn_actions(acts, step),
+            _ => {
+                self.reject("cannot enter the committed block's turn", step);
+                return false;
+            }
+        }
+        self.turn_input(TurnInput::Beacon(b.to_wire()), step);
+        true
+    }
+
+    /// The driver committed (`height`, `block_id`, `turn`, `last_of_turn`), certified by
+    /// `certificate` when it has it.
     pub(super) fn on_committed(
         &mut self,
         (height, block_id, turn, last_of_turn): (u64, Hash32, u64, bool),
+        certificate: Option<&wire::CommitCertificate>,
         step: &mut Step<'_>,
     ) {
         if height < self.chain.next_height {
@@ -320,7 +392,13 @@ impl ConsensusNode {
             self.reject("committed height out of order", step);
             return;
         }
-        // The driver committed a block on its own (its catch-up): trust its verification.
+        // The driver committed a block on its own (its catch-up, or its copy of the decided
+        // value handled before this node's): trust its verification of the block. A later
+        // turn's block also moves the node's turns, on its certificate.
+        let entered = certificate.is_some_and(|cert| {
+            self.turns.as_ref().is_some_and(|t| turn > t.turn())
+                && self.enter_committed_turn(cert, (height, block_id, turn), step)
+        });
         self.chain.next_height = height.saturating_add(1);
         self.chain.tip = block_id;
         self.chain.committed_next = self.chain.next_height;
@@ -341,8 +419,17 @@ impl ConsensusNode {
         if let Some(r) = self.pbft.replica.as_mut() {
             r.resume_at(self.chain.next_height, None, block_id);
         }
-        if last_of_turn && self.end_turn_with(turn, height, block_id, step) {
+        let turned = (last_of_turn && self.end_turn_with(turn, height, block_id, step)) || entered;
+        if turned {
+            // Messages kept for the turn now current, then the primary's next block.
             self.after_turn_change(step);
+        }
+        // A decided value kept for the height above (a turn end that arrived before the
+        // block under it, which the driver committed): apply it now. It waited for the next
+        // decided value to arrive, and when it ended a turn none did: the next turn's primary
+        // never learned its turn began, and the turn timed out.
+        self.apply_parked(step);
+        if turned {
             return;
         }
         // A primary whose committer learned the block first asks for its next block now, not

@@ -31,9 +31,10 @@ impl ConsensusNode {
                 block_id,
                 turn,
                 last_of_turn,
+                certificate,
             } => {
                 let block = (height, block_id, turn, last_of_turn);
-                self.on_committed(block, &mut step)
+                self.on_committed(block, certificate.as_ref(), &mut step)
             }
             NodeInput::Reconfigured {
                 height,

@@ -42,6 +42,12 @@ pub enum NodeInput {
         turn: u64,
         /// Whether the block ends its turn ([`ChainValidator::ends_turn`] of its payload).
         last_of_turn: bool,
+        /// Its commit certificate, when the driver has it. A block of a turn later than the
+        /// node's (the node missed how its turn ended: a turn end it never received, or one
+        /// that came after the driver had committed the next turn's block and was dropped as
+        /// below the next height) moves the node into that turn, its beacon evidence checked
+        /// as a later turn's decided value's is. Without it the node stays in its old turn.
+        certificate: Option<wire::CommitCertificate>,
     },
     /// The driver committed from its own catch-up a block that changes membership (its
     /// [`ChainValidator::reconfiguration`]); fed right before that block's
