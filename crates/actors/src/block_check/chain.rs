@@ -63,7 +63,6 @@ impl OrdererChain {
 
     /// The configuration after block `id`: the newest decided block above the ledger's tip
     /// that changed it, else the ledger's configuration as of `id`'s height.
-
     pub(crate) fn config_after(&self, id: Hash32) -> Result<Arc<ConfigState>, BlockRuleError> {
         let ledger = self
             .ledger

@@ -350,8 +350,13 @@ async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> 
 async fn gossip(routes: &Routes, neighbour: PublicKey, topic: Topic, data: &[u8]) -> Verdict {
     use wire::gossip_message::Kind;
     let ctx = &routes.ctx;
-    if !ctx.is_certified(&neighbour, now_ms()) {
-        tracing::debug!(neighbour = %neighbour, "gossip forwarded by an uncertified peer rejected");
+    // The forwarder must have passed the handshake (a CA-signed certificate not revoked on
+    // this ledger); it need not be on this ledger yet. A node that has just joined (certified
+    // after genesis, caught up, its certificate not decided yet) relays like any peer: refusing
+    // its copy made gossipsub drop the valid copies that came after it as duplicates, and
+    // nodes missed turn ends (2-3 s stalls at every join).
+    if !ctx.peers.is_admitted(&neighbour) {
+        tracing::debug!(neighbour = %neighbour, "gossip forwarded by a peer not admitted rejected");
         return Verdict::Reject;
     }
     let Ok(msg) = wire::GossipMessage::decode(data) else {
