@@ -85,15 +85,9 @@ pub enum CaCommand {
         /// The certificate's serial.
         #[arg(long)]
         serial: u64,
-        /// A running node to submit through.
-        #[arg(long)]
-        node: String,
-        /// The API token of the node given with --node.
+        /// Where the change goes.
         #[command(flatten)]
-        token: crate::api_token::TokenArgs,
-        /// How long to wait for the change to be decided, in seconds.
-        #[arg(long, default_value_t = 60)]
-        wait_s: u64,
+        submit: ChangeTarget,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -107,15 +101,9 @@ pub enum CaCommand {
         /// The new region's name.
         #[arg(long)]
         name: String,
-        /// A running node to submit through.
-        #[arg(long)]
-        node: String,
-        /// The API token of the node given with --node.
+        /// Where the change goes.
         #[command(flatten)]
-        token: crate::api_token::TokenArgs,
-        /// How long to wait for the change to be decided, in seconds.
-        #[arg(long, default_value_t = 60)]
-        wait_s: u64,
+        submit: ChangeTarget,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -126,9 +114,7 @@ pub enum CaCommand {
         /// CA directory.
         #[arg(long)]
         dir: PathBuf,
-        /// A running node to read the parameters in force from and submit through.
-        #[arg(long)]
-        node: String,
+
         /// Orderers per committee (3f+1; at most the orderers in force).
         #[arg(long)]
         committee_size: Option<u32>,
@@ -138,12 +124,9 @@ pub enum CaCommand {
         /// PBFT view-change timeout, ms.
         #[arg(long)]
         view_change_timeout_ms: Option<u64>,
-        /// The API token of the node given with --node.
+        /// Where the parameters in force are read and the change goes.
         #[command(flatten)]
-        token: crate::api_token::TokenArgs,
-        /// How long to wait for the change to be decided, in seconds.
-        #[arg(long, default_value_t = 60)]
-        wait_s: u64,
+        submit: ChangeTarget,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -200,6 +183,40 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where `ca` sends a signed configuration change: a running node, its API token, and how
+/// long to wait for the change to be decided.
+#[derive(Debug, Args)]
+pub struct ChangeTarget {
+    /// A running node's HTTP address (e.g. http://127.0.0.1:8080).
+    #[arg(long)]
+    pub node: String,
+    /// The API token of the node given with --node.
+    #[command(flatten)]
+    pub token: crate::api_token::TokenArgs,
+    /// How long to wait for the change to be decided, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub wait_s: u64,
+}
+
+impl ChangeTarget {
+    /// Submits the encoded change and waits until it is decided.
+    fn decide(&self, bytes: Vec<u8>) -> Result<crate::ca_submit::Decided> {
+        crate::ca_submit::submit_blocking(
+            &self.token,
+            &self.node,
+            bytes,
+            Duration::from_secs(self.wait_s),
+        )
+    }
+}
+
+/// Prints a decided change (JSON, or one line).
+fn print_decided(json: bool, d: &crate::ca_submit::Decided) -> Result<()> {
+    print(json, d, || {
+        println!("{} at height {} (change {})", d.change, d.height, d.id)
+    })
 }
 
 /// `medblock node ...`.
@@ -460,55 +477,30 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
         CaCommand::Publish {
             dir,
             serial,
-            node,
-            token,
-            wait_s,
+            submit,
             json,
         } => {
-            let bytes = ca::issue_change(&dir, serial, now_ms())?;
-            let d = crate::ca_submit::submit_blocking(
-                &token,
-                &node,
-                bytes,
-                Duration::from_secs(wait_s),
-            )?;
-            print(json, &d, || {
-                println!("{} at height {} (change {})", d.change, d.height, d.id)
-            })
+            let d = submit.decide(ca::issue_change(&dir, serial, now_ms())?)?;
+            print_decided(json, &d)
         }
         CaCommand::AddRegion {
             dir,
             name,
-            node,
-            token,
-            wait_s,
+            submit,
             json,
         } => {
-            let bytes = ca::add_region_change(&dir, &name, now_ms())?;
-            let d = crate::ca_submit::submit_blocking(
-                &token,
-                &node,
-                bytes,
-                Duration::from_secs(wait_s),
-            )?;
-            print(json, &d, || {
-                println!(
-                    "region {name} added at height {} (change {})",
-                    d.height, d.id
-                )
-            })
+            let d = submit.decide(ca::add_region_change(&dir, &name, now_ms())?)?;
+            print_decided(json, &d)
         }
         CaCommand::Params {
             dir,
-            node,
             committee_size,
             turn_timeout_ms,
             view_change_timeout_ms,
-            token,
-            wait_s,
+            submit,
             json,
         } => {
-            let mut params = crate::ca_submit::fetch_blocking(&token, &node)?.params;
+            let mut params = crate::ca_submit::fetch_blocking(&submit.token, &submit.node)?.params;
             if let Some(v) = committee_size {
                 params.committee_size = v;
             }
@@ -518,16 +510,8 @@ pub fn ca(cmd: CaCommand) -> Result<()> {
             if let Some(v) = view_change_timeout_ms {
                 params.view_change_timeout_ms = v;
             }
-            let bytes = ca::params_change(&dir, params.into(), now_ms())?;
-            let d = crate::ca_submit::submit_blocking(
-                &token,
-                &node,
-                bytes,
-                Duration::from_secs(wait_s),
-            )?;
-            print(json, &d, || {
-                println!("{} at height {} (change {})", d.change, d.height, d.id)
-            })
+            let d = submit.decide(ca::params_change(&dir, params.into(), now_ms())?)?;
+            print_decided(json, &d)
         }
         CaCommand::Genesis {
             dir,

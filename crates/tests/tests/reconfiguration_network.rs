@@ -522,7 +522,7 @@ fn a_revoked_orderer_restarted_with_its_old_data_cannot_take_part_after_every_re
 }
 
 #[test]
-fn a_node_catching_up_over_five_changes_agrees_and_history_by_a_revoked_endorser_verifies() {
+fn a_node_catching_up_over_six_changes_agrees_and_history_by_a_revoked_endorser_verifies() {
     let mut c = Cluster::create(standard(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));
@@ -552,11 +552,21 @@ fn a_node_catching_up_over_five_changes_agrees_and_history_by_a_revoked_endorser
         .map(|s| s.name)
         .expect("the endorser runs");
 
-    // Five configuration changes: two orderers and a committer join, region 2's endorser is
-    // revoked (the next candidate takes over), and the view-change timeout changes.
+    // Six configuration changes: two orderers and a committer join, a region is added, region
+    // 2's endorser is revoked (the next candidate takes over), and the view-change timeout
+    // changes.
     c.join(Spec::new("orderer-5", "region-1", "orderer,committer"), via);
     c.join(Spec::new("orderer-6", "region-2", "orderer,committer"), via);
     c.join(Spec::new("committer-x", "region-2", "committer"), via);
+    // A region added on the ledger (no turns of its own yet): the chain goes on, with every
+    // committer checking beacons over the regions that take turns.
+    let region = ca::add_region_change(
+        &common::cluster::ca_dir(c.dir.path()),
+        "region-3",
+        medblock_actors::clock::now_ms(),
+    )
+    .expect("signed");
+    c.submit_change(region, via, |s| s.regions().len() == 3);
     c.revoke(&name, via);
     let mut params = *c.node(via).node.ctx.config().params();
     params.view_change_timeout_ms = 2_000;
@@ -567,7 +577,7 @@ fn a_node_catching_up_over_five_changes_agrees_and_history_by_a_revoked_endorser
     )
     .expect("signed");
     c.submit_change(change, via, |s| s.params().view_change_timeout_ms == 2_000);
-    assert!(c.node(via).node.ctx.config().state.history().len() >= 5);
+    assert!(c.node(via).node.ctx.config().state.history().len() >= 6);
     // Region 2 still commits, through its next candidate.
     let n = c.node(region2).node.clone();
     let v = visits("after", 5, 5);

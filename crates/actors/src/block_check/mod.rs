@@ -37,6 +37,8 @@ pub struct BlockCheck<'a> {
     pub counters: &'a Counters,
     /// Genesis' regulator, the one author of regulator reads (the access-record rule).
     pub regulator: Option<&'a medblock_core::keys::PublicKey>,
+    /// The regions that take turns (genesis'; see `Shared::turn_membership`).
+    pub turn_regions: &'a [String],
 }
 
 impl ChainValidator for BlockCheck<'_> {
@@ -141,12 +143,14 @@ impl ChainValidator for BlockCheck<'_> {
         if !changes.iter().any(|c| c.changes_consensus()) {
             return Ok(None);
         }
-        Ok(Some(reconfiguration_of(&after)))
+        Ok(Some(reconfiguration_of(&after, self.turn_regions)))
     }
 }
 
-/// The consensus membership a configuration gives, as the consensus machine takes it.
-pub fn reconfiguration_of(config: &ConfigState) -> Reconfiguration {
+/// The consensus membership a configuration gives, as the consensus machine takes it, over
+/// the regions that take turns (`turn_regions`, genesis'): the machine rotates over the
+/// regions it started with, and every node, restarted or not, must see the same ones.
+pub fn reconfiguration_of(config: &ConfigState, turn_regions: &[String]) -> Reconfiguration {
     let m = config.membership();
     Reconfiguration {
         orderers: m.orderers,
@@ -154,6 +158,7 @@ pub fn reconfiguration_of(config: &ConfigState) -> Reconfiguration {
         regions: m
             .regions
             .into_iter()
+            .filter(|r| turn_regions.contains(&r.name))
             .map(|r| RegionSetup {
                 name: r.name,
                 voters: r.voters,

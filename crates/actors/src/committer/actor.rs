@@ -125,9 +125,13 @@ impl Committer {
         }
         // The committee is only as good as the beacon that selected it (issue 19).
         if let Some(cert) = &block.block.certificate
-            && let Err(e) = check_beacon(cert, height, &block.endorser, &config.membership, |h| {
-                self.ledger.block_id_at(h).ok().flatten()
-            })
+            && let Err(e) = check_beacon(
+                cert,
+                height,
+                &block.endorser,
+                &self.ctx.turn_membership(),
+                |h| self.ledger.block_id_at(h).ok().flatten(),
+            )
         {
             Counters::inc(&self.ctx.counters.bad_beacons);
             return Err(DecidedError::Beacon(e));
@@ -158,7 +162,10 @@ impl Committer {
             && let Some(state) = self.ledger.config()
         {
             if block.header.last_of_turn {
-                reconfiguration = Some(crate::block_check::reconfiguration_of(&state));
+                reconfiguration = Some(crate::block_check::reconfiguration_of(
+                    &state,
+                    &self.ctx.genesis.body.regions,
+                ));
             }
             self.installed_config(height, state);
         }

@@ -57,7 +57,8 @@ pub fn setup_for(ctx: &Ctx, start: TurnStart) -> NodeSetup {
     let config = ctx.config();
     let cfg = ConsensusConfig::from(config.params());
     let me = ctx.key();
-    let m = &config.membership;
+    let turn_membership = ctx.turn_membership();
+    let m = &turn_membership;
     let region = ctx.region().to_owned();
     let mine = m.region(&region);
     NodeSetup {
@@ -168,6 +169,7 @@ impl Orderer {
                 max_skew_ms: self.ctx.genesis.params.max_clock_skew_ms,
                 counters: &self.ctx.counters,
                 regulator: self.ctx.genesis.regulator_key.as_ref(),
+                turn_regions: &self.ctx.genesis.body.regions,
             };
             self.node.handle(input, now, &check)
         };
