@@ -66,7 +66,8 @@ pub struct RegionView {
 /// `GET /config`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigView {
-    /// The ledger height the configuration is as of.
+    /// The height this configuration was installed at (the last change, or the ledger's tip
+    /// when the node started); it stays in force until the next change, whatever the tip.
     pub height: u64,
     /// Changes applied, in order.
     pub changes: Vec<ChangeView>,

@@ -30,6 +30,28 @@ pub fn block_head(block: &wire::Block) -> wire::BlockHead {
     }
 }
 
+/// The id of the block a head stands for (what commit certificates sign).
+fn head_id(head: &wire::BlockHead) -> Hash32 {
+    block_id(&wire::Block {
+        header: head.header.clone(),
+        endorser_signature: head.endorser_signature.clone(),
+        orderer_timestamp_ms: head.orderer_timestamp_ms,
+        ..Default::default()
+    })
+}
+
+/// Checks the endorser's signature over a head's header (`header`, decoded from it).
+fn check_endorser_signature(
+    head: &wire::BlockHead,
+    header: &wire::BlockHeader,
+) -> Result<(), String> {
+    let endorser = PublicKey::from_slice(&header.endorser_key).map_err(|e| e.to_string())?;
+    let signature = Signature::from_slice(&head.endorser_signature).map_err(|e| e.to_string())?;
+    endorser
+        .verify(purpose::BLOCK_HEADER, &head.header, &signature)
+        .map_err(|_| "endorser signature does not verify".to_string())
+}
+
 /// The signature-collection entries of a stored block (what a peer matches visitors against).
 pub fn entries(block: &wire::Block) -> Result<Vec<wire::SignatureEntry>, ProofError> {
     let c: wire::SignatureCollection = decode_bounded(
@@ -168,19 +190,8 @@ impl Verifier {
             {
                 return Err(bad("configuration changes do not match the header".into()));
             }
-            let endorser =
-                PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
-            let signature =
-                Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
-            endorser
-                .verify(purpose::BLOCK_HEADER, &head.header, &signature)
-                .map_err(|_| bad("endorser signature does not verify".into()))?;
-            let id = block_id(&wire::Block {
-                header: head.header.clone(),
-                endorser_signature: head.endorser_signature.clone(),
-                orderer_timestamp_ms: head.orderer_timestamp_ms,
-                ..Default::default()
-            });
+            check_endorser_signature(head, &header).map_err(bad)?;
+            let id = head_id(head);
             self.check_certificate(head, height, &id)?;
             let (_, next) = self
                 .config_below(height)
@@ -220,23 +231,12 @@ impl Verifier {
             index,
             reason,
         };
-        let id = block_id(&wire::Block {
-            header: head.header.clone(),
-            endorser_signature: head.endorser_signature.clone(),
-            orderer_timestamp_ms: head.orderer_timestamp_ms,
-            ..Default::default()
-        });
+        let id = head_id(head);
         // The id covers the header bytes, the endorser signature and the orderer timestamp:
         // a head already checked under this id needs no second check.
         let head_known = heads.contains(&id);
         if !head_known {
-            let endorser =
-                PublicKey::from_slice(&header.endorser_key).map_err(|e| bad(e.to_string()))?;
-            let signature =
-                Signature::from_slice(&head.endorser_signature).map_err(|e| bad(e.to_string()))?;
-            endorser
-                .verify(purpose::BLOCK_HEADER, &head.header, &signature)
-                .map_err(|_| bad("endorser signature does not verify".into()))?;
+            check_endorser_signature(head, &header).map_err(bad)?;
         }
         let event = ParsedEvent::parse(&proof.event).map_err(|e| bad(e.to_string()))?;
         event.verify_signatures().map_err(|e| bad(e.to_string()))?;
