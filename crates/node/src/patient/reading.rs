@@ -3,9 +3,10 @@
 
 use super::commands::{Conn, RecordRef};
 use super::error::PatientError;
-use super::session::LightNode;
+use super::session::{CATCH_UP_RETRIES, LightNode};
 use super::{authz, view};
 use anyhow::{Context, Result};
+use medblock_core::access::ProofError;
 use medblock_core::keys::PublicKey;
 use medblock_core::sha256;
 use serde::Serialize;
@@ -144,7 +145,7 @@ pub struct VerifyView {
 pub async fn verify(node: &LightNode, patient: &PublicKey) -> Result<VerifyView, PatientError> {
     let mut answers = Vec::new();
     for p in node.known_peers().await {
-        let answer = node.records_from(p, patient).await?;
+        let answer = records_with_a_signed_tip(node, p, patient).await?;
         authz::check_not_revoked(&answer.records)?;
         answers.push(answer);
     }
@@ -155,6 +156,28 @@ pub async fn verify(node: &LightNode, patient: &PublicKey) -> Result<VerifyView,
         records: answers.first().map_or(0, |a| a.records.len()),
         peers: answers.len(),
     })
+}
+
+/// `peer`'s answer about `patient`. A peer that holds no certified committer's signed tip yet
+/// (one just started, or one that is not a committer and has not heard a claim since it
+/// joined) is asked again, a second apart, up to [`CATCH_UP_RETRIES`] times: its answer cannot
+/// be cross-checked without one, and an honest peer hears a claim within a gossip round.
+async fn records_with_a_signed_tip(
+    node: &LightNode,
+    peer: PublicKey,
+    patient: &PublicKey,
+) -> Result<super::session::Answer, PatientError> {
+    let mut tries = 0;
+    loop {
+        match node.records_from(peer, patient).await {
+            Err(PatientError::Proof(ProofError::MissingSignedTip)) if tries < CATCH_UP_RETRIES => {
+                tries += 1;
+                tracing::info!(%peer, "the peer holds no signed tip yet; asking again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Writes `bytes` to `path`, readable by its owner only (an EMR is medical data).
