@@ -177,15 +177,11 @@ impl Shared {
         self.config().membership.clone()
     }
 
-    /// The membership the turn rotation runs over: the regions genesis names, with their
-    /// voters and candidates in force. A region added on the ledger does not take turns yet
-    /// (the consensus machine rotates over the regions it started with); every node, restarted
-    /// or not, must rotate over the same regions, and committers check beacons against them.
+    /// The membership the turn rotation runs over: the regions with an endorser candidate in
+    /// force ([`ConfigState::turn_membership`]). Every node, restarted or not, derives it from
+    /// the same ledger, and committers check beacons against it.
     pub fn turn_membership(&self) -> Membership {
-        let mut m = self.membership();
-        m.regions
-            .retain(|r| self.genesis.body.regions.contains(&r.name));
-        m
+        self.config().state.turn_membership()
     }
 
     /// Installs the configuration after a block that changed it, and returns the peers whose

@@ -202,6 +202,12 @@ fn each_bad_change_is_refused_with_its_error() {
                 }
             )
         }),
+        ("the last candidate of a region", net.revoke(5), |e| {
+            *e == ConfigError::LastCandidate {
+                serial: 5,
+                region: "r1".into(),
+            }
+        }),
         ("committee below 4", net.sign(Change::Params(small)), |e| {
             matches!(e, ConfigError::BadParams(_))
         }),
@@ -254,6 +260,9 @@ fn a_replayed_or_repeated_change_is_refused() {
         net.state.check(&region),
         Err(ConfigError::Replayed { .. })
     ));
+    // A second candidate first: the region's last one cannot be revoked.
+    let second = net.issue("endorser-2", "r1", &[Role::Endorser]);
+    net.apply(&[second]);
     let revoke = net.revoke(5);
     net.apply(std::slice::from_ref(&revoke));
     // The same revocation signed again (new bytes): already revoked, at its height.
@@ -270,7 +279,7 @@ fn a_replayed_or_repeated_change_is_refused() {
         net.state.check(&again),
         Err(ConfigError::AlreadyRevoked {
             serial: 5,
-            height: 2
+            height: 3
         })
     );
 }
@@ -292,6 +301,40 @@ fn changes_in_one_block_apply_in_order() {
     assert_eq!(m.region("r2").map(|r| r.candidates.len()), Some(1));
     // `check_block` left the state alone.
     assert_eq!(net.state.regions().len(), 1);
+}
+
+#[test]
+fn an_added_region_takes_turns_from_its_first_candidate_and_keeps_them() {
+    let mut net = Net::new(6);
+    let region = net.sign(Change::AddRegion("r2".into()));
+    net.apply(&[region]);
+    // Added but empty: listed, yet not in the rotation.
+    assert_eq!(net.state.membership().regions.len(), 2);
+    let names = |m: medblock_core::config::Membership| {
+        m.regions.into_iter().map(|r| r.name).collect::<Vec<_>>()
+    };
+    assert_eq!(names(net.state.turn_membership()), ["r1"]);
+    // A department alone (no consensus role) does not bring it in.
+    let dept = net.issue("h3-cardiology", "r2", &[Role::Client]);
+    net.apply(&[dept]);
+    assert_eq!(names(net.state.turn_membership()), ["r1"]);
+    // Its first endorser candidate does.
+    let first = net.issue("r2-endorser", "r2", &[Role::Endorser, Role::Committer]);
+    net.apply(&[first]);
+    assert_eq!(names(net.state.turn_membership()), ["r1", "r2"]);
+    // And it cannot be revoked away from the rotation (turns are by region).
+    let serial = net.next_serial - 1;
+    assert_eq!(
+        net.state.check(&net.revoke(serial)),
+        Err(ConfigError::LastCandidate {
+            serial,
+            region: "r2".into()
+        })
+    );
+    let second = net.issue("r2-endorser-2", "r2", &[Role::Endorser]);
+    net.apply(&[second]);
+    net.apply(&[net.revoke(serial)]);
+    assert_eq!(names(net.state.turn_membership()), ["r1", "r2"]);
 }
 
 fn block_with(net: &Net, changes: Vec<Vec<u8>>, last_of_turn: bool) -> wire::Block {

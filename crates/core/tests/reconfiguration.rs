@@ -17,8 +17,11 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// Region nodes 0..6 (north 0..3, south 3..6), orderers 6..13.
-const KEYS: usize = 13;
+/// Region nodes 0..6 (north 0..3, south 3..6), orderers 6..13, and node 13 of the region
+/// "west" that no membership lists until a test adds it.
+const KEYS: usize = 14;
+/// The node of the region added on the ledger.
+const WEST: usize = 13;
 
 /// A block: height, previous id, nonce, last-of-turn flag, and the script entry it installs
 /// (0: none, k: the k-th membership of the script).
@@ -196,11 +199,16 @@ impl Net {
             let setup = NodeSetup {
                 cfg: start.cfg.clone(),
                 key: k.clone(),
-                region: if i < 3 { "north" } else { "south" }.into(),
-                voter: i < 6,
-                endorser: matches!(i, 0 | 1 | 3 | 4),
+                region: match i {
+                    0..3 => "north",
+                    WEST => "west",
+                    _ => "south",
+                }
+                .into(),
+                voter: i < 6 || i == WEST,
+                endorser: matches!(i, 0 | 1 | 3 | 4 | WEST),
                 // Every orderer node has the role; the pool says who orders now.
-                orderer: i >= 6,
+                orderer: (6..WEST).contains(&i),
                 regions: start.regions.clone(),
                 orderers: start.orderers.clone(),
                 start: begin,
@@ -602,4 +610,37 @@ fn an_endorser_removed_from_its_regions_candidates_is_replaced_by_a_new_election
 
 fn net_key(i: usize) -> PublicKey {
     keys()[i].public()
+}
+
+#[test]
+fn a_region_added_with_its_first_candidate_takes_turns_from_the_next_turn() {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    // The west node starts knowing no region of its own (its certificate is not in force):
+    // it observes. At the end of turn 0 a block adds west with it as voter and candidate.
+    let mut with_west = membership(&[6, 7, 8, 9, 10], 4, 2);
+    with_west.regions.push(RegionSetup {
+        name: "west".into(),
+        voters: vec![net_key(WEST)],
+        candidates: vec![net_key(WEST)],
+    });
+    let mut net = Net::new(&start, vec![with_west.clone()], &[at_end_of(0, 1)]);
+    net.run(60_000);
+    assert_eq!(net.assert_agree(), 16);
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), with_west, "node {i}");
+    }
+    // Turns rotate over north, south, west by name: west holds turns 2, 5, ...; its endorser
+    // (the node that started as an observer) proposed blocks there and the committees
+    // certified them on every node.
+    let west_turns: Vec<u64> = net.decided[0]
+        .values()
+        .filter_map(|dv| dv.certificate.as_ref())
+        .filter(|c| c.primary_key == net_key(WEST).as_bytes())
+        .map(|c| c.turn)
+        .collect();
+    assert!(!west_turns.is_empty(), "the added region never took a turn");
+    assert!(
+        west_turns.iter().all(|t| t % 3 == 2 && *t > 0),
+        "{west_turns:?}"
+    );
 }

@@ -317,7 +317,6 @@ fn only_covered_unrevoked_authorizations_are_admitted_or_decided() {
             max_skew_ms: 60_000,
             counters: &counters,
             regulator: None,
-            turn_regions: &ctx.genesis.body.regions,
         }
         .validate(tip.height + 1, &tip.id, &payload, now())
     };

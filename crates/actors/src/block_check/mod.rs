@@ -37,8 +37,6 @@ pub struct BlockCheck<'a> {
     pub counters: &'a Counters,
     /// Genesis' regulator, the one author of regulator reads (the access-record rule).
     pub regulator: Option<&'a medblock_core::keys::PublicKey>,
-    /// The regions that take turns (genesis'; see `Shared::turn_membership`).
-    pub turn_regions: &'a [String],
 }
 
 impl ChainValidator for BlockCheck<'_> {
@@ -143,22 +141,21 @@ impl ChainValidator for BlockCheck<'_> {
         if !changes.iter().any(|c| c.changes_consensus()) {
             return Ok(None);
         }
-        Ok(Some(reconfiguration_of(&after, self.turn_regions)))
+        Ok(Some(reconfiguration_of(&after)))
     }
 }
 
 /// The consensus membership a configuration gives, as the consensus machine takes it, over
-/// the regions that take turns (`turn_regions`, genesis'): the machine rotates over the
-/// regions it started with, and every node, restarted or not, must see the same ones.
-pub fn reconfiguration_of(config: &ConfigState, turn_regions: &[String]) -> Reconfiguration {
-    let m = config.membership();
+/// the regions that take turns ([`ConfigState::turn_membership`]: those with an endorser
+/// candidate), which every node, restarted or not, derives alike.
+pub fn reconfiguration_of(config: &ConfigState) -> Reconfiguration {
+    let m = config.turn_membership();
     Reconfiguration {
         orderers: m.orderers,
         cfg: ConsensusConfig::from(config.params()),
         regions: m
             .regions
             .into_iter()
-            .filter(|r| turn_regions.contains(&r.name))
             .map(|r| RegionSetup {
                 name: r.name,
                 voters: r.voters,

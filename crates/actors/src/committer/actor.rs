@@ -162,10 +162,7 @@ impl Committer {
             && let Some(state) = self.ledger.config()
         {
             if block.header.last_of_turn {
-                reconfiguration = Some(crate::block_check::reconfiguration_of(
-                    &state,
-                    &self.ctx.genesis.body.regions,
-                ));
+                reconfiguration = Some(crate::block_check::reconfiguration_of(&state));
             }
             self.installed_config(height, state);
         }

@@ -169,7 +169,6 @@ impl Orderer {
                 max_skew_ms: self.ctx.genesis.params.max_clock_skew_ms,
                 counters: &self.ctx.counters,
                 regulator: self.ctx.genesis.regulator_key.as_ref(),
-                turn_regions: &self.ctx.genesis.body.regions,
             };
             self.node.handle(input, now, &check)
         };

@@ -78,6 +78,16 @@ pub enum ConfigError {
         /// The configured committee size.
         committee_size: usize,
     },
+    /// A revocation that would leave a region that takes turns without an endorser candidate.
+    #[error(
+        "certificate {serial} is the last endorser candidate of region {region:?}, which takes turns: certify another candidate there first"
+    )]
+    LastCandidate {
+        /// The certificate's serial.
+        serial: u64,
+        /// Its region.
+        region: String,
+    },
     /// A region that exists already.
     #[error("region {0:?} exists already")]
     DuplicateRegion(String),

@@ -93,6 +93,17 @@ impl ConfigState {
         Membership::derive(&self.regions, self.in_force())
     }
 
+    /// The consensus membership restricted to the regions that take turns: those with an
+    /// endorser candidate in force. A region added on the ledger joins the rotation with its
+    /// first candidate, and never leaves it (its last candidate cannot be revoked,
+    /// [`ConfigError::LastCandidate`]), so the rotation only grows, as the consensus machine
+    /// requires. Genesis regions always have a candidate.
+    pub fn turn_membership(&self) -> Membership {
+        let mut m = self.membership();
+        m.regions.retain(|r| !r.candidates.is_empty());
+        m
+    }
+
     /// Unrevoked certificates.
     pub fn in_force(&self) -> impl Iterator<Item = &VerifiedCertificate> {
         self.trust
@@ -198,6 +209,23 @@ impl ConfigState {
         let cert = self
             .by_serial(serial)
             .ok_or(ConfigError::UnknownCertificate { serial })?;
+        if cert.has_role(Role::Endorser) {
+            let region = &cert.body.region;
+            let others = self
+                .in_force()
+                .filter(|c| {
+                    c.has_role(Role::Endorser)
+                        && &c.body.region == region
+                        && c.body.serial != serial
+                })
+                .count();
+            if others == 0 {
+                return Err(ConfigError::LastCandidate {
+                    serial,
+                    region: region.clone(),
+                });
+            }
+        }
         if cert.has_role(Role::Orderer) {
             let orderers = self.orderers_in_force().saturating_sub(1);
             let (needed, committee_size) = Self::orderers_needed(&self.params);

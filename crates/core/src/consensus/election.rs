@@ -459,6 +459,12 @@ impl Election {
         &self.region
     }
 
+    /// Sets the key this node votes with: a node that a decided reconfiguration made a voter
+    /// of the region votes from its next round on (`None`: it only observes).
+    pub fn set_key(&mut self, key: Option<SigningKey>) {
+        self.key = key;
+    }
+
     /// Arms the split-vote timeout: a round still without an endorser `timeout_ms` after it
     /// opened (counted from `now_ms` for the current round) moves on at the next
     /// [`ElectionInput::Tick`]. Successive timed-out rounds wait twice as long (up to 16x), so

@@ -373,6 +373,21 @@ impl Turns {
         self.eligible = eligible;
     }
 
+    /// A region that starts taking turns (a decided reconfiguration gave it its first
+    /// endorser candidate), held by `view` — its first candidate at view 0, which every node
+    /// derives from the same configuration, so all agree on its turns' primary before its
+    /// election's certificate reaches them. Its turns start with the next turn (the block that
+    /// added it ended the current one). A region already held is left as it is.
+    pub fn add_region(&mut self, view: EndorserView) {
+        self.endorsers.entry(view.region.clone()).or_insert(view);
+    }
+
+    /// Sets the local endorser's key: a node certified as an endorser candidate by a decided
+    /// reconfiguration signs its turns' beacons from now on; one no longer a candidate stops.
+    pub fn set_key(&mut self, key: Option<SigningKey>) {
+        self.key = key;
+    }
+
     /// A node restarted in the middle of `turn` starts this machine at its ledger tip, but the
     /// turn began lower: sets where it began (the tip certificate's beacon evidence, which the
     /// turn's committee certified), so the turn's beacon matches again and the node rejoins

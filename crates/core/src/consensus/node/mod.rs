@@ -187,10 +187,16 @@ impl ConsensusNode {
         if setup.orderers.is_empty() {
             return Err(ConsensusError::NoOrderers);
         }
-        if !setup.regions.iter().any(|r| r.name == setup.region) {
-            return Err(ConsensusError::UnknownRegion(setup.region.clone()));
-        }
         let me = setup.key.public();
+        // A node whose region is not configured yet (a hospital in a region the ledger has not
+        // added, or whose certificate is not on it yet) observes: it votes and proposes once a
+        // decided reconfiguration gives it a place (`reconfigure.rs`).
+        let known = setup.regions.iter().any(|r| r.name == setup.region);
+        let setup = NodeSetup {
+            voter: setup.voter && known,
+            endorser: setup.endorser && known,
+            ..setup
+        };
         let mut regions = BTreeMap::new();
         for r in &setup.regions {
             let mine = r.name == setup.region && setup.voter && r.voters.contains(&me);

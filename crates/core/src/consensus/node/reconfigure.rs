@@ -65,17 +65,51 @@ impl ConsensusNode {
         for r in regions {
             self.reconfigure_region(r, step);
         }
+        self.update_own_roles(step);
         self.stats.reconfigurations += 1;
+    }
+
+    /// This node's own places after a reconfiguration: a node the change made a voter of its
+    /// region votes (from the round open now), one made an endorser candidate signs its turns'
+    /// beacons; one that lost a place stops using it. Its region may have been unknown until
+    /// now (a hospital in a region added on the ledger starts as an observer).
+    fn update_own_roles(&mut self, step: &mut Step<'_>) {
+        let (voter, endorser) = self.regions.get(&self.region).map_or((false, false), |r| {
+            (r.voters.contains(&self.me), r.candidates.contains(&self.me))
+        });
+        if voter != self.voter {
+            self.voter = voter;
+            let now = step.now_ms;
+            let key = voter.then(|| self.key.clone());
+            let timeout = self.cfg.turn_timeout_ms;
+            if let Some(r) = self.regions.get_mut(&self.region) {
+                r.election.set_key(key);
+                if voter {
+                    r.election.set_round_timeout(timeout, now);
+                }
+            }
+            let region = self.region.clone();
+            self.vote_for_round(&region, step);
+        }
+        if endorser != self.endorser {
+            self.endorser = endorser;
+            let key = endorser.then(|| self.key.clone());
+            if let Some(t) = self.turns.as_mut() {
+                t.set_key(key);
+            }
+        }
     }
 
     /// An existing region gets its new voters and candidates (its election carries on; an
     /// endorser no longer a candidate is replaced as a crashed one is); a new region gets a
-    /// fresh election this node observes.
+    /// fresh election (this node votes in it when it is one of its voters) and enters the turn
+    /// rotation from the next turn.
     ///
-    /// A new region does not enter the turn rotation: the rotation is by region, and a region
-    /// whose first endorser each node learns at its own time would give nodes different
-    /// primaries for one turn. It takes turns once its endorser is known through a decided
-    /// record, which is not built yet.
+    /// The rotation is by region, so every node must hold the same primary for the new
+    /// region's first turn: not the endorser each node's election learns at its own time, but
+    /// the one the configuration names, its first candidate at view 0 (the candidate honest
+    /// voters elect in round 0). A later election (a crashed endorser replaced) moves it as in
+    /// any region. Nodes that start later wait for its view certificate, as for every region.
     fn reconfigure_region(&mut self, r: RegionSetup, step: &mut Step<'_>) {
         let now = step.now_ms;
         match self.regions.get_mut(&r.name) {
@@ -97,8 +131,17 @@ impl ConsensusNode {
                 }
             }
             None => {
+                // Its voters get their key in `update_own_roles`, after every region is in.
                 match Election::with_candidates(r.name.clone(), &r.voters, &r.candidates, None, 0) {
                     Ok(election) => {
+                        if let (Some(t), Some(first)) = (self.turns.as_mut(), r.candidates.first())
+                        {
+                            t.add_region(EndorserView {
+                                region: r.name.clone(),
+                                view: 0,
+                                endorser: *first,
+                            });
+                        }
                         let region = Region {
                             voters: r.voters,
                             candidates: r.candidates,

@@ -42,9 +42,6 @@ pub enum ConsensusError {
     /// No regions configured.
     #[error("no regions configured")]
     NoRegions,
-    /// The node's own region is not among the regions.
-    #[error("region {0:?} is not configured")]
-    UnknownRegion(String),
     /// A region's voters or candidates are unusable.
     #[error("region {region:?}: {source}")]
     Region {
