@@ -183,7 +183,10 @@ mod tests {
                    [p2p]\nlisten = \"/ip4/127.0.0.1/tcp/0\"\n[http]\nlisten = \"127.0.0.1:0\"\n";
         std::fs::write(&path, old).expect("write");
         let c = NodeConfig::load(&path).expect("a config without [http] public");
-        assert_eq!(c.http.public, ["/healthz", "/metrics", "/status"]);
+        assert_eq!(
+            c.http.public,
+            ["/healthz", "/readyz", "/livez", "/metrics", "/status"]
+        );
         let mut c2 = c.clone();
         c2.http.public = vec!["/healthz".into()];
         std::fs::write(&path, c2.to_commented_toml()).expect("write");

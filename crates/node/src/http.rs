@@ -1,15 +1,18 @@
-//! The node's HTTP face (actix-web): `/healthz`, `/status` (JSON), `/metrics` (Prometheus
-//! text), and the department API `POST /submit` and `POST /import` (visits filed under named
-//! departments, with their EMRs); `/config` takes CA-signed configuration changes and shows the
-//! configuration in force ([`crate::config_api`]).
-//! The patient enrolment routes (`/patients/...`) are in [`crate::enrol`].
+//! The node's HTTP face (actix-web): `/healthz`, `/readyz`, `/livez` (see [`crate::health`]),
+//! `/status` (JSON), `/metrics` (Prometheus text), the admin routes `POST /admin/p2p/disconnect`
+//! and `POST /admin/p2p/reconnect` (fault injection), and the department API `POST /submit` and
+//! `POST /import` (visits filed under named departments, with their EMRs); `/config` takes
+//! CA-signed configuration changes and shows the configuration in force
+//! ([`crate::config_api`]). The patient enrolment routes (`/patients/...`) are in
+//! [`crate::enrol`].
 //!
-//! Every route but the public ones (by default `/healthz`, `/metrics` and `/status`, none of
-//! which names a patient; `[http] public` in `node.toml`) needs an API token the node's
-//! operator issued (`Authorization: Bearer <token>`, see [`crate::tokens`]). A request without
-//! one, or with an unknown or revoked one, is answered 401 before its body is read, so nothing
-//! of it is written.
+//! Every route but the public ones (by default `/healthz`, `/readyz`, `/livez`, `/metrics` and
+//! `/status`, none of which names a patient; `[http] public` in `node.toml`) needs an API token
+//! the node's operator issued (`Authorization: Bearer <token>`, see [`crate::tokens`]). A
+//! request without one, or with an unknown or revoked one, is answered 401 before its body is
+//! read, so nothing of it is written.
 
+use crate::health::HealthMonitor;
 use crate::tokens::{Refusal, TokenVerifier};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -21,6 +24,7 @@ use medblock_actors::client::Visit;
 use medblock_actors::client::import::ImportVisit;
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Body of `POST /submit`.
@@ -72,8 +76,79 @@ pub(crate) fn error_response(e: &ActorError) -> HttpResponse {
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// `/healthz` and `/readyz`: 200 with the figures when every check passed, 503 naming the
+/// failed checks otherwise (see [`crate::health`]).
+async fn probe(
+    node: &RunningNode,
+    monitor: &HealthMonitor,
+    probe: crate::health::Probe,
+) -> HttpResponse {
+    let report = monitor.check(node, probe).await;
+    if report.failed.is_empty() {
+        HttpResponse::Ok().json(report)
+    } else {
+        HttpResponse::ServiceUnavailable().json(report)
+    }
+}
+
+async fn healthz(
+    node: web::Data<RunningNode>,
+    monitor: web::Data<Arc<HealthMonitor>>,
+) -> HttpResponse {
+    probe(&node, &monitor, crate::health::Probe::Health).await
+}
+
+async fn readyz(
+    node: web::Data<RunningNode>,
+    monitor: web::Data<Arc<HealthMonitor>>,
+) -> HttpResponse {
+    probe(&node, &monitor, crate::health::Probe::Ready).await
+}
+
+/// `/livez`: the process serves HTTP and its committer answers within two seconds. Nothing
+/// about peers, so a partition never gets a node restarted by its liveness probe.
+async fn livez(node: web::Data<RunningNode>) -> HttpResponse {
+    use medblock_actors::committer::ingress::GetCommitterStatus;
+    let asked = tokio::time::timeout(
+        Duration::from_secs(2),
+        node.committer.status.send(GetCommitterStatus),
+    )
+    .await;
+    match asked {
+        Ok(Ok(_)) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        _ => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "dead",
+            "failed": ["actors"],
+            "error": "the node's committer does not answer",
+        })),
+    }
+}
+
+/// `POST /admin/p2p/disconnect` (API token): cuts the node off from every peer at the p2p
+/// layer until `POST /admin/p2p/reconnect` (fault injection; `testnet perturb`).
+async fn p2p_disconnect(node: web::Data<RunningNode>) -> HttpResponse {
+    match node.ctx.net.isolate().await {
+        Ok(peers) => {
+            tracing::warn!(peers, "p2p cut off from every peer by the admin API");
+            HttpResponse::Ok()
+                .json(serde_json::json!({ "disconnected": true, "peers_closed": peers }))
+        }
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "error": e.to_string(), "code": "unavailable" })),
+    }
+}
+
+/// `POST /admin/p2p/reconnect` (API token): lifts `disconnect` and redials the peers.
+async fn p2p_reconnect(node: web::Data<RunningNode>) -> HttpResponse {
+    match node.ctx.net.rejoin().await {
+        Ok(dialled) => {
+            tracing::warn!(dialled, "p2p reconnected by the admin API");
+            HttpResponse::Ok()
+                .json(serde_json::json!({ "disconnected": false, "peers_dialled": dialled }))
+        }
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "error": e.to_string(), "code": "unavailable" })),
+    }
 }
 
 async fn status(node: web::Data<RunningNode>) -> HttpResponse {
@@ -132,9 +207,9 @@ fn json_error(
         .into()
 }
 
-/// The paths served without a token unless `[http] public` says otherwise: health, readiness
-/// and metrics, none of which reveals patient data.
-pub const DEFAULT_PUBLIC: [&str; 3] = ["/healthz", "/metrics", "/status"];
+/// The paths served without a token unless `[http] public` says otherwise: health, readiness,
+/// liveness and metrics, none of which reveals patient data.
+pub const DEFAULT_PUBLIC: [&str; 5] = ["/healthz", "/readyz", "/livez", "/metrics", "/status"];
 
 /// Who may use the API: the tokens the operator issued, and the paths open to anyone.
 #[derive(Debug)]
@@ -249,12 +324,25 @@ pub fn serve(
     listener: TcpListener,
     auth: ApiAuth,
 ) -> std::io::Result<actix_web::dev::Server> {
+    serve_with(node, listener, auth, Arc::default())
+}
+
+/// [`serve`] with the node's health monitor (which `medblock node run` also samples every
+/// second, see [`HealthMonitor::sample_every_second`]).
+pub fn serve_with(
+    node: RunningNode,
+    listener: TcpListener,
+    auth: ApiAuth,
+    monitor: Arc<HealthMonitor>,
+) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(node);
     let auth = web::Data::new(auth);
+    let monitor = web::Data::new(monitor);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(auth.clone())
+            .app_data(monitor.clone())
             .wrap(from_fn(authorize))
             .app_data(
                 web::JsonConfig::default()
@@ -263,6 +351,10 @@ pub fn serve(
             )
             .app_data(web::PayloadConfig::new(1 << 20))
             .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/livez", web::get().to(livez))
+            .route("/admin/p2p/disconnect", web::post().to(p2p_disconnect))
+            .route("/admin/p2p/reconnect", web::post().to(p2p_reconnect))
             .route("/status", web::get().to(status))
             .route("/metrics", web::get().to(metrics))
             .route("/submit", web::post().to(submit))
@@ -288,11 +380,13 @@ mod tests {
     fn public_paths_are_exact_unless_they_end_in_a_star() {
         let dir = tempfile::tempdir().expect("dir");
         let auth = ApiAuth::for_data_dir(dir.path());
-        for p in ["/healthz", "/metrics", "/status"] {
+        for p in ["/healthz", "/readyz", "/livez", "/metrics", "/status"] {
             assert!(auth.is_public(p), "{p}");
         }
         for p in [
             "/submit",
+            "/admin/p2p/disconnect",
+            "/admin/p2p/reconnect",
             "/import",
             "/config",
             "/patients/alice",

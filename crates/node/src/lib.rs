@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_api;
 pub mod demo;
 pub mod enrol;
+pub mod health;
 pub mod http;
 pub mod import;
 pub mod localnet;

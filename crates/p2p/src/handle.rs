@@ -10,6 +10,7 @@ use libp2p::gossipsub::MessageId;
 use libp2p::request_response::ResponseChannel;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{NetRequest, NetResponse};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -171,6 +172,12 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
+    Isolate {
+        reply: oneshot::Sender<usize>,
+    },
+    Rejoin {
+        reply: oneshot::Sender<usize>,
+    },
     FindPeer {
         peer: PeerId,
         reply: oneshot::Sender<Vec<String>>,
@@ -188,6 +195,8 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub max_message_bytes: usize,
     pub request_timeout: Duration,
+    /// Cut off from every peer ([`NetworkHandle::isolate`]).
+    pub isolated: AtomicBool,
 }
 
 /// The node's way to use the network. Cheap to clone (a channel sender and an `Arc`), `Send`
@@ -335,6 +344,26 @@ impl NetworkHandle {
     pub async fn find_peer(&self, peer: PublicKey) -> Result<Vec<String>, P2pError> {
         let peer = to_peer_id(&peer)?;
         self.call(|reply| Command::FindPeer { peer, reply }).await
+    }
+
+    /// Cuts this node off from every peer (fault injection): closes every connection and
+    /// refuses new ones, both ways, until [`NetworkHandle::rejoin`]. Peers are blocked with
+    /// libp2p's block list, apart from peers banned for cause, which stay banned. Returns how
+    /// many peers were connected.
+    pub async fn isolate(&self) -> Result<usize, P2pError> {
+        self.call(|reply| Command::Isolate { reply }).await
+    }
+
+    /// Undoes [`NetworkHandle::isolate`]: lifts its blocks and redials the peers the node was
+    /// connected to or knew (and the bootstrap peers). Returns how many peers it dials (0 when
+    /// the node was not cut off).
+    pub async fn rejoin(&self) -> Result<usize, P2pError> {
+        self.call(|reply| Command::Rejoin { reply }).await
+    }
+
+    /// Whether the node is cut off from its peers ([`NetworkHandle::isolate`]).
+    pub fn is_isolated(&self) -> bool {
+        self.shared.isolated.load(Ordering::Relaxed)
     }
 
     /// A snapshot of the network counters.

@@ -90,6 +90,25 @@ pub enum TestnetCommand {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Fault injection: kill (SIGKILL), pause (SIGSTOP), resume (SIGCONT), restart, or
+    /// disconnect / reconnect a node from every peer at the p2p layer (through its admin API,
+    /// with its API token). `--for S` undoes kill, pause or disconnect after S seconds.
+    Perturb {
+        /// The node.
+        name: String,
+        /// What to do to it.
+        action: crate::perturb::Perturbation,
+        /// Undo it after this many seconds (kill → restart, pause → resume,
+        /// disconnect → reconnect).
+        #[arg(long = "for", value_name = "SECONDS")]
+        hold: Option<f64>,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// Seconds a restart waits for the node to answer.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// Stop every node and the demo traffic (data is kept: `up --dir` starts them again).
     Down {
         /// The testnet directory.
@@ -375,6 +394,36 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
         TestnetCommand::Restart { name, dir, timeout } => {
             let pid = ops::restart(&dir.dir, &name, Duration::from_secs(timeout))?;
             println!("{name} restarted (pid {pid})");
+            Ok(())
+        }
+        TestnetCommand::Perturb {
+            name,
+            action,
+            hold,
+            dir,
+            timeout,
+        } => {
+            let hold = match hold {
+                Some(h) if !(h.is_finite() && (0.0..=86_400.0).contains(&h)) => {
+                    return Err(TestnetError::Invalid(format!(
+                        "--for {h}: give between 0 and 86400 seconds"
+                    )));
+                }
+                Some(h) => Some(Duration::from_secs_f64(h)),
+                None => None,
+            };
+            crate::perturb::perturb(&dir.dir, &name, action, hold, Duration::from_secs(timeout))?;
+            println!(
+                "{name}: {action}{}",
+                match hold {
+                    Some(h) => format!(
+                        " for {:.1}s, then {}",
+                        h.as_secs_f64(),
+                        action.reverse().map_or("", |r| r.name())
+                    ),
+                    None => String::new(),
+                }
+            );
             Ok(())
         }
         TestnetCommand::Down { dir } => {

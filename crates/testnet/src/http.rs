@@ -1,4 +1,5 @@
-//! The nodes' HTTP API as the testnet uses it: `/status`, `/healthz`, `/metrics` (public),
+//! The nodes' HTTP API as the testnet uses it: `/status`, `/healthz`, `/livez`, `/metrics`
+//! (public), `/admin/p2p/...` (fault injection, with the node's API token),
 //! `/submit` (with the node's API token). Statuses are kept as JSON values: the testnet reads a
 //! few fields and must not break when a node reports more.
 
@@ -53,16 +54,58 @@ pub async fn status(url: &str) -> Result<serde_json::Value> {
     r.json().await.map_err(|e| http_err(url, e))
 }
 
-/// `GET url/healthz` answered 200.
+/// `GET url/healthz` answered 200 (the node is connected to a quorum, caught up and sees no
+/// view-change storm; see the node's `health` module).
 pub async fn healthy(url: &str) -> bool {
+    health(url).await.is_some_and(|(code, _)| code == 200)
+}
+
+/// `GET url/livez` answered 200: the process serves and its actors answer (whatever the
+/// network around it does).
+pub async fn live(url: &str) -> bool {
     let Ok(c) = client() else {
         return false;
     };
-    c.get(format!("{url}/healthz"))
+    c.get(format!("{url}/livez"))
         .timeout(Duration::from_secs(3))
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
+}
+
+/// `GET url/healthz`: its status code and JSON body (`{"status", "failed": [...], "checks"}`),
+/// or `None` when it does not answer.
+pub async fn health(url: &str) -> Option<(u16, serde_json::Value)> {
+    let r = client()
+        .ok()?
+        .get(format!("{url}/healthz"))
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    let code = r.status().as_u16();
+    let body = r.json().await.unwrap_or(serde_json::Value::Null);
+    Some((code, body))
+}
+
+/// `POST url/admin/p2p/<path>` (`disconnect` or `reconnect`) with the node's token.
+pub async fn admin_p2p(api: &Api, path: &str) -> Result<serde_json::Value> {
+    let url = api.url.as_str();
+    let r = api
+        .authorize(client()?.post(format!("{url}/admin/p2p/{path}")))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| http_err(url, e))?;
+    let code = r.status();
+    let text = r.text().await.map_err(|e| http_err(url, e))?;
+    if !code.is_success() {
+        return Err(http_err(
+            url,
+            format!("/admin/p2p/{path} answered {code}: {text}"),
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| http_err(url, e))
 }
 
 /// `GET url/metrics` (Prometheus text).

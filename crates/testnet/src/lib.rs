@@ -1,6 +1,6 @@
 //! Starts and manages many MedBlock node processes on one machine: `medblock testnet up`
 //! certifies and starts a network and waits for its first block; `add`, `remove`, `kill`,
-//! `restart`, `status` and `down` manage it afterwards from any shell, through the state file
+//! `restart`, `perturb` (fault injection), `status` and `down` manage it afterwards from any shell, through the state file
 //! `DIR/testnet.json`.
 //!
 //! Directory layout: `ca/` (CA key and register), `genesis.pb`, `nodes/<name>/` (key,
@@ -17,6 +17,7 @@ pub mod http;
 pub mod layout;
 pub mod ops;
 pub mod patients;
+pub mod perturb;
 pub mod process;
 pub mod prometheus;
 pub mod render;

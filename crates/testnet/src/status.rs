@@ -33,8 +33,12 @@ pub struct NodeReport {
     pub view: u64,
     /// Admitted peers.
     pub peers: usize,
-    /// Process alive, `/healthz` and `/status` answer, and no peer flagged for a ledger mismatch.
+    /// Process alive, `/livez` and `/status` answer, and no peer flagged for a ledger mismatch.
     pub healthy: bool,
+    /// What the node's consensus-aware `/healthz` says: `ok`, or the checks that failed
+    /// (`peers`, `height`, `view_changes`), empty when it did not answer.
+    #[serde(default)]
+    pub health: String,
     /// Why it is not healthy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -81,15 +85,31 @@ async fn report(entry: &NodeEntry) -> NodeReport {
         view: 0,
         peers: 0,
         healthy: false,
+        health: String::new(),
         problem: None,
     };
     if !running {
         r.problem = Some("not running".into());
         return r;
     }
-    if !http::healthy(&url).await {
-        r.problem = Some("/healthz does not answer".into());
+    if !http::live(&url).await {
+        r.problem = Some("/livez does not answer".into());
         return r;
+    }
+    if let Some((code, body)) = http::health(&url).await {
+        r.health = if code == 200 {
+            "ok".into()
+        } else {
+            let failed: Vec<&str> = body["failed"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+                .unwrap_or_default();
+            if failed.is_empty() {
+                format!("HTTP {code}")
+            } else {
+                failed.join(",")
+            }
+        };
     }
     match http::status(&url).await {
         Ok(s) => {
@@ -173,8 +193,10 @@ pub fn render(s: &NetworkStatus) -> String {
             n.tip_hash.get(..16).unwrap_or(n.tip_hash.as_str()),
             n.turn,
             n.peers,
-            if n.healthy {
+            if n.healthy && n.health == "ok" {
                 "ok".to_owned()
+            } else if n.healthy {
+                format!("degraded: {}", n.health)
             } else {
                 n.problem.clone().unwrap_or_else(|| "unhealthy".into())
             }

@@ -113,7 +113,8 @@ fn rendered_kubernetes_manifests_pass_the_schemas_and_hold_together() {
                 "install -m 0600 /etc/medblock/keys/$POD_NAME.key /run/medblock/node.key"
             )
         );
-        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/healthz", "{name}");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz", "{name}");
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez", "{name}");
         assert_eq!(spec["securityContext"]["runAsNonRoot"], true, "{name}");
         assert_eq!(
             s["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data",

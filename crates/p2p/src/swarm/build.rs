@@ -206,7 +206,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
     info!(addr = %first, peer = %local_key, "p2p listening");
     let listen_addrs = vec![with_p2p(&first, local_peer)];
 
-    for addr in bootstrap {
+    for addr in &bootstrap {
         if let Some(Protocol::P2p(peer)) = addr.iter().last() {
             let mut plain = addr.clone();
             plain.pop();
@@ -229,6 +229,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         counters,
         max_message_bytes: cfg.max_message_bytes,
         request_timeout: cfg.request_timeout,
+        isolated: Default::default(),
     });
     let task = SwarmTask {
         swarm,
@@ -250,6 +251,8 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         pending_finds: HashMap::new(),
         peers: HashMap::new(),
         target_peers: cfg.target_peers,
+        bootstrap,
+        isolation: None,
         stop: None,
     };
     tokio::spawn(task.run());

@@ -87,6 +87,13 @@ impl SwarmTask {
                 behaviour.kad.remove_peer(&peer);
                 behaviour.gossipsub.blacklist_peer(&peer);
                 self.set_admitted(peer, false);
+                self.keep_banned(&peer);
+            }
+            Command::Isolate { reply } => {
+                let _ = reply.send(self.isolate());
+            }
+            Command::Rejoin { reply } => {
+                let _ = reply.send(self.rejoin());
             }
             Command::Admit { peer } => {
                 if self.gate.admit(&peer) {
@@ -146,6 +153,13 @@ impl SwarmTask {
                 return;
             }
         };
+        if self.is_isolated() {
+            let _ = reply.send(Err(P2pError::DialFailure {
+                target: text,
+                reason: "this node is cut off from its peers (p2p disconnect)".into(),
+            }));
+            return;
+        }
         let opts = match addr.iter().last() {
             Some(Protocol::P2p(peer)) => {
                 if self.is_banned(&peer) {

@@ -7,6 +7,7 @@ mod build;
 mod commands;
 mod discovery;
 mod gossip;
+mod isolation;
 mod requests;
 
 pub use build::spawn;
@@ -44,6 +45,7 @@ use medblock_core::wire::{
     ErrorReply, NetRequest, NetResponse, error_reply, net_request, net_response,
 };
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -139,6 +141,10 @@ struct SwarmTask {
     pending_finds: HashMap<kad::QueryId, (PeerId, oneshot::Sender<Vec<String>>)>,
     peers: HashMap<PeerId, PeerState>,
     target_peers: usize,
+    /// The bootstrap addresses (redialled when the node rejoins after being cut off).
+    bootstrap: Vec<Multiaddr>,
+    /// Set while the node is cut off from its peers ([`Command::Isolate`]).
+    isolation: Option<isolation::Isolation>,
     /// Set by a shutdown command: the task stops and then acknowledges.
     stop: Option<oneshot::Sender<()>>,
 }
@@ -260,6 +266,9 @@ impl SwarmTask {
             } => {
                 if let Some((_, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Ok(()));
+                }
+                if self.refuse_while_isolated(peer_id) {
+                    return;
                 }
                 let Ok(key) = key_of(&peer_id) else {
                     // Cannot happen with ed25519-only identities, but never keep a peer whose

@@ -8,8 +8,9 @@
 //! * Node keys and certificates in one Secret per workload (`<pod>.key`, `<pod>.cert`), each
 //!   pod's node.toml in a ConfigMap (`<pod>.toml`), genesis in a ConfigMap; a pod picks its own
 //!   files by its name (`$(POD_NAME)`, which Kubernetes expands in `args`).
-//! * Readiness on `/healthz`; Prometheus scrape annotations; a PodDisruptionBudget that keeps
-//!   2f+1 orderers up.
+//! * Readiness on `/readyz` (quorum of orderers connected, caught up), liveness on `/livez`
+//!   (the process answers; it does not flap with the network); Prometheus scrape
+//!   annotations; a PodDisruptionBudget that keeps 2f+1 orderers up.
 //!
 //! Headless Services publish pods that are not ready yet: a node is ready only once it has
 //! peers, so peers must be able to find it before.
@@ -234,8 +235,13 @@ fn stateful_set(w: &str, replicas: usize, image: &str, namespace: &str, labels: 
                             {"name": "p2p", "containerPort": P2P_PORT},
                             {"name": "http", "containerPort": HTTP_PORT},
                         ],
-                        "readinessProbe": probe("/healthz", 5),
-                        "livenessProbe": probe("/status", 30),
+                        // Ready: connected to a quorum of orderers and caught up (the
+                        // node's /readyz); alive: the process and its actors answer
+                        // (/livez), never tied to the network, so a partition or a view-change
+                        // storm takes pods out of the Service but never restarts them (a
+                        // restart cannot heal a network and only costs a catch-up).
+                        "readinessProbe": probe("/readyz", 5),
+                        "livenessProbe": probe("/livez", 30),
                         "resources": {
                             "requests": {"cpu": "100m", "memory": "128Mi"},
                             "limits": {"memory": "512Mi"},
