@@ -545,11 +545,41 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
             spec.name
         )));
     }
+    if spec.region.is_empty() {
+        return Err(TestnetError::Invalid("--region must name a region".into()));
+    }
+    let via = state
+        .members()
+        .find(|n| n.pid.is_some_and(process::alive))
+        .cloned()
+        .ok_or_else(|| {
+            TestnetError::Invalid("no running node to submit the certificate through".into())
+        })?;
     if !state.regions.contains(&spec.region) {
-        return Err(TestnetError::Invalid(format!(
-            "region {} is not one of {:?}",
-            spec.region, state.regions
-        )));
+        // A new region goes on the ledger first (no new genesis): the certificate below names
+        // it, and the region takes turns once its first endorser candidate is certified.
+        progress(format!(
+            "adding region {} on the ledger (through {})",
+            spec.region, via.spec.name
+        ));
+        medblock(
+            &state.bin,
+            &[
+                "ca",
+                "add-region",
+                "--dir",
+                &s(&state.ca_dir()),
+                "--name",
+                &spec.region,
+                "--node",
+                &via.url(),
+                "--api-token-file",
+                &s(&via.api_token_file()),
+                "--json",
+            ],
+        )?;
+        state.regions.push(spec.region.clone());
+        state.save()?;
     }
     let target = network_status(&state)?
         .nodes
@@ -558,13 +588,6 @@ pub fn add(dir: &Path, spec: &NodeSpec, timeout: Duration) -> Result<NodeEntry> 
         .map(|n| n.height)
         .max()
         .unwrap_or(0);
-    let via = state
-        .members()
-        .find(|n| n.pid.is_some_and(process::alive))
-        .cloned()
-        .ok_or_else(|| {
-            TestnetError::Invalid("no running node to submit the certificate through".into())
-        })?;
     progress(format!(
         "certifying {} and starting it as a follower",
         spec.name

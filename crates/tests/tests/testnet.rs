@@ -5,76 +5,11 @@
 
 use medblock_monitoring::dashboard::{DASHBOARD_JSON, expressions, metric_names};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 mod common;
 
 use common::bin::{Down, run, run_env};
-
-fn status(dir: &str) -> serde_json::Value {
-    serde_json::from_str(&run(&["testnet", "status", "--dir", dir, "--json"])).expect("json")
-}
-
-fn logs_tail(dir: &Path) -> String {
-    let mut out = String::new();
-    if let Ok(entries) = std::fs::read_dir(dir.join("logs")) {
-        for e in entries.flatten() {
-            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-            let tail: String = text.lines().rev().take(8).collect::<Vec<_>>().join("\n");
-            out.push_str(&format!("--- {}\n{tail}\n", e.path().display()));
-        }
-    }
-    out
-}
-
-/// Polls `testnet status --json` until `cond` holds.
-fn wait_status(
-    dir: &Path,
-    what: &str,
-    cond: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let d = dir.display().to_string();
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let s = status(&d);
-        if cond(&s) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {s:#}\n{}",
-            logs_tail(dir)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Every member healthy, at least `height`, all at one height with one tip and one ledger.
-fn converged_at(s: &serde_json::Value, members: usize, height: u64) -> bool {
-    let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
-    s["agree"] == true
-        && s["converged"] == true
-        && nodes.len() == members
-        && nodes
-            .iter()
-            .all(|n| n["healthy"] == true && n["height"].as_u64().is_some_and(|h| h >= height))
-}
-
-fn height(s: &serde_json::Value) -> u64 {
-    s["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().filter_map(|n| n["height"].as_u64()).min())
-        .unwrap_or(0)
-}
-
-fn http_of(s: &serde_json::Value, name: &str) -> String {
-    s["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["name"] == name))
-        .and_then(|n| n["http"].as_str())
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_else(|| panic!("{name} not in status {s:#}"))
-}
+use common::testnet_cli::{converged_at, height, http_of, submit, wait_status};
 
 fn scrape(url: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -92,35 +27,6 @@ fn value(text: &str, name: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{name} not exported:\n{text}"))
-}
-
-/// Submits `count` visits of the demo patients (`testnet up` enrolled them at every hospital)
-/// through the department and returns once they are committed.
-fn submit(dir: &Path, url: &str, tag: &str, count: usize) {
-    let visits: Vec<serde_json::Value> = (0..count)
-        .map(|i| serde_json::json!({"patient": medblock_testnet::patients::name(i as u64 % 5), "diagnosis": format!("{tag} visit {i}")}))
-        .collect();
-    let file = dir.join(format!("{tag}.json"));
-    std::fs::write(&file, serde_json::to_vec(&visits).expect("json")).expect("write");
-    let out = run(&[
-        "client",
-        "submit",
-        "--node",
-        url,
-        "--file",
-        &file.display().to_string(),
-        "--timeout",
-        "180",
-        "--testnet-dir",
-        &dir.display().to_string(),
-        "--json",
-    ]);
-    let out: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let committed = out
-        .as_array()
-        .map(|a| a.iter().filter(|o| o["status"] == "committed").count())
-        .unwrap_or(0);
-    assert_eq!(committed, count, "{out:#}");
 }
 
 #[test]

@@ -3,4 +3,5 @@ pub mod bin;
 pub mod byzantine;
 pub mod cluster;
 pub mod enrol;
+pub mod testnet_cli;
 pub mod uploads;
