@@ -403,3 +403,71 @@ fn a_block_binds_its_changes_and_a_membership_change_ends_its_turn() {
         Err(LedgerError::Block(BlockError::Empty))
     ));
 }
+
+/// One random configuration step, as an operator might submit it.
+#[derive(Debug, Clone)]
+enum Step {
+    Issue { region: u8, roles: u8 },
+    Revoke(u8),
+    AddRegion(u8),
+    Committee(u8),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0u8..4, 1u8..32).prop_map(|(region, roles)| Step::Issue { region, roles }),
+        (1u8..20).prop_map(Step::Revoke),
+        (0u8..4).prop_map(Step::AddRegion),
+        (3u8..9).prop_map(Step::Committee),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// The configuration's own rules refuse everything the consensus machine would refuse:
+    /// over random sequences of issues, revocations, new regions and committee sizes, the
+    /// backstop (`RefusedByConsensus`) never fires, and every state accepted hands the
+    /// machine a membership it takes.
+    #[test]
+    fn every_change_the_configuration_accepts_is_one_the_consensus_takes(
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let mut net = Net::new(7);
+        let roles = [Role::Endorser, Role::Orderer, Role::Committer, Role::Client, Role::Regulator];
+        for s in steps {
+            let bytes = match s {
+                Step::Issue { region, roles: mask } => {
+                    let picked: Vec<Role> = roles
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    let name = format!("node-{}", net.next_serial);
+                    net.issue(&name, &format!("r{}", region + 1), &picked)
+                }
+                Step::Revoke(serial) => net.revoke(u64::from(serial)),
+                Step::AddRegion(r) => net.sign(Change::AddRegion(format!("r{}", r + 1))),
+                Step::Committee(size) => {
+                    let mut p = default_params();
+                    p.committee_size = u32::from(size);
+                    net.sign(Change::Params(p))
+                }
+            };
+            match net.state.check(&bytes) {
+                Ok(_) => {
+                    net.apply(&[bytes]);
+                    let regions: Vec<String> =
+                        net.state.turn_membership().regions.into_iter().map(|r| r.name).collect();
+                    proptest::prop_assert!(regions.iter().any(|r| r == "r1"));
+                }
+                Err(ConfigError::RefusedByConsensus(why)) => {
+                    proptest::prop_assert!(false, "only the backstop refused it: {}", why);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}

@@ -12,9 +12,8 @@ pub use chain::OrdererChain;
 use crate::shared::Counters;
 use medblock_core::block::ChainTip;
 use medblock_core::block_rules::{Admission, BlockLimits, check_proposal};
-use medblock_core::config::ConfigState;
-use medblock_core::consensus::node::{ChainValidator, RegionSetup};
-use medblock_core::consensus::{ConsensusConfig, InvalidProposal, Reconfiguration, certificate};
+use medblock_core::consensus::node::ChainValidator;
+use medblock_core::consensus::{InvalidProposal, Reconfiguration, certificate};
 use medblock_core::{Hash32, VerifiedBlock, wire};
 use prost::Message;
 use std::collections::BTreeMap;
@@ -141,27 +140,7 @@ impl ChainValidator for BlockCheck<'_> {
         if !changes.iter().any(|c| c.changes_consensus()) {
             return Ok(None);
         }
-        Ok(Some(reconfiguration_of(&after)))
-    }
-}
-
-/// The consensus membership a configuration gives, as the consensus machine takes it, over
-/// the regions that take turns ([`ConfigState::turn_membership`]: those with an endorser
-/// candidate), which every node, restarted or not, derives alike.
-pub fn reconfiguration_of(config: &ConfigState) -> Reconfiguration {
-    let m = config.turn_membership();
-    Reconfiguration {
-        orderers: m.orderers,
-        cfg: ConsensusConfig::from(config.params()),
-        regions: m
-            .regions
-            .into_iter()
-            .map(|r| RegionSetup {
-                name: r.name,
-                voters: r.voters,
-                candidates: r.candidates,
-            })
-            .collect(),
+        Ok(Some(after.reconfiguration()))
     }
 }
 

@@ -15,7 +15,7 @@ use medblock_p2p::Topic;
 use medblock_storage::audit::block_content_digest;
 use medblock_storage::{Ledger, LedgerHashes, StorageError};
 use prost::Message as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,14 @@ pub const LEDGER_CLAIM_PURPOSE: &str = medblock_core::access::tip::LEDGER_CLAIM_
 /// Decided values kept for heights above tip + 1 while catching up; beyond this they are
 /// dropped (and fetched again by catch-up), so a flood cannot exhaust memory.
 const MAX_BUFFERED: usize = 512;
+
+/// Longest a committer goes without gossiping its ledger claim when nothing changed (its
+/// height, and no peer admitted since its last claim). Claims of every committer every
+/// gossip interval (3 s) made an idle network's traffic grow with the square of its size:
+/// each of 100 peers received 33 claims a second, each checked and relayed, saying what the
+/// previous ones said. Claims carry no freshness a reader checks; this refresh only bounds
+/// how long a peer that missed one goes without it.
+pub const CLAIM_REFRESH_MS: u64 = 60_000;
 
 /// The committer actor.
 pub struct Committer {
@@ -43,6 +51,8 @@ pub struct Committer {
     max_events: usize,
     /// The newest checked claim of each committer, for the query server's signed tips.
     tips: crate::query::ingress::SignedTips,
+    /// The height and time of the last claim gossiped, and the peers admitted then.
+    published: Option<(u64, u64, BTreeSet<PublicKey>)>,
 }
 
 impl Committer {
@@ -66,6 +76,7 @@ impl Committer {
             catching_up: false,
             catch_up_peers: CatchUpPeers::default(),
             tips: crate::query::ingress::SignedTips::default(),
+            published: None,
         })
     }
 
@@ -162,7 +173,7 @@ impl Committer {
             && let Some(state) = self.ledger.config()
         {
             if block.header.last_of_turn {
-                reconfiguration = Some(crate::block_check::reconfiguration_of(&state));
+                reconfiguration = Some(state.reconfiguration());
             }
             self.installed_config(height, state);
         }
@@ -247,6 +258,27 @@ impl Committer {
         claim
     }
 
+    /// Gossips the ledger claim when it says something new: the height changed, a peer was
+    /// admitted since the last one (a newcomer or a restarted peer holds none of ours), or
+    /// [`CLAIM_REFRESH_MS`] passed. An idle network then gossips no claims.
+    fn publish_claim_if_news(&mut self) {
+        let now = now_ms();
+        let (height, _) = self.hashes.latest();
+        let peers: BTreeSet<PublicKey> = self.ctx.peers.keys().into_iter().collect();
+        let news = match &self.published {
+            None => true,
+            Some((h, at, before)) => {
+                *h != height
+                    || now.saturating_sub(*at) >= CLAIM_REFRESH_MS
+                    || !peers.is_subset(before)
+            }
+        };
+        if news {
+            self.published = Some((height, now, peers));
+            self.publish_claim();
+        }
+    }
+
     fn publish_claim(&mut self) {
         let claim = self.record_own_claim();
         let msg = wire::GossipMessage {
@@ -318,7 +350,7 @@ impl Actor for Committer {
         self.record_own_claim();
         ctx.set_mailbox_capacity(1024);
         ctx.run_interval(self.gossip_interval, |act, ctx| {
-            act.publish_claim();
+            act.publish_claim_if_news();
             let tip = act.ledger.tip().height;
             let behind = act.ctx.peers.all().iter().any(|(_, e)| e.height > tip);
             if behind || !act.buffered.is_empty() {

@@ -88,6 +88,11 @@ pub enum ConfigError {
         /// Its region.
         region: String,
     },
+    /// A change the consensus machine would refuse as the membership it leaves (the
+    /// configuration's own rules should catch each case first; this is the backstop that
+    /// keeps the two checks one).
+    #[error("the consensus would refuse the membership this change leaves: {0}")]
+    RefusedByConsensus(String),
     /// A region that exists already.
     #[error("region {0:?} exists already")]
     DuplicateRegion(String),

@@ -4,7 +4,8 @@
 use super::change::{ConfigChangeKind, SignedChange};
 use super::{ConfigError, MAX_CHANGES_PER_BLOCK, MIN_ORDERERS, Membership};
 use crate::cert::{TrustStore, VerifiedCertificate};
-use crate::consensus::ConsensusConfig;
+use crate::consensus::node::RegionSetup;
+use crate::consensus::{ConsensusConfig, Reconfiguration};
 use crate::genesis::VerifiedGenesis;
 use crate::hash::Hash32;
 use crate::keys::PublicKey;
@@ -154,6 +155,45 @@ impl ConfigState {
 
     /// [`ConfigState::check`] for a change whose signature was checked already.
     pub fn check_signed(&self, change: &SignedChange) -> Result<(), ConfigError> {
+        self.check_rules(change)?;
+        if change.changes_consensus() {
+            // The consensus machine's own check of the membership it would be handed, run
+            // here too: a change it would refuse is refused before it reaches a pool or a
+            // block, instead of being proposed again every turn and never decided.
+            let mut next = self.clone();
+            next.apply(self.height.saturating_add(1), change);
+            let regions = self.turn_membership().regions;
+            if let Some(why) = next
+                .reconfiguration()
+                .problem(regions.iter().map(|r| &r.name))
+            {
+                return Err(ConfigError::RefusedByConsensus(why.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The membership the consensus machine is handed after a block that leaves this state:
+    /// the orderer pool, the parameters and the regions that take turns.
+    pub fn reconfiguration(&self) -> Reconfiguration {
+        let m = self.turn_membership();
+        Reconfiguration {
+            orderers: m.orderers,
+            cfg: ConsensusConfig::from(self.params()),
+            regions: m
+                .regions
+                .into_iter()
+                .map(|r| RegionSetup {
+                    name: r.name,
+                    voters: r.voters,
+                    candidates: r.candidates,
+                })
+                .collect(),
+        }
+    }
+
+    /// The configuration's own rules for `change`.
+    fn check_rules(&self, change: &SignedChange) -> Result<(), ConfigError> {
         if self.applied.contains(&change.id) {
             return Err(ConfigError::Replayed {
                 id: change.id.to_hex(),
