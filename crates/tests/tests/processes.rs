@@ -289,13 +289,14 @@ fn separate_node_processes_commit_events_from_two_hospitals_and_agree() {
     }
 }
 
-/// `GET /healthz` twice on one HTTP/1.1 connection, `idle` apart; both must be answered 200.
+/// `GET /livez` twice on one HTTP/1.1 connection, `idle` apart; both must be answered 200 (the
+/// liveness route: what is tested is the connection, not the network's health).
 fn idle_connection_still_answers(http: &str, idle: Duration) -> Result<(), String> {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(http).map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    let request = format!("GET /healthz HTTP/1.1\r\nHost: {http}\r\n\r\n");
+    let request = format!("GET /livez HTTP/1.1\r\nHost: {http}\r\n\r\n");
     for round in 0..2 {
         if round == 1 {
             std::thread::sleep(idle);
