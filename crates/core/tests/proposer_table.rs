@@ -26,11 +26,17 @@ struct World {
     stale: BTreeSet<u64>,
     tip: Tip,
     unreadable: bool,
+    /// A configuration change waits for a block.
+    config: bool,
 }
 
 impl ProposerView<u64> for World {
     fn tip(&self) -> Tip {
         self.tip
+    }
+
+    fn config_waiting(&self) -> bool {
+        self.config
     }
 
     fn deadlines(&mut self, skip: &BTreeSet<u64>) -> Option<Vec<u64>> {
@@ -84,6 +90,8 @@ enum Change {
     Stale(Vec<u64>),
     /// The queue cannot be read.
     Unreadable,
+    /// A configuration change waits for a block.
+    Config,
 }
 
 struct Step {
@@ -114,6 +122,7 @@ fn run(case: Case) {
             timestamp_ms: 0,
         },
         unreadable: false,
+        config: false,
     };
     world.queue.sort_by_key(|(e, d)| (*d, *e));
     for (i, step) in case.steps.into_iter().enumerate() {
@@ -133,6 +142,7 @@ fn run(case: Case) {
                 }
                 Change::Stale(es) => world.stale.extend(es),
                 Change::Unreadable => world.unreadable = true,
+                Change::Config => world.config = true,
             }
         }
         let actions = p.handle(step.input, step.at_ms, &mut world);
@@ -201,6 +211,7 @@ fn small() -> ProposerConfig {
         max_events: 2,
         block_interval_ms: 100,
         regions: 2,
+        heartbeat_ms: 1_000,
     }
 }
 
@@ -519,6 +530,28 @@ fn blocks_of_a_turn() {
     }
 }
 
+/// The state of a turn held since 5 s on an idle network whose last block is 3 s old (the
+/// first turn assumes one rotation of 2 x 1 s), until `until`.
+fn idle_held(turn: u64, until: u64) -> ProposerStatus {
+    ProposerStatus {
+        turn: Some(turn),
+        held: Some((1, until)),
+        rotation_ms: 2_000,
+        typical_rotation_ms: 2_000,
+        ..ProposerStatus::default()
+    }
+}
+
+trait WithoutHold {
+    fn without_hold(self) -> Self;
+}
+
+impl WithoutHold for ProposerStatus {
+    fn without_hold(self) -> Self {
+        ProposerStatus { held: None, ..self }
+    }
+}
+
 #[test]
 fn empty_turns() {
     let held = |until: u64| ProposerStatus {
@@ -643,25 +676,131 @@ fn empty_turns() {
             ],
         },
         Case {
-            name: "idle network: an empty turn is held a whole block interval",
+            name: "idle network: an empty turn is held a whole heartbeat, then handed over",
             cfg: ProposerConfig {
                 block_interval_ms: 1_000,
+                heartbeat_ms: 4_000,
+                ..small()
+            },
+            queue: vec![],
+            steps: vec![
+                Step {
+                    what: "last block 3 s ago: held a heartbeat (4 s), not a block interval",
+                    change: vec![Change::Tip(0, 2_000)],
+                    at_ms: 5_000,
+                    input: need(1, 1),
+                    actions: vec![wake(9_000)],
+                    state: idle_held(1, 9_000),
+                },
+                Step {
+                    what: "a block interval later: still held (no turn end, no consensus round)",
+                    change: vec![],
+                    at_ms: 6_000,
+                    input: ProposerInput::Tick,
+                    actions: vec![wake(9_000)],
+                    state: idle_held(1, 9_000),
+                },
+                Step {
+                    what: "the heartbeat: the turn is handed over",
+                    change: vec![],
+                    at_ms: 9_000,
+                    input: ProposerInput::Tick,
+                    actions: vec![end(1)],
+                    state: ProposerStatus {
+                        turn: None,
+                        ..idle_held(1, 0)
+                    }
+                    .without_hold(),
+                },
+            ],
+        },
+        Case {
+            name: "idle network: an upload during the heartbeat's hold is proposed at once",
+            cfg: ProposerConfig {
+                block_interval_ms: 1_000,
+                heartbeat_ms: 4_000,
+                ..small()
+            },
+            queue: vec![],
+            steps: vec![
+                Step {
+                    what: "idle: held a heartbeat",
+                    change: vec![Change::Tip(0, 2_000)],
+                    at_ms: 5_000,
+                    input: need(1, 1),
+                    actions: vec![wake(9_000)],
+                    state: idle_held(1, 9_000),
+                },
+                Step {
+                    what: "an urgent upload 100 ms in: proposed now, the turn ends with it",
+                    change: vec![Change::Add(vec![(7, 5_100)])],
+                    at_ms: 5_100,
+                    input: ProposerInput::Arrived,
+                    actions: vec![propose(1, 1, &[7], true)],
+                    state: ProposerStatus {
+                        blocks_this_turn: 1,
+                        in_flight: vec![1],
+                        turn_closed: true,
+                        ..idle_held(1, 0)
+                    }
+                    .without_hold(),
+                },
+            ],
+        },
+        Case {
+            name: "idle network: a configuration change is proposed at once, not after the heartbeat",
+            cfg: ProposerConfig {
+                block_interval_ms: 1_000,
+                heartbeat_ms: 4_000,
+                ..small()
+            },
+            queue: vec![],
+            steps: vec![
+                Step {
+                    what: "idle: held a heartbeat",
+                    change: vec![Change::Tip(0, 2_000)],
+                    at_ms: 5_000,
+                    input: need(1, 1),
+                    actions: vec![wake(9_000)],
+                    state: idle_held(1, 9_000),
+                },
+                Step {
+                    what: "a change waits for a block: a block with no event, the turn's last",
+                    change: vec![Change::Config],
+                    at_ms: 5_200,
+                    input: ProposerInput::Arrived,
+                    actions: vec![propose(1, 1, &[], true)],
+                    state: ProposerStatus {
+                        blocks_this_turn: 1,
+                        in_flight: vec![1],
+                        turn_closed: true,
+                        ..idle_held(1, 0)
+                    }
+                    .without_hold(),
+                },
+            ],
+        },
+        Case {
+            name: "idle network, a change already waiting: proposed in the turn's first block",
+            cfg: ProposerConfig {
+                block_interval_ms: 1_000,
+                heartbeat_ms: 4_000,
                 ..small()
             },
             queue: vec![],
             steps: vec![Step {
-                what: "last block 3 s ago: held 1 s",
-                change: vec![Change::Tip(0, 2_000)],
+                what: "nothing to pack but the change: proposed, not held",
+                change: vec![Change::Tip(0, 2_000), Change::Config],
                 at_ms: 5_000,
                 input: need(1, 1),
-                actions: vec![wake(6_000)],
+                actions: vec![propose(1, 1, &[], true)],
                 state: ProposerStatus {
-                    turn: Some(1),
-                    held: Some((1, 6_000)),
-                    rotation_ms: 2_000,
-                    typical_rotation_ms: 2_000,
-                    ..ProposerStatus::default()
-                },
+                    blocks_this_turn: 1,
+                    in_flight: vec![1],
+                    turn_closed: true,
+                    ..idle_held(1, 0)
+                }
+                .without_hold(),
             }],
         },
         Case {
@@ -735,6 +874,7 @@ fn pacing_over_turns() {
         max_events: 100,
         block_interval_ms: 1_000,
         regions: 1,
+        heartbeat_ms: 5_000,
     };
     let status =
         |turn, quota_left, unpaid_ms, deferred, typical_rotation_ms, rotation_ms| ProposerStatus {
@@ -802,4 +942,23 @@ fn pacing_over_turns() {
             },
         ],
     });
+}
+
+#[test]
+fn the_heartbeat_stays_below_the_turn_timeout() {
+    use medblock_core::consensus::proposer::{IDLE_HEARTBEAT_MS, heartbeat_ms};
+    // The default genesis (10 s turn timeout, 500 ms blocks): the documented default.
+    assert_eq!(heartbeat_ms(10_000, 500), IDLE_HEARTBEAT_MS);
+    assert_eq!(IDLE_HEARTBEAT_MS, 5_000);
+    // A longer timeout does not stretch it.
+    assert_eq!(heartbeat_ms(60_000, 500), IDLE_HEARTBEAT_MS);
+    // Half a short timeout (the test networks' 4 s), so a held turn never looks stalled.
+    assert_eq!(heartbeat_ms(4_000, 200), 2_000);
+    // Never shorter than the block interval (what an idle turn was held before).
+    assert_eq!(heartbeat_ms(1_000, 800), 800);
+    // The live policy's constructor and a timeout changed on the ledger.
+    let mut cfg = ProposerConfig::new(1_000, 500, 2, 10_000);
+    assert_eq!(cfg.heartbeat_ms, 5_000);
+    cfg.set_turn_timeout(3_000);
+    assert_eq!(cfg.heartbeat_ms, 1_500);
 }

@@ -9,7 +9,9 @@ use crate::network::NetworkModel;
 use crate::node::{SimNode, SimView};
 use crate::reconfig::{self, Script, ScriptedValidator};
 use medblock_core::consensus::node::ChainValidator;
-use medblock_core::consensus::proposer::{Proposer, ProposerAction, ProposerConfig, ProposerInput};
+use medblock_core::consensus::proposer::{
+    Proposer, ProposerAction, ProposerConfig, ProposerInput, heartbeat_ms,
+};
 use medblock_core::consensus::{
     ConsensusConfig, ConsensusNode, NodeAction, NodeInput, NodeSetup, Reconfiguration, RegionSetup,
     TurnStart, catchup,
@@ -65,6 +67,9 @@ pub struct SimConfig {
     /// Whether primaries carry the scripted membership changes of `reconfig.rs` (see
     /// [`SimConfig::reconfiguration`]).
     pub reconfigure: bool,
+    /// An idle run (see [`SimConfig::idle`]): every queue starts empty, and one urgent record
+    /// reaches the second region's first endorser candidate at this virtual time.
+    pub idle_until_ms: Option<u64>,
 }
 
 impl SimConfig {
@@ -101,7 +106,20 @@ impl SimConfig {
             crashes_per_node: 3,
             persist_safety: true,
             reconfigure: false,
+            idle_until_ms: None,
         }
+    }
+
+    /// An idle network of honest nodes that sees its first upload at `upload_at_ms`: nothing
+    /// to propose until then (the turns held a heartbeat each, see the proposer's
+    /// `IDLE_HEARTBEAT_MS`), then one record that must be decided (target height 1).
+    pub fn idle(seed: u64, upload_at_ms: u64) -> Self {
+        let mut cfg = Self::new(4, 0, seed);
+        cfg.behaviour = Some(Behaviour::Silent);
+        cfg.partitions = false;
+        cfg.target_height = 1;
+        cfg.idle_until_ms = Some(upload_at_ms);
+        cfg
     }
 
     /// A run through the membership changes of `reconfig.rs`: seven orderer nodes, four of
@@ -174,6 +192,10 @@ pub(crate) enum Event {
         node: usize,
     },
     Detect {
+        node: usize,
+    },
+    /// An urgent record joins the node's queue (idle runs).
+    Upload {
         node: usize,
     },
 }
@@ -339,12 +361,16 @@ fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
         max_events: cfg.block_events.max(1),
         block_interval_ms: cfg.block_interval_ms,
         regions: regions as u64,
+        heartbeat_ms: heartbeat_ms(cfg.consensus.turn_timeout_ms, cfg.block_interval_ms),
     };
     // The workload: every endorser candidate holds urgent records (due now), more than the run
     // can commit, so every turn of an honest primary is a busy one (the policy then packs
     // blocks of `block_events` up to `blocks_per_turn`, the last flagged). Numbered distinctly
     // per node.
-    let backlog = cfg.block_events.max(1) as u64 * (cfg.target_height + cfg.blocks_per_turn);
+    let backlog = match cfg.idle_until_ms {
+        Some(_) => 0,
+        None => cfg.block_events.max(1) as u64 * (cfg.target_height + cfg.blocks_per_turn),
+    };
     for (i, k) in keys.iter().enumerate() {
         let (region, voter, endorser) = match world.region_of[i] {
             Some(r) => (world.region_names[r].clone(), true, (i - n) % vpr < 2),
@@ -416,6 +442,12 @@ fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
     for i in n..total {
         q.push(500 + i as u64, Event::Detect { node: i });
     }
+    if let Some(at) = cfg.idle_until_ms {
+        // The second region's first candidate (its endorser unless it crashed), so the record
+        // reaches an endorser that is not always the primary holding the turn.
+        let node = n + vpr.min(total - n - 1);
+        q.push(at, Event::Upload { node });
+    }
     let mut last_heard = vec![0u64; total];
     let mut sim = Sim {
         cfg,
@@ -444,6 +476,11 @@ fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
                 }
             }
             Event::Restart { node } => sim.restart(&mut nodes, &mut q, node, now),
+            Event::Upload { node } => {
+                let event = u64::MAX - node as u64;
+                nodes[node].pending.push((event, now));
+                sim.drive_proposer(&mut nodes, &mut q, node, ProposerInput::Arrived, now);
+            }
             Event::Timer { node, at } => {
                 if nodes[node].timer == Some(at) && !nodes[node].crashed {
                     nodes[node].timer = None;

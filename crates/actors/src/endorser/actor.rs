@@ -14,6 +14,7 @@ use medblock_core::authorization::AuthorizationCache;
 use medblock_core::block::{PackRequest, pack_block_with_config};
 use medblock_core::block_rules::BlockLimits;
 use medblock_core::codec::decode_bounded;
+use medblock_core::consensus::ConsensusConfig;
 use medblock_core::consensus::proposer::{
     Proposer, ProposerAction, ProposerConfig, ProposerInput, ProposerView, Taken, Tip,
 };
@@ -75,6 +76,7 @@ impl Endorser {
             params.max_block_events as usize,
             params.block_interval_ms,
             ctx.genesis.body.regions.len(),
+            ConsensusConfig::from(params).turn_timeout_ms,
         ));
         Self {
             limits: BlockLimits::from_params(params),
@@ -297,6 +299,9 @@ impl Endorser {
     /// block, send a block again, end the turn, or wake it later.
     fn drive(&mut self, input: ProposerInput, ctx: &mut Context<Self>) {
         let now = now_ms();
+        // The heartbeat stays below the turn timeout in force, which the ledger may change.
+        let turn_timeout = ConsensusConfig::from(self.ctx.config().params()).turn_timeout_ms;
+        self.proposer.set_turn_timeout(turn_timeout);
         // A change that no longer applies must not make the policy propose a block for it.
         if self.config.is_waiting()
             && let Some(state) = self.ledger.config()
