@@ -141,6 +141,9 @@ fn committee_size(c: &Cluster, size: u32) -> Vec<u8> {
 
 #[test]
 fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
+    // Stalls are timed against the view-change timeout: no other network of this binary runs
+    // meanwhile (three at once on two cores would time the machine, not the protocol).
+    let _alone = common::byzantine::alone();
     if std::env::var_os("MEDBLOCK_TEST_LOGS").is_some() {
         medblock_monitoring::logging::init(medblock_monitoring::logging::LogFormat::Text);
     }
@@ -269,17 +272,14 @@ fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
             s.counters.get("consensus_rejected")
         );
     }
-    // Commits never stood still longer than one lost turn plus a view change. Issue 18 asks
-    // for the view-change timeout alone (1.5 s here); joins still cost one stall of 2-4 s in
-    // about half the runs (a turn end some node never hears until its quiet catch-up), which
-    // is recorded as open work rather than hidden by a looser number.
-    let p = test_params();
-    let bound = p.view_change_timeout_ms + p.turn_timeout_ms;
+    // Commits never stood still longer than the view-change timeout (1.5 s here), joins and
+    // removals included: a newly certified orderer drawn into the next committee votes at
+    // once, and the next primary hears the end of the turn before it from the replicas
+    // that decided it, not a gossip round later.
+    let bound = test_params().view_change_timeout_ms;
     assert!(
         longest <= bound,
-        "commits stalled {longest} ms (bound {bound} ms: view change {} + turn {})",
-        p.view_change_timeout_ms,
-        p.turn_timeout_ms
+        "commits stalled {longest} ms (bound: the view-change timeout, {bound} ms)"
     );
 
     // Every ledger agrees, and holds every acknowledged visit where it was acknowledged.
@@ -408,6 +408,7 @@ fn wait_signed_by(c: &Cluster, via: usize, keys: &[PublicKey]) -> bool {
 
 #[test]
 fn a_revoked_orderer_restarted_with_its_old_data_cannot_take_part_after_every_restart() {
+    let _alone = common::byzantine::alone();
     let mut c = Cluster::create(standard(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));
@@ -523,6 +524,7 @@ fn a_revoked_orderer_restarted_with_its_old_data_cannot_take_part_after_every_re
 
 #[test]
 fn a_node_catching_up_over_six_changes_agrees_and_history_by_a_revoked_endorser_verifies() {
+    let _alone = common::byzantine::alone();
     let mut c = Cluster::create(standard(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));

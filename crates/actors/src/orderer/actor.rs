@@ -345,8 +345,14 @@ impl Orderer {
                         });
                     }
                 }
-                NodeAction::TurnChanged { turn, primary, .. } => {
-                    tracing::info!(turn, primary = %primary, "turn");
+                NodeAction::TurnChanged {
+                    turn,
+                    primary,
+                    committee,
+                } => {
+                    // The node's name too: in-process clusters (tests) share one log.
+                    let members = committee.as_ref().map(|c| c.len());
+                    tracing::info!(node = self.ctx.name, turn, primary = %primary, committee = ?members, "turn");
                     if let Some(e) = &self.endorser {
                         e.do_send(EndorserNews::TurnChanged { turn });
                     }
@@ -372,7 +378,7 @@ impl Orderer {
                 NodeAction::CatchUp { from_height } => self.catch_up(from_height, ctx),
                 NodeAction::Rejected { reason } => {
                     Counters::inc(&self.ctx.counters.consensus_rejected);
-                    tracing::debug!(reason, "consensus input refused");
+                    tracing::debug!(node = self.ctx.name, reason, "consensus input refused");
                 }
             }
         }
