@@ -12,8 +12,11 @@
 //!   decisions), and `2f + 1` direct orderer links guarantee that at least `f + 1` of them are
 //!   honest, so `f` Byzantine peers alone cannot eclipse it. Other roles (committers,
 //!   departments) are left out: losing them does not stop the node from following the chain.
-//!   A node whose p2p layer is cut off (`POST /admin/p2p/disconnect`) fails this check
-//!   whatever it last saw.
+//!   In a network larger than the node's peer target (`P2pConfig::target_peers`, 64) a node
+//!   dials only that many peers and need not hold a link to every orderer (gossip relays their
+//!   decisions); there it also passes when connected to two thirds of its target, a sample no
+//!   minority side of a partition can give it. A node whose p2p layer is cut off
+//!   (`POST /admin/p2p/disconnect`) fails this check whatever it last saw.
 //! * **height**: its committed height is within [`MAX_LAG`] blocks of the highest height any
 //!   admitted peer claimed in a signed ledger claim (the committer checks each claim's
 //!   signature before it counts; peers demoted for claiming heights they did not serve are
@@ -72,6 +75,11 @@ pub struct PeersCheck {
     pub quorum: usize,
     /// Admitted peers of any role.
     pub peers: usize,
+    /// Other certified nodes in force.
+    pub certified: usize,
+    /// Admitted peers that pass the check on their own, in a network larger than the node's
+    /// peer target (two thirds of the target); 0 when the orderer quorum is the only rule.
+    pub peer_quorum: usize,
     /// The p2p layer is cut off (admin disconnect).
     pub p2p_disconnected: bool,
 }
@@ -145,6 +153,17 @@ pub fn quorum(n: usize) -> usize {
         return 0;
     }
     2 * ((n - 1) / 3) + 1
+}
+
+/// In a network of `certified` other nodes, more than a node's peer `target`: two thirds of
+/// the target (the node dials only that many); 0 (no such rule) in a smaller network, where
+/// every node dials every other and the orderer quorum decides.
+pub fn peer_quorum(certified: usize, target: usize) -> usize {
+    if certified > target {
+        (2 * target).div_ceil(3).max(1)
+    } else {
+        0
+    }
 }
 
 impl HealthMonitor {
@@ -239,8 +258,16 @@ impl HealthMonitor {
             .filter(|o| **o == me || admitted.iter().any(|(k, _)| k == *o))
             .count();
         let q = quorum(orderers.len());
+        let certified = ctx
+            .config()
+            .state
+            .in_force()
+            .filter(|c| c.key != me)
+            .count();
+        let peer_quorum = peer_quorum(certified, ctx.net.target_peers());
+        let enough_peers = peer_quorum > 0 && admitted.len() >= peer_quorum;
         let peers = PeersCheck {
-            ok: !isolated && connected >= q,
+            ok: !isolated && (connected >= q || enough_peers),
             orderers_connected: if isolated {
                 usize::from(orderers.contains(&me))
             } else {
@@ -249,6 +276,8 @@ impl HealthMonitor {
             orderers: orderers.len(),
             quorum: q,
             peers: if isolated { 0 } else { admitted.len() },
+            certified,
+            peer_quorum,
             p2p_disconnected: isolated,
         };
         let best = admitted
@@ -314,6 +343,15 @@ mod tests {
         ] {
             assert_eq!(quorum(n), q, "n = {n}");
         }
+    }
+
+    #[test]
+    fn peers_count_on_their_own_only_beyond_the_peer_target() {
+        assert_eq!(peer_quorum(9, 64), 0);
+        assert_eq!(peer_quorum(64, 64), 0);
+        assert_eq!(peer_quorum(99, 64), 43);
+        assert_eq!(peer_quorum(299, 64), 43);
+        assert_eq!(peer_quorum(5, 1), 1);
     }
 
     #[test]

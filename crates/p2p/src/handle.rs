@@ -197,6 +197,8 @@ pub(crate) struct Shared {
     pub request_timeout: Duration,
     /// Cut off from every peer ([`NetworkHandle::isolate`]).
     pub isolated: AtomicBool,
+    /// `P2pConfig::target_peers`.
+    pub target_peers: usize,
 }
 
 /// The node's way to use the network. Cheap to clone (a channel sender and an `Arc`), `Send`
@@ -359,6 +361,12 @@ impl NetworkHandle {
     /// the node was not cut off).
     pub async fn rejoin(&self) -> Result<usize, P2pError> {
         self.call(|reply| Command::Rejoin { reply }).await
+    }
+
+    /// How many peers the node dials on its own (`P2pConfig::target_peers`): in a larger
+    /// network it is connected to those and to whoever dialled it, not to everyone.
+    pub fn target_peers(&self) -> usize {
+        self.shared.target_peers
     }
 
     /// Whether the node is cut off from its peers ([`NetworkHandle::isolate`]).

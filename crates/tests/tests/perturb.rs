@@ -32,8 +32,10 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
 /// A 10-node testnet without demo traffic, stopped when dropped.
 struct Net {
     dir: PathBuf,
-    _root: tempfile::TempDir,
+    // Fields drop in order: the network is stopped (from its state file) before its
+    // directory goes.
     _down: Down,
+    _root: tempfile::TempDir,
 }
 
 impl Net {
@@ -54,8 +56,8 @@ impl Net {
         ]);
         Self {
             dir,
-            _root: root,
             _down: down,
+            _root: root,
         }
     }
 
