@@ -54,6 +54,24 @@ pub async fn status(url: &str) -> Result<serde_json::Value> {
     r.json().await.map_err(|e| http_err(url, e))
 }
 
+/// `GET url/config` with the node's token: the configuration in force on its ledger
+/// (certificates with the heights they were issued and revoked at, regions, parameters).
+pub async fn config(api: &Api) -> Result<serde_json::Value> {
+    let r = api
+        .authorize(client()?.get(format!("{}/config", api.url)))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| http_err(&api.url, e))?;
+    if !r.status().is_success() {
+        return Err(http_err(
+            &api.url,
+            format!("/config answered {}", r.status()),
+        ));
+    }
+    r.json().await.map_err(|e| http_err(&api.url, e))
+}
+
 /// `GET url/healthz` answered 200 (the node is connected to a quorum, caught up and sees no
 /// view-change storm; see the node's `health` module).
 pub async fn healthy(url: &str) -> bool {

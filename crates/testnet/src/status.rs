@@ -11,8 +11,13 @@ use serde::{Deserialize, Serialize};
 pub struct NodeReport {
     /// Certificate name.
     pub name: String,
-    /// Roles.
+    /// Roles as of now: those of its certificate in force on the ledger (none once revoked),
+    /// or, when no running node answered `/config`, those it was created with.
     pub roles: Vec<String>,
+    /// Where its certificate stands on the ledger: `genesis`, `certified at H`, `pending`
+    /// (started, its certificate not on the ledger yet), `revoked at H`; empty when unknown.
+    #[serde(default)]
+    pub ledger: String,
     /// Region.
     pub region: String,
     /// p2p multiaddr (with peer id).
@@ -74,6 +79,7 @@ async fn report(entry: &NodeEntry) -> NodeReport {
     let mut r = NodeReport {
         name: entry.spec.name.clone(),
         roles: entry.spec.roles.clone(),
+        ledger: String::new(),
         region: entry.spec.region.clone(),
         p2p: entry.multiaddr(),
         http: entry.http(),
@@ -133,9 +139,62 @@ async fn report(entry: &NodeEntry) -> NodeReport {
     r
 }
 
-/// Asks every member for its status.
+/// The configuration in force, from the first running member that answers `/config`.
+async fn ledger_config(state: &TestnetState) -> Option<serde_json::Value> {
+    for n in state.members().filter(|n| n.pid.is_some_and(alive)) {
+        if let Ok(c) = http::config(&n.api()).await {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Sets `r`'s roles and ledger standing from the configuration's certificates (the newest
+/// certificate with its name).
+fn as_of_now(r: &mut NodeReport, config: &serde_json::Value) {
+    let newest = config["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"] == r.name.as_str())
+        .max_by_key(|c| c["serial"].as_u64().unwrap_or(0));
+    let Some(c) = newest else {
+        r.ledger = "pending".into();
+        return;
+    };
+    let roles: Vec<String> = c["roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect();
+    match (c["issued_at"].as_u64(), c["revoked_at"].as_u64()) {
+        (_, Some(h)) => {
+            r.roles.clear();
+            r.ledger = format!("revoked at {h}");
+        }
+        (Some(0) | None, None) => {
+            r.roles = roles;
+            r.ledger = "genesis".into();
+        }
+        (Some(h), None) => {
+            r.roles = roles;
+            r.ledger = format!("certified at {h}");
+        }
+    }
+}
+
+/// Asks every member for its status, and one for the configuration in force.
 pub async fn network(state: &TestnetState) -> NetworkStatus {
-    let nodes = futures::future::join_all(state.members().map(report)).await;
+    let (mut nodes, config) = futures::join!(
+        futures::future::join_all(state.members().map(report)),
+        ledger_config(state)
+    );
+    if let Some(config) = &config {
+        for r in &mut nodes {
+            as_of_now(r, config);
+        }
+    }
     let answered: Vec<&NodeReport> = nodes.iter().filter(|n| !n.tip_hash.is_empty()).collect();
     let mut agree = !answered.is_empty()
         && nodes
@@ -184,7 +243,11 @@ pub fn render(s: &NetworkStatus) -> String {
         out.push_str(&format!(
             "{:<22} {:<26} {:<9} {:<6} {:<22} {:<17} {:>6} {:<16} {:>5} {:>5} {}\n",
             n.name,
-            n.roles.join(","),
+            match n.ledger.as_str() {
+                "pending" => "(pending)".to_owned(),
+                l if l.starts_with("revoked") => format!("({l})"),
+                _ => n.roles.join(","),
+            },
             n.region,
             n.pid.map(|p| p.to_string()).unwrap_or("-".into()),
             n.http,

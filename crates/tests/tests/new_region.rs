@@ -84,6 +84,25 @@ fn a_new_hospital_in_a_new_region_joins_with_one_command_and_its_records_are_fou
         .cloned()
         .expect("the new node in status");
     assert_eq!(node["region"], "region-3", "{node:#}");
+    // `testnet status` shows roles as of now, from the ledger: the newcomer's certificate
+    // went on it after genesis, the founders' are genesis'.
+    assert!(
+        node["ledger"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("certified at ")),
+        "{node:#}"
+    );
+    assert_eq!(
+        node["roles"],
+        serde_json::json!(["client", "endorser", "committer"]),
+        "{node:#}"
+    );
+    let founder = s["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["name"] == "orderer-1"))
+        .cloned()
+        .expect("orderer-1 in status");
+    assert_eq!(founder["ledger"], "genesis", "{founder:#}");
 
     // Its department uploads: only region-3's endorser (itself) takes its visits, so they
     // commit only if the new region takes turns.
