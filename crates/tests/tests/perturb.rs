@@ -282,7 +282,15 @@ fn healthz_fails_on_a_node_cut_off_from_its_peers_and_recovers_once_it_rejoined(
     std::thread::sleep(Duration::from_secs(3));
     let (code, body) = get_json_with(&format!("{url}/healthz"), None);
     assert_eq!(code, 503, "{body:#}");
-    assert_eq!(Net::node(&net.status(), dept)["peers"], 0);
+    let s = net.status();
+    let cut = Net::node(&s, dept);
+    assert_eq!(cut["peers"], 0, "{s:#}");
+    // `testnet status` tells it answers (/livez) but is not healthy, and why.
+    assert_eq!(cut["healthy"], true, "{s:#}");
+    assert!(
+        cut["health"].as_str().is_some_and(|h| h.contains("peers")),
+        "{s:#}"
+    );
 
     // Reconnected: healthy again only once connected and caught up.
     net.perturb(dept, "reconnect", None);
@@ -299,6 +307,16 @@ fn healthz_fails_on_a_node_cut_off_from_its_peers_and_recovers_once_it_rejoined(
         "healthy before catching up to {others}: {body:#}"
     );
     net.wait_converged("every ledger equal after the rejoin", others);
+
+    // `kill --for 1`: a crash, then the restart by itself.
+    let out = net.perturb(dept, "kill", Some(1));
+    assert!(out.contains("kill for 1.0s, then restart"), "{out}");
+    net.submit(&net.url(dept), "after-restart", 3);
+    let s = net.status();
+    net.wait_converged(
+        "every ledger equal after the restart",
+        others_height(&s, dept),
+    );
 }
 
 #[test]
