@@ -32,9 +32,10 @@ const MAX_BUFFERED: usize = 512;
 /// height, and no peer admitted since its last claim). Claims of every committer every
 /// gossip interval (3 s) made an idle network's traffic grow with the square of its size:
 /// each of 100 peers received 33 claims a second, each checked and relayed, saying what the
-/// previous ones said. Claims carry no freshness a reader checks; this refresh only bounds
-/// how long a peer that missed one goes without it.
-pub const CLAIM_REFRESH_MS: u64 = 60_000;
+/// previous ones said; refreshed every minute they were still most of a 100-peer idle
+/// network's gossip. Claims carry no freshness a reader checks; this refresh only bounds how
+/// long a peer that missed one (gossip lost) goes without it.
+pub const CLAIM_REFRESH_MS: u64 = 300_000;
 
 /// The committer actor.
 pub struct Committer {
