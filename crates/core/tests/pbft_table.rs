@@ -272,6 +272,7 @@ const START: State = State {
         views_entered: 0,
         equivocations: 0,
         stable_checkpoints: 0,
+        leaders_lost: 0,
     },
 };
 
@@ -685,6 +686,33 @@ fn view_changes() {
         ..START
     };
     let cases = vec![
+        Case {
+            name: "the driver lost a peer: the leader moves the view at once, a follower nothing",
+            me: 1,
+            steps: vec![
+                Step {
+                    what: "a follower lost: no view change",
+                    at_ms: 0,
+                    input: ReplicaInput::LeaderLost(public(2)),
+                    actions: vec![],
+                    state: START,
+                },
+                Step {
+                    what: "the leader lost: view change to 1 now, not at the timeout",
+                    at_ms: 5,
+                    input: ReplicaInput::LeaderLost(public(0)),
+                    actions: vec![send(vc(1, 1)), timer(5 + 2 * T)],
+                    state: changing(
+                        0,
+                        stats(|s| {
+                            s.view_changes_started = 1;
+                            s.leaders_lost = 1;
+                        }),
+                        0,
+                    ),
+                },
+            ],
+        },
         Case {
             name: "invalid pre-prepare: the leader is faulty",
             me: 1,

@@ -644,3 +644,36 @@ fn a_region_added_with_its_first_candidate_takes_turns_from_the_next_turn() {
         "{west_turns:?}"
     );
 }
+
+/// South's endorser (node 3, primary of the odd turns) is cut off from the start. `lost` says
+/// whether every other node's driver reports it lost (its connections closed).
+fn with_south_primary_cut_off(lost: bool) -> Net {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    let mut net = Net::new(&start, Vec::new(), &[]);
+    net.isolated.insert(3);
+    net.isolated_until = u64::MAX;
+    if lost {
+        for i in (0..KEYS).filter(|i| *i != 3) {
+            net.input(i, NodeInput::PeerLost { key: net_key(3) });
+        }
+    }
+    net.run(8_000);
+    net
+}
+
+#[test]
+fn a_lost_turn_primary_is_skipped_after_the_grace_not_the_turn_timeout() {
+    // Its turns are skipped by endorser signatures (no beacon ever came). Waiting the turn
+    // timeout (3 s) for each, 8 s hold two or three of them; with the loss reported, a turn
+    // costs a quarter of the view-change timeout and the chain reaches its 16 blocks.
+    // (Node 3 itself, cut off, decides nothing; the others are counted.)
+    let reported = with_south_primary_cut_off(true);
+    reported.assert_agree();
+    assert_eq!(reported.decided[0].len(), 16);
+    let waited = with_south_primary_cut_off(false);
+    waited.assert_agree();
+    assert!(
+        waited.decided[0].len() < 16,
+        "the turn timeout alone reached 16"
+    );
+}

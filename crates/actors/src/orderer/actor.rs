@@ -1,8 +1,8 @@
 //! The orderer's implementation. Other actors reach it only through [`super::ingress`].
 
 use super::ingress::{
-    Connect, ConsensusIn, EndMyTurn, EndorserChanged, GetConsensusStatus, PeerAdmitted, Propose,
-    SuspectEndorser, TurnEndsFrom,
+    Connect, ConsensusIn, EndMyTurn, EndorserChanged, GetConsensusStatus, PeerAdmitted, PeerLost,
+    Propose, SuspectEndorser, TurnEndsFrom,
 };
 use crate::block_check::{BlockCheck, OrdererChain};
 use crate::clock::now_ms;
@@ -567,10 +567,19 @@ impl Handler<Connect> for Orderer {
 impl Handler<PeerAdmitted> for Orderer {
     type Result = ();
 
-    fn handle(&mut self, msg: PeerAdmitted, _: &mut Self::Context) {
+    fn handle(&mut self, msg: PeerAdmitted, ctx: &mut Self::Context) {
         for m in &self.recent {
             self.send(msg.0, m.clone());
         }
+        self.feed(NodeInput::PeerBack { key: msg.0 }, ctx);
+    }
+}
+
+impl Handler<PeerLost> for Orderer {
+    type Result = ();
+
+    fn handle(&mut self, msg: PeerLost, ctx: &mut Self::Context) {
+        self.feed(NodeInput::PeerLost { key: msg.0 }, ctx);
     }
 }
 

@@ -62,6 +62,12 @@ pub struct EndorserChanged {
 #[rtype(result = "()")]
 pub struct PeerAdmitted(pub PublicKey);
 
+/// Every connection to an admitted peer closed (a crashed process's close at once): the
+/// consensus does not wait for a lost PBFT leader or turn primary.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct PeerLost(pub PublicKey);
+
 /// Connects the orderer to the local endorser and the listeners for endorser changes; the
 /// machine's start-up actions run once this arrives, so nobody misses them.
 #[derive(Message)]
@@ -92,6 +98,8 @@ pub struct Mailbox {
     pub consensus: Recipient<ConsensusIn>,
     /// Peers that passed the handshake.
     pub peer_admitted: Recipient<PeerAdmitted>,
+    /// Admitted peers whose connections all closed.
+    pub peer_lost: Recipient<PeerLost>,
     /// Catch-up's question for decided turn ends.
     pub turn_ends_from: Recipient<TurnEndsFrom>,
     /// Status questions.
@@ -109,6 +117,7 @@ impl Mailbox {
         A: Actor<Context = Context<A>>
             + Handler<ConsensusIn>
             + Handler<PeerAdmitted>
+            + Handler<PeerLost>
             + Handler<TurnEndsFrom>
             + Handler<GetConsensusStatus>
             + Handler<Propose>
@@ -117,6 +126,7 @@ impl Mailbox {
         Self {
             consensus: addr.clone().recipient(),
             peer_admitted: addr.clone().recipient(),
+            peer_lost: addr.clone().recipient(),
             turn_ends_from: addr.clone().recipient(),
             status: addr.clone().recipient(),
             propose: addr.clone().recipient(),

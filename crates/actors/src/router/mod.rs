@@ -13,7 +13,9 @@ use crate::endorser::ingress::{
     ConfigIn, Mailbox as EndorserMailbox, ReceiptsIn, UploadBatchIn, UploadIn,
 };
 use crate::handshake::{HandshakeError, admit, our_hello};
-use crate::orderer::ingress::{ConsensusIn, Mailbox as OrdererMailbox, PeerAdmitted, TurnEndsFrom};
+use crate::orderer::ingress::{
+    ConsensusIn, Mailbox as OrdererMailbox, PeerAdmitted, PeerLost, TurnEndsFrom,
+};
 use crate::query::ingress::Mailbox as QueryMailbox;
 use crate::shared::{Counters, Ctx};
 use light::{QueryRoutes, is_light};
@@ -136,6 +138,7 @@ async fn dispatch(routes: &Routes, ev: NetworkEvent) {
         NetworkEvent::PeerDisconnected { key } => {
             if let Some(e) = ctx.peers.remove(&key) {
                 tracing::info!(peer = e.name, "peer disconnected");
+                routes.orderer.peer_lost.do_send(PeerLost(key));
             }
         }
         NetworkEvent::Subscribed { .. } => {}

@@ -382,6 +382,16 @@ impl Turns {
         self.endorsers.entry(view.region.clone()).or_insert(view);
     }
 
+    /// Brings the current turn's stall deadline forward to `at_ms` (the driver lost its
+    /// primary): endorsers sign their skips then instead of at the turn timeout.
+    pub fn hasten(&mut self, at_ms: u64) -> Vec<TurnAction> {
+        if at_ms >= self.deadline_ms {
+            return Vec::new();
+        }
+        self.deadline_ms = at_ms;
+        vec![TurnAction::SetTimer { at_ms }]
+    }
+
     /// Sets the local endorser's key: a node certified as an endorser candidate by a decided
     /// reconfiguration signs its turns' beacons from now on; one no longer a candidate stops.
     pub fn set_key(&mut self, key: Option<SigningKey>) {

@@ -45,6 +45,10 @@ impl ConsensusNode {
                 }
             }
             NodeInput::SuspectEndorser { region } => self.on_suspect(&region, &mut step),
+            NodeInput::PeerLost { key } => self.on_peer_lost(key, &mut step),
+            NodeInput::PeerBack { key } => {
+                self.lost.remove(&key);
+            }
         }
         if self.parked.replay_early && self.turns.is_some() {
             self.parked.replay_early = false;

@@ -65,4 +65,16 @@ pub enum NodeInput {
         /// The region.
         region: String,
     },
+    /// The driver lost every connection to `key` (a crashed process's connections close at
+    /// once). The PBFT leader lost moves the replica to the next view; the turn's primary lost
+    /// for [`lost_grace_ms`](super::ConsensusNode::lost_grace_ms) counts as a stalled turn.
+    PeerLost {
+        /// The peer.
+        key: PublicKey,
+    },
+    /// `key` is connected (and admitted) again.
+    PeerBack {
+        /// The peer.
+        key: PublicKey,
+    },
 }

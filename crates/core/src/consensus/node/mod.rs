@@ -55,6 +55,7 @@
 //! * `decided.rs`: decisions, decided values from peers (verified first), the driver's commits.
 //! * `reconfigure.rs`: a decided block's new membership, installed before the next turn.
 //! * `catch_up.rs`: serving and asking for decided values.
+//! * `liveness.rs`: peers the driver lost: a lost PBFT leader or turn primary is not waited for.
 //! * `timers.rs`: ticks, re-sends, announcements and the driver's one timer.
 //! * `setup.rs` and `status.rs`: what a node starts from, and its snapshot.
 
@@ -65,6 +66,7 @@ mod decided;
 mod election;
 mod handle;
 mod input;
+mod liveness;
 mod primary;
 mod reconfigure;
 mod replica;
@@ -166,6 +168,8 @@ pub struct ConsensusNode {
     timers: Timers,
     /// Counters (a running replica's view changes are added in `status`).
     stats: NodeStats,
+    /// Peers the driver lost the connection to, and since when (`liveness.rs`).
+    lost: BTreeMap<PublicKey, u64>,
 }
 
 impl std::fmt::Debug for ConsensusNode {
@@ -241,6 +245,7 @@ impl ConsensusNode {
             as_primary: PrimaryBook::default(),
             timers: Timers::new(&setup.cfg, now_ms),
             stats: NodeStats::default(),
+            lost: BTreeMap::new(),
             cfg: setup.cfg,
         };
         let mut step = Step::new(now_ms, &NoCheck);

@@ -166,16 +166,18 @@ impl ConsensusNode {
                 .timers
                 .turn_progress
                 .saturating_add(self.cfg.turn_timeout_ms / 2);
-        stalled || !t.is_endorser(&t.primary())
+        stalled || !t.is_endorser(&t.primary()) || self.primary_lost(now_ms)
     }
 
-    /// Whether the turn made no progress for a whole `turn_timeout_ms`.
+    /// Whether the turn made no progress for a whole `turn_timeout_ms`, or its primary has
+    /// been lost (`liveness.rs`).
     pub(super) fn stalled(&self, now_ms: u64) -> bool {
         now_ms
             >= self
                 .timers
                 .turn_progress
                 .saturating_add(self.cfg.turn_timeout_ms)
+            || self.primary_lost(now_ms)
     }
 
     /// A committee member proposes to end a stalled turn (the leader orders it if it agrees).

@@ -153,6 +153,11 @@ impl ConsensusNode {
                 if stall > step.now_ms {
                     at = at.min(stall);
                 }
+                if let Some(lost) = self.primary_lost_until()
+                    && lost > step.now_ms
+                {
+                    at = at.min(lost);
+                }
             }
         }
         for r in self.regions.values() {

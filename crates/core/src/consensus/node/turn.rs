@@ -52,6 +52,12 @@ impl ConsensusNode {
                     self.as_primary.asked = None;
                     self.timers.last_progress = step.now_ms;
                     self.timers.turn_progress = step.now_ms;
+                    // A primary already lost (`liveness.rs`) is not waited for a turn timeout.
+                    if let Some(at) = self.primary_lost_until()
+                        && let Some(t) = self.turns.as_mut()
+                    {
+                        let _ = t.hasten(at.max(step.now_ms));
+                    }
                     step.out.push(NodeAction::TurnChanged {
                         turn,
                         primary,
@@ -78,6 +84,17 @@ impl ConsensusNode {
                     });
                     if self.orderer && committee.contains(&self.me) {
                         self.start_replica(turn, beacon, committee);
+                        // A committee drawn with a leader already lost (`liveness.rs`) moves
+                        // past it at once rather than after the view-change timeout.
+                        if let Some(leader) = self
+                            .pbft
+                            .replica
+                            .as_ref()
+                            .and_then(|r| r.committee().leader(r.view()).copied())
+                            .filter(|l| self.lost.contains_key(l))
+                        {
+                            self.drive_replica(ReplicaInput::LeaderLost(leader), step);
+                        }
                     }
                 }
                 TurnAction::CatchUp { from_height } => {

@@ -19,6 +19,10 @@ pub enum ReplicaInput {
     Message(PbftMessage),
     /// The last timer set has fired.
     Timeout,
+    /// The driver lost its connection to `key`: when it leads the current view, the replica
+    /// moves to the next view now instead of waiting for the timeout (a crashed leader's
+    /// connection closes at once; one that only looks lost costs a view change, never safety).
+    LeaderLost(PublicKey),
     /// A value decided elsewhere, whose certificate the caller verified (catch-up, gossip).
     Decided {
         /// Height.
@@ -103,4 +107,6 @@ pub struct ReplicaStats {
     pub equivocations: u64,
     /// Stable checkpoints reached.
     pub stable_checkpoints: u64,
+    /// View changes started because the driver lost the leader's connection.
+    pub leaders_lost: u64,
 }

@@ -235,6 +235,13 @@ impl Replica {
             }
             ReplicaInput::Message(m) => self.inbox.push_back(m),
             ReplicaInput::Timeout => self.on_timeout(now_ms, &mut out),
+            ReplicaInput::LeaderLost(key) => {
+                let view = self.changing.unwrap_or(self.view);
+                if key != self.me && self.committee.leader(view) == Some(&key) {
+                    self.stats.leaders_lost += 1;
+                    self.start_view_change(view.saturating_add(1), now_ms, &mut out);
+                }
+            }
             ReplicaInput::Decided {
                 height,
                 value,
