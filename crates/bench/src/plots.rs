@@ -1,11 +1,13 @@
 //! The PNG figures of `medblock bench` (1024x640, titled, labelled, with a legend), drawn with
 //! an embedded font so they look the same on any machine, fonts installed or not.
 
+mod chaos;
 mod load;
 mod records;
 mod table4;
 mod table5;
 
+pub use chaos::{ChaosSpan, chaos_timeline};
 pub use load::{LoadPoint, latency_vs_load};
 pub use records::{RecordsRow, records};
 pub use table4::{Table4Row, table4};

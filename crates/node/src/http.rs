@@ -4,7 +4,8 @@
 //! `POST /import` (visits filed under named departments, with their EMRs); `/config` takes
 //! CA-signed configuration changes and shows the configuration in force
 //! ([`crate::config_api`]). The patient enrolment routes (`/patients/...`) are in
-//! [`crate::enrol`].
+//! [`crate::enrol`]; `GET /ledger/events` (where a department's sequence numbers sit on the
+//! ledger) in [`crate::ledger_api`].
 //!
 //! Every route but the public ones (by default `/healthz`, `/readyz`, `/livez`, `/metrics` and
 //! `/status`, none of which names a patient; `[http] public` in `node.toml`) needs an API token
@@ -360,6 +361,7 @@ pub fn serve_with(
             .route("/submit", web::post().to(submit))
             .route("/import", web::post().to(import))
             .configure(crate::config_api::routes)
+            .configure(crate::ledger_api::routes)
             .configure(crate::enrol::routes)
     })
     .workers(1)
@@ -389,6 +391,7 @@ mod tests {
             "/admin/p2p/reconnect",
             "/import",
             "/config",
+            "/ledger/events",
             "/patients/alice",
             "/patients/challenge",
             "/healthz/x",

@@ -14,6 +14,7 @@ pub mod enrol;
 pub mod health;
 pub mod http;
 pub mod import;
+pub mod ledger_api;
 pub mod localnet;
 pub mod patient;
 pub mod run;

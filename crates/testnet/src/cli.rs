@@ -109,6 +109,13 @@ pub enum TestnetCommand {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Chaos under load: drive visits at `--load` per second through the departments (each
+    /// answered at commit), perturb one node at a time at random (kill and restart, pause and
+    /// resume, disconnect and reconnect), then report sent, acknowledged, lost, duplicated,
+    /// stalls and recovery times, and whether every ledger agrees; writes CSV, JSON and a PNG
+    /// timeline to the results folder. Exits non-zero when anything acknowledged was lost, a
+    /// visit is on the ledger twice, the ledgers disagree or the network did not converge.
+    Chaos(ChaosArgs),
     /// Stop every node and the demo traffic (data is kept: `up --dir` starts them again).
     Down {
         /// The testnet directory.
@@ -169,6 +176,89 @@ pub struct UpArgs {
     /// benchmarks only, these machines have no netem).
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+}
+
+/// Options of `testnet chaos`.
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    #[command(flatten)]
+    dir: DirArg,
+    /// Kills (SIGKILL, restarted after a short random pause).
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// Pauses (SIGSTOP, resumed after a short random pause; default: a fifth of --kills).
+    #[arg(long)]
+    pauses: Option<usize>,
+    /// p2p disconnects (reconnected after a short random pause; default: a fifth of --kills).
+    #[arg(long)]
+    disconnects: Option<usize>,
+    /// Visits per second, spread over the departments, each answered at commit.
+    #[arg(long, default_value_t = 10.0)]
+    load: f64,
+    /// Perturb hospital departments too (else orderers and endorsers only).
+    #[arg(long)]
+    include_departments: bool,
+    /// RNG seed (default: from the clock; printed, so a run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Seconds between one perturbation's undo and the next, MIN-MAX (uniform).
+    #[arg(long, default_value = "2-5", value_parser = crate::chaos::parse_range)]
+    every: (f64, f64),
+    /// Seconds a perturbation lasts before it is undone, MIN-MAX (uniform).
+    #[arg(long, default_value = "0.5-2", value_parser = crate::chaos::parse_range)]
+    hold: (f64, f64),
+    /// Seconds of load before the first perturbation and after the last.
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    /// Seconds to wait for the network to converge once the load stopped.
+    #[arg(long, default_value_t = 180)]
+    converge_timeout: u64,
+    /// The results folder (default DIR/results/chaos-<UTC time>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn chaos(a: ChaosArgs) -> Result<()> {
+    if !(a.warmup.is_finite() && (0.0..=3600.0).contains(&a.warmup)) {
+        return Err(TestnetError::Invalid(format!(
+            "--warmup {}: give between 0 and 3600 seconds",
+            a.warmup
+        )));
+    }
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    });
+    let opts = crate::chaos::ChaosOptions {
+        dir: a.dir.dir,
+        kills: a.kills,
+        pauses: a.pauses.unwrap_or(a.kills / 5),
+        disconnects: a.disconnects.unwrap_or(a.kills / 5),
+        load: a.load,
+        include_departments: a.include_departments,
+        seed,
+        every: a.every,
+        hold: a.hold,
+        warmup: Duration::from_secs_f64(a.warmup),
+        settle: Duration::from_secs_f64(a.warmup),
+        converge_timeout: Duration::from_secs(a.converge_timeout),
+        out: a.out,
+    };
+    let report = crate::chaos::run(&opts)?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| TestnetError::Invalid(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", report.render());
+    }
+    report.verdict(opts.converge_timeout)?;
+    Ok(())
 }
 
 /// Options of `testnet render`.
@@ -349,6 +439,7 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
     match cmd {
         TestnetCommand::Up(a) => up(a),
         TestnetCommand::Render(a) => render(a),
+        TestnetCommand::Chaos(a) => chaos(a),
         TestnetCommand::Status { dir, json } => {
             let state = TestnetState::load(&dir.dir)?;
             print_status(&ops::network_status(&state)?, json)

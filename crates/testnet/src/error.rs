@@ -48,6 +48,9 @@ pub enum TestnetError {
         /// Why.
         reason: String,
     },
+    /// A chaos run failed its checks (lost, duplicated, disagreeing, not converged).
+    #[error("chaos: {0}")]
+    Chaos(#[from] crate::chaos::ChaosError),
 }
 
 impl TestnetError {
