@@ -23,7 +23,9 @@ const UPLOAD_BATCH_BYTES: usize = 1 << 20;
 
 impl Client {
     /// The endorser to use: the elected one of our region, or, after it failed us, the next
-    /// candidate of the region.
+    /// candidate of the region; the one that failed us again when the region has no other
+    /// (else a region of one candidate never got an event back that it once failed to take:
+    /// a department cut off from its peers for a moment kept it in its outbox for good).
     pub(super) fn pick_endorser(&self, avoid: Option<PublicKey>) -> Option<PublicKey> {
         let membership = self.ctx.membership();
         let region = membership.region(self.ctx.region())?;
@@ -38,6 +40,7 @@ impl Client {
         (0..n)
             .filter_map(|i| region.candidates.get((start + i) % n).copied())
             .find(|c| Some(*c) != avoid)
+            .or(avoid.filter(|a| region.candidates.contains(a)))
     }
 
     /// Sends events to their endorsers, those for one endorser together in batches of at most
