@@ -385,7 +385,10 @@ impl Orderer {
     }
 
     /// The failure detector: our region's endorser is suspected crashed once it has been
-    /// unreachable (no admitted connection) for two view-change timeouts.
+    /// unreachable (no admitted connection) for a quarter of the view-change timeout, the
+    /// machine's own grace for a lost primary (a crashed process's connections close at once;
+    /// a reconnect within the grace costs nothing). Checked on every tick and when a peer is
+    /// lost.
     fn watch_endorser(&mut self, ctx: &mut Context<Self>) {
         let region = self.ctx.region().to_owned();
         let status = self.node.status();
@@ -409,7 +412,7 @@ impl Orderer {
                 now
             }
         };
-        let grace = 2 * self.ctx.genesis.params.view_change_timeout_ms.max(500);
+        let grace = self.node.lost_grace_ms();
         if now.saturating_sub(since) >= grace && self.suspected != Some(endorser) {
             tracing::warn!(region, endorser = %endorser, "region's endorser unreachable: signalling a crash");
             self.suspected = Some(endorser);
@@ -580,6 +583,10 @@ impl Handler<PeerLost> for Orderer {
 
     fn handle(&mut self, msg: PeerLost, ctx: &mut Self::Context) {
         self.feed(NodeInput::PeerLost { key: msg.0 }, ctx);
+        self.watch_endorser(ctx);
+        // Again once the grace has run, not at the next tick.
+        let grace = Duration::from_millis(self.node.lost_grace_ms().saturating_add(1));
+        ctx.run_later(grace, |act, ctx| act.watch_endorser(ctx));
     }
 }
 
