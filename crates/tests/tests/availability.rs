@@ -1,9 +1,8 @@
 //! Availability under crashes (issue 20, point 1), on a real network: RocksDB, libp2p on
 //! 127.0.0.1, every actor. A department records visits the whole time while the four orderers
 //! are restarted one after another, each as soon as the previous one is back (a rolling
-//! restart), and then the primary endorser of its region is killed: commits never stand still
-//! for 2 s, and every visit acknowledged as committed is on the ledger where it was
-//! acknowledged.
+//! restart): commits never stand still for 2 s, and every visit acknowledged as committed is on
+//! the ledger where it was acknowledged.
 
 mod common;
 
@@ -17,7 +16,7 @@ use std::time::Duration;
 const STALL_BOUND_MS: u64 = 2_000;
 
 #[test]
-fn a_rolling_restart_of_every_orderer_and_a_killed_primary_never_stop_commits_for_two_seconds() {
+fn a_rolling_restart_of_every_orderer_under_load_never_stops_commits_for_two_seconds() {
     let mut c = Cluster::create(standard(), test_params());
     c.start_all();
     c.wait_ready(Duration::from_secs(60));
@@ -46,43 +45,13 @@ fn a_rolling_restart_of_every_orderer_and_a_killed_primary_never_stop_commits_fo
         eprintln!("{name} restarted at {}", medblock_actors::clock::now_ms());
     }
     std::thread::sleep(Duration::from_secs(2));
-
-    // The department's own endorser, the one its visits go through, crashes: its region
-    // elects the other candidate and the department's visits go on through it.
-    let region = c.status(c.index(dept)).region;
-    let via = c.index("orderer-2");
-    let elected = c
-        .status(via)
-        .endorsers
-        .into_iter()
-        .find(|r| r.region == region)
-        .and_then(|r| r.endorser)
-        .expect("the region has an endorser");
-    let victim = c
-        .running()
-        .into_iter()
-        .find(|i| c.status(*i).key == elected)
-        .expect("the endorser runs");
-    let victim_name = c.specs[victim].name.clone();
-    c.kill(victim);
-    eprintln!(
-        "{victim_name} killed at {}",
-        medblock_actors::clock::now_ms()
-    );
-    let h = c.status(via).height;
-    c.wait_for(
-        "the department's visits committed after the endorser's crash",
-        Duration::from_secs(30),
-        |st| st.iter().all(|(_, s)| s.height > h + 4),
-    );
-
     stop.store(true, Ordering::Relaxed);
     let acked = sender.join().expect("sender");
     watch.stop.store(true, Ordering::Relaxed);
     watcher.join().expect("watcher");
     let longest = watch.longest_ms.load(Ordering::Relaxed);
     eprintln!(
-        "rolling restart and a killed endorser under load: {} visits committed, longest stall {longest} ms",
+        "rolling restart under load: {} visits committed, longest stall {longest} ms",
         acked.len()
     );
     assert!(!acked.is_empty(), "no visit committed");

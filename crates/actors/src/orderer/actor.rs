@@ -249,6 +249,8 @@ impl Orderer {
         if self.halted {
             return;
         }
+        // A value this node decided and broadcasts, until the turn it ends is known.
+        let mut decided_here: Option<wire::DecidedValue> = None;
         for action in actions {
             match action {
                 NodeAction::PersistSafety(record) => {
@@ -272,7 +274,10 @@ impl Orderer {
                 }
                 NodeAction::Broadcast(wire::ConsensusMessage {
                     kind: Some(wire::consensus_message::Kind::Decided(value)),
-                }) => self.gossip_decided(value),
+                }) => {
+                    decided_here = Some(value.clone());
+                    self.gossip_decided(value);
+                }
                 NodeAction::Broadcast(msg) => {
                     crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
                     self.broadcast(msg)
@@ -350,6 +355,22 @@ impl Orderer {
                     primary,
                     committee,
                 } => {
+                    // A value this replica decided ended the turn: the next primary gets it
+                    // straight away besides the gossip. Not a committee member, it heard it
+                    // by gossip alone, now and then a gossip round (1-3 s) after the
+                    // committee, and the whole network waited for it to learn its turn had
+                    // begun. Copies from the other replicas are dropped on arrival.
+                    if committee.is_none()
+                        && primary != self.ctx.key()
+                        && let Some(value) = decided_here.take()
+                    {
+                        self.send(
+                            primary,
+                            wire::ConsensusMessage {
+                                kind: Some(wire::consensus_message::Kind::Decided(value)),
+                            },
+                        );
+                    }
                     // The node's name too: in-process clusters (tests) share one log.
                     let members = committee.as_ref().map(|c| c.len());
                     tracing::info!(node = self.ctx.name, turn, primary = %primary, committee = ?members, "turn");

@@ -82,9 +82,6 @@ impl ConsensusNode {
             if let Some(Ok(acts)) = r {
                 self.turn_actions(acts, step);
             }
-            if from_replica && let Some(dv) = self.chain.turn_ends.get(&height).cloned() {
-                self.tell_next_primary(turn, &dv, step);
-            }
             self.after_turn_change(step);
             return;
         }
@@ -134,29 +131,8 @@ impl ConsensusNode {
                 self.reconfigure(rc, step);
             }
             self.end_turn_with(turn, height, id, step);
-            if from_replica && let Some(dv) = self.chain.recent.get(&height).cloned() {
-                self.tell_next_primary(turn, &dv, step);
-            }
         }
         self.after_turn_change(step);
-    }
-
-    /// A replica that decided the value ending `turn` also sends it straight to the next
-    /// turn's primary. Gossip alone left the primary, not being a committee member, a
-    /// gossip round (about a second) behind the committee now and then, and the whole
-    /// network waited for it to learn that its turn had begun. Copies from the other
-    /// replicas are dropped on arrival as already decided.
-    fn tell_next_primary(&self, turn: u64, dv: &wire::DecidedValue, step: &mut Step<'_>) {
-        let Some(t) = self.turns.as_ref().filter(|t| t.turn() > turn) else {
-            return;
-        };
-        let primary = t.primary();
-        if primary != self.me {
-            step.out.push(NodeAction::Send {
-                to: primary,
-                msg: msg(Kind::Decided(dv.clone())),
-            });
-        }
     }
 
     /// A decided value from a peer (gossip or catch-up): verify and apply, or keep for later.
