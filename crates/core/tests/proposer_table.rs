@@ -530,41 +530,6 @@ fn blocks_of_a_turn() {
     }
 }
 
-/// Our previous turn, at 3 s, on a chain whose last block is stamped 2 s (nothing packed in it,
-/// nothing decided since), then the turn of another region: the steps after it find the network
-/// idle (no block for 3 s, none for a whole rotation).
-fn earlier_turn(mut steps: Vec<Step>) -> Vec<Step> {
-    let mut all = vec![
-        Step {
-            what: "our previous turn (not idle yet: the last block is 1 s old)",
-            change: vec![Change::Tip(0, 2_000)],
-            at_ms: 3_000,
-            input: my_turn(1),
-            actions: vec![],
-            state: ProposerStatus {
-                turn: Some(1),
-                rotation_ms: 2_000,
-                typical_rotation_ms: 2_000,
-                ..ProposerStatus::default()
-            },
-        },
-        Step {
-            what: "another region's turn",
-            change: vec![],
-            at_ms: 3_100,
-            input: ProposerInput::TurnChanged { turn: 2 },
-            actions: vec![],
-            state: ProposerStatus {
-                rotation_ms: 2_000,
-                typical_rotation_ms: 2_000,
-                ..ProposerStatus::default()
-            },
-        },
-    ];
-    all.append(&mut steps);
-    all
-}
-
 /// The state of a turn held since 5 s on an idle network whose last block is 3 s old (the
 /// first turn assumes one rotation of 2 x 1 s), until `until`.
 fn idle_held(turn: u64, until: u64) -> ProposerStatus {
@@ -718,14 +683,14 @@ fn empty_turns() {
                 ..small()
             },
             queue: vec![],
-            steps: earlier_turn(vec![
+            steps: vec![
                 Step {
                     what: "last block 3 s ago: held a heartbeat (4 s), not a block interval",
-                    change: vec![],
+                    change: vec![Change::Tip(0, 2_000)],
                     at_ms: 5_000,
-                    input: need(3, 1),
+                    input: need(1, 1),
                     actions: vec![wake(9_000)],
-                    state: idle_held(3, 9_000),
+                    state: idle_held(1, 9_000),
                 },
                 Step {
                     what: "a block interval later: still held (no turn end, no consensus round)",
@@ -733,21 +698,21 @@ fn empty_turns() {
                     at_ms: 6_000,
                     input: ProposerInput::Tick,
                     actions: vec![wake(9_000)],
-                    state: idle_held(3, 9_000),
+                    state: idle_held(1, 9_000),
                 },
                 Step {
                     what: "the heartbeat: the turn is handed over",
                     change: vec![],
                     at_ms: 9_000,
                     input: ProposerInput::Tick,
-                    actions: vec![end(3)],
+                    actions: vec![end(1)],
                     state: ProposerStatus {
                         turn: None,
-                        ..idle_held(3, 0)
+                        ..idle_held(1, 0)
                     }
                     .without_hold(),
                 },
-            ]),
+            ],
         },
         Case {
             name: "idle network: an upload during the heartbeat's hold is proposed at once",
@@ -757,30 +722,30 @@ fn empty_turns() {
                 ..small()
             },
             queue: vec![],
-            steps: earlier_turn(vec![
+            steps: vec![
                 Step {
                     what: "idle: held a heartbeat",
-                    change: vec![],
+                    change: vec![Change::Tip(0, 2_000)],
                     at_ms: 5_000,
-                    input: need(3, 1),
+                    input: need(1, 1),
                     actions: vec![wake(9_000)],
-                    state: idle_held(3, 9_000),
+                    state: idle_held(1, 9_000),
                 },
                 Step {
                     what: "an urgent upload 100 ms in: proposed now, the turn ends with it",
                     change: vec![Change::Add(vec![(7, 5_100)])],
                     at_ms: 5_100,
                     input: ProposerInput::Arrived,
-                    actions: vec![propose(3, 1, &[7], true)],
+                    actions: vec![propose(1, 1, &[7], true)],
                     state: ProposerStatus {
                         blocks_this_turn: 1,
                         in_flight: vec![1],
                         turn_closed: true,
-                        ..idle_held(3, 0)
+                        ..idle_held(1, 0)
                     }
                     .without_hold(),
                 },
-            ]),
+            ],
         },
         Case {
             name: "idle network: a configuration change is proposed at once, not after the heartbeat",
@@ -790,30 +755,30 @@ fn empty_turns() {
                 ..small()
             },
             queue: vec![],
-            steps: earlier_turn(vec![
+            steps: vec![
                 Step {
                     what: "idle: held a heartbeat",
-                    change: vec![],
+                    change: vec![Change::Tip(0, 2_000)],
                     at_ms: 5_000,
-                    input: need(3, 1),
+                    input: need(1, 1),
                     actions: vec![wake(9_000)],
-                    state: idle_held(3, 9_000),
+                    state: idle_held(1, 9_000),
                 },
                 Step {
                     what: "a change waits for a block: a block with no event, the turn's last",
                     change: vec![Change::Config],
                     at_ms: 5_200,
                     input: ProposerInput::Arrived,
-                    actions: vec![propose(3, 1, &[], true)],
+                    actions: vec![propose(1, 1, &[], true)],
                     state: ProposerStatus {
                         blocks_this_turn: 1,
                         in_flight: vec![1],
                         turn_closed: true,
-                        ..idle_held(3, 0)
+                        ..idle_held(1, 0)
                     }
                     .without_hold(),
                 },
-            ]),
+            ],
         },
         Case {
             name: "idle network, a change already waiting: proposed in the turn's first block",
@@ -823,43 +788,20 @@ fn empty_turns() {
                 ..small()
             },
             queue: vec![],
-            steps: earlier_turn(vec![Step {
+            steps: vec![Step {
                 what: "nothing to pack but the change: proposed, not held",
-                change: vec![Change::Config],
+                change: vec![Change::Tip(0, 2_000), Change::Config],
                 at_ms: 5_000,
-                input: need(3, 1),
-                actions: vec![propose(3, 1, &[], true)],
+                input: need(1, 1),
+                actions: vec![propose(1, 1, &[], true)],
                 state: ProposerStatus {
                     blocks_this_turn: 1,
                     in_flight: vec![1],
                     turn_closed: true,
-                    ..idle_held(3, 0)
+                    ..idle_held(1, 0)
                 }
                 .without_hold(),
-            }]),
-        },
-        Case {
-            name: "a stall is not idleness: a block since our previous turn, the empty turn is held briefly",
-            cfg: ProposerConfig {
-                block_interval_ms: 1_000,
-                heartbeat_ms: 4_000,
-                ..small()
-            },
-            queue: vec![],
-            steps: earlier_turn(vec![Step {
-                what: "the last block (another region's, after our previous turn) is 3.1 s old: held EMPTY_TURN_HOLD_MS, not a heartbeat",
-                change: vec![Change::Tip(1, 2_900)],
-                at_ms: 6_000,
-                input: need(3, 2),
-                actions: vec![wake(6_000 + EMPTY_TURN_HOLD_MS)],
-                state: ProposerStatus {
-                    turn: Some(3),
-                    held: Some((2, 6_000 + EMPTY_TURN_HOLD_MS)),
-                    rotation_ms: 3_000,
-                    typical_rotation_ms: 2_250,
-                    ..ProposerStatus::default()
-                },
-            }]),
+            }],
         },
         Case {
             name: "an unreadable queue packs nothing",

@@ -29,9 +29,8 @@ pub const EMPTY_TURN_HOLD_MS: u64 = 100;
 /// The shortest rotation pacing assumes (two turns cannot be closer than a PBFT round).
 pub const MIN_ROTATION_MS: u64 = 10;
 
-/// With no block for this long, and none since the primary's previous turn, the network is
-/// idle: empty turns are then held a whole heartbeat ([`ProposerConfig::heartbeat_ms`]), so
-/// idle endorsers do not spin through turns.
+/// With no block for this long the network is idle: empty turns are then held a whole
+/// heartbeat ([`ProposerConfig::heartbeat_ms`]), so idle endorsers do not spin through turns.
 pub const IDLE_AFTER_MS: u64 = 2_000;
 
 /// The idle network's heartbeat by default: how long a primary of an idle network holds a turn
@@ -267,10 +266,6 @@ pub struct Proposer<K> {
     /// The wake-up last asked for.
     wake_at: Option<u64>,
     deferred: usize,
-    /// The chain's height when our previous turn began, and when this one did: no block
-    /// between the two means a whole rotation packed nothing.
-    previous_turn_tip: Option<u64>,
-    this_turn_tip: Option<u64>,
 }
 
 impl<K: Clone + Ord> Proposer<K> {
@@ -292,8 +287,6 @@ impl<K: Clone + Ord> Proposer<K> {
             held: None,
             wake_at: None,
             deferred: 0,
-            previous_turn_tip: None,
-            this_turn_tip: None,
         }
     }
 
@@ -432,7 +425,6 @@ impl<K: Clone + Ord> Proposer<K> {
             None => self.cfg.block_interval_ms.saturating_mul(self.cfg.regions),
         };
         self.last_turn_at_ms = Some(now);
-        self.previous_turn_tip = self.this_turn_tip.replace(view.tip().height);
         self.turn = Some(turn);
         self.turn_closed = false;
         self.blocks_this_turn = 0;
@@ -528,13 +520,8 @@ impl<K: Clone + Ord> Proposer<K> {
                 // Give uploads a moment to arrive before handing the turn over. On an idle
                 // network that moment is the heartbeat: handing an empty turn over costs a
                 // consensus round and gossip to every peer, and nothing is waiting for it
-                // (an upload or change reaching us meanwhile is proposed at once). Idle is no
-                // block for IDLE_AFTER_MS and none since our previous turn began (a whole
-                // rotation packed nothing): an old tip alone may be a stall (a crash, a view
-                // change) with records waiting in another region, which a heartbeat's hold
-                // would only lengthen.
-                let idle = now.saturating_sub(tip.timestamp_ms) > IDLE_AFTER_MS
-                    && self.previous_turn_tip == Some(tip.height);
+                // (an upload or change reaching us meanwhile is proposed at once).
+                let idle = now.saturating_sub(tip.timestamp_ms) > IDLE_AFTER_MS;
                 let hold = if idle {
                     self.cfg.heartbeat_ms.max(self.cfg.block_interval_ms)
                 } else {
