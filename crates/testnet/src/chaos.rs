@@ -201,9 +201,9 @@ impl Spread {
         let p = medblock_bench::Percentiles::from_samples(&ms);
         Self {
             count: p.count,
-            p50_s: p.p50_ms / 1000.0,
-            p99_s: p.p99_ms / 1000.0,
-            max_s: p.max_ms / 1000.0,
+            p50_s: round3(p.p50_ms / 1000.0),
+            p99_s: round3(p.p99_ms / 1000.0),
+            max_s: round3(p.max_ms / 1000.0),
         }
     }
 }
