@@ -8,8 +8,7 @@ mod common;
 use common::cluster::{Cluster, Spec, block_on, standard, test_params, visits};
 use common::enrol::{enrol_in_process, enrol_visits_in_process};
 use common::load::{Watch, load};
-use medblock_actors::committer::ingress::{FindEvent, ServeCatchUp};
-use medblock_core::event::EventKey;
+use medblock_actors::committer::ingress::ServeCatchUp;
 use medblock_core::keys::Identity;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire;
@@ -208,28 +207,7 @@ fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
         st.windows(2)
             .all(|w| (w[0].1.height, &w[0].1.tip_hash) == (w[1].1.height, &w[1].1.tip_hash))
     });
-    let i = st[0].0;
-    let node = c.node(i).node.clone();
-    let missing = block_on(async move {
-        let mut missing = 0;
-        for o in acked {
-            let at = node
-                .committer
-                .find_event
-                .send(FindEvent(EventKey::new(
-                    &o.hospital,
-                    &o.department,
-                    o.sequence,
-                )))
-                .await
-                .expect("committer answers")
-                .expect("ledger readable");
-            if at.map(|(h, b)| (h, b.to_hex())) != Some((o.height, o.block_hash.clone())) {
-                missing += 1;
-            }
-        }
-        missing
-    });
+    let missing = common::load::missing(&c, st[0].0, acked);
     assert_eq!(missing, 0, "acknowledged visits not where acknowledged");
 
     // Alice's light node verifies her records in blocks certified before, during and after the
