@@ -19,7 +19,7 @@ use std::time::Instant;
 
 mod common;
 
-use common::bin::{Down, medblock, run};
+use common::bin::{Down, medblock};
 
 /// The largest p99 recovery time (seconds) the test accepts.
 const RECOVERY_P99_BOUND_S: f64 = 5.0;
@@ -30,21 +30,7 @@ fn chaos_with_departments_loses_nothing_and_recovers_within_the_bound() {
     let dir = root.path().join("net");
     let d = dir.display().to_string();
     let _down = Down(dir.clone());
-    run(&[
-        "testnet",
-        "up",
-        "--dir",
-        &d,
-        "--nodes",
-        "8",
-        "--regions",
-        "2",
-        "--orderers",
-        "4",
-        "--traffic",
-        "0",
-        "--json",
-    ]);
+    common::testnet_cli::up(&dir, 8, 2, 4);
     let out_dir = root.path().join("results");
     let started = Instant::now();
     let out = Command::new(medblock())

@@ -38,21 +38,7 @@ fn a_new_hospital_in_a_new_region_joins_with_one_command_and_its_records_are_fou
     let dir = root.path().join("net");
     let d = dir.display().to_string();
     let _down = Down(dir.clone());
-    run(&[
-        "testnet",
-        "up",
-        "--dir",
-        &d,
-        "--nodes",
-        "8",
-        "--regions",
-        "2",
-        "--orderers",
-        "4",
-        "--traffic",
-        "0",
-        "--json",
-    ]);
+    common::testnet_cli::up(&dir, 8, 2, 4);
     let s = wait_status(&dir, "all 8 at one height", |s| converged_at(s, 8, 1));
     let old = http_of(&s, "st-mary-cardiology");
     submit(&dir, &old, "before", 5);

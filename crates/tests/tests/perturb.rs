@@ -97,35 +97,7 @@ impl Net {
 
     /// `count` visits through department `url`, each answered once committed.
     fn submit(&self, url: &str, tag: &str, count: usize) {
-        let visits: Vec<serde_json::Value> = (0..count)
-            .map(|i| {
-                serde_json::json!({
-                    "patient": medblock_testnet::patients::name(i as u64 % 5),
-                    "diagnosis": format!("{tag} visit {i}"),
-                })
-            })
-            .collect();
-        let file = self.dir.join(format!("{tag}.json"));
-        std::fs::write(&file, serde_json::to_vec(&visits).expect("json")).expect("write");
-        let out = run(&[
-            "client",
-            "submit",
-            "--node",
-            url,
-            "--file",
-            &file.display().to_string(),
-            "--timeout",
-            "180",
-            "--testnet-dir",
-            &self.d(),
-            "--json",
-        ]);
-        let out: serde_json::Value = serde_json::from_str(&out).expect("json");
-        let committed = out
-            .as_array()
-            .map(|a| a.iter().filter(|o| o["status"] == "committed").count())
-            .unwrap_or(0);
-        assert_eq!(committed, count, "{tag}: {out:#}");
+        common::testnet_cli::submit(&self.dir, url, tag, count);
     }
 
     /// Polls `testnet status` until `cond` holds; fails with the last status and log tails.

@@ -100,3 +100,30 @@ pub fn submit(dir: &Path, url: &str, tag: &str, count: usize) {
         .unwrap_or(0);
     assert_eq!(committed, count, "{out:#}");
 }
+
+/// `testnet up` in `dir` with `nodes` nodes over `regions` regions and `orderers` orderers, no
+/// demo traffic; its JSON answer.
+pub fn up(dir: &Path, nodes: usize, regions: usize, orderers: usize) -> serde_json::Value {
+    let (d, n, r, o) = (
+        dir.display().to_string(),
+        nodes.to_string(),
+        regions.to_string(),
+        orderers.to_string(),
+    );
+    let out = run(&[
+        "testnet",
+        "up",
+        "--dir",
+        &d,
+        "--nodes",
+        &n,
+        "--regions",
+        &r,
+        "--orderers",
+        &o,
+        "--traffic",
+        "0",
+        "--json",
+    ]);
+    serde_json::from_str(&out).expect("testnet up prints JSON")
+}
