@@ -106,6 +106,18 @@ pub enum NetworkEvent {
         /// The peer's key.
         key: PublicKey,
     },
+    /// A connected peer stopped answering pings for `P2pConfig::unresponsive_after` (paused,
+    /// wedged, or gone without closing its connections). Its connections stay open: it is
+    /// either disconnected later or answers again ([`NetworkEvent::PeerResponsive`]).
+    PeerUnresponsive {
+        /// The peer.
+        key: PublicKey,
+    },
+    /// A peer reported [`NetworkEvent::PeerUnresponsive`] answered a ping again.
+    PeerResponsive {
+        /// The peer.
+        key: PublicKey,
+    },
     /// A peer subscribed to a topic (a publish on it can now reach someone).
     Subscribed {
         /// The peer's key.
@@ -120,8 +132,9 @@ pub enum NetworkEvent {
 pub struct NetworkEvents {
     /// Consensus-critical events, never dropped: requests of kind `hello`, `consensus` and
     /// `catch_up`; gossip on `Topic::Consensus` and `Topic::Blocks`; `PeerConnected`,
-    /// `PeerDisconnected` and `Subscribed`. When this channel is full the swarm task stops
-    /// reading the network and waits (back-pressure; counted in `P2pStats::consensus_backpressure`)
+    /// `PeerDisconnected`, `PeerUnresponsive`, `PeerResponsive` and `Subscribed`. When this
+    /// channel is full the swarm task stops reading the network and waits (back-pressure;
+    /// counted in `P2pStats::consensus_backpressure`)
     /// while still executing handle commands, so `respond`, `publish` and `report_gossip` from the
     /// consumer never deadlock. Do not await `NetworkHandle::request` in the loop that drains this
     /// channel: its answer needs the network to be read again; spawn it instead.

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub dropped_requests_light: AtomicU64,
     pub over_peer_limit: AtomicU64,
     pub handshake_timeouts: AtomicU64,
+    pub unresponsive_peers: AtomicU64,
 }
 
 impl Counters {
@@ -45,6 +46,7 @@ impl Counters {
             dropped_requests_light: g(&self.dropped_requests_light),
             over_peer_limit: g(&self.over_peer_limit),
             handshake_timeouts: g(&self.handshake_timeouts),
+            unresponsive_peers: g(&self.unresponsive_peers),
         }
     }
 }
@@ -86,4 +88,7 @@ pub struct P2pStats {
     pub over_peer_limit: u64,
     /// Peers disconnected because they were not admitted within the handshake timeout.
     pub handshake_timeouts: u64,
+    /// Times a connected peer was reported unresponsive (no pong within
+    /// `P2pConfig::unresponsive_after`).
+    pub unresponsive_peers: u64,
 }

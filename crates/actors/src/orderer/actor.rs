@@ -406,10 +406,10 @@ impl Orderer {
     }
 
     /// The failure detector: our region's endorser is suspected crashed once it has been
-    /// unreachable (no admitted connection) for a quarter of the view-change timeout, the
-    /// machine's own grace for a lost primary (a crashed process's connections close at once;
-    /// a reconnect within the grace costs nothing). Checked on every tick and when a peer is
-    /// lost.
+    /// unreachable (no admitted connection, or one that stopped answering pings) for a quarter
+    /// of the view-change timeout, the machine's own grace for a lost primary (a crashed
+    /// process's connections close at once, a paused one's pongs stop; a reconnect within the
+    /// grace costs nothing). Checked on every tick and when a peer is lost.
     fn watch_endorser(&mut self, ctx: &mut Context<Self>) {
         let region = self.ctx.region().to_owned();
         let status = self.node.status();
@@ -421,8 +421,11 @@ impl Orderer {
         else {
             return;
         };
-        if endorser == self.ctx.key() || self.ctx.peers.is_admitted(&endorser) {
+        if endorser == self.ctx.key() || self.ctx.peers.is_reachable(&endorser) {
             self.missing_since = None;
+            // An endorser back (resumed, restarted) and elected again may be lost again; the
+            // machine ignores a second signal within one election round.
+            self.suspected = None;
             return;
         }
         let now = now_ms();
@@ -448,8 +451,13 @@ impl Orderer {
             .peers
             .all()
             .into_iter()
-            // Not a peer the committer demoted for claiming heights it did not serve.
-            .filter(|(k, e)| e.height >= from_height && !self.ctx.peers.is_demoted(k, now))
+            // Not a peer the committer demoted for claiming heights it did not serve, nor one
+            // that stopped answering.
+            .filter(|(k, e)| {
+                e.height >= from_height
+                    && !self.ctx.peers.is_demoted(k, now)
+                    && !self.ctx.peers.is_unresponsive(k)
+            })
             .max_by_key(|(_, e)| e.height)
             .map(|(k, _)| k)
             .or_else(|| self.ctx.peers.keys().into_iter().next())

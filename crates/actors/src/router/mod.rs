@@ -141,6 +141,21 @@ async fn dispatch(routes: &Routes, ev: NetworkEvent) {
                 routes.orderer.peer_lost.do_send(PeerLost(key));
             }
         }
+        // A paused or wedged peer keeps its connections open: to the consensus it is lost
+        // as a crashed one is (the same grace, view change and election), but it stays
+        // admitted, so it is a peer again at its next pong, without a new handshake.
+        NetworkEvent::PeerUnresponsive { key } => {
+            if ctx.peers.set_unresponsive(&key, true) {
+                tracing::info!(peer = %key, "peer stopped answering; treated as lost");
+                routes.orderer.peer_lost.do_send(PeerLost(key));
+            }
+        }
+        NetworkEvent::PeerResponsive { key } => {
+            if ctx.peers.set_unresponsive(&key, false) && ctx.peers.is_admitted(&key) {
+                tracing::info!(peer = %key, "peer answers again");
+                routes.orderer.peer_admitted.do_send(PeerAdmitted(key));
+            }
+        }
         NetworkEvent::Subscribed { .. } => {}
         NetworkEvent::Request {
             from,

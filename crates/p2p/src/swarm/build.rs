@@ -109,6 +109,13 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             .with_max_pending_incoming(Some(cfg.max_pending_incoming)),
     );
 
+    // A long ping timeout: a late pong still counts (the pong deadline in `liveness` is what
+    // judges a peer), and a timed-out ping would cost a renegotiated stream.
+    let ping = ping::Behaviour::new(
+        ping::Config::new()
+            .with_interval(cfg.ping_interval)
+            .with_timeout(PING_TIMEOUT),
+    );
     let behaviour = Behaviour {
         ban: allow_block_list::Behaviour::default(),
         limits,
@@ -117,6 +124,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         identify,
         reqres,
         light,
+        ping,
     };
     let idle = cfg.idle_timeout;
     let streams = cfg.max_concurrent_streams;
@@ -253,6 +261,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         peers: HashMap::new(),
         target_peers: cfg.target_peers,
         bootstrap,
+        liveness: liveness::Liveness::new(cfg.unresponsive_after),
         isolation: None,
         stop: None,
     };

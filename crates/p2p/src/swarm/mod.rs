@@ -1,13 +1,15 @@
 //! The one task that owns the libp2p `Swarm`: it runs the behaviours, turns their events into
 //! `NetworkEvent`s and executes `Command`s from handles. One `SwarmTask`, its methods split by
 //! concern: [`build`] makes the swarm, [`gossip`] and [`requests`] handle what peers send,
-//! [`discovery`] identify and Kademlia, [`commands`] what the node asks.
+//! [`discovery`] identify and Kademlia, [`liveness`] peers that stop answering pings,
+//! [`commands`] what the node asks.
 
 mod build;
 mod commands;
 mod discovery;
 mod gossip;
 mod isolation;
+mod liveness;
 mod requests;
 
 pub use build::spawn;
@@ -38,7 +40,8 @@ use libp2p::request_response::{
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, noise, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, connection_limits, identify, kad, noise, ping, tcp,
+    yamux,
 };
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{
@@ -63,6 +66,8 @@ const GOSSIP_MESH: usize = 4;
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 /// How often unadmitted peers' deadlines are checked.
 const GATE_TICK: Duration = Duration::from_millis(500);
+/// How long one ping waits for its pong before libp2p gives it up (see `build`).
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// All protocols, composed into one behaviour; the ban list and the connection limits come
 /// first so refused connections are turned away before the other protocols set anything up.
@@ -75,6 +80,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     reqres: PeerBound,
     light: request_response::Behaviour<ProstCodec>,
+    ping: ping::Behaviour,
 }
 
 /// What we know about a connected peer.
@@ -143,6 +149,8 @@ struct SwarmTask {
     target_peers: usize,
     /// The bootstrap addresses (redialled when the node rejoins after being cut off).
     bootstrap: Vec<Multiaddr>,
+    /// Pong deadlines: which connected peers stopped answering.
+    liveness: liveness::Liveness,
     /// Set while the node is cut off from its peers ([`Command::Isolate`]).
     isolation: Option<isolation::Isolation>,
     /// Set by a shutdown command: the task stops and then acknowledges.
@@ -161,10 +169,13 @@ impl SwarmTask {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(GATE_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pongs = tokio::time::interval(liveness::CHECK_EVERY);
+        pongs.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 _ = tick.tick() => self.close_expired(),
+                _ = pongs.tick() => self.check_liveness().await,
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone: nobody can use the network any more.
@@ -236,6 +247,7 @@ impl SwarmTask {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(ev)) => self.on_identify(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(ev)) => self.on_kad(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Ban(never)) => match never {},
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ev)) => self.on_ping(ev).await,
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(addr = %address, "p2p listening");
                 let text = with_p2p(&address, self.local_peer);
@@ -310,6 +322,7 @@ impl SwarmTask {
                 }
                 if num_established == 0 {
                     self.gate.disconnected(&peer_id);
+                    self.liveness.forget(&peer_id);
                     self.set_admitted(peer_id, false);
                 }
                 if num_established == 0

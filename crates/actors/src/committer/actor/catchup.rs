@@ -26,10 +26,17 @@ impl Committer {
         }
         let from_height = self.ledger.tip().height + 1;
         let now = now_ms();
-        let peers = self.ctx.peers.all();
+        // Not a peer that stopped answering: the request would wait out its timeout.
+        let peers: Vec<_> = self
+            .ctx
+            .peers
+            .all()
+            .into_iter()
+            .filter(|(k, _)| !self.ctx.peers.is_unresponsive(k))
+            .collect();
         // The hint (whoever sent a block above our tip) first, unless it is demoted.
         let peer = hint
-            .filter(|k| self.ctx.peers.is_admitted(k) && !self.catch_up_peers.is_demoted(k, now))
+            .filter(|k| self.ctx.peers.is_reachable(k) && !self.catch_up_peers.is_demoted(k, now))
             .or_else(|| {
                 self.catch_up_peers.choose(
                     from_height,
