@@ -6,7 +6,7 @@
 
 use crate::error::StorageError;
 use medblock_core::{Hash32, sha256};
-use rocksdb::{DB, Options, WriteOptions};
+use rocksdb::{DB, WriteOptions};
 use std::path::{Path, PathBuf};
 
 /// A hospital's store of full EMRs, addressed by record id.
@@ -89,8 +89,7 @@ impl std::fmt::Debug for RocksEmrStore {
 impl RocksEmrStore {
     /// Opens (creating if needed) the EMR database in `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = crate::db_options();
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let db = DB::open_cf(&opts, path, [LINKS]).map_err(|e| StorageError::rocks(path, e))?;

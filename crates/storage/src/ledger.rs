@@ -82,8 +82,7 @@ impl Ledger {
         check: OpenCheck,
         max_block_events: usize,
     ) -> Result<Self, StorageError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = crate::db_options();
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cfs = LEDGER_CFS.iter().map(|name| {

@@ -52,8 +52,7 @@ fn order_key(order_ms: u64, key: &EventKey) -> Vec<u8> {
 impl EventQueue {
     /// Opens (creating if needed) the queue in `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = crate::db_options();
         opts.create_missing_column_families(true);
         let cfs = [CF_ORDER, CF_INDEX, CF_META]
             .into_iter()

@@ -13,7 +13,7 @@ use medblock_core::authorization::{
 };
 use medblock_core::keys::{PublicKey, SealingPublic};
 use prost::Message;
-use rocksdb::{DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{DB, WriteBatch, WriteOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -148,8 +148,7 @@ impl std::fmt::Debug for PatientRegistry {
 impl PatientRegistry {
     /// Opens (creating if needed) the registry in `path`.
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = crate::db_options();
         opts.create_missing_column_families(true);
         let db = DB::open_cf(&opts, path, [BY_KEY]).map_err(|e| StorageError::rocks(path, e))?;
         Ok(Self {

@@ -8,7 +8,7 @@
 //! prepared certificate), so rewriting it whole keeps the store trivially consistent.
 
 use medblock_core::consensus::pbft::{SafetyRecord, SafetyRecordError};
-use rocksdb::{DB, Options, WriteOptions};
+use rocksdb::{DB, WriteOptions};
 use std::path::{Path, PathBuf};
 
 const KEY: &[u8] = b"pbft-safety";
@@ -52,8 +52,7 @@ impl std::fmt::Debug for SafetyStore {
 impl SafetyStore {
     /// Opens (creating if needed) the store in `path`.
     pub fn open(path: &Path) -> Result<Self, SafetyStoreError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = crate::db_options();
         // A record is a few kilobytes: no need for RocksDB's default buffers.
         opts.set_write_buffer_size(1 << 20);
         let db = DB::open(&opts, path).map_err(|e| Self::rocks(path, e))?;
