@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod block_check;
+pub mod budget;
 pub mod byzantine;
 pub mod client;
 pub mod clock;

@@ -163,6 +163,10 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     // and libp2p walks again whenever its routing table holds fewer than 20 peers) and dials
     // them; the minute only bounds how long a node that was not dialled takes to learn of it.
     p2p.discovery_interval = Duration::from_secs(60);
+    if !crate::budget::is_hub(&certificate) {
+        p2p.target_peers = crate::budget::DIAL_TARGET;
+        p2p.discovery_interval = crate::budget::DISCOVERY_INTERVAL;
+    }
     let limits = opts.limits;
     p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));
     p2p.max_connections = limits.max_connections;

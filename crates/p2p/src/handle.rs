@@ -179,6 +179,9 @@ pub(crate) enum Command {
     Disconnect {
         peer: PeerId,
     },
+    Close {
+        peer: PeerId,
+    },
     Admit {
         peer: PeerId,
     },
@@ -329,6 +332,15 @@ impl NetworkHandle {
                 let _ = self.send(Command::Disconnect { peer }).await;
             }
             Err(e) => tracing::warn!(%peer, error = %e, "cannot ban a key without a peer id"),
+        }
+    }
+
+    /// Closes every connection to `peer` without banning it: it may connect again, and a
+    /// request to it dials it again (a node keeping fewer peers than it meets; see
+    /// `P2pConfig::target_peers`).
+    pub async fn close(&self, peer: PublicKey) {
+        if let Ok(peer) = to_peer_id(&peer) {
+            let _ = self.send(Command::Close { peer }).await;
         }
     }
 

@@ -131,6 +131,12 @@ async fn dispatch(routes: &Routes, ev: NetworkEvent) {
     let ctx = &routes.ctx;
     match ev {
         NetworkEvent::PeerConnected { key, addr } => {
+            if crate::budget::beyond(ctx, &key) {
+                tracing::debug!(peer = %key, addr, "peer beyond this node's budget; closing");
+                let net = ctx.net.clone();
+                actix::spawn(async move { net.close(key).await });
+                return;
+            }
             tracing::debug!(peer = %key, addr, "connected; sending hello");
             let routes = routes.clone();
             actix::spawn(async move { handshake(routes, key).await });

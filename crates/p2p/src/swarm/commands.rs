@@ -89,6 +89,10 @@ impl SwarmTask {
                 self.set_admitted(peer, false);
                 self.keep_banned(&peer);
             }
+            Command::Close { peer } => {
+                debug!(%peer, "closing the connections to a peer (not banned)");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             Command::Isolate { reply } => {
                 let _ = reply.send(self.isolate());
             }
