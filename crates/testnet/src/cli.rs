@@ -116,6 +116,20 @@ pub enum TestnetCommand {
     /// timeline to the results folder. Exits non-zero when anything acknowledged was lost, a
     /// visit is on the ledger twice, the ledgers disagree or the network did not converge.
     Chaos(ChaosArgs),
+    /// What the running nodes cost this machine, from /proc: cores used by all of them over
+    /// `--seconds`, RSS per node (p50, max), threads, p2p connections per node (p50, max;
+    /// hubs and others) and CPU by thread name. Sends nothing to the nodes.
+    Cost {
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+        /// The window, seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Print the report (every node included) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop every node and the demo traffic (data is kept: `up --dir` starts them again).
     Down {
         /// The testnet directory.
@@ -440,6 +454,19 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
         TestnetCommand::Up(a) => up(a),
         TestnetCommand::Render(a) => render(a),
         TestnetCommand::Chaos(a) => chaos(a),
+        TestnetCommand::Cost { dir, seconds, json } => {
+            let r = crate::cost::measure(&dir.dir, Duration::from_secs(seconds))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r)
+                        .map_err(|e| TestnetError::Invalid(e.to_string()))?
+                );
+            } else {
+                println!("{}", crate::cost::render(&r));
+            }
+            Ok(())
+        }
         TestnetCommand::Status { dir, json } => {
             let state = TestnetState::load(&dir.dir)?;
             print_status(&ops::network_status(&state)?, json)

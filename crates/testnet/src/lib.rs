@@ -1,7 +1,7 @@
 //! Starts and manages many MedBlock node processes on one machine: `medblock testnet up`
 //! certifies and starts a network and waits for its first block; `add`, `remove`, `kill`,
 //! `restart`, `perturb` (fault injection), `chaos` (load and random faults, then what was
-//! lost), `status` and `down` manage it afterwards from any shell, through the state file
+//! lost), `cost` (CPU, memory and connections of the running nodes), `status` and `down` manage it afterwards from any shell, through the state file
 //! `DIR/testnet.json`.
 //!
 //! Directory layout: `ca/` (CA key and register), `genesis.pb`, `nodes/<name>/` (key,
@@ -12,6 +12,7 @@
 
 pub mod chaos;
 pub mod cli;
+pub mod cost;
 pub mod enrol;
 pub mod error;
 pub mod hosts;
