@@ -343,7 +343,7 @@ impl Net {
                     primary,
                     committee: None,
                 } => self.turns_seen[i].push((turn, primary)),
-                NodeAction::CatchUp { from_height } => {
+                NodeAction::CatchUp { from_height, .. } => {
                     // Ask the next node.
                     let j = (i + 1) % self.nodes.len();
                     let m = wire::ConsensusMessage {

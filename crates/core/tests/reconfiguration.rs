@@ -314,7 +314,7 @@ impl Net {
                 } => {
                     self.committees[i].insert(turn, c);
                 }
-                NodeAction::CatchUp { from_height } => {
+                NodeAction::CatchUp { from_height, .. } => {
                     let j = (i + 1) % KEYS;
                     let m = wire::ConsensusMessage {
                         kind: Some(wire::consensus_message::Kind::CatchUpRequest(

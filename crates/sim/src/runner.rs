@@ -764,7 +764,7 @@ impl Sim<'_> {
                     nodes[i].sent.clear();
                     self.drive_proposer(nodes, q, i, ProposerInput::TurnChanged { turn }, now);
                 }
-                NodeAction::CatchUp { from_height } => {
+                NodeAction::CatchUp { from_height, .. } => {
                     let j = pick_peer(self.rng, total, i);
                     let m = wire::ConsensusMessage {
                         kind: Some(wire::consensus_message::Kind::CatchUpRequest(

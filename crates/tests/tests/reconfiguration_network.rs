@@ -191,15 +191,15 @@ fn four_orderers_grow_to_seven_then_two_leave_while_a_department_records() {
     }
     // Issue 18 asks that commits never stand still longer than the view-change timeout
     // (1.5 s here), joins and removals included. A newly certified orderer drawn into the next
-    // committee votes at once, and the next primary hears the end of the turn before it
-    // straight from the replicas that decided it, not a gossip round later: measured 0.4-1.3 s
-    // over most runs, but now and then 1.55 s on this 2-core machine under other load. The
-    // bound is two view-change timeouts (it was one turn plus one view change, 5.5 s, when
-    // joins stalled 3.1-3.3 s), and the 1.5 s goal stays open.
-    let bound = 2 * test_params().view_change_timeout_ms;
+    // committee votes at once; the next primary hears the end of the turn before it straight
+    // from the replicas that decided it; and a node that missed a turn end (gossip reaches a
+    // node outside the mesh only a heartbeat later) asks the peer that showed it a later turn,
+    // not any peer: before that, stalls of 1.5-1.7 s came from such a node asking a peer as
+    // far behind and waiting a catch-up interval. Measured 0.36-0.84 s over 5 runs since.
+    let bound = test_params().view_change_timeout_ms;
     assert!(
         longest <= bound,
-        "commits stalled {longest} ms (bound: two view-change timeouts, {bound} ms)"
+        "commits stalled {longest} ms (bound: the view-change timeout, {bound} ms)"
     );
 
     // Every ledger agrees, and holds every acknowledged visit where it was acknowledged.

@@ -396,7 +396,7 @@ impl Orderer {
                         });
                     }
                 }
-                NodeAction::CatchUp { from_height } => self.catch_up(from_height, ctx),
+                NodeAction::CatchUp { from_height, ask } => self.catch_up(from_height, ask, ctx),
                 NodeAction::Rejected { reason } => {
                     Counters::inc(&self.ctx.counters.consensus_rejected);
                     tracing::debug!(node = self.ctx.name, reason, "consensus input refused");
@@ -444,26 +444,36 @@ impl Orderer {
         }
     }
 
-    fn catch_up(&mut self, from_height: u64, ctx: &mut Context<Self>) {
+    /// Asks for the decided values from `from_height` on: the peer that claims the highest
+    /// ledger, and `ask` as well when the machine names one (a peer that sent a message of a
+    /// later turn holds the turn end this node missed). Claimed heights alone cannot find a
+    /// turn that ended without a block: every peer claims the same height then, and the first
+    /// peer asked was any peer, often one as far behind. Two answers cost a duplicate, which
+    /// the machine drops; a missed turn end cost the whole network a catch-up interval.
+    fn catch_up(&mut self, from_height: u64, ask: Option<PublicKey>, ctx: &mut Context<Self>) {
         let now = now_ms();
-        let Some(peer) = self
+        let best = self
             .ctx
             .peers
             .all()
             .into_iter()
             // Not a peer the committer demoted for claiming heights it did not serve, nor one
             // that stopped answering.
-            .filter(|(k, e)| {
-                e.height >= from_height
-                    && !self.ctx.peers.is_demoted(k, now)
-                    && !self.ctx.peers.is_unresponsive(k)
+            .filter(|(k, _)| {
+                !self.ctx.peers.is_demoted(k, now) && !self.ctx.peers.is_unresponsive(k)
             })
             .max_by_key(|(_, e)| e.height)
             .map(|(k, _)| k)
-            .or_else(|| self.ctx.peers.keys().into_iter().next())
-        else {
-            return;
-        };
+            .or_else(|| self.ctx.peers.keys().into_iter().next());
+        let hinted = ask.filter(|k| *k != self.ctx.key() && self.ctx.peers.is_admitted(k));
+        let mut peers: Vec<PublicKey> = hinted.into_iter().collect();
+        peers.extend(best.filter(|b| Some(*b) != hinted));
+        for peer in peers {
+            self.ask_decided(peer, from_height, ctx);
+        }
+    }
+
+    fn ask_decided(&mut self, peer: PublicKey, from_height: u64, ctx: &mut Context<Self>) {
         let net = self.ctx.net.clone();
         let req = wire::NetRequest {
             kind: Some(wire::net_request::Kind::CatchUp(wire::CatchUpRequest {

@@ -72,6 +72,10 @@ pub enum NodeAction {
     CatchUp {
         /// First missing height.
         from_height: u64,
+        /// A peer known to hold them: it sent this node a message of a later turn. Drivers
+        /// ask it besides their usual choice (a peer's claimed ledger height says nothing of a
+        /// turn that ended without a block, and such a turn end is what was missed).
+        ask: Option<PublicKey>,
     },
     /// Write this PBFT safety record durably *before* carrying out the actions after it
     /// (which may send what it records); on restart hand it to

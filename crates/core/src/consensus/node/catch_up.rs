@@ -26,6 +26,11 @@ impl ConsensusNode {
     }
 
     pub(super) fn request_catch_up(&mut self, step: &mut Step<'_>) {
+        self.request_catch_up_from(None, step);
+    }
+
+    /// As [`Self::request_catch_up`], naming a peer known to be ahead.
+    pub(super) fn request_catch_up_from(&mut self, ask: Option<PublicKey>, step: &mut Step<'_>) {
         if step.now_ms < self.timers.catch_up_at {
             return;
         }
@@ -34,6 +39,7 @@ impl ConsensusNode {
             .saturating_add(self.cfg.view_change_timeout_ms.max(1));
         step.out.push(NodeAction::CatchUp {
             from_height: self.chain.next_height,
+            ask,
         });
     }
 }

@@ -135,8 +135,14 @@ impl ConsensusNode {
         self.after_turn_change(step);
     }
 
-    /// A decided value from a peer (gossip or catch-up): verify and apply, or keep for later.
-    pub(super) fn on_decided_value(&mut self, dv: wire::DecidedValue, step: &mut Step<'_>) {
+    /// A decided value from peer `from` (gossip or catch-up): verify and apply, or keep for
+    /// later and ask for what lies between (`from` first: it holds a later value).
+    pub(super) fn on_decided_value(
+        &mut self,
+        from: PublicKey,
+        dv: wire::DecidedValue,
+        step: &mut Step<'_>,
+    ) {
         let Some(height) = dv.certificate.as_ref().map(|c| c.height) else {
             self.reject("decided value without certificate", step);
             return;
@@ -160,7 +166,7 @@ impl ConsensusNode {
             {
                 self.reject("malformed decided value", step);
             }
-            self.request_catch_up(step);
+            self.request_catch_up_from(Some(from), step);
             return;
         }
         self.verify_and_apply(dv, step);

@@ -84,13 +84,13 @@ impl ConsensusNode {
             Kind::Decided(dv) if self.turns.is_none() => {
                 self.keep_early(from, msg(Kind::Decided(dv)), step)
             }
-            Kind::Decided(dv) => self.on_decided_value(dv, step),
+            Kind::Decided(dv) => self.on_decided_value(from, dv, step),
             Kind::CatchUpResponse(r) if self.turns.is_none() => {
                 self.keep_early(from, msg(Kind::CatchUpResponse(r)), step)
             }
             Kind::CatchUpResponse(r) => {
                 for dv in r.decided {
-                    self.on_decided_value(dv, step);
+                    self.on_decided_value(from, dv, step);
                 }
             }
             kind => {
@@ -108,7 +108,7 @@ impl ConsensusNode {
                         self.parked.ahead.pop_front();
                     }
                     self.parked.ahead.push_back((from, msg(kind)));
-                    self.request_catch_up(step);
+                    self.request_catch_up_from(Some(from), step);
                     return;
                 }
                 if t < turn {

@@ -97,9 +97,10 @@ impl ConsensusNode {
                         }
                     }
                 }
-                TurnAction::CatchUp { from_height } => {
-                    step.out.push(NodeAction::CatchUp { from_height })
-                }
+                TurnAction::CatchUp { from_height } => step.out.push(NodeAction::CatchUp {
+                    from_height,
+                    ask: None,
+                }),
             }
         }
     }
