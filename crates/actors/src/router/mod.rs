@@ -131,15 +131,16 @@ async fn dispatch(routes: &Routes, ev: NetworkEvent) {
     let ctx = &routes.ctx;
     match ev {
         NetworkEvent::PeerConnected { key, addr } => {
-            if crate::budget::beyond(ctx, &key) {
-                tracing::debug!(peer = %key, addr, "peer beyond this node's budget; closing");
-                let net = ctx.net.clone();
-                actix::spawn(async move { net.close(key).await });
-                return;
-            }
-            tracing::debug!(peer = %key, addr, "connected; sending hello");
             let routes = routes.clone();
-            actix::spawn(async move { handshake(routes, key).await });
+            actix::spawn(async move {
+                if crate::budget::beyond(&routes.ctx, &key).await {
+                    tracing::debug!(peer = %key, addr, "peer beyond this node's budget; closing");
+                    routes.ctx.net.close(key).await;
+                    return;
+                }
+                tracing::debug!(peer = %key, addr, "connected; sending hello");
+                handshake(routes, key).await
+            });
         }
         NetworkEvent::PeerDisconnected { key } => {
             if let Some(e) = ctx.peers.remove(&key) {
