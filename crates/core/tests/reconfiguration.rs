@@ -125,6 +125,8 @@ struct Net {
     isolated_until: u64,
     now: u64,
     max_height: u64,
+    /// Every election view certificate broadcast, in order.
+    view_certificates: Vec<wire::ViewCertificate>,
 }
 
 fn cfg(committee_size: usize) -> ConsensusConfig {
@@ -193,6 +195,7 @@ impl Net {
             isolated_until: 0,
             now: 0,
             max_height: 16,
+            view_certificates: Vec::new(),
         };
         let mut first = Vec::new();
         for (i, k) in keys.iter().enumerate() {
@@ -246,6 +249,9 @@ impl Net {
         for a in acts {
             match a {
                 NodeAction::Broadcast(m) => {
+                    if let Some(wire::consensus_message::Kind::ViewAnnouncement(c)) = &m.kind {
+                        self.view_certificates.push(c.clone());
+                    }
                     for j in (0..KEYS).filter(|j| *j != i) {
                         self.send(i, j, m.clone());
                     }
@@ -676,4 +682,57 @@ fn a_lost_turn_primary_is_skipped_after_the_grace_not_the_turn_timeout() {
         waited.decided[0].len() < 16,
         "the turn timeout alone reached 16"
     );
+}
+
+#[test]
+fn voters_added_alone_vote_in_their_regions_next_election() {
+    let start = membership(&[6, 7, 8, 9, 10], 4, 2);
+    // At the end of turn 0 four orderer nodes of the south (6-9) become its voters, the
+    // candidates unchanged: seven voters, four elect.
+    let mut grown = membership(&[6, 7, 8, 9, 10], 4, 2);
+    grown.regions[1].voters = (3..10).map(net_key).collect();
+    let mut net = Net::new(&start, vec![grown.clone()], &[at_end_of(0, 1)]);
+    net.max_height = 64;
+    net.run(10_000);
+    for i in 0..KEYS {
+        assert_eq!(net.nodes[i].membership(), grown, "node {i}");
+    }
+    // Then south's endorser (node 3) is cut off and suspected by every south voter: only two
+    // of the first three voters are left, so the round needs the newcomers' votes.
+    net.isolated.insert(3);
+    net.isolated_until = u64::MAX;
+    for i in (0..KEYS).filter(|i| *i != 3) {
+        net.input(i, NodeInput::PeerLost { key: net_key(3) });
+    }
+    for i in 4..10 {
+        let region = "south".to_string();
+        net.input(i, NodeInput::SuspectEndorser { region });
+    }
+    net.run(40_000);
+    let newcomers: Vec<Vec<u8>> = (6..10).map(|i| net_key(i).as_bytes().to_vec()).collect();
+    let south = net
+        .view_certificates
+        .iter()
+        .rfind(|c| c.region == "south" && c.view >= 1)
+        .expect("south elected another endorser");
+    assert_eq!(south.endorser_key, net_key(4).as_bytes());
+    assert!(
+        south.votes.iter().any(|v| newcomers.contains(&v.voter)),
+        "no newcomer voted: {:?}",
+        south
+            .votes
+            .iter()
+            .map(|v| v.voter.clone())
+            .collect::<Vec<_>>()
+    );
+    assert!(south.votes.len() >= 4, "{} votes", south.votes.len());
+    for i in (0..KEYS).filter(|i| *i != 3) {
+        let st = net.nodes[i].status();
+        let r = st
+            .regions
+            .iter()
+            .find(|r| r.name == "south")
+            .expect("south");
+        assert_eq!(r.endorser, Some(net_key(4)), "node {i}: {st:?}");
+    }
 }

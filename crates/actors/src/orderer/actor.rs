@@ -251,6 +251,8 @@ impl Orderer {
         }
         // A value this node decided and broadcasts, until the turn it ends is known.
         let mut decided_here: Option<wire::DecidedValue> = None;
+        // The next primary, to be sent the last decided values once these actions are done.
+        let mut brief: Option<PublicKey> = None;
         for action in actions {
             match action {
                 NodeAction::PersistSafety(record) => {
@@ -285,6 +287,11 @@ impl Orderer {
                 NodeAction::Send { to, msg } => self.send(to, msg),
                 NodeAction::Multicast { to, msg } => {
                     crate::metrics::observe_consensus(&self.ctx.metrics, &msg);
+                    if matches!(msg.kind, Some(wire::consensus_message::Kind::ViewChange(_))) {
+                        // A stalled round: worth a line (a view change costs the timeout).
+                        let view = self.node.status().pbft_view;
+                        tracing::info!(node = self.ctx.name, from_view = ?view, "asking the committee for a view change");
+                    }
                     let me = self.ctx.key();
                     let sends = if self.ctx.byzantine.any() {
                         super::byzantine::rewrite(
@@ -356,20 +363,18 @@ impl Orderer {
                     committee,
                 } => {
                     // A value this replica decided ended the turn: the next primary gets it
-                    // straight away besides the gossip. Not a committee member, it heard it
-                    // by gossip alone, now and then a gossip round (1-3 s) after the
-                    // committee, and the whole network waited for it to learn its turn had
-                    // begun. Copies from the other replicas are dropped on arrival.
+                    // straight away besides the gossip, with the values just below it. Not a
+                    // committee member, it heard them by gossip alone, now and then a gossip
+                    // round (1-3 s) after the committee, and the whole network waited for it
+                    // to learn its turn had begun; the turn end alone did not do when it had
+                    // missed the block before (the previous turn's, which it may have
+                    // proposed), and its own catch-up waits out an interval between asks.
+                    // Copies from the other replicas are dropped on arrival.
                     if committee.is_none()
                         && primary != self.ctx.key()
-                        && let Some(value) = decided_here.take()
+                        && decided_here.take().is_some()
                     {
-                        self.send(
-                            primary,
-                            wire::ConsensusMessage {
-                                kind: Some(wire::consensus_message::Kind::Decided(value)),
-                            },
-                        );
+                        brief = Some(primary);
                     }
                     // The node's name too: in-process clusters (tests) share one log.
                     let members = committee.as_ref().map(|c| c.len());
@@ -403,6 +408,25 @@ impl Orderer {
                 }
             }
         }
+        if let Some(primary) = brief {
+            self.brief(primary, ctx);
+        }
+    }
+
+    /// Sends `primary` the decided values from two heights below this node's next one on
+    /// (blocks and turn ends), as the machine answers a catch-up request: the turn end that
+    /// starts its turn and the blocks it most likely missed with it.
+    fn brief(&mut self, primary: PublicKey, ctx: &mut Context<Self>) {
+        let from_height = self.node.status().next_height.saturating_sub(2);
+        let msg = wire::ConsensusMessage {
+            kind: Some(wire::consensus_message::Kind::CatchUpRequest(
+                wire::CatchUpRequest {
+                    from_height,
+                    max_count: 8,
+                },
+            )),
+        };
+        self.feed(NodeInput::Message { from: primary, msg }, ctx);
     }
 
     /// The failure detector: our region's endorser is suspected crashed once it has been

@@ -153,6 +153,9 @@ pub enum ElectionError {
     EmptyRegion,
 }
 
+/// How many earlier voter sets an election remembers for the certificates they signed.
+const EARLIER_VOTER_SETS: usize = 8;
+
 /// Votes needed among `n` members: a strict majority.
 pub fn majority(n: usize) -> usize {
     n / 2 + 1
@@ -229,6 +232,9 @@ pub struct ElectionStats {
 pub struct Election {
     region: String,
     members: BTreeSet<PublicKey>,
+    /// The voter sets in force before `members` since the candidates last changed, newest
+    /// last: a certificate one of them elected still stands (see [`Election::set_voters`]).
+    earlier: Vec<BTreeSet<PublicKey>>,
     candidates: BTreeSet<PublicKey>,
     key: Option<SigningKey>,
     timeout_ms: Option<u64>,
@@ -349,6 +355,17 @@ pub fn verify_view_certificate_with(
 ) -> Result<EndorserView, ElectionError> {
     let members: BTreeSet<PublicKey> = voters.iter().copied().collect();
     let candidates: BTreeSet<PublicKey> = candidates.iter().copied().collect();
+    verify_counted(cert, &members, &candidates, majority(members.len()))
+}
+
+/// Checks every vote of `cert` against `members` and `candidates` and that `needed` distinct
+/// voters signed it.
+fn verify_counted(
+    cert: &wire::ViewCertificate,
+    members: &BTreeSet<PublicKey>,
+    candidates: &BTreeSet<PublicKey>,
+    needed: usize,
+) -> Result<EndorserView, ElectionError> {
     if members.is_empty() {
         return Err(ElectionError::EmptyRegion);
     }
@@ -363,14 +380,13 @@ pub fn verify_view_certificate_with(
         if v.region != cert.region || v.view != cert.view || v.candidate != cert.endorser_key {
             return Err(ElectionError::CertificateMismatch { index });
         }
-        let c = check_vote(v, &members, &candidates)?;
+        let c = check_vote(v, members, candidates)?;
         if !voters.insert(c.voter) {
             return Err(ElectionError::Duplicate {
                 key: c.voter.to_hex(),
             });
         }
     }
-    let needed = majority(members.len());
     if voters.len() < needed {
         return Err(ElectionError::ShortMajority {
             got: voters.len(),
@@ -413,6 +429,7 @@ impl Election {
         Ok(Self {
             region: region.into(),
             members,
+            earlier: Vec::new(),
             candidates,
             key,
             timeout_ms: None,
@@ -498,6 +515,7 @@ impl Election {
             .retain(|k, (c, _)| members.contains(k) && candidates.contains(c));
         self.crashes.retain(|k, _| members.contains(k));
         self.members = members;
+        self.earlier.clear();
         self.candidates = candidates;
         let mut out = Vec::new();
         if let Some(e) = self.endorser().map(|v| v.endorser)
@@ -513,6 +531,55 @@ impl Election {
             self.replay_future(&mut out);
         }
         Ok(out)
+    }
+
+    /// Voters added or removed with the candidates unchanged: the electorate is `voters` from
+    /// now on (its votes and crash signals count, a majority of it elects), and the round in
+    /// progress carries on. Nodes apply a change at their own moment of the round, and a node
+    /// that starts later meets certificates signed before it, so a certificate also stands if
+    /// a majority of a voter set in force earlier (since the candidates last changed) signed
+    /// it, counting only voters still in force: a revoked voter's signature never counts.
+    pub fn set_voters(&mut self, voters: &[PublicKey]) -> Result<(), ElectionError> {
+        let members: BTreeSet<PublicKey> = voters.iter().copied().collect();
+        if members.is_empty() {
+            return Err(ElectionError::EmptyRegion);
+        }
+        if members == self.members {
+            return Ok(());
+        }
+        self.votes.retain(|k, _| members.contains(k));
+        self.future.retain(|k, _| members.contains(k));
+        self.crashes.retain(|k, _| members.contains(k));
+        let before = std::mem::replace(&mut self.members, members);
+        self.earlier.push(before);
+        if self.earlier.len() > EARLIER_VOTER_SETS {
+            self.earlier.remove(0);
+        }
+        Ok(())
+    }
+
+    /// A view certificate of this region: a majority of the voters in force, or of a voter set
+    /// in force earlier counting only voters still in force ([`Election::set_voters`]).
+    fn verify_certificate(&self, c: &wire::ViewCertificate) -> Result<EndorserView, ElectionError> {
+        let now = verify_counted(
+            c,
+            &self.members,
+            &self.candidates,
+            majority(self.members.len()),
+        );
+        if now.is_ok() || self.earlier.is_empty() {
+            return now;
+        }
+        for set in self.earlier.iter().rev() {
+            let still: BTreeSet<PublicKey> = set.intersection(&self.members).copied().collect();
+            if still.is_empty() {
+                continue;
+            }
+            if let Ok(view) = verify_counted(c, &still, &self.candidates, majority(set.len())) {
+                return Ok(view);
+            }
+        }
+        now
     }
 
     /// When the current round times out, if it has no endorser and a timeout is armed.
@@ -798,9 +865,7 @@ impl Election {
                 expected: self.region.clone(),
             });
         }
-        let members: Vec<PublicKey> = self.members.iter().copied().collect();
-        let candidates: Vec<PublicKey> = self.candidates.iter().copied().collect();
-        let view = verify_view_certificate_with(c, &members, &candidates)?;
+        let view = self.verify_certificate(c)?;
         if view.view < self.view && self.elected.is_none() && view.view >= self.floor {
             // This node's rounds only timed out (it missed the votes) while a majority already
             // elected in an earlier round that no crash quorum closed: adopt it.

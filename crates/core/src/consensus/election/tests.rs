@@ -324,3 +324,71 @@ fn exactly_half_crash_signals_are_not_enough() {
         [ElectionAction::NewRound { view: 1, .. }]
     ));
 }
+
+/// A certificate of `voters` (indices into `k`) for `candidate` in view 0.
+fn certificate(k: &[SigningKey], voters: &[usize], candidate: usize) -> wire::ViewCertificate {
+    wire::ViewCertificate {
+        region: REGION.into(),
+        view: 0,
+        endorser_key: k[candidate].public().as_bytes().to_vec(),
+        votes: voters
+            .iter()
+            .map(|&i| sign_vote(&k[i], REGION, 0, &k[candidate].public()))
+            .collect(),
+    }
+}
+
+#[test]
+fn voters_added_alone_keep_the_certificate_their_predecessors_signed_and_count_from_now() {
+    let k = keys(7);
+    let old = pubs(&k[0..3]);
+    // A node that starts after three voters joined replays the change, then meets the view
+    // certificate the first three signed (two of three): it stands.
+    let mut late = Election::with_candidates(REGION, &old, &old, None, 0).expect("region");
+    late.set_voters(&pubs(&k[0..6])).expect("voters");
+    let cert = certificate(&k, &[0, 1], 0);
+    let acts = late
+        .handle(ElectionInput::Certificate(cert.clone()), 0)
+        .expect("an earlier majority's certificate");
+    assert_eq!(elected(&acts).map(|(v, _)| v.endorser), Some(k[0].public()));
+    // Without the earlier set remembered it is short of the six's majority.
+    assert!(matches!(
+        verify_view_certificate_with(&cert, &pubs(&k[0..6]), &old),
+        Err(ElectionError::ShortMajority { got: 2, needed: 4 })
+    ));
+
+    // A running node's next round is decided by the six: the newcomers' votes count and two
+    // old voters alone no longer elect.
+    let mut m =
+        Election::with_candidates(REGION, &old, &old, Some(k[3].clone()), 0).expect("region");
+    m.set_voters(&pubs(&k[0..6])).expect("voters");
+    for &i in &[1, 2] {
+        let v = sign_vote(&k[i], REGION, 0, &k[1].public());
+        assert!(elected(&m.handle(ElectionInput::Vote(v), 0).expect("vote")).is_none());
+    }
+    let mut last = Vec::new();
+    for &i in &[3, 4] {
+        let v = sign_vote(&k[i], REGION, 0, &k[1].public());
+        last = m
+            .handle(ElectionInput::Vote(v), 0)
+            .expect("a newcomer's vote counts");
+    }
+    let (_, cert) = elected(&last).expect("four of six elect");
+    assert_eq!(cert.votes.len(), 4);
+}
+
+#[test]
+fn a_removed_voters_signature_never_counts_in_an_earlier_sets_certificate() {
+    let k = keys(4);
+    let three = pubs(&k[0..3]);
+    let mut m = Election::with_candidates(REGION, &three, &three, None, 0).expect("region");
+    // Voter 2 is revoked (the candidates unchanged): a certificate of voters 0 and 2, a
+    // majority of the three in force before, has one signature that counts.
+    m.set_voters(&pubs(&k[0..2])).expect("voters");
+    let cert = certificate(&k, &[0, 2], 0);
+    assert!(m.handle(ElectionInput::Certificate(cert), 0).is_err());
+    assert!(m.endorser().is_none());
+    // Voters 0 and 1 (a majority of the two in force) do elect.
+    let cert = certificate(&k, &[0, 1], 0);
+    assert!(elected(&m.handle(ElectionInput::Certificate(cert), 0).expect("cert")).is_some());
+}

@@ -114,12 +114,17 @@ impl ConsensusNode {
         let now = step.now_ms;
         match self.regions.get_mut(&r.name) {
             Some(region) => {
-                // The electorate changes with the candidates only. Voters added alone (an
-                // orderer or committer certified later) left some nodes' elections out of step
-                // on a real network (their turns stopped, their peers' election messages
-                // refused), so a later node orders, proposes and commits but votes in its
-                // region's election only from the next change of that region's candidates.
                 if region.candidates == r.candidates {
+                    // Voters added or removed alone (an orderer or committer certified or
+                    // revoked): the election counts the new electorate from now on and keeps
+                    // the endorser it elected ([`Election::set_voters`]). A newcomer gets its
+                    // key in `update_own_roles`.
+                    if region.voters != r.voters {
+                        match region.election.set_voters(&r.voters) {
+                            Ok(()) => region.voters = r.voters,
+                            Err(_) => self.reject("region reconfiguration refused", step),
+                        }
+                    }
                     return;
                 }
                 let acts = region.election.reconfigure(&r.voters, &r.candidates, now);
