@@ -90,16 +90,19 @@ pub struct P2pConfig {
 impl P2pConfig {
     /// Default [`P2pConfig::handshake_timeout`].
     pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-    /// Default [`P2pConfig::ping_interval`]: a ping every 750 ms per connection, each way.
+    /// Default [`P2pConfig::ping_interval`]: a ping every 2 s per connection, each way.
     /// Pings are the dearest thing an idle node does (each pong wakes the swarm): measured on
-    /// an idle 20-node testnet, 500 ms doubled the nodes' CPU, 1 s added 60%.
-    pub const PING_INTERVAL: Duration = Duration::from_millis(750);
-    /// Default [`P2pConfig::unresponsive_after`]: a paused peer is reported 0.95-1.8 s after
-    /// it stopped (0.75-1.5 s to its pong deadline, 0.2 s to confirm, up to 0.1 s between
-    /// checks), before the consensus would time it out (the default view-change timeout is
-    /// 2 s, the turn timeout 10 s), while a live peer must be almost a second late with a pong
-    /// to be mistaken for a lost one.
-    pub const UNRESPONSIVE_AFTER: Duration = Duration::from_millis(1500);
+    /// an idle 20-node testnet, 500 ms doubled the nodes' CPU, 1 s added 60%; at 750 ms 100
+    /// idle peers used 1.6 cores where they used 0.45 without pings, and on a machine that
+    /// loaded, pongs came late enough to report live peers lost (stalling consensus at 100-150
+    /// peers).
+    pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+    /// Default [`P2pConfig::unresponsive_after`]: a paused peer is reported 3-5.7 s after it
+    /// stopped (3-5 s to its pong deadline, 0.2 s to confirm, up to 0.5 s between checks),
+    /// well before its turns would time out (turn timeout 10 s), while a live peer must be 3 s
+    /// late with a pong to be mistaken for a lost one. A crashed peer's connections close, and
+    /// it is lost at once; pings only find the ones that stop without closing them.
+    pub const UNRESPONSIVE_AFTER: Duration = Duration::from_secs(5);
     /// Default [`P2pConfig::max_connections`].
     pub const MAX_CONNECTIONS: u32 = 256;
     /// Default [`P2pConfig::max_connections_per_peer`].
@@ -115,7 +118,7 @@ impl P2pConfig {
     /// peers; gossip on, a 5 s handshake timeout, 128 KiB light requests, 64 KiB requests
     /// from unadmitted peers on the node protocol, 8 light requests
     /// and 1024 uploads in flight per peer, 256 connections (2 per peer, 64 pending); pings
-    /// every 750 ms, a peer without a pong for 1.5 s reported unresponsive.
+    /// every 2 s, a peer without a pong for 5 s reported unresponsive.
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
             signing_key,

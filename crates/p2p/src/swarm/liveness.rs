@@ -14,7 +14,7 @@ use super::*;
 
 /// How often the pong deadlines are checked: a fraction of the detection time, so checking
 /// adds little to it.
-pub(super) const CHECK_EVERY: Duration = Duration::from_millis(100);
+pub(super) const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How long a peer must stay overdue before it is reported: pongs that had already arrived
 /// when a check ran (a busy swarm thread handles its timer before the sockets that woke with
 /// it) get one more turn to be read.
