@@ -18,7 +18,7 @@ mod common;
 
 use common::bin::{Down, run};
 use common::enrol::get_json_with;
-use common::testnet_cli::{converged_at, http_of, logs_tail, status, submit, wait_status};
+use common::testnet_cli::{self, converged_at, http_of, logs_tail, status, submit, wait_status};
 
 /// The paused endorser's region has elected another one within this long of the pause (p2p
 /// detection 3-5.7 s, the lost grace 0.5 s, a crash-signal round and a vote round; seconds
@@ -72,17 +72,8 @@ fn a_paused_endorser_is_voted_out_within_seconds_commits_go_on_and_it_returns_as
     let dir = root.path().join("net");
     let d = dir.display().to_string();
     let _down = Down(dir.clone());
-    run(&[
-        "testnet",
-        "up",
-        "--dir",
-        &d,
-        "--nodes",
-        "10",
-        "--traffic",
-        "0",
-        "--json",
-    ]);
+    // The default layout of 10 nodes: two regions, four orderers.
+    testnet_cli::up(&dir, 10, 2, 4);
     let s = wait_status(&dir, "the network up", |s| converged_at(s, 10, 1));
     let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
     let orderer = http_of(&s, "orderer-1");

@@ -417,7 +417,7 @@ impl Orderer {
     /// (blocks and turn ends), as the machine answers a catch-up request: the turn end that
     /// starts its turn and the blocks it most likely missed with it.
     fn brief(&mut self, primary: PublicKey, ctx: &mut Context<Self>) {
-        let from_height = self.node.status().next_height.saturating_sub(2);
+        let from_height = self.node.next_height().saturating_sub(2);
         let msg = wire::ConsensusMessage {
             kind: Some(wire::consensus_message::Kind::CatchUpRequest(
                 wire::CatchUpRequest {
