@@ -393,6 +393,17 @@ impl Endorser {
         } else {
             Vec::new()
         };
+        if count == 0 && config.is_empty() {
+            // The policy proposed this block for a configuration change that the ledger took
+            // in meanwhile (committed between the pool's prune and this packing): an empty
+            // block every orderer refuses ("block has no events") would hold the turn until
+            // it timed out. End the turn instead.
+            tracing::info!(turn, height, "nothing left to pack; ending turn");
+            if let Some(e) = &self.end_turn {
+                e.do_send(EndMyTurn { turn });
+            }
+            return;
+        }
         if !config.is_empty() {
             tracing::info!(
                 turn,
