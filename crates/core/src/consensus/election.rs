@@ -842,6 +842,14 @@ impl Election {
         }
         self.crashes.insert(signer, s);
         if self.crashes.len() >= majority(self.members.len()) {
+            if !self.candidates.iter().any(|c| *c != endorser) {
+                // The region's only candidate: a round without it could elect no one, and the
+                // region would have no endorser even once it is back. Its turns are skipped
+                // while it is down (turn skips); the quorum changes nothing here. Replayed to
+                // a node that restarts later, these signals used to take the endorser from it
+                // alone, and left it without turns (no endorser for that region) for good.
+                return Ok(out);
+            }
             self.excluded = Some(endorser);
             self.open_round(self.view.saturating_add(1), now_ms);
             self.floor = self.view;

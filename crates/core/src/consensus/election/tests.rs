@@ -392,3 +392,23 @@ fn a_removed_voters_signature_never_counts_in_an_earlier_sets_certificate() {
     let cert = certificate(&k, &[0, 1], 0);
     assert!(elected(&m.handle(ElectionInput::Certificate(cert), 0).expect("cert")).is_some());
 }
+
+#[test]
+fn a_crash_quorum_against_the_only_candidate_keeps_it_elected() {
+    // Four voters, one candidate (the testnet's regions: endorser, orderers, department).
+    let k = keys(4);
+    let only = [k[0].public()];
+    let mut m =
+        Election::with_candidates(REGION, &pubs(&k), &only, Some(k[1].clone()), 0).expect("region");
+    vote_all(&mut m, &k, &[1, 2, 3], 0);
+    assert_eq!(m.endorser().map(|e| e.endorser), Some(k[0].public()));
+    let crash = |i: usize| sign_crash(&k[i], REGION, 0, &k[0].public());
+    m.handle(ElectionInput::Crash(crash(2)), 0).expect("signal");
+    m.handle(ElectionInput::Crash(crash(3)), 0).expect("signal");
+    // The third signal is a majority: with another candidate a new round would open.
+    let acts = m.handle(ElectionInput::Crash(crash(1)), 0).expect("signal");
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(m.view(), 0);
+    assert_eq!(m.endorser().map(|e| e.endorser), Some(k[0].public()));
+    assert_eq!(m.deadline(), None, "no round waits to time out");
+}

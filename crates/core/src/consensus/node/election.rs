@@ -100,6 +100,9 @@ impl ConsensusNode {
             view: view.view,
             endorser: view.endorser,
         });
+        if let Some(r) = self.regions.get_mut(&view.region) {
+            r.last_elected = Some(view.clone());
+        }
         if self.turns.is_some() {
             let r = self
                 .turns
@@ -110,10 +113,14 @@ impl ConsensusNode {
             }
             return;
         }
+        // Every region's last elected endorser, not its current one: a region whose round
+        // opened since (a crash quorum, a candidate removed) keeps it in the turn machine
+        // until the round elects, as on the nodes that started earlier. Counting only current
+        // endorsers, a node restarted into such a round waited for turns until it ended.
         let views: Vec<EndorserView> = self
             .regions
             .values()
-            .filter_map(|r| r.election.endorser().cloned())
+            .filter_map(|r| r.last_elected.clone())
             .collect();
         if views.len() < self.regions.len() {
             return;

@@ -126,6 +126,9 @@ struct Region {
     election: Election,
     my_vote: Option<wire::ElectionVote>,
     my_crash: Option<wire::CrashSignal>,
+    /// The last endorser this node saw elected, kept while a new round runs: the turn
+    /// machine starts from it (see `on_elected`).
+    last_elected: Option<EndorserView>,
 }
 
 fn msg(kind: Kind) -> wire::ConsensusMessage {
@@ -221,6 +224,7 @@ impl ConsensusNode {
                 election,
                 my_vote: None,
                 my_crash: None,
+                last_elected: None,
             };
             if regions.insert(r.name.clone(), region).is_some() {
                 return Err(ConsensusError::DuplicateRegion(r.name.clone()));

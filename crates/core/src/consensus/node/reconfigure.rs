@@ -153,6 +153,7 @@ impl ConsensusNode {
                             election,
                             my_vote: None,
                             my_crash: None,
+                            last_elected: None,
                         };
                         self.regions.insert(r.name, region);
                     }

@@ -1,0 +1,221 @@
+//! A node restarted mid-run learns the regions' endorsers from what its peers replay to it
+//! (their recent broadcasts: view certificates, votes, crash signals), in whatever order they
+//! arrive. It must start its turns from them however they interleave.
+//!
+//! Found by the chaos test: an endorser killed and restarted three times in a row got, on its
+//! third start, its own region's certificate, then three crash signals its region's voters
+//! had sent against it during an earlier outage, then the other region's certificate. The
+//! crash quorum opened a round that excluded the region's only candidate, so the region had
+//! no endorser when the last certificate came, the node never started its turns, and every
+//! turn of its own was skipped on a timeout (10 s each) for the next 20 s.
+
+use medblock_core::consensus::election::{sign_crash, sign_vote};
+use medblock_core::consensus::node::{
+    ChainValidator, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
+};
+use medblock_core::consensus::{ConsensusConfig, InvalidProposal, TurnStart};
+use medblock_core::keys::{PublicKey, SigningKey};
+use medblock_core::{Hash32, wire};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+/// No blocks reach these nodes; elections and turns only.
+struct NoBlocks;
+
+fn no_blocks(height: u64) -> InvalidProposal {
+    InvalidProposal {
+        height,
+        reason: "no blocks in this test".into(),
+    }
+}
+
+impl ChainValidator for NoBlocks {
+    fn validate(&self, h: u64, _: &Hash32, _: &[u8], _: u64) -> Result<Hash32, InvalidProposal> {
+        Err(no_blocks(h))
+    }
+
+    fn ends_turn(&self, h: u64, _: &[u8]) -> Result<bool, InvalidProposal> {
+        Err(no_blocks(h))
+    }
+}
+
+/// Two regions of four voters each (endorser, two orderers, a department, as the testnet lays
+/// them out), with `candidates` endorser candidates each (the first ones of its voters).
+struct Layout {
+    keys: Vec<SigningKey>,
+    regions: Vec<RegionSetup>,
+}
+
+impl Layout {
+    fn new(candidates: usize) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(11);
+        let keys: Vec<SigningKey> = (0..8).map(|_| SigningKey::generate(&mut rng)).collect();
+        let pubs: Vec<PublicKey> = keys.iter().map(|k| k.public()).collect();
+        let regions = vec![
+            RegionSetup {
+                name: "north".into(),
+                voters: pubs[0..4].to_vec(),
+                candidates: pubs[0..candidates].to_vec(),
+            },
+            RegionSetup {
+                name: "south".into(),
+                voters: pubs[4..8].to_vec(),
+                candidates: pubs[4..4 + candidates].to_vec(),
+            },
+        ];
+        Layout { keys, regions }
+    }
+
+    /// Node `i` started afresh (a restart: its elections know nothing yet).
+    fn node(&self, i: usize) -> ConsensusNode {
+        let region = if i < 4 { "north" } else { "south" };
+        let candidates = &self.regions[usize::from(i >= 4)].candidates;
+        let setup = NodeSetup {
+            cfg: ConsensusConfig {
+                committee_size: 4,
+                ..ConsensusConfig::default()
+            },
+            key: self.keys[i].clone(),
+            region: region.into(),
+            voter: true,
+            endorser: candidates.contains(&self.keys[i].public()),
+            orderer: matches!(i, 1 | 2 | 5 | 6),
+            regions: self.regions.clone(),
+            orderers: [1, 2, 5, 6]
+                .iter()
+                .map(|&j| self.keys[j].public())
+                .collect(),
+            start: TurnStart {
+                turn: 7,
+                start_height: 30,
+                chain_hash: Hash32::ZERO,
+            },
+        };
+        ConsensusNode::new(setup, 0).expect("valid setup").0
+    }
+
+    /// The view-0 certificate of `region` electing `endorser`, signed by three of its voters.
+    fn certificate(
+        &self,
+        region: &str,
+        endorser: usize,
+        voters: [usize; 3],
+    ) -> wire::ConsensusMessage {
+        let candidate = self.keys[endorser].public();
+        let votes = voters
+            .iter()
+            .map(|&v| sign_vote(&self.keys[v], region, 0, &candidate))
+            .collect();
+        msg(wire::consensus_message::Kind::ViewAnnouncement(
+            wire::ViewCertificate {
+                region: region.into(),
+                view: 0,
+                endorser_key: candidate.as_bytes().to_vec(),
+                votes,
+            },
+        ))
+    }
+
+    /// `signer`'s crash signal against `endorser` in view 0 of `region`.
+    fn crash(&self, region: &str, signer: usize, endorser: usize) -> wire::ConsensusMessage {
+        let endorser = self.keys[endorser].public();
+        msg(wire::consensus_message::Kind::CrashSignal(sign_crash(
+            &self.keys[signer],
+            region,
+            0,
+            &endorser,
+        )))
+    }
+}
+
+fn msg(kind: wire::consensus_message::Kind) -> wire::ConsensusMessage {
+    wire::ConsensusMessage { kind: Some(kind) }
+}
+
+/// Feeds `msgs` (each from `from`) to `node` and returns every action.
+fn feed(
+    node: &mut ConsensusNode,
+    from: PublicKey,
+    msgs: Vec<wire::ConsensusMessage>,
+) -> Vec<NodeAction> {
+    let mut out = Vec::new();
+    for m in msgs {
+        out.extend(node.handle(NodeInput::Message { from, msg: m }, 10, &NoBlocks));
+    }
+    out
+}
+
+fn turns_started(acts: &[NodeAction]) -> Vec<u64> {
+    acts.iter()
+        .filter_map(|a| match a {
+            NodeAction::TurnChanged { turn, .. } => Some(*turn),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_endorser_restarted_into_old_crash_signals_against_it_still_starts_its_turns() {
+    // One candidate per region (the testnet's layout). Node 0, north's endorser, restarts.
+    let l = Layout::new(1);
+    let mut node = l.node(0);
+    let peer = l.keys[1].public();
+    let replayed = vec![
+        l.certificate("north", 0, [1, 2, 3]),
+        // Sent by north's three other voters while node 0 was down, a restart ago.
+        l.crash("north", 1, 0),
+        l.crash("north", 2, 0),
+        l.crash("north", 3, 0),
+        l.certificate("south", 4, [5, 6, 7]),
+    ];
+    let acts = feed(&mut node, peer, replayed);
+    assert_eq!(turns_started(&acts), vec![7], "{acts:?}");
+    // North keeps its only candidate: no round opened that could elect no one.
+    assert_eq!(node.status().turn, Some(7));
+    let north = acts.iter().any(|a| {
+        matches!(a, NodeAction::Elected { region, endorser, .. }
+            if region == "north" && *endorser == l.keys[0].public())
+    });
+    assert!(north, "{acts:?}");
+}
+
+#[test]
+fn a_node_restarted_while_its_region_elects_again_starts_its_turns_from_the_last_endorser() {
+    // Two candidates per region: a crash quorum opens a round that may elect the other one.
+    // Node 1, a north voter, restarts while that round runs (its votes are not in yet).
+    let l = Layout::new(2);
+    let mut node = l.node(1);
+    let peer = l.keys[2].public();
+    let mut acts = feed(
+        &mut node,
+        peer,
+        vec![
+            l.certificate("north", 0, [1, 2, 3]),
+            l.crash("north", 2, 0),
+            l.crash("north", 3, 0),
+        ],
+    );
+    // Its own crash signal (its driver finds north's endorser unreachable) makes the quorum:
+    // north's round 1 opens, and north has no endorser until it elects.
+    acts.extend(node.handle(
+        NodeInput::SuspectEndorser {
+            region: "north".into(),
+        },
+        10,
+        &NoBlocks,
+    ));
+    assert_eq!(node.status().turn, None);
+    acts.extend(feed(
+        &mut node,
+        peer,
+        vec![l.certificate("south", 4, [5, 6, 7])],
+    ));
+    let started = turns_started(&acts);
+    assert_eq!(started.first(), Some(&7), "{acts:?}");
+    // The node votes in north's new round for the other candidate.
+    let voted = acts.iter().any(|a| {
+        matches!(a, NodeAction::Broadcast(m) if matches!(&m.kind,
+            Some(wire::consensus_message::Kind::ElectionVote(v)) if v.view == 1))
+    });
+    assert!(voted, "{acts:?}");
+}
