@@ -365,6 +365,36 @@ impl Turns {
         Ok(self.begin(turn, start_height, chain_hash, now_ms))
     }
 
+    /// The turn before the current one ended at `start_height` (its primary's last block was
+    /// decided just below it) although this node began the current turn lower down: it left
+    /// the previous turn on an endorser skip quorum that raced the previous primary's beacon,
+    /// and the committee drawn from that beacon went on to decide the block. The current turn
+    /// begins again where the chain says it does (a primary re-signs its beacon for that
+    /// start; the beacon it signed for the lower one matches nothing any more).
+    ///
+    /// Refused unless `ended` is the previous turn and `start_height` is above the current
+    /// turn's start: it never moves a turn back, and a block the current turn's own committee
+    /// decided is not one of the previous turn.
+    pub fn rebase(
+        &mut self,
+        ended: u64,
+        start_height: u64,
+        chain_hash: Hash32,
+        now_ms: u64,
+    ) -> Result<Vec<TurnAction>, TurnError> {
+        if ended.saturating_add(1) != self.turn || start_height <= self.start_height {
+            return Err(TurnError::NotLater {
+                got: ended.saturating_add(1),
+                current: self.turn,
+            });
+        }
+        if start_height > self.next_height {
+            self.next_height = start_height;
+            self.tip = chain_hash;
+        }
+        Ok(self.begin(self.turn, start_height, chain_hash, now_ms))
+    }
+
     /// Installs a decided reconfiguration's parameters and orderer pool. Committees drawn from
     /// now on use them; the current turn's committee, already drawn, stays (the block that
     /// reconfigures ends the turn, so the new pool's first committee is the next turn's).

@@ -425,7 +425,10 @@ impl ConsensusNode {
         if let Some(r) = self.pbft.replica.as_mut() {
             r.resume_at(self.chain.next_height, None, block_id);
         }
-        let turned = (last_of_turn && self.end_turn_with(turn, height, block_id, step)) || entered;
+        let turned = (last_of_turn
+            && (self.end_turn_with(turn, height, block_id, step)
+                || self.rebase_overtaken_turn(turn, height, block_id, step)))
+            || entered;
         if turned {
             // Messages kept for the turn now current, then the primary's next block.
             self.after_turn_change(step);

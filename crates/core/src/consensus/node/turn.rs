@@ -141,6 +141,39 @@ impl ConsensusNode {
     /// starts at `height + 1`. No block of `turn` can be decided above it: every replica leaves
     /// the turn on deciding this block, and PBFT decides heights in order. Returns whether the
     /// turn changed.
+    /// A block that ended turn `turn` at `height`, committed while this node already sat in
+    /// the next turn, begun lower on an endorser skip quorum ([`Turns::rebase`]): the node
+    /// begins that turn again above the block. Without it the node (and the primary, if it was
+    /// one) waited out the turn timeout in a turn whose beacon no other node could accept.
+    pub(super) fn rebase_overtaken_turn(
+        &mut self,
+        turn: u64,
+        height: u64,
+        block_id: Hash32,
+        step: &mut Step<'_>,
+    ) -> bool {
+        let Some(t) = self.turns.as_mut() else {
+            return false;
+        };
+        let current = t.turn();
+        match t.rebase(turn, height.saturating_add(1), block_id, step.now_ms) {
+            Ok(acts) => {
+                // The replica of the turn as begun lower is of no use: its beacon is stale.
+                if self
+                    .pbft
+                    .replica
+                    .as_ref()
+                    .is_some_and(|r| r.turn() == current)
+                {
+                    self.drop_replica();
+                }
+                self.turn_actions(acts, step);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     pub(super) fn end_turn_with(
         &mut self,
         turn: u64,

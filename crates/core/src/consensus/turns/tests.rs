@@ -571,3 +571,62 @@ fn half_of_the_other_endorsers_cannot_skip_a_turn() {
         }])
     );
 }
+
+#[test]
+fn a_turn_entered_on_skips_begins_again_above_the_previous_turns_late_block() {
+    // Turn 0's primary withholds its beacon; two skips move the others to turn 1 at height 2.
+    let mut net = Net::build(true);
+    let order = sorted_endorsers(&net);
+    let p0 = net.index(&order[0]).expect("machine");
+    let p1 = net.index(&order[1]).expect("machine");
+    let others: Vec<usize> = (0..4).filter(|i| *i != p0).collect();
+    net.all(
+        TurnInput::BlockDecided {
+            height: 1,
+            turn: 0,
+            block_id: block(1),
+        },
+        5_000,
+    );
+    for &i in &others[..2] {
+        net.input(i, TurnInput::Tick, 15_000).expect("tick");
+    }
+    let m = &mut net.machines[p1];
+    assert_eq!((m.turn(), m.start_height()), (1, 2));
+    assert!(m.committee().is_some(), "turn 1's primary holds its beacon");
+    // But turn 0's committee had its beacon after all and decided its last block at height 2.
+    m.handle(
+        TurnInput::BlockDecided {
+            height: 2,
+            turn: 0,
+            block_id: block(2),
+        },
+        15_100,
+    )
+    .expect("the next height");
+    // Neither an earlier turn nor a start that is not above the current one moves it.
+    assert!(matches!(
+        m.rebase(1, 3, block(2), 15_100),
+        Err(TurnError::NotLater { .. })
+    ));
+    assert!(matches!(
+        m.rebase(0, 2, block(1), 15_100),
+        Err(TurnError::NotLater { .. })
+    ));
+    let acts = m.rebase(0, 3, block(2), 15_100).expect("turn 0 ended at 2");
+    assert!(acts.contains(&TurnAction::NewTurn {
+        turn: 1,
+        primary: order[1],
+        start_height: 3,
+        chain_hash: block(2),
+    }));
+    // The primary signs its beacon again for the start the chain gives.
+    let beacon = acts.iter().find_map(|a| match a {
+        TurnAction::Broadcast(TurnMessage::Beacon(b)) => Some(b.clone()),
+        _ => None,
+    });
+    let beacon = beacon.expect("a new beacon");
+    assert_eq!((beacon.turn, beacon.start_height), (1, 3));
+    assert_eq!((m.turn(), m.start_height(), m.next_height()), (1, 3, 3));
+    assert!(m.committee().is_some(), "drawn again from the new beacon");
+}

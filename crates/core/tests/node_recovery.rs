@@ -1,13 +1,19 @@
+//! A node's turns after restarts and races, each found by the chaos test on a real network.
+//!
 //! A node restarted mid-run learns the regions' endorsers from what its peers replay to it
 //! (their recent broadcasts: view certificates, votes, crash signals), in whatever order they
-//! arrive. It must start its turns from them however they interleave.
-//!
-//! Found by the chaos test: an endorser killed and restarted three times in a row got, on its
+//! arrive. It must start its turns from them however they interleave. In the chaos run an endorser killed and restarted three times in a row got, on its
 //! third start, its own region's certificate, then three crash signals its region's voters
 //! had sent against it during an earlier outage, then the other region's certificate. The
 //! crash quorum opened a round that excluded the region's only candidate, so the region had
 //! no endorser when the last certificate came, the node never started its turns, and every
 //! turn of its own was skipped on a timeout (10 s each) for the next 20 s.
+//!
+//! An endorser may leave a turn whose primary it found unreachable on a skip quorum (with two
+//! endorsers, its own skip) while that primary, back just then, has its block decided by the
+//! turn's committee. It must begin its own turn again above that block: in a chaos run it had
+//! signed its beacon for the lower start, which no orderer could accept, and the network
+//! waited the turn timeout (10 s).
 
 use medblock_core::consensus::election::{sign_crash, sign_vote};
 use medblock_core::consensus::node::{
@@ -218,4 +224,61 @@ fn a_node_restarted_while_its_region_elects_again_starts_its_turns_from_the_last
             Some(wire::consensus_message::Kind::ElectionVote(v)) if v.view == 1))
     });
     assert!(voted, "{acts:?}");
+}
+
+#[test]
+fn a_primary_that_skipped_ahead_begins_its_turn_again_above_the_previous_turns_late_block() {
+    // Node 0, north's endorser: turn 7 is south's (turns go by region name), turn 8 its own.
+    let l = Layout::new(1);
+    let mut node = l.node(0);
+    let peer = l.keys[1].public();
+    feed(
+        &mut node,
+        peer,
+        vec![
+            l.certificate("north", 0, [1, 2, 3]),
+            l.certificate("south", 4, [5, 6, 7]),
+        ],
+    );
+    assert_eq!(node.status().turn, Some(7));
+    // South's endorser is unreachable and turn 7 times out: node 0's skip is the quorum of
+    // the other endorsers (one of one), and it begins turn 8 at height 30 with its beacon.
+    let acts = node.handle(NodeInput::Tick, 1_000_000, &NoBlocks);
+    assert_eq!(node.status().turn, Some(8), "{acts:?}");
+    assert_eq!(beacon_starts(&acts), vec![30]);
+    // South's endorser was back: turn 7's committee decided its last block at height 30.
+    let acts = node.handle(
+        NodeInput::Committed {
+            height: 30,
+            block_id: Hash32([7; 32]),
+            turn: 7,
+            last_of_turn: true,
+            certificate: None,
+        },
+        1_000_100,
+        &NoBlocks,
+    );
+    assert_eq!(turns_started(&acts), vec![8, 8], "{acts:?}");
+    assert_eq!(
+        beacon_starts(&acts),
+        vec![31],
+        "signed again above the block"
+    );
+    assert_eq!(node.status().next_height, 31);
+}
+
+/// The start heights of the beacons `acts` broadcast (each once).
+fn beacon_starts(acts: &[NodeAction]) -> Vec<u64> {
+    let mut starts: Vec<u64> = acts
+        .iter()
+        .filter_map(|a| match a {
+            NodeAction::Broadcast(m) => match &m.kind {
+                Some(wire::consensus_message::Kind::Beacon(b)) => Some(b.start_height),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    starts.dedup();
+    starts
 }
