@@ -282,3 +282,43 @@ fn beacon_starts(acts: &[NodeAction]) -> Vec<u64> {
     starts.dedup();
     starts
 }
+
+#[test]
+fn a_node_behind_asks_each_peer_that_shows_it_a_later_turn_once_without_waiting() {
+    let l = Layout::new(1);
+    let mut node = l.node(1);
+    feed(
+        &mut node,
+        l.keys[2].public(),
+        vec![
+            l.certificate("north", 0, [1, 2, 3]),
+            l.certificate("south", 4, [5, 6, 7]),
+        ],
+    );
+    assert_eq!(node.status().turn, Some(7));
+    // A message of turn 9: this node missed the ends of turns 7 and 8.
+    let later = || {
+        msg(wire::consensus_message::Kind::Beacon(wire::BeaconShare {
+            turn: 9,
+            ..Default::default()
+        }))
+    };
+    let asked = |acts: &[NodeAction]| -> Vec<Option<PublicKey>> {
+        acts.iter()
+            .filter_map(|a| match a {
+                NodeAction::CatchUp { from_height, ask } => {
+                    assert_eq!(*from_height, 30);
+                    Some(*ask)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let (p, q) = (l.keys[5].public(), l.keys[6].public());
+    assert_eq!(asked(&feed(&mut node, p, vec![later()])), vec![Some(p)]);
+    // The same peer again, within the interval: asked already.
+    assert_eq!(asked(&feed(&mut node, p, vec![later()])), vec![]);
+    // Another peer that has it (the first may be as far behind, or slow): asked at once.
+    assert_eq!(asked(&feed(&mut node, q, vec![later()])), vec![Some(q)]);
+    assert_eq!(asked(&feed(&mut node, q, vec![later()])), vec![]);
+}

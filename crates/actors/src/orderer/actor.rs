@@ -253,6 +253,8 @@ impl Orderer {
         let mut decided_here: Option<wire::DecidedValue> = None;
         // The next primary, to be sent the last decided values once these actions are done.
         let mut brief: Option<PublicKey> = None;
+        // A turn end this node decided, for the orderers once these actions are done.
+        let mut spread: Option<wire::DecidedValue> = None;
         for action in actions {
             match action {
                 NodeAction::PersistSafety(record) => {
@@ -371,10 +373,21 @@ impl Orderer {
                     // proposed), and its own catch-up waits out an interval between asks.
                     // Copies from the other replicas are dropped on arrival.
                     if committee.is_none()
-                        && primary != self.ctx.key()
-                        && decided_here.take().is_some()
+                        && let Some(value) = decided_here.take()
                     {
-                        brief = Some(primary);
+                        if primary != self.ctx.key() {
+                            brief = Some(primary);
+                        }
+                        // A turn end (no block) goes straight to every orderer as well: the
+                        // next committee is drawn from them once the new primary's beacon is
+                        // out, and one that missed the turn end cannot serve in it. Gossip
+                        // alone left one or two of them a catch-up interval (1.5 s) behind
+                        // now and then: every replica builds the same turn end, so only the
+                        // first one's copy is published, from its mesh alone. Small (a
+                        // certificate, no events), and the copies are dropped on arrival.
+                        if is_turn_end(&value) {
+                            spread = Some(value);
+                        }
                     }
                     // The node's name too: in-process clusters (tests) share one log.
                     let members = committee.as_ref().map(|c| c.len());
@@ -410,6 +423,22 @@ impl Orderer {
         }
         if let Some(primary) = brief {
             self.brief(primary, ctx);
+        }
+        if let Some(value) = spread {
+            self.spread_turn_end(value);
+        }
+    }
+
+    /// Sends a decided turn end to every orderer of the pool in force but this node.
+    fn spread_turn_end(&self, value: wire::DecidedValue) {
+        let me = self.ctx.key();
+        let msg = wire::ConsensusMessage {
+            kind: Some(wire::consensus_message::Kind::Decided(value)),
+        };
+        for orderer in self.ctx.config().membership.orderers.iter() {
+            if *orderer != me {
+                self.send(*orderer, msg.clone());
+            }
         }
     }
 
@@ -697,4 +726,12 @@ pub fn start_turn_of(tip_block: Option<&wire::Block>) -> u64 {
     };
     let ended = wire::BlockHeader::decode(b.header.as_slice()).is_ok_and(|h| h.last_of_turn);
     if ended { turn.saturating_add(1) } else { turn }
+}
+
+/// Whether a decided value is a turn end (no block).
+fn is_turn_end(value: &wire::DecidedValue) -> bool {
+    matches!(
+        value.value.as_ref().and_then(|v| v.kind.as_ref()),
+        Some(wire::proposed_value::Kind::TurnEnd(_))
+    )
 }

@@ -30,10 +30,20 @@ impl ConsensusNode {
     }
 
     /// As [`Self::request_catch_up`], naming a peer known to be ahead.
+    ///
+    /// Requests are spaced by the view-change timeout, except one that names a peer (it showed
+    /// this node a later value) for another gap or another peer than the last request: a node
+    /// that had just asked a peer as far behind as itself, then saw a later turn's message,
+    /// waited out the interval (1.2 s, in a committee it was needed in) before asking the peer
+    /// that had it. At most one request per (gap, peer) that way: a peer cannot make this node
+    /// ask more often than it sends later values.
     pub(super) fn request_catch_up_from(&mut self, ask: Option<PublicKey>, step: &mut Step<'_>) {
-        if step.now_ms < self.timers.catch_up_at {
+        let this = (self.chain.next_height, ask);
+        let hinted_anew = ask.is_some() && self.timers.last_catch_up != Some(this);
+        if step.now_ms < self.timers.catch_up_at && !hinted_anew {
             return;
         }
+        self.timers.last_catch_up = Some(this);
         self.timers.catch_up_at = step
             .now_ms
             .saturating_add(self.cfg.view_change_timeout_ms.max(1));

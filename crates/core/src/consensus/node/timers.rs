@@ -12,8 +12,11 @@ pub(super) struct Timers {
     pub(super) announce_at: u64,
     /// Last decision or commit: after a quiet spell the node asks to catch up.
     pub(super) last_progress: u64,
-    /// No catch-up request before this time.
+    /// No catch-up request before this time...
     pub(super) catch_up_at: u64,
+    /// ...but for one naming a peer that showed a later value, for a gap or a peer other than
+    /// the last request's (its height and the peer it named).
+    pub(super) last_catch_up: Option<(u64, Option<PublicKey>)>,
     /// Last progress of the current turn (its start or its last decision).
     pub(super) turn_progress: u64,
 }
@@ -26,6 +29,7 @@ impl Timers {
             announce_at: now_ms.saturating_add(cfg.turn_timeout_ms / 2),
             last_progress: now_ms,
             catch_up_at: now_ms,
+            last_catch_up: None,
             turn_progress: now_ms,
         }
     }
