@@ -18,6 +18,7 @@
 
 use crate::shared::Shared;
 use medblock_core::cert::VerifiedCertificate;
+use medblock_core::config::ConfigState;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::Role;
 use std::collections::HashSet;
@@ -41,6 +42,20 @@ pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// Whether the certificate's holder is a hub: an orderer or an endorser.
 pub fn is_hub(certificate: &VerifiedCertificate) -> bool {
     certificate.has_role(Role::Orderer) || certificate.has_role(Role::Endorser)
+}
+
+/// The certified peers this node does not ping ([`medblock_p2p::Unpinged`]): every node
+/// certified in `state` without a consensus role. Pings exist to find a paused peer, and only a
+/// hub's pause is waited for (a paused orderer stalls its rounds, a paused endorser its turns,
+/// and every voter watches its region's endorser); a paused department or committer stalls
+/// nobody. Every node still pings the hubs, and answers every ping. A peer not certified in
+/// force (a node added whose certificate is not decided yet, a light node) is pinged.
+pub fn unpinged(state: &ConfigState) -> HashSet<PublicKey> {
+    state
+        .in_force()
+        .filter(|c| !is_hub(c))
+        .map(|c| c.key)
+        .collect()
 }
 
 /// Whether the connection just reported with `key` goes beyond this node's budget and is to be

@@ -140,6 +140,9 @@ pub struct Shared {
     pub data_dir: std::path::PathBuf,
     /// Test-only misbehaviour; all off on every real node (see [`crate::byzantine`]).
     pub byzantine: crate::byzantine::ByzantineConfig,
+    /// The peers the p2p layer does not ping ([`crate::budget::unpinged`]), kept in step
+    /// with the configuration in force.
+    pub unpinged: medblock_p2p::Unpinged,
 }
 
 impl std::fmt::Debug for Shared {
@@ -187,6 +190,7 @@ impl Shared {
     /// Installs the configuration after a block that changed it, and returns the peers whose
     /// certificates it revoked (the caller closes their connections).
     pub fn install_config(&self, state: ConfigState) -> Vec<PublicKey> {
+        *self.unpinged.write().unwrap_or_else(|e| e.into_inner()) = crate::budget::unpinged(&state);
         let next = Arc::new(InForce::new(state));
         let revoked = self
             .peers

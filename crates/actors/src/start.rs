@@ -167,6 +167,8 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         p2p.target_peers = crate::budget::DIAL_TARGET;
         p2p.discovery_interval = crate::budget::DISCOVERY_INTERVAL;
     }
+    let unpinged: medblock_p2p::Unpinged = Arc::new(RwLock::new(crate::budget::unpinged(&config)));
+    p2p.unpinged = Some(unpinged.clone());
     let limits = opts.limits;
     p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));
     p2p.max_connections = limits.max_connections;
@@ -198,6 +200,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         ),
         data_dir: opts.data_dir.clone(),
         byzantine: opts.byzantine.clone(),
+        unpinged,
         certificate,
         genesis,
     });

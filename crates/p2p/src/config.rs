@@ -82,6 +82,10 @@ pub struct P2pConfig {
     /// `unresponsive_after - ping_interval` makes a live peer look lost. `None` turns
     /// detection off (pings are still answered).
     pub unresponsive_after: Option<Duration>,
+    /// Peers whose connections this node does not ping (it answers their pings, and never
+    /// judges them unresponsive); the embedder keeps the set up to date, and a connection
+    /// keeps the choice made when it opened. `None`: every connection is pinged.
+    pub unpinged: Option<crate::Unpinged>,
     /// Emulated one-way latency to some hosts (tests and benchmarks only; `None` in
     /// production, and then the transport is libp2p's TCP unwrapped).
     pub latency: Option<crate::latency::Latency>,
@@ -145,6 +149,7 @@ impl P2pConfig {
             max_pending_incoming: 64,
             ping_interval: Self::PING_INTERVAL,
             unresponsive_after: Some(Self::UNRESPONSIVE_AFTER),
+            unpinged: None,
             latency: None,
         }
     }

@@ -134,3 +134,36 @@ async fn a_frozen_peer_is_reported_unresponsive_then_responsive_and_stays_connec
     }
     assert_eq!(b.net.stats().unresponsive_peers, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answers_the_pings_of_a_peer_it_does_not_ping_and_never_judges_it() {
+    let mut b = remote(44);
+    let kb = b.net.local_key();
+    // A does not ping B (a department, say, pinged by its endorser A): it only answers.
+    let mut cfg = config(43, vec![b.addr.clone()]);
+    cfg.unpinged = Some(std::sync::Arc::new(std::sync::RwLock::new(
+        std::iter::once(kb).collect(),
+    )));
+    let mut a = start(cfg).await;
+    let ka = a.key();
+    wait_until("A and B connected", || async {
+        connected_to(&a.net, &[kb]).await
+    })
+    .await;
+
+    // B pings A all along and gets its pongs: it never finds A unresponsive.
+    tokio::time::sleep(P2pConfig::UNRESPONSIVE_AFTER * 2).await;
+    while let Ok(ev) = b.events.try_recv() {
+        assert!(is_about(&ev, ka).is_none(), "B reported A: {ev:?}");
+    }
+    assert_eq!(b.net.stats().unresponsive_peers, 0, "A's pongs reached B");
+
+    // Frozen, B answers nothing; A, which does not ping it, does not judge it.
+    let frozen_at = Instant::now();
+    b.runtime.spawn(async { std::thread::sleep(FROZEN) });
+    while let Ok(Some(ev)) = timeout_at(frozen_at + FROZEN, a.events.consensus.recv()).await {
+        assert!(is_about(&ev, kb).is_none(), "A reported B: {ev:?}");
+    }
+    assert_eq!(a.net.stats().unresponsive_peers, 0);
+    assert!(connected_to(&a.net, &[kb]).await, "B's connection closed");
+}

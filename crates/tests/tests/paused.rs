@@ -115,9 +115,20 @@ fn a_paused_endorser_is_voted_out_within_seconds_commits_go_on_and_it_returns_as
     };
     std::thread::sleep(Duration::from_secs(3));
 
-    // Pause the endorser that is primary now.
-    let st = status_of(&orderer);
-    assert_eq!(st["primary"].as_str(), Some(victim_key.as_str()), "{st:#}");
+    // Pause the endorser while it is primary (turns rotate between the regions: it is again
+    // within a rotation or two if a turn passed meanwhile).
+    let wait_from = Instant::now();
+    loop {
+        let st = status_of(&orderer);
+        if st["primary"].as_str() == Some(victim_key.as_str()) {
+            break;
+        }
+        assert!(
+            wait_from.elapsed() < Duration::from_secs(30),
+            "{victim} not primary again within 30 s: {st:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let paused_at = Instant::now();
     run(&["testnet", "perturb", &victim, "pause", "--dir", &d]);
 

@@ -111,10 +111,13 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
 
     // A long ping timeout: a late pong still counts (the pong deadline in `liveness` is what
     // judges a peer), and a timed-out ping would cost a renegotiated stream.
-    let ping = ping::Behaviour::new(
-        ping::Config::new()
-            .with_interval(cfg.ping_interval)
-            .with_timeout(PING_TIMEOUT),
+    let ping = pings::Pings::new(
+        ping::Behaviour::new(
+            ping::Config::new()
+                .with_interval(cfg.ping_interval)
+                .with_timeout(PING_TIMEOUT),
+        ),
+        cfg.unpinged.clone(),
     );
     let behaviour = Behaviour {
         ban: allow_block_list::Behaviour::default(),

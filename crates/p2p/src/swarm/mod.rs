@@ -10,10 +10,12 @@ mod discovery;
 mod gossip;
 mod isolation;
 mod liveness;
+mod pings;
 mod requests;
 
 pub use build::spawn;
 use commands::{dial_error, is_ban_denial};
+pub use pings::Unpinged;
 
 use crate::P2pError;
 use crate::admission::{ADMITTED_SCORE, Class, Gate, UNADMITTED_SCORE};
@@ -80,7 +82,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     reqres: PeerBound,
     light: request_response::Behaviour<ProstCodec>,
-    ping: ping::Behaviour,
+    ping: pings::Pings,
 }
 
 /// What we know about a connected peer.
