@@ -9,6 +9,9 @@ use common::byzantine::{Attack, run};
 
 #[test]
 fn an_honest_network_passes_the_attack_checks_and_refuses_nothing() {
+    if std::env::var_os("MEDBLOCK_TEST_LOGS").is_some() {
+        medblock_monitoring::logging::init(medblock_monitoring::logging::LogFormat::Text);
+    }
     let mut attack = Attack::new("orderer-1", Default::default());
     attack.load_for = std::time::Duration::from_secs(15);
     let out = run(&attack);

@@ -48,6 +48,11 @@ impl OrdererChain {
         }
     }
 
+    /// The id of the block this node's ledger holds at `height`, if any.
+    pub(super) fn committed_id_at(&self, height: u64) -> Option<Hash32> {
+        self.ledger.as_ref()?.block_id_at(height).ok().flatten()
+    }
+
     /// Remembers a block this orderer verified (its events parsed).
     /// Remembers a proposal this orderer checked, with the configuration it leaves (`None`
     /// when it changes none).
@@ -409,5 +414,40 @@ mod tests {
         // And an orderer without a ledger refuses rather than guesses.
         let none = OrdererChain::default();
         assert!(none.below(b2.id, &tips).tip_at(2).is_err());
+    }
+
+    #[test]
+    fn a_late_proposal_of_the_committed_block_checks_and_another_is_refused_uncounted() {
+        use medblock_core::consensus::node::ChainValidator;
+        let (_dir, ledger, b1, b2) = fixture();
+        let chain = OrdererChain::new(ledger.clone());
+        // The committer appended block 2 (from gossip) before this orderer checked its
+        // proposal.
+        ledger.commit(&b2).expect("commit block 2");
+        let counters = crate::shared::Counters::default();
+        let revoked = Default::default();
+        let tips = BTreeMap::new();
+        let check = super::super::BlockCheck {
+            revoked: &revoked,
+            tips: &tips,
+            chain: &chain,
+            limits: medblock_core::block_rules::BlockLimits {
+                max_events: 100,
+                max_bytes: 1 << 20,
+            },
+            max_skew_ms: 60_000,
+            counters: &counters,
+            regulator: None,
+        };
+        let now = b2.tip().timestamp_ms;
+        let same = b2.block.encode_to_vec();
+        assert_eq!(check.validate(2, &b1.id, &same, now).ok(), Some(b2.id));
+        let other = b1.block.encode_to_vec();
+        assert!(check.validate(2, &b1.id, &other, now).is_err());
+        assert_eq!(
+            crate::shared::Counters::get(&counters.invalid_proposals),
+            0,
+            "a late proposal is not an invalid one"
+        );
     }
 }

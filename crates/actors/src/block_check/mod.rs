@@ -46,6 +46,24 @@ impl ChainValidator for BlockCheck<'_> {
         payload: &[u8],
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
+        if let Some(committed) = self.chain.committed_id_at(height) {
+            // A late proposal: checked once the height below was decided, while this node's
+            // committer had already appended the decided block from gossip. The same block is
+            // the decided one, not an invalid proposal (the check would find its events
+            // committed, by itself); another block is stale, and refused without counting
+            // against its primary (an honest network showed one such refusal in CI).
+            let proposed = medblock_core::block::decode_block(payload)
+                .map(|b| medblock_core::block_id(&b))
+                .ok();
+            return if proposed == Some(committed) {
+                Ok(committed)
+            } else {
+                Err(InvalidProposal {
+                    height,
+                    reason: "the height is already decided with another block".into(),
+                })
+            };
+        }
         let below = self.chain.below(*previous, self.tips);
         // The configuration as of the block below: who may write it, and what its own
         // configuration changes apply to.
