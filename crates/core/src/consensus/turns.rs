@@ -5,6 +5,11 @@
 //! this node has verified. Turn numbers only increase. Every node feeds the same inputs and
 //! computes the same primary and the same orderer committee.
 //!
+//! * **A primary deposed mid-turn.** A region may elect a new endorser while its turn runs;
+//!   nodes that began the turn before the view certificate reached them hold the deposed one.
+//!   While a node has accepted no beacon for the turn, the turn passes to the new endorser
+//!   (its beacon is taken, or kept until the certificate arrives); once it has one, the turn
+//!   ends by that committee's decision. Each node still accepts one beacon per turn.
 //! * **Beacon and committee.** When a turn starts, its primary signs the turn's [`Beacon`] over
 //!   (turn, id of the last decided block, first height) and broadcasts it; every node that
 //!   verifies it derives the committee with [`turn_committee`]. Ed25519 is deterministic, so the
@@ -217,6 +222,9 @@ pub struct Turns {
     deadline_ms: u64,
     committee: Option<(Committee, Beacon)>,
     next_beacon: Option<Beacon>,
+    /// A verified beacon of the current turn by an endorser other than the primary held, kept
+    /// (no committee yet) until a view certificate makes its signer the turn's endorser.
+    newer_beacon: Option<Beacon>,
     pending_end: Option<(u64, Hash32)>,
     my_skip: Option<wire::TurnSkip>,
     skips: BTreeMap<PublicKey, (u64, Hash32)>,
@@ -277,6 +285,7 @@ impl Turns {
             deadline_ms: now_ms,
             committee: None,
             next_beacon: None,
+            newer_beacon: None,
             pending_end: None,
             my_skip: None,
             skips: BTreeMap::new(),
@@ -456,7 +465,7 @@ impl Turns {
         let r = match input {
             TurnInput::EndMyTurn => self.end_my_turn(now_ms),
             TurnInput::EndTurn(env) => self.on_end_turn(&env, now_ms),
-            TurnInput::Beacon(b) => self.on_beacon(&b),
+            TurnInput::Beacon(b) => self.on_beacon(&b, now_ms),
             TurnInput::Skip(s) => self.on_skip(&s, now_ms),
             TurnInput::BlockDecided {
                 height,
@@ -487,6 +496,7 @@ impl Turns {
         self.start_height = start_height;
         self.chain_hash = chain_hash;
         self.committee = None;
+        self.newer_beacon = None;
         self.pending_end = None;
         self.my_skip = None;
         self.skips.clear();
@@ -550,7 +560,11 @@ impl Turns {
         Ok(())
     }
 
-    fn on_beacon(&mut self, share: &wire::BeaconShare) -> Result<Vec<TurnAction>, TurnError> {
+    fn on_beacon(
+        &mut self,
+        share: &wire::BeaconShare,
+        now_ms: u64,
+    ) -> Result<Vec<TurnAction>, TurnError> {
         let b = Beacon::from_wire(share)?;
         let mut out = Vec::new();
         if b.turn == self.turn.saturating_add(1) {
@@ -566,8 +580,54 @@ impl Turns {
                 current: self.turn,
             });
         }
+        if b.primary != self.primary && self.committee.is_none() {
+            // The turn's region elected its signer after this node began the turn (with the
+            // endorser it deposed): take the turn over if this node holds that view already,
+            // else keep the beacon until the view certificate arrives.
+            if self.turn_endorser() == Some(b.primary) {
+                self.take_over(b.primary, now_ms, &mut out);
+                self.accept_beacon(b, &mut out)?;
+            } else {
+                self.newer_beacon = Some(b);
+            }
+            return Ok(out);
+        }
         self.accept_beacon(b, &mut out)?;
         Ok(out)
+    }
+
+    /// The endorser this node holds for the current turn's region (the primary unless the
+    /// region elected another since the turn began).
+    fn turn_endorser(&self) -> Option<PublicKey> {
+        self.primary_of(self.turn).map(|v| v.endorser)
+    }
+
+    /// The current turn, begun with an endorser its region has deposed since and without a
+    /// beacon, passes to the endorser elected in its place: it signs the beacon (on its own
+    /// node) and gets a full turn timeout.
+    ///
+    /// Why this is safe: a node takes a turn over only while it has accepted no beacon for it,
+    /// and it never accepts a second one, so every honest orderer joins at most one committee
+    /// per turn, as before. Nodes that began the turn after the election hold the new endorser
+    /// already; without the take-over, the nodes that began it just before held the deposed
+    /// (often dead) one, refused the new endorser's beacon and could not skip the turn either
+    /// (the other endorsers held its committee): the turn stalled until the deposed endorser
+    /// came back.
+    fn take_over(&mut self, primary: PublicKey, now_ms: u64, out: &mut Vec<TurnAction>) {
+        self.primary = primary;
+        // The new primary's skip of its own turn no longer counts.
+        self.skips.remove(&primary);
+        self.deadline_ms = now_ms.saturating_add(self.cfg.turn_timeout_ms);
+        out.push(TurnAction::NewTurn {
+            turn: self.turn,
+            primary,
+            start_height: self.start_height,
+            chain_hash: self.chain_hash,
+        });
+        out.push(TurnAction::SetTimer {
+            at_ms: self.deadline_ms,
+        });
+        self.primary_duties(out);
     }
 
     fn end_my_turn(&mut self, now_ms: u64) -> Result<Vec<TurnAction>, TurnError> {
@@ -805,14 +865,22 @@ impl Turns {
             });
         }
         let old = held.endorser;
+        let new = v.endorser;
         self.endorsers.insert(v.region.clone(), v);
         self.skips.remove(&old);
-        // The new endorser holds its region's future turns. A current turn whose primary was
-        // replaced is not taken over (nodes that hold its beacon and nodes that do not would
-        // then run two committees for one turn): it ends by its committee's decision, or by
-        // endorser skips when it never had a beacon.
-        let _ = now_ms;
-        Ok(Vec::new())
+        // The new endorser holds its region's future turns. A current turn of its region that
+        // has a beacon ends by its committee's decision; one without a beacon passes to it
+        // ([`Self::take_over`]), with its beacon if it came first.
+        let mut out = Vec::new();
+        if self.committee.is_none() && self.primary != new && self.turn_endorser() == Some(new) {
+            self.take_over(new, now_ms, &mut out);
+            if let Some(b) = self.newer_beacon.take()
+                && b.primary == new
+            {
+                self.accept_beacon(b, &mut out)?;
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -109,7 +109,12 @@ impl ConsensusNode {
                 .as_mut()
                 .map(|t| t.handle(TurnInput::ViewChanged(view), step.now_ms));
             if let Some(Ok(acts)) = r {
+                // A turn without a beacon passed to the new endorser (`Turns::take_over`).
+                let took_over = acts.iter().any(|a| matches!(a, TurnAction::NewTurn { .. }));
                 self.turn_actions(acts, step);
+                if took_over {
+                    self.after_turn_change(step);
+                }
             }
             return;
         }

@@ -630,3 +630,81 @@ fn a_turn_entered_on_skips_begins_again_above_the_previous_turns_late_block() {
     assert_eq!((m.turn(), m.start_height(), m.next_height()), (1, 3, 3));
     assert!(m.committee().is_some(), "drawn again from the new beacon");
 }
+
+#[test]
+fn a_turn_without_a_beacon_passes_to_the_endorser_elected_in_its_primarys_place() {
+    // Turn 0's primary never got its beacon out (it crashed); its region ("alpha") elects a
+    // newcomer while the turn runs. Every node began the turn with the deposed endorser.
+    let mut net = Net::build(true);
+    let order = sorted_endorsers(&net);
+    let p0 = net.index(&order[0]).expect("machine");
+    let others: Vec<usize> = (0..4).filter(|i| *i != p0).collect();
+    let newcomer = keys(5, 1).remove(0);
+    let view = EndorserView {
+        region: "alpha".to_string(),
+        view: 1,
+        endorser: newcomer.public(),
+    };
+    let beacon = Beacon::sign(&newcomer, 0, block(0), 1);
+    let (a, b) = (others[0], others[1]);
+
+    // Node a hears the view certificate first: the turn passes to the newcomer, with a fresh
+    // timeout, and its beacon then draws the committee.
+    let acts = net.machines[a]
+        .handle(TurnInput::ViewChanged(view.clone()), 4_000)
+        .expect("view");
+    assert!(acts.iter().any(|x| matches!(
+        x,
+        TurnAction::NewTurn { turn: 0, primary, start_height: 1, .. } if *primary == newcomer.public()
+    )));
+    assert!(acts.contains(&TurnAction::SetTimer {
+        at_ms: 4_000 + TIMEOUT
+    }));
+    let acts = net.machines[a]
+        .handle(TurnInput::Beacon(beacon.to_wire()), 4_100)
+        .expect("beacon");
+    assert!(matches!(
+        acts.as_slice(),
+        [TurnAction::Committee { turn: 0, .. }]
+    ));
+
+    // Node b hears the beacon first: it keeps it, and takes it with the certificate.
+    let acts = net.machines[b]
+        .handle(TurnInput::Beacon(beacon.to_wire()), 4_000)
+        .expect("kept");
+    assert!(acts.is_empty());
+    assert!(net.machines[b].committee().is_none());
+    let acts = net.machines[b]
+        .handle(TurnInput::ViewChanged(view.clone()), 4_100)
+        .expect("view");
+    assert!(
+        acts.iter()
+            .any(|x| matches!(x, TurnAction::NewTurn { turn: 0, .. }))
+    );
+    assert!(
+        acts.iter()
+            .any(|x| matches!(x, TurnAction::Committee { turn: 0, .. }))
+    );
+    assert_eq!(net.machines[b].committee(), net.machines[a].committee());
+    assert_eq!(net.machines[b].primary(), newcomer.public());
+
+    // The deposed primary's node holds its own beacon (a committee): its turn stays with it,
+    // and it takes no second beacon.
+    net.machines[p0]
+        .handle(TurnInput::ViewChanged(view.clone()), 4_000)
+        .expect("view");
+    assert_eq!(net.machines[p0].primary(), order[0]);
+    assert_eq!(
+        net.machines[p0].handle(TurnInput::Beacon(beacon.to_wire()), 4_100),
+        Err(TurnError::BeaconMismatch("primary"))
+    );
+
+    // A node that took a beacon keeps it: the deposed endorser's beacon is refused now.
+    assert_eq!(
+        net.machines[a].handle(
+            TurnInput::Beacon(Beacon::sign(&net.endorsers[p0], 0, block(0), 1).to_wire()),
+            4_200
+        ),
+        Err(TurnError::BeaconMismatch("primary"))
+    );
+}
