@@ -9,6 +9,11 @@
 //! no endorser when the last certificate came, the node never started its turns, and every
 //! turn of its own was skipped on a timeout (10 s each) for the next 20 s.
 //!
+//! A region may elect a new endorser just as its turn begins. In a 100-kill chaos run three
+//! orderers began the turn with the deposed endorser (killed) and the other nodes with the new
+//! one: the three refused the new endorser's beacon and nobody could skip the turn, which
+//! stalled 50.9 s until the deposed endorser was back and elected again.
+//!
 //! An endorser may leave a turn whose primary it found unreachable on a skip quorum (with two
 //! endorsers, its own skip) while that primary, back just then, has its block decided by the
 //! turn's committee. It must begin its own turn again above that block: in a chaos run it had
@@ -19,7 +24,7 @@ use medblock_core::consensus::election::{sign_crash, sign_vote};
 use medblock_core::consensus::node::{
     ChainValidator, ConsensusNode, NodeAction, NodeInput, NodeSetup, RegionSetup,
 };
-use medblock_core::consensus::{ConsensusConfig, InvalidProposal, TurnStart};
+use medblock_core::consensus::{Beacon, ConsensusConfig, InvalidProposal, TurnStart};
 use medblock_core::keys::{PublicKey, SigningKey};
 use medblock_core::{Hash32, wire};
 use rand_chacha::ChaCha20Rng;
@@ -107,15 +112,26 @@ impl Layout {
         endorser: usize,
         voters: [usize; 3],
     ) -> wire::ConsensusMessage {
+        self.certificate_at(region, 0, endorser, voters)
+    }
+
+    /// The certificate of `view` in `region` electing `endorser`, signed by three voters.
+    fn certificate_at(
+        &self,
+        region: &str,
+        view: u64,
+        endorser: usize,
+        voters: [usize; 3],
+    ) -> wire::ConsensusMessage {
         let candidate = self.keys[endorser].public();
         let votes = voters
             .iter()
-            .map(|&v| sign_vote(&self.keys[v], region, 0, &candidate))
+            .map(|&v| sign_vote(&self.keys[v], region, view, &candidate))
             .collect();
         msg(wire::consensus_message::Kind::ViewAnnouncement(
             wire::ViewCertificate {
                 region: region.into(),
-                view: 0,
+                view,
                 endorser_key: candidate.as_bytes().to_vec(),
                 votes,
             },
@@ -321,4 +337,54 @@ fn a_node_behind_asks_each_peer_that_shows_it_a_later_turn_once_without_waiting(
     // Another peer that has it (the first may be as far behind, or slow): asked at once.
     assert_eq!(asked(&feed(&mut node, q, vec![later()])), vec![Some(q)]);
     assert_eq!(asked(&feed(&mut node, q, vec![later()])), vec![]);
+}
+
+fn committees(acts: &[NodeAction]) -> Vec<(u64, PublicKey)> {
+    acts.iter()
+        .filter_map(|a| match a {
+            NodeAction::TurnChanged {
+                turn,
+                primary,
+                committee: Some(_),
+            } => Some((*turn, *primary)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_orderer_that_began_the_turn_with_a_deposed_endorser_joins_the_new_endorsers_committee() {
+    // Two candidates per region. Turn 7 is south's; node 2 (a north orderer) begins it with
+    // south's first endorser, node 4, which then crashes before its beacon goes out.
+    let l = Layout::new(2);
+    let mut node = l.node(2);
+    let peer = l.keys[1].public();
+    let acts = feed(
+        &mut node,
+        peer,
+        vec![
+            l.certificate("north", 0, [1, 2, 3]),
+            l.certificate("south", 4, [5, 6, 7]),
+        ],
+    );
+    assert_eq!(turns_started(&acts), vec![7], "{acts:?}");
+    assert_eq!(node.status().primary, Some(l.keys[4].public()));
+    // South elects node 5 in view 1: the turn, still without a beacon, passes to it.
+    let acts = feed(
+        &mut node,
+        peer,
+        vec![l.certificate_at("south", 1, 5, [4, 6, 7])],
+    );
+    assert_eq!(node.status().primary, Some(l.keys[5].public()), "{acts:?}");
+    assert_eq!(turns_started(&acts), vec![7]);
+    // Its beacon draws the committee, and node 2 sits in it.
+    let beacon = Beacon::sign(&l.keys[5], 7, Hash32::ZERO, 30);
+    let acts = feed(
+        &mut node,
+        l.keys[5].public(),
+        vec![msg(wire::consensus_message::Kind::Beacon(beacon.to_wire()))],
+    );
+    assert_eq!(committees(&acts), vec![(7, l.keys[5].public())], "{acts:?}");
+    assert!(node.status().in_committee);
+    assert_eq!(node.status().stats.rejected, 0);
 }

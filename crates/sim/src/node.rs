@@ -46,7 +46,13 @@ pub struct SimNode {
     pub crash_left: u32,
     /// Times it restarted.
     pub restarts: u64,
+    /// Its last broadcasts, replayed to a node that restarts (as the orderer actor replays its
+    /// recent broadcasts to a peer the handshake admits again).
+    pub recent: std::collections::VecDeque<wire::ConsensusMessage>,
 }
+
+/// Broadcasts a node keeps to replay, as many as the orderer actor keeps.
+pub const RECENT_BROADCASTS: usize = 64;
 
 impl SimNode {
     /// Its chain's tip as the proposer reads it.

@@ -118,6 +118,16 @@ impl Sim<'_> {
         nd.crashed = false;
         nd.timer = None;
         nd.sent.clear();
+        nd.recent.clear();
         self.dispatch(nodes, q, i, acts, now);
+        // Its peers admit it again and replay their recent broadcasts (view certificates,
+        // beacons, turn ends, votes), as the orderer actor does: how a restarted node learns an
+        // election held while it was down.
+        for j in (0..nodes.len()).filter(|j| *j != i && !nodes[*j].crashed) {
+            let recent: Vec<_> = nodes[j].recent.iter().cloned().collect();
+            for m in &recent {
+                self.send(q, j, i, m, now);
+            }
+        }
     }
 }

@@ -70,6 +70,10 @@ pub struct SimConfig {
     /// An idle run (see [`SimConfig::idle`]): every queue starts empty, and one urgent record
     /// reaches the second region's first endorser candidate at this virtual time.
     pub idle_until_ms: Option<u64>,
+    /// Crash the first endorser candidate of region `.0` (its endorser at start) at virtual
+    /// time `.1`: its region elects another while the turns run, which may land while one of
+    /// its turns waits for the dead endorser's beacon.
+    pub crash_endorser: Option<(usize, u64)>,
 }
 
 impl SimConfig {
@@ -107,6 +111,7 @@ impl SimConfig {
             persist_safety: true,
             reconfigure: false,
             idle_until_ms: None,
+            crash_endorser: None,
         }
     }
 
@@ -169,6 +174,8 @@ pub struct RunReport {
     pub finished_at_ms: u64,
     /// Crash-and-restarts of honest orderers (see `SimConfig::crash_restarts`).
     pub restarts: u64,
+    /// Turns passed to a newly elected endorser before their beacon, summed over nodes.
+    pub take_overs: u64,
 }
 
 pub(crate) enum Event {
@@ -413,6 +420,7 @@ fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
             tip_at_ms: 0,
             turns_as_primary: 0,
             crashed: false,
+            recent: Default::default(),
         });
         first.push(acts);
     }
@@ -436,6 +444,14 @@ fn run_nodes(cfg: &SimConfig) -> (RunReport, World, Vec<SimNode>, Vec<u8>) {
             150,
             Event::Crash {
                 node: first_endorser,
+            },
+        );
+    }
+    if let Some((region, at)) = cfg.crash_endorser {
+        q.push(
+            at,
+            Event::Crash {
+                node: (n + region * vpr).min(total - 1),
             },
         );
     }
@@ -609,7 +625,7 @@ impl Sim<'_> {
         }
     }
 
-    fn send(
+    pub(crate) fn send(
         &mut self,
         q: &mut Queue,
         from: usize,
@@ -656,6 +672,11 @@ impl Sim<'_> {
                 NodeAction::Broadcast(m) => {
                     for j in (0..total).filter(|j| *j != i) {
                         self.send(q, i, j, &m, now);
+                    }
+                    let recent = &mut nodes[i].recent;
+                    recent.push_back(m);
+                    while recent.len() > crate::node::RECENT_BROADCASTS {
+                        recent.pop_front();
                     }
                 }
                 NodeAction::Multicast { to, msg } => {
@@ -962,5 +983,9 @@ fn verdict(
         elections: lead.map_or(0, |s| s.stats.elections),
         finished_at_ms: finished_at,
         restarts: nodes.iter().map(|nd| nd.restarts).sum(),
+        take_overs: nodes
+            .iter()
+            .map(|nd| nd.node.status().stats.take_overs)
+            .sum(),
     }
 }

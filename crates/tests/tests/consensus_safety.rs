@@ -127,6 +127,28 @@ fn crashed_primary_is_replaced_by_a_new_election() {
     }
 }
 
+/// An endorser that dies before its first turn: its region elects the next candidate while
+/// the turns run, often while one of its turns waits for the dead endorser's beacon. Nodes
+/// that began that turn before the view certificate reached them pass it to the new endorser
+/// (a take-over) and join the committee its beacon draws, beside nodes that began it with the
+/// new endorser already. Each node accepts one beacon per turn, so no height gets two values;
+/// with f Byzantine orderers each behaviour in rotation, lossy and partitioned until healing.
+#[test]
+fn an_endorser_elected_while_its_turn_waits_for_a_beacon_takes_the_turn_over_safely() {
+    let mut take_overs = 0;
+    for seed in 0..60 {
+        let mut cfg = SimConfig::new(4, 1, seed);
+        cfg.behaviour = Some(Behaviour::ALL[(seed % Behaviour::ALL.len() as u64) as usize]);
+        cfg.crash_endorser = Some((1, 0));
+        cfg.target_height = 14;
+        let r = run(&cfg);
+        assert!(r.safety && r.liveness, "seed {seed}: {r:?}");
+        take_overs += r.take_overs;
+    }
+    eprintln!("take-overs over 60 seeds: {take_overs}");
+    assert!(take_overs > 0, "no run passed a turn to a new endorser");
+}
+
 /// A primary that stops proposing loses its turn to a skip its committee decides; no height
 /// ever gets two values across the skip (the network is lossy and partitioned meanwhile).
 #[test]

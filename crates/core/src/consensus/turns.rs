@@ -225,6 +225,9 @@ pub struct Turns {
     /// A verified beacon of the current turn by an endorser other than the primary held, kept
     /// (no committee yet) until a view certificate makes its signer the turn's endorser.
     newer_beacon: Option<Beacon>,
+    /// The endorsers this node has held as the current turn's primary, the one it began with
+    /// first: until the turn has a beacon, a beacon by any of them is the turn's.
+    held_primaries: Vec<PublicKey>,
     pending_end: Option<(u64, Hash32)>,
     my_skip: Option<wire::TurnSkip>,
     skips: BTreeMap<PublicKey, (u64, Hash32)>,
@@ -286,6 +289,7 @@ impl Turns {
             committee: None,
             next_beacon: None,
             newer_beacon: None,
+            held_primaries: Vec::new(),
             pending_end: None,
             my_skip: None,
             skips: BTreeMap::new(),
@@ -503,6 +507,7 @@ impl Turns {
         if let Some(p) = self.primary_of(turn) {
             self.primary = p.endorser;
         }
+        self.held_primaries = vec![self.primary];
         self.deadline_ms = now_ms.saturating_add(self.cfg.turn_timeout_ms);
         let mut out = vec![
             TurnAction::NewTurn {
@@ -583,8 +588,11 @@ impl Turns {
         if b.primary != self.primary && self.committee.is_none() {
             // The turn's region elected its signer after this node began the turn (with the
             // endorser it deposed): take the turn over if this node holds that view already,
-            // else keep the beacon until the view certificate arrives.
-            if self.turn_endorser() == Some(b.primary) {
+            // else keep the beacon until the view certificate arrives. Or the signer is the
+            // deposed endorser, whose beacon went out before the election and drew the
+            // committee the other nodes hold (this node missed it, e.g. while restarting):
+            // the turn is that beacon's.
+            if self.turn_endorser() == Some(b.primary) || self.held_primaries.contains(&b.primary) {
                 self.take_over(b.primary, now_ms, &mut out);
                 self.accept_beacon(b, &mut out)?;
             } else {
@@ -615,6 +623,9 @@ impl Turns {
     /// came back.
     fn take_over(&mut self, primary: PublicKey, now_ms: u64, out: &mut Vec<TurnAction>) {
         self.primary = primary;
+        if !self.held_primaries.contains(&primary) {
+            self.held_primaries.push(primary);
+        }
         // The new primary's skip of its own turn no longer counts.
         self.skips.remove(&primary);
         self.deadline_ms = now_ms.saturating_add(self.cfg.turn_timeout_ms);

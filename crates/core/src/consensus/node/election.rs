@@ -113,6 +113,7 @@ impl ConsensusNode {
                 let took_over = acts.iter().any(|a| matches!(a, TurnAction::NewTurn { .. }));
                 self.turn_actions(acts, step);
                 if took_over {
+                    self.stats.take_overs += 1;
                     self.after_turn_change(step);
                 }
             }

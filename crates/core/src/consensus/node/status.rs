@@ -21,6 +21,9 @@ pub struct NodeStats {
     pub rejected: u64,
     /// Reconfigurations installed from decided blocks.
     pub reconfigurations: u64,
+    /// Turns without a beacon passed to an endorser elected (or whose beacon came) after this
+    /// node began them with another (`Turns` "a primary deposed mid-turn").
+    pub take_overs: u64,
 }
 
 /// One region's endorser as this node sees it.

@@ -8,12 +8,22 @@ impl ConsensusNode {
         let Some(t) = self.turns.as_mut() else {
             return;
         };
+        let before = t.turn();
         match t.handle(input, step.now_ms) {
             Ok(acts) => {
                 // The node feeds the turn machine only beacons, endorser skips and ticks; on
-                // those it begins a turn only when an endorser-skip quorum ended the current one.
-                if acts.iter().any(|a| matches!(a, TurnAction::NewTurn { .. })) {
-                    self.stats.skipped_turns += 1;
+                // those it begins a later turn only when an endorser-skip quorum ended the
+                // current one, and the same turn again when a beacon passed it to another
+                // endorser of its region.
+                if let Some(turn) = acts.iter().find_map(|a| match a {
+                    TurnAction::NewTurn { turn, .. } => Some(*turn),
+                    _ => None,
+                }) {
+                    if turn == before {
+                        self.stats.take_overs += 1;
+                    } else {
+                        self.stats.skipped_turns += 1;
+                    }
                 }
                 self.turn_actions(acts, step);
                 self.after_turn_change(step);
