@@ -40,6 +40,7 @@ impl ChainValidator for Blocks {
         let bad = |r: &str| InvalidProposal {
             height,
             reason: r.to_string(),
+            blame: true,
         };
         if payload.len() != 49 {
             return Err(bad("length"));
@@ -75,6 +76,7 @@ impl ChainValidator for Blocks {
             _ => Err(InvalidProposal {
                 height,
                 reason: "malformed".to_string(),
+                blame: true,
             }),
         }
     }
@@ -111,6 +113,11 @@ struct Net {
     end_turns_sent: usize,
     /// Primaries sign proposals whose last-of-turn flag contradicts their block's.
     contradict_flag: bool,
+    /// Block proposals left to make, all primaries together (`None`: no bound). A turn whose
+    /// primary's block is refused with evidence ends at once, so without a bound primaries
+    /// that only propose invalid blocks would turn the turns over forever at one instant of
+    /// this network without delays.
+    proposals_left: Option<u64>,
     /// Nodes that never answer `NeedProposal` (stalled primaries).
     stalled: Vec<bool>,
     turns_seen: Vec<Vec<(u64, PublicKey)>>,
@@ -184,6 +191,7 @@ impl Net {
             flag_last: false,
             end_turns_sent: 0,
             contradict_flag: false,
+            proposals_left: None,
             stalled: (0..11).map(|i| stall.contains(&i)).collect(),
             turns_seen: vec![Vec::new(); 11],
             now: 0,
@@ -320,13 +328,15 @@ impl Net {
                 NodeAction::NeedProposal {
                     height, previous, ..
                 } => {
-                    if self.stalled[i] || height > self.max_height {
+                    if self.stalled[i] || height > self.max_height || self.proposals_left == Some(0)
+                    {
                         continue;
                     }
                     let input = if self.proposed[i] >= self.per_turn {
                         NodeInput::EndMyTurn
                     } else {
                         self.proposed[i] += 1;
+                        self.proposals_left = self.proposals_left.map(|n| n.saturating_sub(1));
                         let last = self.flag_last && self.proposed[i] >= self.per_turn;
                         NodeInput::Propose {
                             height,
@@ -527,6 +537,7 @@ fn a_proposal_whose_last_of_turn_flag_contradicts_its_block_is_never_decided() {
     let mut net = Net::new(&[]);
     net.flag_last = true;
     net.contradict_flag = true;
+    net.proposals_left = Some(40);
     net.run(20_000);
     assert_eq!(
         net.assert_agree(),
@@ -535,6 +546,15 @@ fn a_proposal_whose_last_of_turn_flag_contradicts_its_block_is_never_decided() {
     );
     let st = net.nodes[6].status();
     assert!(st.stats.skipped_turns >= 1, "{st:?}");
+    // Each such turn ended at once, on the refused proposal as evidence, not on the turn
+    // timeout: 40 proposals, hence dozens of turns, within the 20 s run (the timeout is 3 s).
+    let faults: u64 = net
+        .nodes
+        .iter()
+        .map(|n| n.status().stats.faulty_primaries)
+        .sum();
+    assert!(faults >= 1, "no turn ended on evidence");
+    assert!(st.stats.skipped_turns >= 10, "{st:?}");
 }
 
 #[test]

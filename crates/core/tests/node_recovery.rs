@@ -37,6 +37,7 @@ fn no_blocks(height: u64) -> InvalidProposal {
     InvalidProposal {
         height,
         reason: "no blocks in this test".into(),
+        blame: true,
     }
 }
 

@@ -72,6 +72,7 @@ impl ValueCheck for Check {
             _ => Err(InvalidProposal {
                 height,
                 reason: "not a proposal".into(),
+                blame: true,
             }),
         }
     }

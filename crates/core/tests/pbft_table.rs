@@ -85,6 +85,7 @@ impl ValueCheck for Check {
             return Err(InvalidProposal {
                 height,
                 reason: "bad value".into(),
+                blame: true,
             });
         }
         Ok(tagged_hash("pbft-table/value", &[&body]))
@@ -527,10 +528,13 @@ fn normal_case_phases() {
             me: 2,
             steps: vec![
                 Step {
-                    what: "an invalid proposal is dropped and arms no timer (the primary's fault, not the leader's)",
+                    what: "an invalid proposal is dropped and arms no timer (the primary's fault, not the leader's); it is reported as the primary's fault",
                     at_ms: 0,
                     input: propose(1, "bad"),
-                    actions: vec![],
+                    actions: vec![ReplicaAction::Refused {
+                        height: 1,
+                        value: value("bad"),
+                    }],
                     state: START,
                 },
                 Step {

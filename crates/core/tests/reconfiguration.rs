@@ -45,6 +45,7 @@ impl Blocks {
         InvalidProposal {
             height,
             reason: r.to_string(),
+            blame: true,
         }
     }
 }

@@ -448,6 +448,7 @@ impl ProposalValidator for LedgerBlockCheck<'_> {
         .map_err(|e| InvalidProposal {
             height,
             reason: e.to_string(),
+            blame: true,
         })
     }
 }

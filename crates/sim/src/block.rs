@@ -115,6 +115,7 @@ impl ProposalValidator for SimValidator {
         let bad = |reason: &str| InvalidProposal {
             height,
             reason: reason.to_string(),
+            blame: true,
         };
         let b = SimBlock::decode(payload).ok_or_else(|| bad("malformed block"))?;
         if b.height != height {
@@ -206,7 +207,11 @@ impl ChainValidator for SimValidator {
         now_ms: u64,
     ) -> Result<Hash32, InvalidProposal> {
         let id = ProposalValidator::validate(self, height, payload, now_ms)?;
-        let bad = |reason: String| InvalidProposal { height, reason };
+        let bad = |reason: String| InvalidProposal {
+            height,
+            reason,
+            blame: true,
+        };
         let b = SimBlock::decode(payload).ok_or_else(|| bad("malformed block".into()))?;
         let below = SimBelow {
             previous: *previous,
@@ -221,6 +226,7 @@ impl ChainValidator for SimValidator {
             .ok_or_else(|| InvalidProposal {
                 height,
                 reason: "malformed block".to_string(),
+                blame: true,
             })
     }
 }

@@ -200,6 +200,7 @@ impl ChainValidator for ScriptedValidator<'_> {
         let bad = |reason: &str| InvalidProposal {
             height,
             reason: reason.to_string(),
+            blame: true,
         };
         let b = SimBlock::decode(payload).ok_or_else(|| bad("malformed block"))?;
         if b.config == 0 {

@@ -1,6 +1,8 @@
 //! `medblock testnet cost`: what the running node processes cost the machine, read from
 //! `/proc` (Linux): CPU as the sum of every node's user + system time over a window, in cores;
-//! resident memory (`VmRSS`) per node; threads per node; and each node's established p2p
+//! resident memory (`VmRSS`) per node, with its private part (`RssAnon`: heap, stacks) and its
+//! proportional share (`Pss`: pages shared with the other nodes, the binary's code above all,
+//! divided among the processes that map them); threads per node; and each node's established p2p
 //! connections (TCP sockets the process holds to or from a testnet node's p2p port; HTTP is
 //! left out). Idle cost is this with no traffic (`up --traffic 0`); nothing is sent to the
 //! nodes, so the measurement adds nothing to what it measures.
@@ -23,6 +25,10 @@ pub struct NodeCost {
     pub cores: f64,
     /// Resident memory at the end, MB.
     pub rss_mb: f64,
+    /// Of it, memory of its own (`RssAnon`), MB.
+    pub private_mb: f64,
+    /// Its proportional set size (`Pss`, shared pages divided by their sharers), MB.
+    pub pss_mb: f64,
     /// Threads.
     pub threads: u64,
     /// Established p2p connections.
@@ -42,6 +48,12 @@ pub struct CostReport {
     pub rss_mb_p50: f64,
     /// Largest RSS of a node, MB.
     pub rss_mb_max: f64,
+    /// Private memory (`RssAnon`) per node, MB: median.
+    pub private_mb_p50: f64,
+    /// Largest private memory of a node, MB.
+    pub private_mb_max: f64,
+    /// Proportional set size per node, MB: median.
+    pub pss_mb_p50: f64,
     /// Established p2p connections per node: median and largest.
     pub connections_p50: usize,
     /// Largest number of connections of a node.
@@ -97,6 +109,15 @@ fn status_field(pid: u32, field: &str) -> Option<u64> {
     s.lines()
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A field of `/proc/PID/smaps_rollup` in kB (`Pss`, ...).
+fn smaps_field(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
 
@@ -195,11 +216,18 @@ pub fn measure(dir: &Path, window: Duration) -> Result<CostReport> {
             hub: *hub,
             cores: used as f64 / hz / seconds,
             rss_mb: status_field(*pid, "VmRSS").unwrap_or(0) as f64 / 1024.0,
+            private_mb: status_field(*pid, "RssAnon").unwrap_or(0) as f64 / 1024.0,
+            pss_mb: smaps_field(*pid, "Pss").unwrap_or(0) as f64 / 1024.0,
             threads: status_field(*pid, "Threads").unwrap_or(0),
             connections,
         });
     }
-    let rss: Vec<u64> = per_node.iter().map(|n| (n.rss_mb * 10.0) as u64).collect();
+    let tenths = |f: fn(&NodeCost) -> f64| -> Vec<u64> {
+        per_node.iter().map(|n| (f(n) * 10.0) as u64).collect()
+    };
+    let rss = tenths(|n| n.rss_mb);
+    let private = tenths(|n| n.private_mb);
+    let pss = tenths(|n| n.pss_mb);
     let conns = |hub: Option<bool>| {
         median(
             per_node
@@ -218,6 +246,9 @@ pub fn measure(dir: &Path, window: Duration) -> Result<CostReport> {
         cores: per_node.iter().map(|n| n.cores).sum(),
         rss_mb_p50: median(rss.clone()).unwrap_or(0) as f64 / 10.0,
         rss_mb_max: rss.iter().copied().max().unwrap_or(0) as f64 / 10.0,
+        private_mb_p50: median(private.clone()).unwrap_or(0) as f64 / 10.0,
+        private_mb_max: private.iter().copied().max().unwrap_or(0) as f64 / 10.0,
+        pss_mb_p50: median(pss).unwrap_or(0) as f64 / 10.0,
         connections_p50: conns(None),
         connections_max: per_node.iter().map(|n| n.connections).max().unwrap_or(0),
         hub_connections_p50: conns(Some(true)),
@@ -238,7 +269,8 @@ pub fn render(r: &CostReport) -> String {
         .collect();
     format!(
         "{} nodes over {:.0} s: {:.3} cores ({:.2} ms/s per node)\n\
-         RSS per node: p50 {:.1} MB, max {:.1} MB; threads per node: {}\n\
+         RSS per node: p50 {:.1} MB, max {:.1} MB (private p50 {:.1} MB, max {:.1} MB; \
+         proportional p50 {:.1} MB); threads per node: {}\n\
          p2p connections per node: p50 {} (hubs {}, others {}), max {}\n\
          cores by thread: {}",
         r.nodes,
@@ -247,6 +279,9 @@ pub fn render(r: &CostReport) -> String {
         r.cores * 1000.0 / r.nodes.max(1) as f64,
         r.rss_mb_p50,
         r.rss_mb_max,
+        r.private_mb_p50,
+        r.private_mb_max,
+        r.pss_mb_p50,
         r.threads_p50,
         r.connections_p50,
         r.hub_connections_p50,
@@ -271,5 +306,12 @@ mod tests {
         let me = std::process::id();
         assert!(!threads(me).is_empty());
         assert!(status_field(me, "VmRSS").unwrap() > 0);
+        let private = status_field(me, "RssAnon").unwrap();
+        let pss = smaps_field(me, "Pss").unwrap();
+        assert!(
+            private > 0 && pss >= private,
+            "private {private} kB, pss {pss} kB"
+        );
+        assert_eq!(smaps_field(me, "NoSuchField"), None);
     }
 }

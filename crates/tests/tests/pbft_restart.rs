@@ -139,6 +139,7 @@ fn an_orderer_restarted_between_prepare_and_commit_never_equivocates() {
                 turn,
                 next: None,
                 end_turn: Some(end),
+                refused: None,
             })),
         }),
         digest: turn_end_id(turn, height, &previous).0.to_vec(),

@@ -11,7 +11,7 @@ pub use chain::OrdererChain;
 
 use crate::shared::Counters;
 use medblock_core::block::ChainTip;
-use medblock_core::block_rules::{Admission, BlockLimits, check_proposal};
+use medblock_core::block_rules::{Admission, BlockLimits, BlockRuleError, check_proposal};
 use medblock_core::consensus::node::ChainValidator;
 use medblock_core::consensus::{InvalidProposal, Reconfiguration, certificate};
 use medblock_core::{Hash32, VerifiedBlock, wire};
@@ -61,6 +61,7 @@ impl ChainValidator for BlockCheck<'_> {
                 Err(InvalidProposal {
                     height,
                     reason: "the height is already decided with another block".into(),
+                    blame: false,
                 })
             };
         }
@@ -78,19 +79,23 @@ impl ChainValidator for BlockCheck<'_> {
                 };
                 check_proposal(payload, &below, self.revoked, &self.limits, &admission)
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                // A block below this node does not hold yet is its lag, not the primary's fault.
+                let blame = !matches!(e, BlockRuleError::PreviousUnknown { .. });
+                (e.to_string(), blame)
+            })
             .and_then(|(block, config)| {
                 // The endorser's access-record rules, on the same chain facts or newer.
-                relations::check_access(&block, &below, self.regulator)?;
+                relations::check_access(&block, &below, self.regulator).map_err(|e| (e, true))?;
                 Ok((block, config))
             })
             .and_then(|(block, config)| {
                 if block.height() == height {
                     Ok((block, config))
                 } else {
-                    Err(format!(
-                        "block for height {} proposed at {height}",
-                        block.height()
+                    Err((
+                        format!("block for height {} proposed at {height}", block.height()),
+                        true,
                     ))
                 }
             });
@@ -99,10 +104,14 @@ impl ChainValidator for BlockCheck<'_> {
                 self.chain.remember_verified(&block, config);
                 Ok(block.id)
             }
-            Err(reason) => {
+            Err((reason, blame)) => {
                 Counters::inc(&self.counters.invalid_proposals);
                 tracing::warn!(height, reason, "block proposal refused");
-                Err(InvalidProposal { height, reason })
+                Err(InvalidProposal {
+                    height,
+                    reason,
+                    blame,
+                })
             }
         }
     }
@@ -119,6 +128,7 @@ impl ChainValidator for BlockCheck<'_> {
         let block = medblock_core::block::decode_block(payload).map_err(|e| InvalidProposal {
             height,
             reason: e.to_string(),
+            blame: true,
         })?;
         // Its events are pending until the ledger has it: the next proposal may not repeat them.
         self.chain.remember_certified(&block);
@@ -129,6 +139,7 @@ impl ChainValidator for BlockCheck<'_> {
         medblock_core::block::ends_turn(payload).map_err(|e| InvalidProposal {
             height,
             reason: e.to_string(),
+            blame: true,
         })
     }
 
@@ -137,7 +148,11 @@ impl ChainValidator for BlockCheck<'_> {
         height: u64,
         payload: &[u8],
     ) -> Result<Option<Reconfiguration>, InvalidProposal> {
-        let bad = |reason: String| InvalidProposal { height, reason };
+        let bad = |reason: String| InvalidProposal {
+            height,
+            reason,
+            blame: true,
+        };
         let block = medblock_core::block::decode_block(payload).map_err(|e| bad(e.to_string()))?;
         if block.config_changes.is_empty() {
             return Ok(None);

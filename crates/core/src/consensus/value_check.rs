@@ -16,6 +16,11 @@ pub struct InvalidProposal {
     pub height: u64,
     /// What a person needs to know to act.
     pub reason: String,
+    /// The proposal is invalid whatever this node's state, so its proposer is at fault (a
+    /// replica that finds the current primary's block so ends the turn at once). False when
+    /// this node could not check it (the block below unknown here) or the height is decided
+    /// already (a late proposal): an honest primary may meet those.
+    pub blame: bool,
 }
 
 /// The embedder's check of a value at a height: its id, or why it may not be decided. The
@@ -76,6 +81,7 @@ impl<V: ProposalValidator> ValueCheck for PrimaryCheck<'_, V> {
         let bad = |reason: &str| InvalidProposal {
             height,
             reason: reason.to_string(),
+            blame: true,
         };
         let Some(wire::proposed_value::Kind::Proposal(env)) = &value.kind else {
             return Err(bad("not a block proposal"));

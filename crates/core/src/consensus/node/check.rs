@@ -134,6 +134,7 @@ impl NodeCheck<'_> {
         let bad = |reason: &str| InvalidProposal {
             height,
             reason: reason.to_string(),
+            blame: true,
         };
         match &value.kind {
             Some(wire::proposed_value::Kind::Proposal(env)) => {
@@ -172,12 +173,36 @@ impl NodeCheck<'_> {
                         }
                     }
                     None if skip_ok => {}
+                    None if te
+                        .refused
+                        .as_ref()
+                        .is_some_and(|env| self.proves_fault(height, previous, env, now_ms)) => {}
                     None => return Err(bad("primary is not stalled")),
                 }
                 Ok(turn_end_id(self.turn, height, previous))
             }
             None => Err(bad("empty value")),
         }
+    }
+}
+
+impl NodeCheck<'_> {
+    /// Whether `env` is the turn primary's signed proposal for `height` and invalid whatever
+    /// this node's state: the evidence that ends a faulty primary's turn at once.
+    fn proves_fault(
+        &self,
+        height: u64,
+        previous: &Hash32,
+        env: &wire::SignedEnvelope,
+        now_ms: u64,
+    ) -> bool {
+        let proposal = wire::ProposedValue {
+            kind: Some(wire::proposed_value::Kind::Proposal(env.clone())),
+        };
+        matches!(
+            self.value(height, previous, &proposal, now_ms, false),
+            Err(InvalidProposal { blame: true, .. })
+        ) && open_proposal(env, &self.primary, self.turn, height).is_ok()
     }
 }
 
@@ -191,6 +216,7 @@ impl ValueCheck for NodeCheck<'_> {
         Err(InvalidProposal {
             height,
             reason: "previous block unknown".to_string(),
+            blame: false,
         })
     }
 

@@ -141,6 +141,7 @@ impl ConsensusNode {
             turn,
             next: None,
             end_turn: Some(env),
+            refused: None,
         };
         self.feed_value(h, wire::proposed_value::Kind::TurnEnd(te), step);
     }
@@ -199,6 +200,7 @@ impl ConsensusNode {
             turn,
             next: None,
             end_turn: None,
+            refused: None,
         };
         let h = self.chain.next_height;
         self.feed_value(h, wire::proposed_value::Kind::TurnEnd(te), step);
@@ -225,6 +227,7 @@ impl ConsensusNode {
         };
         let members = replica.committee().members().to_vec();
         let acts = replica.handle(input, step.now_ms, &nc);
+        let mut refused = Vec::new();
         for a in acts {
             match a {
                 ReplicaAction::Broadcast(m) => step.out.push(NodeAction::Multicast {
@@ -263,7 +266,47 @@ impl ConsensusNode {
                     view,
                     height,
                 }),
+                ReplicaAction::Refused { height, value } => refused.push((height, value)),
             }
         }
+        for (height, value) in refused {
+            self.end_turn_of_faulty_primary(turn, height, value, step);
+        }
+    }
+
+    /// The primary proposed a block for the next height that this replica refuses whatever
+    /// its state (events already committed, a time going back, past the byte limit, ...): the
+    /// replica proposes to end the turn now, with the signed proposal as evidence every other
+    /// replica checks for itself ([`NodeCheck`]), instead of waiting out the turn timeout. A
+    /// Byzantine primary thus costs one round, not a turn timeout, and no honest primary is
+    /// ended so: a block it proposes is valid on every honest orderer's chain (a block below
+    /// not known yet, or a height decided already, is no one's fault and no evidence).
+    fn end_turn_of_faulty_primary(
+        &mut self,
+        turn: u64,
+        height: u64,
+        value: wire::ProposedValue,
+        step: &mut Step<'_>,
+    ) {
+        let Some(wire::proposed_value::Kind::Proposal(env)) = value.kind else {
+            return;
+        };
+        if height != self.chain.next_height {
+            return;
+        }
+        // The turn end carries the proposal, gossiped to every node: up to half the frame it
+        // still fits with its certificate (a block is at most a quarter); a larger one ends
+        // its turn on the turn timeout, as before.
+        if env.body.len() > self.cfg.max_message_bytes / 2 {
+            return;
+        }
+        self.stats.faulty_primaries += 1;
+        let te = wire::TurnEnd {
+            turn,
+            next: None,
+            end_turn: None,
+            refused: Some(env),
+        };
+        self.feed_value(height, wire::proposed_value::Kind::TurnEnd(te), step);
     }
 }

@@ -24,6 +24,9 @@ pub struct NodeStats {
     /// Turns without a beacon passed to an endorser elected (or whose beacon came) after this
     /// node began them with another (`Turns` "a primary deposed mid-turn").
     pub take_overs: u64,
+    /// Turns this replica proposed to end at once on a primary's invalid block (evidence in
+    /// the turn end).
+    pub faulty_primaries: u64,
 }
 
 /// One region's endorser as this node sees it.

@@ -48,6 +48,7 @@ impl NoCheck {
         InvalidProposal {
             height,
             reason: "no chain validator while starting".to_string(),
+            blame: false,
         }
     }
 }

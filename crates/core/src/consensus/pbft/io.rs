@@ -79,6 +79,15 @@ pub enum ReplicaAction {
     /// Write this record durably before carrying out the actions after it (it comes first in
     /// its step): see [`safety`].
     Persist(Box<SafetyRecord>),
+    /// The turn primary's block proposal for `height` is invalid whatever this replica's state
+    /// ([`crate::consensus::InvalidProposal::blame`]): the driver may end the turn with it as
+    /// evidence.
+    Refused {
+        /// The height it was proposed for.
+        height: u64,
+        /// The refused value (the primary's signed proposal).
+        value: wire::ProposedValue,
+    },
     /// `signer` signed two different digests of one kind for one (view, height).
     Equivocation {
         /// The key that signed both.

@@ -64,6 +64,9 @@ pub struct Replica {
     /// be checked yet (their previous block is unknown) and are checked once it is decided.
     /// Dropping them left the turn waiting for the primary's periodic re-send.
     unchecked: BTreeMap<u64, wire::ProposedValue>,
+    /// Primary proposals refused with blame since the last input, reported as
+    /// [`ReplicaAction::Refused`].
+    refused: Vec<(u64, wire::ProposedValue)>,
     log: MessageLog,
     buffer: FutureBuffer,
     view_changes: ViewChanges,
@@ -113,6 +116,7 @@ impl Replica {
             pending: BTreeMap::new(),
             checked: BTreeMap::new(),
             unchecked: BTreeMap::new(),
+            refused: Vec::new(),
             log: MessageLog::default(),
             buffer,
             view_changes: ViewChanges::default(),
@@ -225,12 +229,7 @@ impl Replica {
                 if height > self.next_height && height < self.next_height + HEIGHT_WINDOW {
                     self.unchecked.insert(height, value);
                 } else if height == self.next_height {
-                    let previous = self.previous(height);
-                    if let Ok(digest) = check.check_after(height, previous.as_ref(), &value, now_ms)
-                    {
-                        self.pending.insert(height, value);
-                        self.checked.insert(height, (previous, digest));
-                    }
+                    self.check_proposed(height, value, now_ms, check);
                 }
             }
             ReplicaInput::Message(m) => self.inbox.push_back(m),
@@ -255,6 +254,11 @@ impl Replica {
         }
         self.run(now_ms, check, &mut out);
         self.flush_safety(&mut out);
+        out.extend(
+            self.refused
+                .drain(..)
+                .map(|(height, value)| ReplicaAction::Refused { height, value }),
+        );
         out
     }
 
@@ -519,10 +523,31 @@ impl Replica {
         let Some(value) = self.unchecked.remove(&h) else {
             return;
         };
-        let previous = self.previous(h);
-        if let Ok(digest) = check.check_after(h, previous.as_ref(), &value, now_ms) {
-            self.pending.insert(h, value);
-            self.checked.insert(h, (previous, digest));
+        self.check_proposed(h, value, now_ms, check);
+    }
+
+    /// Checks a value proposed for the next height: pending once valid; a primary's block
+    /// proposal refused with blame is kept to report.
+    fn check_proposed(
+        &mut self,
+        height: u64,
+        value: wire::ProposedValue,
+        now_ms: u64,
+        check: &dyn ValueCheck,
+    ) {
+        let previous = self.previous(height);
+        match check.check_after(height, previous.as_ref(), &value, now_ms) {
+            Ok(digest) => {
+                self.pending.insert(height, value);
+                self.checked.insert(height, (previous, digest));
+            }
+            Err(e)
+                if e.blame
+                    && matches!(value.kind, Some(wire::proposed_value::Kind::Proposal(_))) =>
+            {
+                self.refused.push((height, value));
+            }
+            Err(_) => {}
         }
     }
 
