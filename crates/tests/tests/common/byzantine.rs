@@ -3,7 +3,7 @@
 //! through it all. What every attack test of issue 19 asserts is checked here, the same way:
 //!
 //! * commits continue: the honest nodes' best height never stands still for longer than
-//!   `max_stall` while visits are waiting (the view-change timeout, plus what one turn takes);
+//!   `max_stall` while visits are waiting (twice the view-change timeout by default);
 //! * nothing acknowledged is lost: every visit answered "committed" is on every honest ledger,
 //!   at the height and in the block it was acknowledged with;
 //! * every honest ledger agrees: same height, same tip;
