@@ -196,13 +196,18 @@ impl NodeCheck<'_> {
         env: &wire::SignedEnvelope,
         now_ms: u64,
     ) -> bool {
+        // The primary's own signature first: a proposal it did not sign proves nothing (and
+        // is refused before the block is checked at all).
+        if open_proposal(env, &self.primary, self.turn, height).is_err() {
+            return false;
+        }
         let proposal = wire::ProposedValue {
             kind: Some(wire::proposed_value::Kind::Proposal(env.clone())),
         };
         matches!(
             self.value(height, previous, &proposal, now_ms, false),
             Err(InvalidProposal { blame: true, .. })
-        ) && open_proposal(env, &self.primary, self.turn, height).is_ok()
+        )
     }
 }
 
