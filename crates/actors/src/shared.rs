@@ -60,6 +60,10 @@ pub struct Counters {
     /// Beacons refused (not signed by the turn's primary, or another chain hash): metric
     /// reason `beacon`.
     pub bad_beacons: AtomicU64,
+    /// PBFT view changes this node's replicas started, as of the orderer's last input: the
+    /// health check's view-change storm samples it every second without asking the orderer
+    /// (asking woke the orderer's thread and built its whole status each second).
+    pub view_changes: AtomicU64,
 }
 
 impl Counters {
@@ -71,6 +75,11 @@ impl Counters {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a counter that mirrors a count kept elsewhere.
+    pub fn set(counter: &AtomicU64, n: u64) {
+        counter.store(n, Ordering::Relaxed);
     }
 
     /// Reads a counter.
@@ -190,7 +199,8 @@ impl Shared {
     /// Installs the configuration after a block that changed it, and returns the peers whose
     /// certificates it revoked (the caller closes their connections).
     pub fn install_config(&self, state: ConfigState) -> Vec<PublicKey> {
-        *self.unpinged.write().unwrap_or_else(|e| e.into_inner()) = crate::budget::unpinged(&state);
+        *self.unpinged.write().unwrap_or_else(|e| e.into_inner()) =
+            crate::budget::unpinged(&state, &self.certificate);
         let next = Arc::new(InForce::new(state));
         let revoked = self
             .peers

@@ -167,7 +167,8 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         p2p.target_peers = crate::budget::DIAL_TARGET;
         p2p.discovery_interval = crate::budget::DISCOVERY_INTERVAL;
     }
-    let unpinged: medblock_p2p::Unpinged = Arc::new(RwLock::new(crate::budget::unpinged(&config)));
+    let unpinged: medblock_p2p::Unpinged =
+        Arc::new(RwLock::new(crate::budget::unpinged(&config, &certificate)));
     p2p.unpinged = Some(unpinged.clone());
     let limits = opts.limits;
     p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));

@@ -33,6 +33,7 @@
 use medblock_actors::RunningNode;
 use medblock_actors::committer::ingress::GetCommitterStatus;
 use medblock_actors::orderer::ingress::GetConsensusStatus;
+use medblock_actors::shared::Counters;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -190,23 +191,17 @@ impl HealthMonitor {
     }
 
     /// Samples the view-change counter every second, for as long as the node runs (on the
-    /// current actix/tokio runtime), so a storm is seen even when nobody asks in between.
+    /// current actix/tokio runtime), so a storm is seen even when nobody asks in between. The
+    /// orderer mirrors its count into the shared counters at each input, so sampling reads an
+    /// atomic and wakes no actor.
     pub fn sample_every_second(self: std::sync::Arc<Self>, node: RunningNode) {
         actix_web::rt::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let asked =
-                    tokio::time::timeout(ACTOR_WAIT, node.orderer.status.send(GetConsensusStatus))
-                        .await;
-                match asked {
-                    Ok(Ok(cs)) => {
-                        self.view_changes(Instant::now(), cs.stats.view_changes);
-                    }
-                    Ok(Err(_)) => break, // the orderer stopped: the node is shutting down
-                    Err(_) => {}
-                }
+                let count = Counters::get(&node.ctx.counters.view_changes);
+                self.view_changes(Instant::now(), count);
             }
         });
     }

@@ -172,6 +172,7 @@ impl Orderer {
             };
             self.node.handle(input, now, &check)
         };
+        Counters::set(&self.ctx.counters.view_changes, self.node.view_changes());
         self.act(actions, ctx);
     }
 

@@ -40,6 +40,9 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         .mesh_n_low(GOSSIP_MESH - 1)
         .mesh_n_high(2 * GOSSIP_MESH)
         .mesh_outbound_min(GOSSIP_MESH / 2 - 1)
+        .gossip_lazy(GOSSIP_LAZY)
+        .gossip_factor(0.0)
+        .history_gossip(1)
         // Peers we already have a block from are told not to send it again.
         .idontwant_on_publish(true)
         .build()

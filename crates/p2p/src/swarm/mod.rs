@@ -64,6 +64,14 @@ const IDENTIFY_VERSION: &str = "/medblock/1";
 const GOSSIP_OVERHEAD: usize = 4096;
 /// Peers each node keeps in its gossip mesh per topic (gossipsub's D; its default is 6).
 const GOSSIP_MESH: usize = 4;
+/// Peers outside the mesh each node tells, at each heartbeat, which messages it has (IHAVE):
+/// gossipsub's repair path for a message the mesh lost. Its defaults (6 peers, or a quarter of
+/// the non-mesh peers if more, each message told over 3 heartbeats) made IHAVE most of an idle
+/// network's packets: every turn's few messages were advertised by each hub to 23 of its 100
+/// peers, three times over, and each advertisement woke a process that already had them. Here
+/// the mesh delivers, a node that misses a block catches up by request-response, and a few
+/// advertisements, once, still repair a lost forward.
+const GOSSIP_LAZY: usize = 3;
 /// How long `spawn` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 /// How often unadmitted peers' deadlines are checked.

@@ -64,6 +64,17 @@ pub struct ConsensusStatus {
 }
 
 impl ConsensusNode {
+    /// The PBFT view changes this node's replicas started, the current turn's included (what
+    /// [`ConsensusNode::status`] reports, without building the whole snapshot).
+    pub fn view_changes(&self) -> u64 {
+        let current = self
+            .pbft
+            .replica
+            .as_ref()
+            .map_or(0, |r| r.stats().view_changes_started);
+        self.stats.view_changes.saturating_add(current)
+    }
+
     /// A snapshot of where this node stands.
     pub fn status(&self) -> ConsensusStatus {
         let committee = self
