@@ -10,8 +10,10 @@ use medblock_core::keys::{Identity, PublicKey};
 use medblock_core::wire::Role;
 use medblock_monitoring::Metrics;
 use medblock_p2p::NetworkHandle;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// Counters a node keeps for `/status` and tests (metrics build on them).
 #[derive(Debug, Default)]
@@ -60,10 +62,42 @@ pub struct Counters {
     /// Beacons refused (not signed by the turn's primary, or another chain hash): metric
     /// reason `beacon`.
     pub bad_beacons: AtomicU64,
-    /// PBFT view changes this node's replicas started, as of the orderer's last input: the
-    /// health check's view-change storm samples it every second without asking the orderer
-    /// (asking woke the orderer's thread and built its whole status each second).
+    /// PBFT view changes this node's replicas started, as of the orderer's last input.
     pub view_changes: AtomicU64,
+    /// When the recent ones started: the health check counts those in its storm window when
+    /// it is asked. Nothing samples the counter in between; a sampler woke every idle node
+    /// each second.
+    pub view_change_times: ViewChangeTimes,
+}
+
+/// When this node's replicas started their latest view changes, newest last (at most
+/// [`ViewChangeTimes::KEPT`]).
+#[derive(Debug, Default)]
+pub struct ViewChangeTimes(Mutex<VecDeque<Instant>>);
+
+impl ViewChangeTimes {
+    /// Most instants kept: far more than any storm threshold needs.
+    pub const KEPT: usize = 64;
+
+    /// `n` view changes started at `at`.
+    pub fn record(&self, n: u64, at: Instant) {
+        let mut times = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..n.min(Self::KEPT as u64) {
+            times.push_back(at);
+        }
+        while times.len() > Self::KEPT {
+            times.pop_front();
+        }
+    }
+
+    /// How many started within `window` before `now`.
+    pub fn within(&self, window: Duration, now: Instant) -> u64 {
+        let times = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        times
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) <= window)
+            .count() as u64
+    }
 }
 
 impl Counters {
@@ -227,3 +261,36 @@ impl Shared {
 
 /// The shared context handle actors hold.
 pub type Ctx = Arc<Shared>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_changes_are_counted_within_the_window_only() {
+        let times = ViewChangeTimes::default();
+        let t0 = Instant::now();
+        let window = Duration::from_secs(30);
+        assert_eq!(times.within(window, t0), 0);
+        times.record(3, t0);
+        times.record(1, t0 + Duration::from_secs(20));
+        assert_eq!(times.within(window, t0 + Duration::from_secs(25)), 4);
+        // The first three fall out of the window.
+        assert_eq!(times.within(window, t0 + Duration::from_secs(45)), 1);
+        assert_eq!(times.within(window, t0 + Duration::from_secs(51)), 0);
+    }
+
+    #[test]
+    fn a_burst_keeps_only_the_latest() {
+        let times = ViewChangeTimes::default();
+        let t0 = Instant::now();
+        times.record(1_000, t0);
+        times.record(1, t0 + Duration::from_secs(40));
+        let now = t0 + Duration::from_secs(41);
+        assert_eq!(times.within(Duration::from_secs(30), now), 1);
+        assert_eq!(
+            times.within(Duration::from_secs(60), now),
+            ViewChangeTimes::KEPT as u64
+        );
+    }
+}

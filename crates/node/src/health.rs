@@ -33,10 +33,7 @@
 use medblock_actors::RunningNode;
 use medblock_actors::committer::ingress::GetCommitterStatus;
 use medblock_actors::orderer::ingress::GetConsensusStatus;
-use medblock_actors::shared::Counters;
 use serde::Serialize;
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most blocks a healthy node may be behind the best height its peers claim. Claims are
@@ -55,13 +52,6 @@ pub const STORM_VIEW_CHANGES: u64 = 4;
 
 /// How long a check waits for an actor to answer before the node counts as not serving.
 const ACTOR_WAIT: Duration = Duration::from_secs(2);
-
-/// The orderer's view-change counter over time, sampled every time health is asked (and every
-/// second by [`HealthMonitor::sample_every_second`] where the node runs on its own).
-#[derive(Debug, Default)]
-pub struct HealthMonitor {
-    samples: Mutex<VecDeque<(Instant, u64)>>,
-}
 
 /// Peers check figures.
 #[derive(Debug, Clone, Serialize)]
@@ -167,156 +157,117 @@ pub fn peer_quorum(certified: usize, target: usize) -> usize {
     }
 }
 
-impl HealthMonitor {
-    /// Records the view-change counter now and returns how much it rose within the window.
-    fn view_changes(&self, now: Instant, count: u64) -> u64 {
-        let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        // A restarted counter (never in one process, but be safe): start over.
-        if s.back().is_some_and(|(_, c)| *c > count) {
-            s.clear();
+/// Runs the checks `probe` needs.
+pub async fn check(node: &RunningNode, probe: Probe) -> HealthReport {
+    let bad = match probe {
+        Probe::Health => "unhealthy",
+        Probe::Ready => "not_ready",
+    };
+    let asked = tokio::time::timeout(ACTOR_WAIT, async {
+        let c = node.committer.status.send(GetCommitterStatus).await?;
+        // Asked only to know that the orderer answers (a wedged one fails `started`).
+        node.orderer.status.send(GetConsensusStatus).await?;
+        Ok::<_, medblock_actors::ActorError>(c)
+    })
+    .await;
+    let c = match asked {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            return HealthReport {
+                status: bad,
+                failed: vec!["started"],
+                checks: None,
+                error: Some(format!("the node's actors do not answer: {e}")),
+            };
         }
-        s.push_back((now, count));
-        while s
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > STORM_WINDOW)
-        {
-            s.pop_front();
+        Err(_) => {
+            return HealthReport {
+                status: bad,
+                failed: vec!["started"],
+                checks: None,
+                error: Some(format!(
+                    "the node's actors did not answer within {} s",
+                    ACTOR_WAIT.as_secs()
+                )),
+            };
         }
-        // Bounded: one sample a second over the window, plus requests in between.
-        while s.len() > 4096 {
-            s.pop_front();
-        }
-        s.front()
-            .map_or(0, |(_, first)| count.saturating_sub(*first))
+    };
+    let ctx = &node.ctx;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let orderers = ctx.membership().orderers;
+    let admitted = ctx.peers.all();
+    let me = ctx.key();
+    let isolated = ctx.net.is_isolated();
+    let connected = orderers
+        .iter()
+        .filter(|o| **o == me || admitted.iter().any(|(k, _)| k == *o))
+        .count();
+    let q = quorum(orderers.len());
+    let certified = ctx
+        .config()
+        .state
+        .in_force()
+        .filter(|c| c.key != me)
+        .count();
+    let peer_quorum = peer_quorum(certified, ctx.net.target_peers());
+    let enough_peers = peer_quorum > 0 && admitted.len() >= peer_quorum;
+    let peers = PeersCheck {
+        ok: !isolated && (connected >= q || enough_peers),
+        orderers_connected: if isolated {
+            usize::from(orderers.contains(&me))
+        } else {
+            connected
+        },
+        orderers: orderers.len(),
+        quorum: q,
+        peers: if isolated { 0 } else { admitted.len() },
+        certified,
+        peer_quorum,
+        p2p_disconnected: isolated,
+    };
+    let best = admitted
+        .iter()
+        .filter(|(k, _)| !ctx.peers.is_demoted(k, now_ms))
+        .map(|(_, e)| e.height)
+        .max()
+        .unwrap_or(0)
+        .max(c.height);
+    let behind = best.saturating_sub(c.height);
+    let height = HeightCheck {
+        ok: behind <= MAX_LAG,
+        height: c.height,
+        best_known: best,
+        behind,
+        max_behind: MAX_LAG,
+    };
+    let recent = (node.ctx.counters.view_change_times).within(STORM_WINDOW, Instant::now());
+    let view_changes = ViewChangeCheck {
+        ok: recent <= STORM_VIEW_CHANGES,
+        recent,
+        window_s: STORM_WINDOW.as_secs(),
+        max: STORM_VIEW_CHANGES,
+    };
+    let mut failed = Vec::new();
+    if !peers.ok {
+        failed.push("peers");
     }
-
-    /// Samples the view-change counter every second, for as long as the node runs (on the
-    /// current actix/tokio runtime), so a storm is seen even when nobody asks in between. The
-    /// orderer mirrors its count into the shared counters at each input, so sampling reads an
-    /// atomic and wakes no actor.
-    pub fn sample_every_second(self: std::sync::Arc<Self>, node: RunningNode) {
-        actix_web::rt::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let count = Counters::get(&node.ctx.counters.view_changes);
-                self.view_changes(Instant::now(), count);
-            }
-        });
+    if !height.ok {
+        failed.push("height");
     }
-
-    /// Runs the checks `probe` needs.
-    pub async fn check(&self, node: &RunningNode, probe: Probe) -> HealthReport {
-        let bad = match probe {
-            Probe::Health => "unhealthy",
-            Probe::Ready => "not_ready",
-        };
-        let asked = tokio::time::timeout(ACTOR_WAIT, async {
-            let c = node.committer.status.send(GetCommitterStatus).await?;
-            let cs = node.orderer.status.send(GetConsensusStatus).await?;
-            Ok::<_, medblock_actors::ActorError>((c, cs))
-        })
-        .await;
-        let (c, cs) = match asked {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                return HealthReport {
-                    status: bad,
-                    failed: vec!["started"],
-                    checks: None,
-                    error: Some(format!("the node's actors do not answer: {e}")),
-                };
-            }
-            Err(_) => {
-                return HealthReport {
-                    status: bad,
-                    failed: vec!["started"],
-                    checks: None,
-                    error: Some(format!(
-                        "the node's actors did not answer within {} s",
-                        ACTOR_WAIT.as_secs()
-                    )),
-                };
-            }
-        };
-        let ctx = &node.ctx;
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let orderers = ctx.membership().orderers;
-        let admitted = ctx.peers.all();
-        let me = ctx.key();
-        let isolated = ctx.net.is_isolated();
-        let connected = orderers
-            .iter()
-            .filter(|o| **o == me || admitted.iter().any(|(k, _)| k == *o))
-            .count();
-        let q = quorum(orderers.len());
-        let certified = ctx
-            .config()
-            .state
-            .in_force()
-            .filter(|c| c.key != me)
-            .count();
-        let peer_quorum = peer_quorum(certified, ctx.net.target_peers());
-        let enough_peers = peer_quorum > 0 && admitted.len() >= peer_quorum;
-        let peers = PeersCheck {
-            ok: !isolated && (connected >= q || enough_peers),
-            orderers_connected: if isolated {
-                usize::from(orderers.contains(&me))
-            } else {
-                connected
-            },
-            orderers: orderers.len(),
-            quorum: q,
-            peers: if isolated { 0 } else { admitted.len() },
-            certified,
-            peer_quorum,
-            p2p_disconnected: isolated,
-        };
-        let best = admitted
-            .iter()
-            .filter(|(k, _)| !ctx.peers.is_demoted(k, now_ms))
-            .map(|(_, e)| e.height)
-            .max()
-            .unwrap_or(0)
-            .max(c.height);
-        let behind = best.saturating_sub(c.height);
-        let height = HeightCheck {
-            ok: behind <= MAX_LAG,
-            height: c.height,
-            best_known: best,
-            behind,
-            max_behind: MAX_LAG,
-        };
-        let recent = self.view_changes(Instant::now(), cs.stats.view_changes);
-        let view_changes = ViewChangeCheck {
-            ok: recent <= STORM_VIEW_CHANGES,
-            recent,
-            window_s: STORM_WINDOW.as_secs(),
-            max: STORM_VIEW_CHANGES,
-        };
-        let mut failed = Vec::new();
-        if !peers.ok {
-            failed.push("peers");
-        }
-        if !height.ok {
-            failed.push("height");
-        }
-        if probe == Probe::Health && !view_changes.ok {
-            failed.push("view_changes");
-        }
-        HealthReport {
-            status: if failed.is_empty() { "ok" } else { bad },
-            failed,
-            checks: Some(Checks {
-                peers,
-                height,
-                view_changes,
-            }),
-            error: None,
-        }
+    if probe == Probe::Health && !view_changes.ok {
+        failed.push("view_changes");
+    }
+    HealthReport {
+        status: if failed.is_empty() { "ok" } else { bad },
+        failed,
+        checks: Some(Checks {
+            peers,
+            height,
+            view_changes,
+        }),
+        error: None,
     }
 }
 
@@ -347,17 +298,5 @@ mod tests {
         assert_eq!(peer_quorum(99, 64), 43);
         assert_eq!(peer_quorum(299, 64), 43);
         assert_eq!(peer_quorum(5, 1), 1);
-    }
-
-    #[test]
-    fn view_changes_are_counted_over_the_window_only() {
-        let m = HealthMonitor::default();
-        let t0 = Instant::now();
-        assert_eq!(m.view_changes(t0, 10), 0);
-        assert_eq!(m.view_changes(t0 + Duration::from_secs(5), 13), 3);
-        assert_eq!(m.view_changes(t0 + Duration::from_secs(20), 16), 6);
-        // The first two samples fall out of the window: counted from the one at 20 s.
-        assert_eq!(m.view_changes(t0 + Duration::from_secs(45), 16), 0);
-        assert_eq!(m.view_changes(t0 + Duration::from_secs(46), 17), 1);
     }
 }

@@ -13,7 +13,6 @@
 //! request without one, or with an unknown or revoked one, is answered 401 before its body is
 //! read, so nothing of it is written.
 
-use crate::health::HealthMonitor;
 use crate::tokens::{Refusal, TokenVerifier};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -25,7 +24,6 @@ use medblock_actors::client::Visit;
 use medblock_actors::client::import::ImportVisit;
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Body of `POST /submit`.
@@ -79,12 +77,8 @@ pub(crate) fn error_response(e: &ActorError) -> HttpResponse {
 
 /// `/healthz` and `/readyz`: 200 with the figures when every check passed, 503 naming the
 /// failed checks otherwise (see [`crate::health`]).
-async fn probe(
-    node: &RunningNode,
-    monitor: &HealthMonitor,
-    probe: crate::health::Probe,
-) -> HttpResponse {
-    let report = monitor.check(node, probe).await;
+async fn probe(node: &RunningNode, probe: crate::health::Probe) -> HttpResponse {
+    let report = crate::health::check(node, probe).await;
     if report.failed.is_empty() {
         HttpResponse::Ok().json(report)
     } else {
@@ -92,18 +86,12 @@ async fn probe(
     }
 }
 
-async fn healthz(
-    node: web::Data<RunningNode>,
-    monitor: web::Data<Arc<HealthMonitor>>,
-) -> HttpResponse {
-    probe(&node, &monitor, crate::health::Probe::Health).await
+async fn healthz(node: web::Data<RunningNode>) -> HttpResponse {
+    probe(&node, crate::health::Probe::Health).await
 }
 
-async fn readyz(
-    node: web::Data<RunningNode>,
-    monitor: web::Data<Arc<HealthMonitor>>,
-) -> HttpResponse {
-    probe(&node, &monitor, crate::health::Probe::Ready).await
+async fn readyz(node: web::Data<RunningNode>) -> HttpResponse {
+    probe(&node, crate::health::Probe::Ready).await
 }
 
 /// `/livez`: the process serves HTTP and its committer answers within two seconds. Nothing
@@ -325,25 +313,12 @@ pub fn serve(
     listener: TcpListener,
     auth: ApiAuth,
 ) -> std::io::Result<actix_web::dev::Server> {
-    serve_with(node, listener, auth, Arc::default())
-}
-
-/// [`serve`] with the node's health monitor (which `medblock node run` also samples every
-/// second, see [`HealthMonitor::sample_every_second`]).
-pub fn serve_with(
-    node: RunningNode,
-    listener: TcpListener,
-    auth: ApiAuth,
-    monitor: Arc<HealthMonitor>,
-) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(node);
     let auth = web::Data::new(auth);
-    let monitor = web::Data::new(monitor);
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(auth.clone())
-            .app_data(monitor.clone())
             .wrap(from_fn(authorize))
             .app_data(
                 web::JsonConfig::default()

@@ -130,9 +130,7 @@ pub fn run(config: &Path, allow_byzantine: bool) -> Result<()> {
     sys.block_on(async move {
         let node = start(opts).await?;
         tracing::info!(http = http_address, p2p = ?node.ctx.net.listen_addrs(), "node running");
-        let monitor = std::sync::Arc::new(crate::health::HealthMonitor::default());
-        monitor.clone().sample_every_second(node.clone());
-        let server = crate::http::serve_with(node.clone(), listener, auth, monitor)?;
+        let server = crate::http::serve(node.clone(), listener, auth)?;
         let handle = server.handle();
         actix_web::rt::spawn(server);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

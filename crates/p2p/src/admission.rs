@@ -134,6 +134,16 @@ impl Gate {
         }
     }
 
+    /// The earliest deadline of an unadmitted peer with nothing in flight (when
+    /// [`Gate::expired`] next has something to return), if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter(|p| p.light == 0)
+            .filter_map(|p| p.deadline)
+            .min()
+    }
+
     /// Unadmitted peers whose deadline has passed and that have no light request in flight;
     /// each is forgotten here (its connections are about to be closed).
     pub(crate) fn expired(&mut self, now: Instant) -> Vec<PeerId> {
@@ -175,6 +185,24 @@ mod tests {
         assert!(g.expired(t0 + Duration::from_secs(6)).is_empty());
         assert!(g.is_admitted(&b) && !g.is_admitted(&a));
         assert!(!g.admit(&PeerId::random()));
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_unadmitted_peer_with_nothing_in_flight() {
+        let mut g = gate();
+        let t0 = Instant::now();
+        assert_eq!(g.next_deadline(), None);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        g.connected(a, t0);
+        g.connected(b, t0 + Duration::from_secs(1));
+        assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(5)));
+        g.admit(&a);
+        assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(6)));
+        // A light question in flight holds b's deadline: nothing to wake for until it ends.
+        assert!(g.start(&b, Class::Light, t0 + Duration::from_secs(2)));
+        assert_eq!(g.next_deadline(), None);
+        g.finish(&b, Class::Light);
+        assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(7)));
     }
 
     #[test]

@@ -24,6 +24,9 @@ use prost::Message as _;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The orderer's safety-net tick (see `started`).
+const SAFETY_TICK: Duration = Duration::from_secs(5);
+
 /// Broadcasts kept to replay to peers that join late.
 const RECENT_BROADCASTS: usize = 64;
 
@@ -172,8 +175,23 @@ impl Orderer {
             };
             self.node.handle(input, now, &check)
         };
-        Counters::set(&self.ctx.counters.view_changes, self.node.view_changes());
+        self.mirror_view_changes();
         self.act(actions, ctx);
+    }
+
+    /// Mirrors the machine's view-change count into the shared counters, with the time of
+    /// each new one for the health check's storm window.
+    fn mirror_view_changes(&self) {
+        let total = self.node.view_changes();
+        let before = self
+            .ctx
+            .counters
+            .view_changes
+            .swap(total, std::sync::atomic::Ordering::Relaxed);
+        if total > before {
+            let started = total - before;
+            (self.ctx.counters.view_change_times).record(started, std::time::Instant::now());
+        }
     }
 
     fn send(&self, to: PublicKey, msg: wire::ConsensusMessage) {
@@ -463,7 +481,8 @@ impl Orderer {
     /// unreachable (no admitted connection, or one that stopped answering pings) for a quarter
     /// of the view-change timeout, the machine's own grace for a lost primary (a crashed
     /// process's connections close at once, a paused one's pongs stop; a reconnect within the
-    /// grace costs nothing). Checked on every tick and when a peer is lost.
+    /// grace costs nothing). Checked when a peer is lost, once more when the grace has run,
+    /// and at each safety tick (an endorser elected while already unreachable).
     fn watch_endorser(&mut self, ctx: &mut Context<Self>) {
         let region = self.ctx.region().to_owned();
         let status = self.node.status();
@@ -483,14 +502,17 @@ impl Orderer {
             return;
         }
         let now = now_ms();
+        let grace = self.node.lost_grace_ms();
         let since = match self.missing_since {
             Some((k, t)) if k == endorser => t,
             _ => {
                 self.missing_since = Some((endorser, now));
+                // Looked again once the grace has run, not at the next safety tick.
+                let after = Duration::from_millis(grace.saturating_add(1));
+                ctx.run_later(after, |act, ctx| act.watch_endorser(ctx));
                 now
             }
         };
-        let grace = self.node.lost_grace_ms();
         if now.saturating_sub(since) >= grace && self.suspected != Some(endorser) {
             tracing::warn!(region, endorser = %endorser, "region's endorser unreachable: signalling a crash");
             self.suspected = Some(endorser);
@@ -560,8 +582,13 @@ impl Actor for Orderer {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(8192);
-        // A periodic tick as well, so a lost timer never stalls the machine.
-        ctx.run_interval(Duration::from_millis(500), |act, ctx| {
+        // The count a resumed machine starts from is no storm: only later rises are timed.
+        Counters::set(&self.ctx.counters.view_changes, self.node.view_changes());
+        // A slow safety tick as well, so a lost timer never stalls the machine for long. The
+        // machine asks for every deadline it has (`SetTimer`; the simulator drives it with
+        // nothing else), and a lost endorser is watched from `PeerLost`, so this tick is only a
+        // net: at 500 ms it woke every idle node's orderer thread four times a second.
+        ctx.run_interval(SAFETY_TICK, |act, ctx| {
             act.feed(NodeInput::Tick, ctx);
             act.watch_endorser(ctx);
         });
@@ -676,10 +703,8 @@ impl Handler<PeerLost> for Orderer {
 
     fn handle(&mut self, msg: PeerLost, ctx: &mut Self::Context) {
         self.feed(NodeInput::PeerLost { key: msg.0 }, ctx);
+        // Looked at again once the grace has run (`watch_endorser` schedules that).
         self.watch_endorser(ctx);
-        // Again once the grace has run, not at the next tick.
-        let grace = Duration::from_millis(self.node.lost_grace_ms().saturating_add(1));
-        ctx.run_later(grace, |act, ctx| act.watch_endorser(ctx));
     }
 }
 

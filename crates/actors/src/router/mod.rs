@@ -227,12 +227,27 @@ async fn refuse(ctx: &Ctx, key: PublicKey, reason: &str) {
     ctx.net.disconnect(key).await;
 }
 
+/// A request's kind, for logs.
+fn kind_name(kind: &wire::net_request::Kind) -> &'static str {
+    use wire::net_request::Kind;
+    match kind {
+        Kind::Hello(_) => "hello",
+        Kind::Consensus(_) => "consensus",
+        Kind::CatchUp(_) => "catch_up",
+        Kind::Upload(_) => "upload",
+        Kind::UploadBatch(_) => "upload_batch",
+        Kind::Receipts(_) => "receipts",
+        _ => "light",
+    }
+}
+
 async fn answer(routes: &Routes, from: PublicKey, request: wire::NetRequest) -> wire::NetResponse {
     use wire::net_request::Kind;
     let ctx = &routes.ctx;
     let Some(kind) = request.kind else {
         return error(Code::Malformed, "empty request");
     };
+    tracing::debug!(from = %from, kind = kind_name(&kind), "request");
     if let Kind::Hello(hello) = &kind {
         return match admit(ctx, &from, hello) {
             Ok(e) => {

@@ -268,6 +268,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         target_peers: cfg.target_peers,
         bootstrap,
         liveness: liveness::Liveness::new(cfg.unresponsive_after),
+        check_by: None,
         isolation: None,
         stop: None,
     };

@@ -12,9 +12,6 @@
 
 use super::*;
 
-/// How often the pong deadlines are checked: a fraction of the detection time, so checking
-/// adds little to it.
-pub(super) const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// How long a peer must stay overdue before it is reported: pongs that had already arrived
 /// when a check ran (a busy swarm thread handles its timer before the sockets that woke with
 /// it) get one more turn to be read.
@@ -75,6 +72,25 @@ impl Liveness {
             w.last_pong = w.last_pong.max(now);
             w.overdue_since = None;
         }
+    }
+
+    /// When [`Liveness::check`] should next run: at the first pong deadline or confirmation
+    /// due, and at least every two fifths of the detection time, so that a check more than
+    /// half of it apart still means this process was stopped (see `check`). `None` when
+    /// detection is off.
+    pub(super) fn next_check(&self, now: Instant) -> Option<Instant> {
+        let after = self.after?;
+        let due = self
+            .peers
+            .values()
+            .filter(|w| !w.unresponsive)
+            .map(|w| match w.overdue_since {
+                Some(since) => since + CONFIRM,
+                None => w.last_pong + after,
+            })
+            .min();
+        let latest = now + after * 2 / 5;
+        Some(due.map_or(latest, |d| d.min(latest)))
     }
 
     /// The peers whose pongs are overdue and stayed so for [`CONFIRM`], each reported once
@@ -280,6 +296,29 @@ mod tests {
         // The first was quiet alone: reported. Three of five overdue together (at 2000, then
         // again at 3000) looks like this process starved, and excuses them.
         assert_eq!(reported, vec![(1200, peers[0])]);
+    }
+
+    #[test]
+    fn the_next_check_is_due_at_the_first_deadline_and_never_later_than_two_fifths() {
+        let t0 = Instant::now();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert_eq!(Liveness::new(None).next_check(t0), None);
+        let mut l = Liveness::new(Some(AFTER));
+        assert_eq!(l.next_check(t0), Some(t0 + ms(400)), "no peers: the cap");
+        l.pong(a, t0);
+        l.pong(b, t0 + ms(300));
+        assert_eq!(l.next_check(t0 + ms(500)), Some(t0 + ms(900)), "cap first");
+        assert_eq!(
+            l.next_check(t0 + ms(800)),
+            Some(t0 + ms(1000)),
+            "a's deadline"
+        );
+        // a overdue at 1000: confirmed 200 ms later; b's deadline (1300) comes after that.
+        assert!(l.check(t0 + ms(1000)).is_empty());
+        assert_eq!(l.next_check(t0 + ms(1000)), Some(t0 + ms(1200)));
+        assert_eq!(l.check(t0 + ms(1200)), vec![a]);
+        // A reported peer is not waited for again; b is.
+        assert_eq!(l.next_check(t0 + ms(1200)), Some(t0 + ms(1300)));
     }
 
     #[test]

@@ -74,8 +74,9 @@ const GOSSIP_MESH: usize = 4;
 const GOSSIP_LAZY: usize = 3;
 /// How long `spawn` waits for the listener to report its address.
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
-/// How often unadmitted peers' deadlines are checked.
-const GATE_TICK: Duration = Duration::from_millis(500);
+/// Longest sleep between checks of the handshake and pong deadlines when no deadline is
+/// near (detection off, no unadmitted peer).
+const IDLE_CHECK: Duration = Duration::from_secs(60);
 /// How long one ping waits for its pong before libp2p gives it up (see `build`).
 const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -161,6 +162,9 @@ struct SwarmTask {
     bootstrap: Vec<Multiaddr>,
     /// Pong deadlines: which connected peers stopped answering.
     liveness: liveness::Liveness,
+    /// A deadline that came up since the checks were last planned (a new peer's handshake
+    /// deadline): the loop moves its check timer earlier if it is.
+    check_by: Option<Instant>,
     /// Set while the node is cut off from its peers ([`Command::Isolate`]).
     isolation: Option<isolation::Isolation>,
     /// Set by a shutdown command: the task stops and then acknowledges.
@@ -176,24 +180,40 @@ impl SwarmTask {
         self.swarm.behaviour().ban.blocked_peers().contains(peer)
     }
 
+    /// When the handshake and pong deadlines are next checked.
+    fn next_check(&self, now: Instant) -> Instant {
+        [self.gate.next_deadline(), self.liveness.next_check(now)]
+            .into_iter()
+            .flatten()
+            .fold(now + IDLE_CHECK, Instant::min)
+    }
+
     async fn run(mut self) {
-        // One timer for the handshake deadlines and the pong deadlines: each wakeup of an
-        // idle node's swarm thread costs more than the checks it runs.
-        const _: () = assert!(GATE_TICK.as_millis() == liveness::CHECK_EVERY.as_millis());
-        let mut tick = tokio::time::interval(GATE_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One timer for the handshake deadlines and the pong deadlines, set to the first one
+        // due rather than ticking: each wakeup of an idle node's swarm thread costs more than
+        // the checks it runs, and a fixed 500 ms tick was a tenth of an idle node's wakeups.
+        let check = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(check);
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
-                _ = tick.tick() => {
+                () = &mut check => {
                     self.close_expired();
                     self.check_liveness().await;
+                    let now = Instant::now();
+                    check.as_mut().reset(self.next_check(now).into());
                 }
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone: nobody can use the network any more.
                     None => break,
                 },
+            }
+            // A peer that connected since may have the earliest deadline now.
+            if let Some(at) = self.check_by.take()
+                && at < check.deadline().into_std()
+            {
+                check.as_mut().reset(at.into());
             }
             if self.stop.is_some() {
                 break;
@@ -308,7 +328,9 @@ impl SwarmTask {
                 if num_established.get() == 1 {
                     debug!(peer = %key, %addr, "peer connected");
                     // Out of gossip until admitted: set before anything is read from it.
-                    self.gate.connected(peer_id, Instant::now());
+                    let now = Instant::now();
+                    self.gate.connected(peer_id, now);
+                    self.check_by = self.gate.next_deadline();
                     self.swarm
                         .behaviour_mut()
                         .gossipsub
