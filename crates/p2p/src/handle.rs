@@ -161,6 +161,8 @@ pub(crate) enum Command {
     Request {
         to: PublicKey,
         request: Box<NetRequest>,
+        /// Dial the peer when not connected (else fail with `ConnectionClosed`).
+        dial: bool,
         reply: oneshot::Sender<Result<NetResponse, P2pError>>,
     },
     Respond {
@@ -285,8 +287,36 @@ impl NetworkHandle {
         to: PublicKey,
         request: NetRequest,
     ) -> Result<NetResponse, P2pError> {
+        self.send_request(to, request, true).await
+    }
+
+    /// [`NetworkHandle::request`] over a connection that is open now, never dialling: fails
+    /// with `ConnectionClosed` when there is none. For the certificate handshake, which a
+    /// connection opens: a peer that closed that connection (beyond its peer budget, say)
+    /// would otherwise be dialled again by the handshake's own request, admitted, closed
+    /// again, and so on; a restarted node saw each of its 99 peers connect up to 15 times in
+    /// two seconds.
+    pub async fn request_connected(
+        &self,
+        to: PublicKey,
+        request: NetRequest,
+    ) -> Result<NetResponse, P2pError> {
+        self.send_request(to, request, false).await
+    }
+
+    async fn send_request(
+        &self,
+        to: PublicKey,
+        request: NetRequest,
+        dial: bool,
+    ) -> Result<NetResponse, P2pError> {
         let request = Box::new(request);
-        let fut = self.call(|reply| Command::Request { to, request, reply });
+        let fut = self.call(|reply| Command::Request {
+            to,
+            request,
+            dial,
+            reply,
+        });
         // libp2p times out the exchange itself; this outer bound also covers a dial that hangs.
         let limit = self.shared.request_timeout.saturating_mul(2);
         match tokio::time::timeout(limit, fut).await {

@@ -199,7 +199,8 @@ async fn handshake(routes: Routes, key: PublicKey) {
     let req = wire::NetRequest {
         kind: Some(wire::net_request::Kind::Hello(our_hello(ctx, h))),
     };
-    match ctx.net.request(key, req).await {
+    // Over the connection that prompted it, never a new dial (see `request_connected`).
+    match ctx.net.request_connected(key, req).await {
         Ok(wire::NetResponse {
             kind: Some(wire::net_response::Kind::Hello(hello)),
         }) => match admit(ctx, &key, &hello) {

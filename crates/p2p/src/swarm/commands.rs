@@ -31,7 +31,12 @@ impl SwarmTask {
                 };
                 let _ = reply.send(res);
             }
-            Command::Request { to, request, reply } => {
+            Command::Request {
+                to,
+                request,
+                dial,
+                reply,
+            } => {
                 let peer = match to_peer_id(&to) {
                     Ok(p) => p,
                     Err(e) => {
@@ -48,6 +53,10 @@ impl SwarmTask {
                         target: to.to_hex(),
                         reason: "that is this node's own key".into(),
                     }));
+                    return;
+                }
+                if !dial && !self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Err(P2pError::ConnectionClosed { peer: to.to_hex() }));
                     return;
                 }
                 let via = match &request.kind {
