@@ -5,28 +5,12 @@
 mod common;
 use common::*;
 
-use medblock_core::wire::{ChallengeRequest, NetRequest, NetResponse, net_request, net_response};
-use medblock_p2p::NetworkEvent;
+use medblock_core::wire::{ChallengeRequest, NetRequest, net_request};
 use medblock_p2p::latency::Latency;
 use std::time::Duration;
 use tokio::time::Instant;
 
 const DELAY: Duration = Duration::from_millis(300);
-
-/// A answers every light request with an ACK, forever.
-fn answer_all(a: Node) -> tokio::task::JoinHandle<()> {
-    let Node { net, mut events } = a;
-    tokio::spawn(async move {
-        while let Some(ev) = events.light.recv().await {
-            if let NetworkEvent::Request { token, .. } = ev {
-                let ack = NetResponse {
-                    kind: Some(net_response::Kind::Ack(true)),
-                };
-                let _ = net.respond(token, ack).await;
-            }
-        }
-    })
-}
 
 async fn round_trip(from: &Node, to: medblock_core::keys::PublicKey) -> Duration {
     let challenge = NetRequest {

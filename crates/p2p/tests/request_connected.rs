@@ -6,29 +6,14 @@
 mod common;
 use common::*;
 
-use medblock_core::wire::{ChallengeRequest, NetRequest, NetResponse, net_request, net_response};
-use medblock_p2p::{NetworkEvent, P2pError};
+use medblock_core::wire::{ChallengeRequest, NetRequest, net_request};
+use medblock_p2p::P2pError;
 use std::time::Duration;
 
 fn challenge() -> NetRequest {
     NetRequest {
         kind: Some(net_request::Kind::Challenge(ChallengeRequest::default())),
     }
-}
-
-/// `node` answers every light request with an ACK, forever.
-fn answer_all(node: Node) -> tokio::task::JoinHandle<()> {
-    let Node { net, mut events } = node;
-    tokio::spawn(async move {
-        while let Some(ev) = events.light.recv().await {
-            if let NetworkEvent::Request { token, .. } = ev {
-                let ack = NetResponse {
-                    kind: Some(net_response::Kind::Ack(true)),
-                };
-                let _ = net.respond(token, ack).await;
-            }
-        }
-    })
 }
 
 /// No Kademlia walk during the test: nothing but the requests under test dials.
