@@ -71,6 +71,15 @@ pub fn unpinged(state: &ConfigState, me: &VerifiedCertificate) -> HashSet<Public
         .collect()
 }
 
+/// The network's members for the p2p layer's connection limits ([`medblock_p2p::Members`]):
+/// every node certified in the configuration in force. Their connections are never refused
+/// for the total (`P2pConfig::max_connections` bounds the others'), so a hub keeps every member
+/// of a network of any size; a revocation moves its holder back among the others (its
+/// connections are closed then anyway).
+pub fn members(state: &ConfigState) -> HashSet<PublicKey> {
+    state.in_force().map(|c| c.key).collect()
+}
+
 /// Whether the connection just reported with `key` goes beyond this node's budget and is to be
 /// closed: this node is not a hub, `key` is a node certified in the configuration in force
 /// that is not a hub either, and this node is already connected to [`OTHER_PEERS`] such peers.

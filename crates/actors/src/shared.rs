@@ -186,6 +186,9 @@ pub struct Shared {
     /// The peers the p2p layer does not ping ([`crate::budget::unpinged`]), kept in step
     /// with the configuration in force.
     pub unpinged: medblock_p2p::Unpinged,
+    /// The network's members for the p2p layer's connection limits
+    /// ([`crate::budget::members`]), kept in step with the configuration in force.
+    pub members: medblock_p2p::Members,
 }
 
 impl std::fmt::Debug for Shared {
@@ -235,6 +238,7 @@ impl Shared {
     pub fn install_config(&self, state: ConfigState) -> Vec<PublicKey> {
         *self.unpinged.write().unwrap_or_else(|e| e.into_inner()) =
             crate::budget::unpinged(&state, &self.certificate);
+        *self.members.write().unwrap_or_else(|e| e.into_inner()) = crate::budget::members(&state);
         let next = Arc::new(InForce::new(state));
         let revoked = self
             .peers

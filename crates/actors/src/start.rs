@@ -170,6 +170,8 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
     let unpinged: medblock_p2p::Unpinged =
         Arc::new(RwLock::new(crate::budget::unpinged(&config, &certificate)));
     p2p.unpinged = Some(unpinged.clone());
+    let members: medblock_p2p::Members = Arc::new(RwLock::new(crate::budget::members(&config)));
+    p2p.members = Some(members.clone());
     let limits = opts.limits;
     p2p.handshake_timeout = Some(Duration::from_millis(limits.handshake_timeout_ms.max(100)));
     p2p.max_connections = limits.max_connections;
@@ -202,6 +204,7 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, ActorError> {
         data_dir: opts.data_dir.clone(),
         byzantine: opts.byzantine.clone(),
         unpinged,
+        members,
         certificate,
         genesis,
     });

@@ -65,8 +65,14 @@ pub struct P2pConfig {
     pub uploads_in_flight_per_peer: usize,
     /// Capacity of the light-node event channel (its own, so queries never starve uploads).
     pub light_capacity: usize,
-    /// Established connections in total (libp2p's connection limits).
+    /// Established connections of peers outside `members` (light nodes, visitors, nodes not
+    /// certified yet), in total.
     pub max_connections: u32,
+    /// The network's members (its certified nodes), kept up to date by the embedder: their
+    /// connections are bounded per peer only, never by `max_connections`, so outsiders cannot
+    /// lock them out and a hub keeps every member however many there are. `None`: nobody is a
+    /// member.
+    pub members: Option<crate::Members>,
     /// Established connections per peer.
     pub max_connections_per_peer: u32,
     /// Incoming connections still in their noise/yamux handshake.
@@ -121,7 +127,8 @@ impl P2pConfig {
     /// interval, up to 64 dialled peers, 1024 concurrent request streams per connection, no bootstrap
     /// peers; gossip on, a 5 s handshake timeout, 128 KiB light requests, 64 KiB requests
     /// from unadmitted peers on the node protocol, 8 light requests
-    /// and 1024 uploads in flight per peer, 256 connections (2 per peer, 64 pending); pings
+    /// and 1024 uploads in flight per peer, 256 connections of non-members (2 per peer, 64
+    /// pending), no members; pings
     /// every 2 s, a peer without a pong for 5 s reported unresponsive.
     pub fn new(signing_key: SigningKey, listen: impl Into<String>) -> Self {
         Self {
@@ -146,6 +153,7 @@ impl P2pConfig {
             light_capacity: 256,
             max_connections: Self::MAX_CONNECTIONS,
             max_connections_per_peer: Self::MAX_CONNECTIONS_PER_PEER,
+            members: None,
             max_pending_incoming: 64,
             ping_interval: Self::PING_INTERVAL,
             unresponsive_after: Some(Self::UNRESPONSIVE_AFTER),

@@ -26,5 +26,5 @@ pub use handle::{
 };
 pub use identity::{peer_id_bytes, peer_id_string, peer_key_from_addr, peer_key_from_peer_id};
 pub use stats::P2pStats;
-pub use swarm::{Unpinged, spawn};
+pub use swarm::{Members, Unpinged, spawn};
 pub use topic::Topic;

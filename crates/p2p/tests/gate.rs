@@ -245,6 +245,44 @@ async fn connections_beyond_the_limit_are_refused() {
     }
 }
 
+/// The limit bounds non-members only: A takes one connection of a non-member, and its two
+/// members however many others are connected. With one pool for all (the limit as it was), A
+/// refused C, and a hub of a 300-node network left 20 certified nodes without a peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_are_never_refused_for_the_limit_of_the_others() {
+    let (kb, kc) = (signing(152).public(), signing(153).public());
+    let mut cfg = config(151, vec![]);
+    cfg.max_connections = 1;
+    cfg.members = Some(std::sync::Arc::new(std::sync::RwLock::new(
+        [kb, kc].into_iter().collect(),
+    )));
+    let a = start(cfg).await;
+    let d = start(config(154, vec![a.addr()])).await;
+    let kd = d.key();
+    wait_until("the non-member D connected", || async {
+        connected_to(&a.net, &[kd]).await
+    })
+    .await;
+    let b = start(config(152, vec![a.addr()])).await;
+    let c = start(config(153, vec![a.addr()])).await;
+    wait_until("members B and C connected", || async {
+        connected_to(&a.net, &[kb, kc, kd]).await
+    })
+    .await;
+    // A second non-member is beyond the limit.
+    let e = start(config(155, vec![])).await;
+    let _ = e.net.dial(a.addr()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut peers: Vec<_> = a.net.peers().await.iter().map(|p| p.key).collect();
+    peers.sort();
+    let mut expected = vec![kb, kc, kd];
+    expected.sort();
+    assert_eq!(peers, expected, "A's peers");
+    for n in [&a, &b, &c, &d, &e] {
+        n.net.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_protocol_requests_are_limited_by_the_senders_role() {
     let mut cfg = config(141, vec![]);

@@ -105,11 +105,11 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
             .with_request_timeout(cfg.request_timeout)
             .with_max_concurrent_streams(cfg.light_in_flight_per_peer.saturating_mul(4)),
     );
-    let limits = connection_limits::Behaviour::new(
-        connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(cfg.max_connections))
-            .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
-            .with_max_pending_incoming(Some(cfg.max_pending_incoming)),
+    let limits = limits::Limits::new(
+        cfg.members.clone(),
+        cfg.max_connections,
+        cfg.max_connections_per_peer,
+        cfg.max_pending_incoming,
     );
 
     // A long ping timeout: a late pong still counts (the pong deadline in `liveness` is what

@@ -9,12 +9,14 @@ mod commands;
 mod discovery;
 mod gossip;
 mod isolation;
+mod limits;
 mod liveness;
 mod pings;
 mod requests;
 
 pub use build::spawn;
 use commands::{dial_error, is_ban_denial};
+pub use limits::Members;
 pub use pings::Unpinged;
 
 use crate::P2pError;
@@ -85,7 +87,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     ban: allow_block_list::Behaviour<BlockedPeers>,
-    limits: connection_limits::Behaviour,
+    limits: limits::Limits,
     gossipsub: gossipsub::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     identify: identify::Behaviour,

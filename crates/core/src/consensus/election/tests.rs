@@ -58,6 +58,31 @@ fn majority_elects_and_certificate_verifies_for_an_outsider() {
 }
 
 #[test]
+fn a_repeated_certificate_is_known_and_an_altered_copy_is_still_checked() {
+    let k = keys(5);
+    let mut m = machine(&k, 0);
+    let (view, cert) = elected(&vote_all(&mut m, &k, &[0, 1, 3], 4)).expect("elected");
+    let mut other = machine(&k, 1);
+    let learnt = other
+        .handle(ElectionInput::Certificate(cert.clone()), 0)
+        .expect("valid certificate");
+    assert_eq!(elected(&learnt).map(|(v, _)| v), Some(view));
+    // The endorser's periodic repeat: nothing new.
+    let repeat = other
+        .handle(ElectionInput::Certificate(cert.clone()), 0)
+        .expect("the same certificate");
+    assert!(repeat.is_empty());
+    // A copy with one vote's signature altered is not the certificate held: checked, refused.
+    let mut forged = cert.clone();
+    forged.votes[1].signature[0] ^= 1;
+    assert!(matches!(
+        other.handle(ElectionInput::Certificate(forged), 0),
+        Err(ElectionError::BadSignature { .. })
+    ));
+    assert_eq!(other.certificate(), Some(&cert));
+}
+
+#[test]
 fn certificate_fails_with_a_forged_vote_or_a_short_majority() {
     let k = keys(5);
     let mut m = machine(&k, 0);
