@@ -316,8 +316,11 @@ async fn node_protocol_requests_are_limited_by_the_senders_role() {
     assert!(a.net.stats().rejected_frames > rejected);
     assert!(a.events.other.try_recv().is_err());
 
-    // Once A admits B, the same request is read and delivered.
+    // Once A admits B, the same request is read and delivered. `admit` only queues the
+    // command; a round trip through A's swarm task (which takes commands in order) makes sure
+    // it is in force before B sends: under load B's request was once read first and refused.
     a.net.admit(kb).await;
+    let _ = a.net.peers().await;
     let net = b.net.clone();
     let pending = tokio::spawn(async move { net.request(ka, big).await });
     let ev = next_matching(
