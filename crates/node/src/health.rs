@@ -73,6 +73,8 @@ pub struct PeersCheck {
     pub peer_quorum: usize,
     /// The p2p layer is cut off (admin disconnect).
     pub p2p_disconnected: bool,
+    /// The p2p layer is cut off from all but a kept few peers (one side of a partition).
+    pub p2p_partitioned: bool,
 }
 
 /// Height check figures.
@@ -226,6 +228,7 @@ pub async fn check(node: &RunningNode, probe: Probe) -> HealthReport {
         certified,
         peer_quorum,
         p2p_disconnected: isolated,
+        p2p_partitioned: !isolated && ctx.net.is_cut_off(),
     };
     let best = admitted
         .iter()

@@ -22,6 +22,7 @@ use medblock_actors::ActorError;
 use medblock_actors::RunningNode;
 use medblock_actors::client::Visit;
 use medblock_actors::client::import::ImportVisit;
+use medblock_core::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
 use std::time::Duration;
@@ -114,17 +115,55 @@ async fn livez(node: web::Data<RunningNode>) -> HttpResponse {
 }
 
 /// `POST /admin/p2p/disconnect` (API token): cuts the node off from every peer at the p2p
-/// layer until `POST /admin/p2p/reconnect` (fault injection; `testnet perturb`).
-async fn p2p_disconnect(node: web::Data<RunningNode>) -> HttpResponse {
-    match node.ctx.net.isolate().await {
+/// layer until `POST /admin/p2p/reconnect` (fault injection; `testnet perturb`). An optional
+/// JSON body `{"keep": ["<peer id>", ...]}` names peers left reachable: this node's side of a
+/// partition (`testnet partition`).
+async fn p2p_disconnect(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResponse {
+    let keep = match disconnect_keep(&body) {
+        Ok(k) => k,
+        Err(e) => return error_response(&ActorError::BadRequest(e)),
+    };
+    match node.ctx.net.isolate(&keep).await {
         Ok(peers) => {
-            tracing::warn!(peers, "p2p cut off from every peer by the admin API");
-            HttpResponse::Ok()
-                .json(serde_json::json!({ "disconnected": true, "peers_closed": peers }))
+            tracing::warn!(
+                peers,
+                kept = keep.len(),
+                "p2p cut off from every peer{} by the admin API",
+                if keep.is_empty() {
+                    ""
+                } else {
+                    " but the kept ones"
+                }
+            );
+            HttpResponse::Ok().json(serde_json::json!({
+                "disconnected": true,
+                "peers_closed": peers,
+                "kept": keep.len(),
+            }))
         }
         Err(e) => HttpResponse::ServiceUnavailable()
             .json(serde_json::json!({ "error": e.to_string(), "code": "unavailable" })),
     }
+}
+
+/// The peers `disconnect`'s body keeps: none for an empty body.
+fn disconnect_keep(body: &[u8]) -> Result<Vec<PublicKey>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default)]
+        keep: Vec<String>,
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let parsed: Body =
+        serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+    parsed
+        .keep
+        .iter()
+        .map(|p| medblock_p2p::peer_key_from_peer_id_text(p).map_err(|e| format!("keep: {e}")))
+        .collect()
 }
 
 /// `POST /admin/p2p/reconnect` (API token): lifts `disconnect` and redials the peers.
@@ -352,6 +391,34 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disconnect_keeps_the_peers_its_body_names_and_refuses_a_bad_body() {
+        let key = medblock_core::keys::SigningKey::from_bytes(&[7; 32])
+            .expect("key")
+            .public();
+        let id = medblock_p2p::peer_id_string(&key);
+        assert_eq!(disconnect_keep(b""), Ok(vec![]));
+        assert_eq!(disconnect_keep(b" \n"), Ok(vec![]));
+        assert_eq!(disconnect_keep(b"{}"), Ok(vec![]));
+        let body = serde_json::json!({ "keep": [id] }).to_string();
+        assert_eq!(disconnect_keep(body.as_bytes()), Ok(vec![key]));
+        for bad in [
+            &b"{"[..],
+            b"[1]",
+            b"{\"keep\": \"not a list\"}",
+            b"{\"keep\": [\"not-a-peer-id\"]}",
+            b"{\"keep\": [], \"drop\": []}",
+            b"\xff\xfe",
+        ] {
+            let got = disconnect_keep(bad);
+            assert!(
+                got.is_err(),
+                "{:?} gave {got:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 
     #[test]
     fn public_paths_are_exact_unless_they_end_in_a_star() {

@@ -10,6 +10,7 @@ use libp2p::gossipsub::MessageId;
 use libp2p::request_response::ResponseChannel;
 use medblock_core::keys::PublicKey;
 use medblock_core::wire::{NetRequest, NetResponse};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,6 +192,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
     Isolate {
+        keep: HashSet<PeerId>,
         reply: oneshot::Sender<usize>,
     },
     Rejoin {
@@ -213,8 +215,10 @@ pub(crate) struct Shared {
     pub counters: Arc<Counters>,
     pub max_message_bytes: usize,
     pub request_timeout: Duration,
-    /// Cut off from every peer ([`NetworkHandle::isolate`]).
+    /// Cut off from every peer ([`NetworkHandle::isolate`] with nobody kept).
     pub isolated: AtomicBool,
+    /// Cut off from every peer or from all but a kept few ([`NetworkHandle::isolate`]).
+    pub cut: AtomicBool,
     /// `P2pConfig::target_peers`.
     pub target_peers: usize,
 }
@@ -403,12 +407,17 @@ impl NetworkHandle {
         self.call(|reply| Command::FindPeer { peer, reply }).await
     }
 
-    /// Cuts this node off from every peer (fault injection): closes every connection and
+    /// Cuts this node off from every peer but `keep` (fault injection; `keep` empty: from
+    /// every peer, else this node's side of a partition): closes their connections and
     /// refuses new ones, both ways, until [`NetworkHandle::rejoin`]. Peers are blocked with
     /// libp2p's block list, apart from peers banned for cause, which stay banned. Returns how
-    /// many peers were connected.
-    pub async fn isolate(&self) -> Result<usize, P2pError> {
-        self.call(|reply| Command::Isolate { reply }).await
+    /// many connected peers were cut off.
+    pub async fn isolate(&self, keep: &[PublicKey]) -> Result<usize, P2pError> {
+        let keep = keep
+            .iter()
+            .map(to_peer_id)
+            .collect::<Result<HashSet<_>, _>>()?;
+        self.call(|reply| Command::Isolate { keep, reply }).await
     }
 
     /// Undoes [`NetworkHandle::isolate`]: lifts its blocks and redials the peers the node was
@@ -424,9 +433,15 @@ impl NetworkHandle {
         self.shared.target_peers
     }
 
-    /// Whether the node is cut off from its peers ([`NetworkHandle::isolate`]).
+    /// Whether the node is cut off from every peer ([`NetworkHandle::isolate`] keeping
+    /// nobody).
     pub fn is_isolated(&self) -> bool {
         self.shared.isolated.load(Ordering::Relaxed)
+    }
+
+    /// Whether the node is cut off from some or all of its peers ([`NetworkHandle::isolate`]).
+    pub fn is_cut_off(&self) -> bool {
+        self.shared.cut.load(Ordering::Relaxed)
     }
 
     /// A snapshot of the network counters.

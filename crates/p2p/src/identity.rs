@@ -30,6 +30,14 @@ pub fn peer_key_from_peer_id(bytes: &[u8]) -> Result<PublicKey, P2pError> {
     key_of(&peer)
 }
 
+/// The MedBlock key behind a peer id in its text form (as after `/p2p/` in a multiaddr).
+pub fn peer_key_from_peer_id_text(text: &str) -> Result<PublicKey, P2pError> {
+    let peer: PeerId = text
+        .parse()
+        .map_err(|e| P2pError::InvalidPeerId(format!("{text}: {e}")))?;
+    key_of(&peer)
+}
+
 /// The MedBlock key of the peer a multiaddr names (its last `/p2p/<peer id>` part), so a light
 /// node knows whose signature to expect before it dials.
 pub fn peer_key_from_addr(addr: &str) -> Result<PublicKey, P2pError> {

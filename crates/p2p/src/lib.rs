@@ -24,7 +24,10 @@ pub use error::P2pError;
 pub use handle::{
     GossipId, NetworkEvent, NetworkEvents, NetworkHandle, PeerInfo, ResponseToken, Verdict,
 };
-pub use identity::{peer_id_bytes, peer_id_string, peer_key_from_addr, peer_key_from_peer_id};
+pub use identity::{
+    peer_id_bytes, peer_id_string, peer_key_from_addr, peer_key_from_peer_id,
+    peer_key_from_peer_id_text,
+};
 pub use stats::P2pStats;
 pub use swarm::{Members, Unpinged, spawn};
 pub use topic::Topic;

@@ -109,6 +109,26 @@ pub enum TestnetCommand {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Partition: cut a group of nodes off from the rest at the p2p layer; its members keep
+    /// their links to each other. Each GROUP is a node or a region (all of its nodes).
+    /// `--for S` heals after S seconds; else `testnet heal` does.
+    Partition {
+        /// Nodes or regions on the cut-off side.
+        #[arg(required = true)]
+        groups: Vec<String>,
+        /// Heal after this many seconds.
+        #[arg(long = "for", value_name = "SECONDS")]
+        hold: Option<f64>,
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Heal every partition and disconnect: every running node reconnects to its peers.
+    Heal {
+        /// The testnet directory.
+        #[command(flatten)]
+        dir: DirArg,
+    },
     /// Chaos under load: drive visits at `--load` per second through the departments (each
     /// answered at commit), perturb one node at a time at random (kill and restart, pause and
     /// resume, disconnect and reconnect), then report sent, acknowledged, lost, duplicated,
@@ -521,15 +541,7 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             dir,
             timeout,
         } => {
-            let hold = match hold {
-                Some(h) if !(h.is_finite() && (0.0..=86_400.0).contains(&h)) => {
-                    return Err(TestnetError::Invalid(format!(
-                        "--for {h}: give between 0 and 86400 seconds"
-                    )));
-                }
-                Some(h) => Some(Duration::from_secs_f64(h)),
-                None => None,
-            };
+            let hold = hold.map(hold_seconds).transpose()?;
             crate::perturb::perturb(&dir.dir, &name, action, hold, Duration::from_secs(timeout))?;
             println!(
                 "{name}: {action}{}",
@@ -544,11 +556,40 @@ pub fn run(cmd: TestnetCommand) -> Result<()> {
             );
             Ok(())
         }
+        TestnetCommand::Partition { groups, hold, dir } => {
+            let hold = hold.map(hold_seconds).transpose()?;
+            crate::partition::partition(&dir.dir, &groups, hold)?;
+            println!(
+                "partitioned {}{}",
+                groups.join(" "),
+                hold.map_or(String::new(), |h| format!(
+                    " for {:.1}s, then healed",
+                    h.as_secs_f64()
+                ))
+            );
+            Ok(())
+        }
+        TestnetCommand::Heal { dir } => {
+            let n = crate::partition::heal(&dir.dir)?;
+            println!("healed: {n} node(s) were cut off and reconnected");
+            Ok(())
+        }
         TestnetCommand::Down { dir } => {
             let n = ops::down(&dir.dir)?;
             println!("stopped {n} nodes");
             Ok(())
         }
         TestnetCommand::Traffic { dir, rate } => crate::traffic::run(&dir.dir, rate),
+    }
+}
+
+/// `--for S` as a duration: 0 to a day.
+fn hold_seconds(h: f64) -> Result<Duration> {
+    if h.is_finite() && (0.0..=86_400.0).contains(&h) {
+        Ok(Duration::from_secs_f64(h))
+    } else {
+        Err(TestnetError::Invalid(format!(
+            "--for {h}: give between 0 and 86400 seconds"
+        )))
     }
 }

@@ -106,11 +106,19 @@ pub async fn health(url: &str) -> Option<(u16, serde_json::Value)> {
     Some((code, body))
 }
 
-/// `POST url/admin/p2p/<path>` (`disconnect` or `reconnect`) with the node's token.
-pub async fn admin_p2p(api: &Api, path: &str) -> Result<serde_json::Value> {
+/// `POST url/admin/p2p/<path>` (`disconnect` or `reconnect`) with the node's token, and the
+/// JSON `body` if any (`disconnect`'s `{"keep": [peer ids]}`).
+pub async fn admin_p2p(
+    api: &Api,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
     let url = api.url.as_str();
-    let r = api
-        .authorize(client()?.post(format!("{url}/admin/p2p/{path}")))
+    let mut req = api.authorize(client()?.post(format!("{url}/admin/p2p/{path}")));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req
         .timeout(Duration::from_secs(10))
         .send()
         .await

@@ -1,6 +1,6 @@
 //! Starts and manages many MedBlock node processes on one machine: `medblock testnet up`
 //! certifies and starts a network and waits for its first block; `add`, `remove`, `kill`,
-//! `restart`, `perturb` (fault injection), `chaos` (load and random faults, then what was
+//! `restart`, `perturb` (fault injection), `partition` and `heal` (a group cut off from the rest), `chaos` (load and random faults, then what was
 //! lost), `cost` (CPU, memory and connections of the running nodes), `status` and `down` manage it afterwards from any shell, through the state file
 //! `DIR/testnet.json`.
 //!
@@ -19,6 +19,7 @@ pub mod hosts;
 pub mod http;
 pub mod layout;
 pub mod ops;
+pub mod partition;
 pub mod patients;
 pub mod perturb;
 pub mod process;

@@ -138,7 +138,7 @@ pub fn apply(dir: &Path, name: &str, action: Perturbation, timeout: Duration) ->
             } else {
                 "reconnect"
             };
-            let answer = admin(&entry.api(), path)?;
+            let answer = admin(&entry.api(), path, None)?;
             let figures = if action == Perturbation::Disconnect {
                 format!(
                     "{} peer(s) closed; new connections refused",
@@ -156,11 +156,15 @@ pub fn apply(dir: &Path, name: &str, action: Perturbation, timeout: Duration) ->
     Ok(())
 }
 
-/// `POST /admin/p2p/<path>` with the node's API token.
-fn admin(api: &Api, path: &str) -> Result<serde_json::Value> {
+/// `POST /admin/p2p/<path>` with the node's API token (and `body`).
+pub(crate) fn admin(
+    api: &Api,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| TestnetError::io("starting an async runtime", e))?;
-    rt.block_on(crate::http::admin_p2p(api, path))
+    rt.block_on(crate::http::admin_p2p(api, path, body))
 }

@@ -8,6 +8,10 @@
 //!   resumed, it catches up and every ledger agrees.
 //! * One orderer partitioned for 10 s while visits commit: it falls behind, then catches up,
 //!   is ready again, and every ledger agrees.
+//! * A whole region (its orderer, endorser and department; three regions) partitioned for
+//!   10 s with `testnet partition`: the other two regions commit meanwhile, the region's
+//!   department records visits it cannot commit, and once healed those commit, the region
+//!   catches up and every ledger agrees.
 //!
 //! The tests assert what happened (who was cut off, what committed, who caught up), with
 //! generous time bounds; each holds the machine alone ([`alone`]) since three 10-process
@@ -40,20 +44,28 @@ struct Net {
 
 impl Net {
     fn up() -> Self {
+        Self::up_with(&[])
+    }
+
+    /// `testnet up` with 10 nodes and `extra` flags.
+    fn up_with(extra: &[&str]) -> Self {
         let root = tempfile::tempdir().expect("dir");
         let dir = root.path().join("net");
         let down = Down(dir.clone());
-        run(&[
+        let d = dir.display().to_string();
+        let mut args = vec![
             "testnet",
             "up",
             "--dir",
-            &dir.display().to_string(),
+            &d,
             "--nodes",
             "10",
             "--traffic",
             "0",
             "--json",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        run(&args);
         Self {
             dir,
             _down: down,
@@ -444,4 +456,118 @@ fn an_orderer_partitioned_for_ten_seconds_catches_up_and_every_ledger_agrees() {
         "every ledger equal after more visits",
         others_height(&s, victim).max(height_of(&s, victim)),
     );
+}
+
+#[test]
+fn a_region_partitioned_for_ten_seconds_heals_its_visits_commit_and_every_ledger_agrees() {
+    let _alone = alone();
+    // Three regions: orderers 1 and 4 in region-1, 2 in region-2, 3 in region-3, so the
+    // region cut off holds one orderer of four (f = 1) and the others keep a quorum.
+    let net = Net::up_with(&["--regions", "3"]);
+    net.wait_converged("the network up", 1);
+    let s = net.status();
+    let in_region = |r: &str| -> Vec<String> {
+        s["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["region"] == r)
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let cut = in_region("region-3");
+    let roles = |name: &str| Net::node(&s, name)["roles"].to_string();
+    assert!(
+        ["orderer", "endorser", "client"]
+            .iter()
+            .all(|r| cut.iter().any(|n| roles(n).contains(r))),
+        "region-3 should hold an orderer, an endorser and a department: {cut:?} {s:#}"
+    );
+    let department = |region: &str| {
+        in_region(region)
+            .into_iter()
+            .find(|n| roles(n).contains("client"))
+            .unwrap_or_else(|| panic!("no department in {region}"))
+    };
+    let (d1, d2, d3) = (
+        net.url(&department("region-1")),
+        net.url(&department("region-2")),
+        net.url(&department("region-3")),
+    );
+
+    // `partition region-3 --for 10` blocks for the partition and heals by itself.
+    let d = net.d();
+    let partition = std::thread::spawn(move || {
+        run(&[
+            "testnet",
+            "partition",
+            "region-3",
+            "--for",
+            "10",
+            "--dir",
+            &d,
+        ])
+    });
+    let body = wait_code(&format!("{d3}/healthz"), 503, Duration::from_secs(10));
+    assert!(failed(&body).contains(&"peers".to_owned()), "{body:#}");
+    assert_eq!(body["checks"]["peers"]["p2p_partitioned"], true, "{body:#}");
+    // Its side keeps its links: the department still reaches its region's orderer.
+    assert!(
+        body["checks"]["peers"]["orderers_connected"].as_u64() >= Some(1),
+        "the department lost its own region: {body:#}"
+    );
+
+    // The region's department records visits; they wait for the partition to heal.
+    let dir = net.dir.clone();
+    let stranded =
+        std::thread::spawn(move || common::testnet_cli::submit(&dir, &d3, "stranded", 3));
+    // The other two regions commit meanwhile.
+    net.submit(&d1, "region-partition-1", 5);
+    net.submit(&d2, "region-partition-2", 5);
+    let s = net.status();
+    let cut_height = cut.iter().map(|n| height_of(&s, n)).max().unwrap_or(0);
+    let others = s["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| !cut.iter().any(|c| n["name"] == c.as_str()))
+        .filter_map(|n| n["height"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let (code, _) = get_json_with(&format!("{}/healthz", net.url(&cut[0])), None);
+    if code == 503 {
+        // Still partitioned (unless committing took the whole 10 s).
+        assert!(
+            others > cut_height,
+            "the majority side did not move past the cut-off region: {s:#}"
+        );
+    }
+    let out = partition.join().expect("partition thread");
+    assert!(
+        out.contains("partitioned region-3 for 10.0s, then healed"),
+        "{out}"
+    );
+
+    // Healed: the stranded visits commit, the region catches up, every ledger agrees.
+    stranded
+        .join()
+        .expect("the region's visits committed after the heal");
+    let s = net.status();
+    net.wait_converged(
+        "the partitioned region caught up",
+        s["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["height"].as_u64())
+            .max()
+            .unwrap_or(0),
+    );
+    for n in &cut {
+        wait_code(
+            &format!("{}/readyz", net.url(n)),
+            200,
+            Duration::from_secs(60),
+        );
+    }
 }

@@ -244,6 +244,7 @@ pub async fn spawn(cfg: P2pConfig) -> Result<(NetworkHandle, NetworkEvents), P2p
         max_message_bytes: cfg.max_message_bytes,
         request_timeout: cfg.request_timeout,
         isolated: Default::default(),
+        cut: Default::default(),
         target_peers: cfg.target_peers,
     });
     let task = SwarmTask {

@@ -102,8 +102,8 @@ impl SwarmTask {
                 debug!(%peer, "closing the connections to a peer (not banned)");
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
-            Command::Isolate { reply } => {
-                let _ = reply.send(self.isolate());
+            Command::Isolate { keep, reply } => {
+                let _ = reply.send(self.isolate(keep));
             }
             Command::Rejoin { reply } => {
                 let _ = reply.send(self.rejoin());
@@ -166,7 +166,11 @@ impl SwarmTask {
                 return;
             }
         };
-        if self.is_isolated() {
+        let kept = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => self.may_reach(&peer),
+            _ => self.isolation.is_none(),
+        };
+        if !kept {
             let _ = reply.send(Err(P2pError::DialFailure {
                 target: text,
                 reason: "this node is cut off from its peers (p2p disconnect)".into(),

@@ -1,5 +1,6 @@
-//! Cutting this node off from every peer and letting it back (fault injection, `testnet
-//! perturb NODE disconnect|reconnect`, through the node's admin API).
+//! Cutting this node off from every peer, or from every peer but a kept few (one side of a
+//! partition), and letting it back (fault injection, `testnet perturb NODE
+//! disconnect|reconnect` and `testnet partition`, through the node's admin API).
 //!
 //! Built on the ban list the swarm already runs (`libp2p::allow_block_list`): isolating blocks
 //! every peer the node knows (connected, in Kademlia's routing table, bootstrap), which closes
@@ -8,6 +9,8 @@
 //! blocked the moment its identity is known (before the node hears of it). The peers blocked
 //! this way are kept apart from real bans ([`Command::Disconnect`]): rejoining lifts only them,
 //! then redials every address remembered when the node was cut off, and the bootstrap peers.
+//! The kept peers (the other nodes on this side of a partition) are never blocked: their
+//! connections stay, and they may connect and be dialled meanwhile.
 
 use super::*;
 
@@ -18,13 +21,22 @@ pub(super) struct Isolation {
     blocked: HashSet<PeerId>,
     /// Where the peers were reachable when the node was cut off.
     redial: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Peers left reachable (this node's side of a partition).
+    keep: HashSet<PeerId>,
 }
 
 impl SwarmTask {
-    /// Cuts the node off; returns how many peers were connected.
-    pub(super) fn isolate(&mut self) -> usize {
-        let connected = self.peers.len();
+    /// Cuts the node off from every peer but `keep`; returns how many connected peers were
+    /// cut off. Isolating again replaces the kept set (a peer no longer kept is blocked).
+    pub(super) fn isolate(&mut self, keep: HashSet<PeerId>) -> usize {
+        let connected = self.peers.keys().filter(|p| !keep.contains(p)).count();
         let mut iso = self.isolation.take().unwrap_or_default();
+        // Peers blocked by an earlier cut and kept now are let back.
+        for peer in keep.iter().filter(|p| iso.blocked.contains(p)) {
+            self.swarm.behaviour_mut().ban.unblock_peer(*peer);
+        }
+        iso.blocked.retain(|p| !keep.contains(p));
+        iso.keep = keep;
         let mut known: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
         for (peer, state) in &self.peers {
             let addrs = if state.listen.is_empty() {
@@ -48,7 +60,7 @@ impl SwarmTask {
             }
         }
         for (peer, addrs) in known {
-            if peer == self.local_peer {
+            if peer == self.local_peer || iso.keep.contains(&peer) {
                 continue;
             }
             self.block_for_isolation(&mut iso, peer);
@@ -62,10 +74,18 @@ impl SwarmTask {
         info!(
             peers = connected,
             blocked = iso.blocked.len(),
-            "p2p: cut off from every peer"
+            kept = iso.keep.len(),
+            "p2p: cut off from every peer{}",
+            if iso.keep.is_empty() {
+                ""
+            } else {
+                " but the kept ones (a partition)"
+            }
         );
+        let alone = iso.keep.is_empty();
         self.isolation = Some(iso);
-        self.shared.isolated.store(true, Ordering::Relaxed);
+        self.shared.isolated.store(alone, Ordering::Relaxed);
+        self.shared.cut.store(true, Ordering::Relaxed);
         connected
     }
 
@@ -79,8 +99,12 @@ impl SwarmTask {
     }
 
     /// A connection from or to a peer nobody knew was established while the node is cut off:
-    /// blocks the peer (closing it). Returns whether the connection is to be ignored.
+    /// blocks the peer (closing it) unless it is kept. Returns whether the connection is to
+    /// be ignored.
     pub(super) fn refuse_while_isolated(&mut self, peer: PeerId) -> bool {
+        if self.may_reach(&peer) {
+            return false;
+        }
         let Some(mut iso) = self.isolation.take() else {
             return false;
         };
@@ -105,6 +129,7 @@ impl SwarmTask {
             return 0;
         };
         self.shared.isolated.store(false, Ordering::Relaxed);
+        self.shared.cut.store(false, Ordering::Relaxed);
         for peer in &iso.blocked {
             self.swarm.behaviour_mut().ban.unblock_peer(*peer);
         }
@@ -142,9 +167,12 @@ impl SwarmTask {
         dialled
     }
 
-    /// Whether the node is cut off.
-    pub(super) fn is_isolated(&self) -> bool {
-        self.isolation.is_some()
+    /// Whether the node may be connected to `peer`: it is not cut off, or `peer` is on its
+    /// side of the partition.
+    pub(super) fn may_reach(&self, peer: &PeerId) -> bool {
+        self.isolation
+            .as_ref()
+            .is_none_or(|iso| iso.keep.contains(peer))
     }
 }
 

@@ -140,11 +140,17 @@ pub fn is_request(ev: &NetworkEvent) -> bool {
     matches!(ev, NetworkEvent::Request { .. })
 }
 
-/// `node` answers every light request with an ACK, forever.
+/// `node` answers every request (light, consensus or other) with an ACK, forever.
 pub fn answer_all(node: Node) -> tokio::task::JoinHandle<()> {
     let Node { net, mut events } = node;
     tokio::spawn(async move {
-        while let Some(ev) = events.light.recv().await {
+        loop {
+            let ev = tokio::select! {
+                Some(ev) = events.light.recv() => ev,
+                Some(ev) = events.consensus.recv() => ev,
+                Some(ev) = events.other.recv() => ev,
+                else => return,
+            };
             if let NetworkEvent::Request { token, .. } = ev {
                 let ack = medblock_core::wire::NetResponse {
                     kind: Some(medblock_core::wire::net_response::Kind::Ack(true)),
