@@ -191,9 +191,11 @@ pub struct UpArgs {
     /// Stay attached: print status every 10 s, stop everything on Ctrl-C.
     #[arg(long)]
     foreground: bool,
-    /// Seconds to wait for the first block.
-    #[arg(long, default_value_t = 300)]
-    timeout: u64,
+    /// Seconds to wait for each step (a wave of nodes answering, the first block). Default:
+    /// 300, or 2 per node above 150 nodes (a 2-core machine starts 500 nodes in 8 minutes and
+    /// commits their first block 3 minutes later).
+    #[arg(long)]
+    timeout: Option<u64>,
     /// The medblock binary the nodes run (default: this one).
     #[arg(long)]
     bin: Option<PathBuf>,
@@ -406,7 +408,7 @@ fn up(a: UpArgs) -> Result<()> {
         nodes: shape.nodes,
         regions: shape.regions,
         orderers: shape.orderers,
-        timeout: Duration::from_secs(a.timeout),
+        timeout: Duration::from_secs(a.timeout.unwrap_or_else(|| up_timeout_s(shape.nodes))),
         hosts: a.hosts,
         latency_ms: a.latency_ms,
     };
@@ -591,5 +593,23 @@ fn hold_seconds(h: f64) -> Result<Duration> {
         Err(TestnetError::Invalid(format!(
             "--for {h}: give between 0 and 86400 seconds"
         )))
+    }
+}
+
+/// `testnet up`'s default wait per step for `nodes` nodes: 300 s, or 2 s per node above 150.
+fn up_timeout_s(nodes: usize) -> u64 {
+    u64::try_from(nodes).map_or(u64::MAX, |n| n.saturating_mul(2).max(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::up_timeout_s;
+
+    #[test]
+    fn up_waits_longer_for_larger_networks() {
+        assert_eq!(up_timeout_s(4), 300);
+        assert_eq!(up_timeout_s(150), 300);
+        assert_eq!(up_timeout_s(151), 302);
+        assert_eq!(up_timeout_s(500), 1000);
     }
 }
