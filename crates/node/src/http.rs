@@ -121,7 +121,11 @@ async fn livez(node: web::Data<RunningNode>) -> HttpResponse {
 async fn p2p_disconnect(node: web::Data<RunningNode>, body: web::Bytes) -> HttpResponse {
     let keep = match disconnect_keep(&body) {
         Ok(k) => k,
-        Err(e) => return error_response(&ActorError::BadRequest(e)),
+        Err(KeepRefused::Malformed(e)) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({ "error": e, "code": "malformed" }));
+        }
+        Err(KeepRefused::PeerId(e)) => return error_response(&ActorError::BadRequest(e)),
     };
     match node.ctx.net.isolate(&keep).await {
         Ok(peers) => {
@@ -146,8 +150,16 @@ async fn p2p_disconnect(node: web::Data<RunningNode>, body: web::Bytes) -> HttpR
     }
 }
 
+/// Why `disconnect`'s body was refused: JSON that does not parse (`malformed`, as every other
+/// route answers it) or a peer id that names no ed25519 key (`bad_request`).
+#[derive(Debug, PartialEq)]
+enum KeepRefused {
+    Malformed(String),
+    PeerId(String),
+}
+
 /// The peers `disconnect`'s body keeps: none for an empty body.
-fn disconnect_keep(body: &[u8]) -> Result<Vec<PublicKey>, String> {
+fn disconnect_keep(body: &[u8]) -> Result<Vec<PublicKey>, KeepRefused> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
@@ -157,12 +169,15 @@ fn disconnect_keep(body: &[u8]) -> Result<Vec<PublicKey>, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let parsed: Body =
-        serde_json::from_slice(body).map_err(|e| format!("malformed JSON body: {e}"))?;
+    let parsed: Body = serde_json::from_slice(body)
+        .map_err(|e| KeepRefused::Malformed(format!("malformed JSON body: {e}")))?;
     parsed
         .keep
         .iter()
-        .map(|p| medblock_p2p::peer_key_from_peer_id_text(p).map_err(|e| format!("keep: {e}")))
+        .map(|p| {
+            medblock_p2p::peer_key_from_peer_id_text(p)
+                .map_err(|e| KeepRefused::PeerId(format!("keep: {e}")))
+        })
         .collect()
 }
 
@@ -403,17 +418,20 @@ mod tests {
         assert_eq!(disconnect_keep(b"{}"), Ok(vec![]));
         let body = serde_json::json!({ "keep": [id] }).to_string();
         assert_eq!(disconnect_keep(body.as_bytes()), Ok(vec![key]));
+        assert!(matches!(
+            disconnect_keep(b"{\"keep\": [\"not-a-peer-id\"]}"),
+            Err(KeepRefused::PeerId(_))
+        ));
         for bad in [
             &b"{"[..],
             b"[1]",
             b"{\"keep\": \"not a list\"}",
-            b"{\"keep\": [\"not-a-peer-id\"]}",
             b"{\"keep\": [], \"drop\": []}",
             b"\xff\xfe",
         ] {
             let got = disconnect_keep(bad);
             assert!(
-                got.is_err(),
+                matches!(got, Err(KeepRefused::Malformed(_))),
                 "{:?} gave {got:?}",
                 String::from_utf8_lossy(bad)
             );
